@@ -1,0 +1,2 @@
+//! previewd's HTTP API: dispatch, previews, health.
+#![forbid(unsafe_code)]

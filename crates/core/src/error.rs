@@ -1,0 +1,70 @@
+//! How the outside world fails, in the controller's terms.
+
+use serde::{Deserialize, Serialize};
+
+/// What the controller does about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Retrying will not help (bad spec, missing permission): stop, report.
+    Terminal,
+    /// Throttling, 5xx, timeouts: back off and try again.
+    Retryable,
+}
+
+/// A failed cloud call. Adapters map their SDK errors into this; the sim
+/// produces it directly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    /// The caller lacks an IAM permission; `action` is e.g.
+    /// `elasticloadbalancing:ModifyRule` when AWS names it.
+    #[error("AccessDenied: {action} ({message})")]
+    AccessDenied { action: String, message: String },
+    #[error("Throttling: {0}")]
+    Throttled(String),
+    /// The listener already has a rule at this priority.
+    #[error("PriorityInUse: priority {0} is already in use")]
+    PriorityInUse(i32),
+    /// The resource is still referenced (e.g. a target group by a rule).
+    #[error("ResourceInUse: {0}")]
+    ResourceInUse(String),
+    /// A hard quota such as 100 target groups per load balancer.
+    #[error("{code}: {message}")]
+    LimitExceeded { code: String, message: String },
+    #[error("NotFound: {0}")]
+    NotFound(String),
+    /// Creating something that already exists.
+    #[error("AlreadyExists: {0}")]
+    AlreadyExists(String),
+    /// AWS refused the request as malformed.
+    #[error("{code}: {message}")]
+    Invalid { code: String, message: String },
+    /// 5xx, timeouts, connection errors.
+    #[error("{code}: {message}")]
+    Transient { code: String, message: String },
+}
+
+impl CloudError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CloudError::AccessDenied { .. } | CloudError::Invalid { .. } => ErrorClass::Terminal,
+            CloudError::LimitExceeded { .. } => ErrorClass::Retryable,
+            _ => ErrorClass::Retryable,
+        }
+    }
+
+    /// The AWS-style error code, kept on the row and used as a metric label.
+    pub fn code(&self) -> &str {
+        match self {
+            CloudError::AccessDenied { .. } => "AccessDenied",
+            CloudError::Throttled(_) => "Throttling",
+            CloudError::PriorityInUse(_) => "PriorityInUse",
+            CloudError::ResourceInUse(_) => "ResourceInUse",
+            CloudError::LimitExceeded { code, .. } => code,
+            CloudError::NotFound(_) => "NotFound",
+            CloudError::AlreadyExists(_) => "AlreadyExists",
+            CloudError::Invalid { code, .. } => code,
+            CloudError::Transient { code, .. } => code,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! previewd's core: the model of a preview, the names and tags of its AWS
+//! resources, the pure `plan()` that decides what to change, and the ports
+//! (traits) through which the controller reaches storage and the cloud.
+//!
+//! Nothing in this crate performs IO or reads a clock: time arrives as a
+//! value, observed cloud state arrives as data, and decisions leave as data.
+//!
+//! ```text
+//!  desired (store row) ─┐
+//!                       ├─▶ plan() ─▶ Vec<Change> ─▶ executor (controller)
+//!  observed (cloud)   ──┘
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod key;
+pub mod model;
+pub mod naming;
+pub mod observed;
+pub mod plan;
+pub mod ports;
+pub mod render;
+pub mod tags;
+
+pub use error::{CloudError, ErrorClass};
+pub use key::{BranchError, PreviewKey};
+pub use model::*;
+pub use naming::{NamingConfig, ResourceNames};

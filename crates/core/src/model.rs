@@ -1,0 +1,203 @@
+//! The desired-state row and its observed status, as the store keeps them.
+
+use crate::key::PreviewKey;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+pub type Timestamp = DateTime<Utc>;
+
+/// What a dispatch asks for; a change to any field is a new generation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewSpec {
+    pub commit_sha: Option<String>,
+    pub ai_run_id: Option<String>,
+    pub callback_url: Option<String>,
+    /// Overrides the configured image pattern for this preview.
+    pub image: Option<String>,
+    /// Extra container environment for this preview.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Desired {
+    Present,
+    Absent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    Pending,
+    Provisioning,
+    Ready,
+    Failed,
+    Deleting,
+    Deleted,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:ident = $s:literal),* $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok(Self::$v),)*
+                    other => Err(format!("unknown {} {other:?}", stringify!($t))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(Desired { Present = "present", Absent = "absent" });
+text_enum!(Phase {
+    Pending = "Pending",
+    Provisioning = "Provisioning",
+    Ready = "Ready",
+    Failed = "Failed",
+    Deleting = "Deleting",
+    Deleted = "Deleted",
+});
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::Pending,
+        Phase::Provisioning,
+        Phase::Ready,
+        Phase::Failed,
+        Phase::Deleting,
+        Phase::Deleted,
+    ];
+}
+
+/// One condition, Kubernetes style: *Synced* (AWS matches the spec) and
+/// *Ready* (the preview serves traffic) are kept apart because a preview can
+/// be synced and still starting, or ready and about to be updated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    pub status: bool,
+    pub reason: String,
+    pub message: String,
+    pub since: Timestamp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conditions {
+    pub synced: Option<Condition>,
+    pub ready: Option<Condition>,
+}
+
+/// The last error a reconcile met, with its AWS code and class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+    pub class: crate::ErrorClass,
+    pub at: Timestamp,
+}
+
+/// The observed side of a row, written only by the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewStatus {
+    pub phase: Phase,
+    pub conditions: Conditions,
+    pub observed_generation: i64,
+    /// Set once the preview is reachable.
+    pub url: Option<String>,
+    /// A sentence for people: why it is Pending, what failed.
+    pub message: Option<String>,
+    pub last_error: Option<LastError>,
+}
+
+/// One row of `previews`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    pub key: PreviewKey,
+    /// Allocated once at first insert; every AWS name derives from it.
+    pub slug: String,
+    /// Allocated once at first insert, unique across rows.
+    pub host_label: String,
+    pub spec: PreviewSpec,
+    pub desired: Desired,
+    pub generation: i64,
+    pub status: PreviewStatus,
+    /// Listener rule priority reserved for this preview.
+    pub rule_priority: Option<i32>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub next_reconcile_at: Timestamp,
+    /// Consecutive failed reconciles, for backoff.
+    pub attempts: i32,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Timestamp>,
+}
+
+/// A deploy as the API or CLI asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRequest {
+    pub key: PreviewKey,
+    pub spec: PreviewSpec,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    pub preview: Preview,
+    /// False when the request repeated what the row already said.
+    pub changed: bool,
+}
+
+/// What a reconcile writes back, together with the reports it owes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub status: PreviewStatus,
+    /// When the controller wants to look again.
+    pub next_reconcile_at: Timestamp,
+    pub attempts: i32,
+    /// Reports (GitHub statuses, callbacks) to enqueue atomically with it.
+    pub outbox: Vec<OutboxMessage>,
+}
+
+/// A report waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// `report` for a phase change; the delivery worker fans it out.
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+/// An outbox row as claimed by a delivery worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub key: PreviewKey,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+    pub created_at: Timestamp,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub project: Option<String>,
+    pub phase: Option<Phase>,
+    pub desired: Option<Desired>,
+    pub limit: Option<i64>,
+}

@@ -1,0 +1,185 @@
+//! The ports: one trait per outside system, in previewd's words. The store
+//! crate, the AWS crate and the simulator implement them.
+
+use crate::error::CloudError;
+use crate::key::PreviewKey;
+use crate::model::*;
+use crate::naming::NamingConfig;
+use crate::observed::*;
+use crate::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition};
+use crate::tags::Tags;
+use async_trait::async_trait;
+use std::time::Duration;
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// CloudWatch Logs.
+#[async_trait]
+pub trait Logs: Send + Sync {
+    /// Every log group whose name starts with `prefix`, paged through.
+    async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>>;
+    async fn create_log_group(
+        &self,
+        name: &str,
+        retention_days: i32,
+        tags: &Tags,
+    ) -> CloudResult<()>;
+    async fn set_retention(&self, name: &str, retention_days: i32) -> CloudResult<()>;
+    /// Deleting a group that is already gone succeeds.
+    async fn delete_log_group(&self, name: &str) -> CloudResult<()>;
+}
+
+/// ECS task definitions and services in the preview cluster.
+#[async_trait]
+pub trait Compute: Send + Sync {
+    /// The named services that exist (any status); batched ten per call.
+    async fn services(&self, names: &[String]) -> CloudResult<Vec<ObservedService>>;
+    /// The latest ACTIVE revision of a family, if any.
+    async fn task_definition(&self, family: &str) -> CloudResult<Option<ObservedTaskDefinition>>;
+    /// Every family with an ACTIVE revision whose name starts with `prefix`.
+    async fn task_definition_families(&self, prefix: &str) -> CloudResult<Vec<String>>;
+    async fn register_task_definition(
+        &self,
+        td: &TaskDefinition,
+    ) -> CloudResult<ObservedTaskDefinition>;
+    /// Deregisters every ACTIVE revision of the family.
+    async fn deregister_task_definitions(&self, family: &str) -> CloudResult<()>;
+    async fn create_service(
+        &self,
+        spec: &ServiceSpec,
+        task_definition_arn: &str,
+    ) -> CloudResult<()>;
+    async fn update_service(
+        &self,
+        name: &str,
+        task_definition_arn: &str,
+        desired_count: i32,
+        tags: &Tags,
+    ) -> CloudResult<()>;
+    /// Deletes a service already scaled to zero; gone already is success.
+    async fn delete_service(&self, name: &str) -> CloudResult<()>;
+    /// Why the service's newest stopped task stopped, if one did.
+    async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>>;
+}
+
+/// The shared ALB listener and the target groups behind it.
+#[async_trait]
+pub trait LoadBalancer: Send + Sync {
+    /// Every rule on the listener with its tags, and the ALB's fill level.
+    async fn listener(&self) -> CloudResult<ListenerState>;
+    /// Every target group whose name starts with `prefix`, with its tags.
+    async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>>;
+    async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth>;
+    async fn create_target_group(&self, spec: &TargetGroupSpec)
+    -> CloudResult<ObservedTargetGroup>;
+    /// Fails with `ResourceInUse` while a rule still forwards to it.
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
+    async fn create_rule(&self, spec: &RuleSpec, target_group_arn: &str) -> CloudResult<String>;
+    /// Rewrites the rule's host condition and forward action in place.
+    async fn modify_rule(
+        &self,
+        arn: &str,
+        spec: &RuleSpec,
+        target_group_arn: &str,
+    ) -> CloudResult<()>;
+    async fn set_rule_priority(&self, arn: &str, priority: i32) -> CloudResult<()>;
+    async fn delete_rule(&self, arn: &str) -> CloudResult<()>;
+}
+
+/// The preview hosted zone.
+#[async_trait]
+pub trait Dns: Send + Sync {
+    /// Every record set in the zone, paged through.
+    async fn records(&self) -> CloudResult<Vec<DnsRecord>>;
+    /// One atomic change batch; a DELETE must match the record exactly.
+    async fn change(&self, changes: &[DnsChange]) -> CloudResult<()>;
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Input the store refuses; names the field and the rule.
+    #[error("{field}: {rule}")]
+    Invalid { field: &'static str, rule: String },
+    /// The caller's lease is gone: another replica owns the row now.
+    #[error("lease lost on {0}")]
+    LeaseLost(PreviewKey),
+    #[error("no preview {0}")]
+    NotFound(PreviewKey),
+    /// The priority is reserved by another row.
+    #[error("rule priority {0} is taken")]
+    PriorityTaken(i32),
+    #[error("database: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The desired-state table, the work schedule and the outbox.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts or updates a deploy; bumps `generation` only when the spec or
+    /// `desired` really changes, and then makes the row due at `now`.
+    /// A new row takes the first free slug of `naming::slug_candidates` and
+    /// the first free host of `naming::host_label_candidates` (both unique
+    /// across all rows), so names are decided once and never change.
+    async fn apply_deploy(
+        &self,
+        req: &DeployRequest,
+        naming: &NamingConfig,
+        now: Timestamp,
+    ) -> StoreResult<ApplyOutcome>;
+    /// Marks the row absent (a no-op if it is already absent or missing).
+    async fn apply_destroy(
+        &self,
+        key: &PreviewKey,
+        now: Timestamp,
+    ) -> StoreResult<Option<ApplyOutcome>>;
+    async fn get(&self, key: &PreviewKey) -> StoreResult<Option<Preview>>;
+    async fn list(&self, filter: &ListFilter) -> StoreResult<Vec<Preview>>;
+    /// Leases up to `limit` rows due at `now` whose lease is free or expired.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<Preview>>;
+    /// Extends a held lease; `LeaseLost` if it is no longer ours.
+    async fn renew_lease(&self, key: &PreviewKey, owner: &str, until: Timestamp)
+    -> StoreResult<()>;
+    /// Writes status, schedules the next look, enqueues the reports and
+    /// releases the lease, all in one transaction; `LeaseLost` if not ours.
+    async fn record_status(
+        &self,
+        key: &PreviewKey,
+        owner: &str,
+        update: &StatusUpdate,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Reserves a listener rule priority for the row (`None` frees it);
+    /// `PriorityTaken` if another row holds it.
+    async fn set_rule_priority(&self, key: &PreviewKey, priority: Option<i32>) -> StoreResult<()>;
+    /// Priorities held by rows other than `except`.
+    async fn reserved_priorities(&self, except: &PreviewKey) -> StoreResult<Vec<i32>>;
+    /// The earliest `next_reconcile_at` of any row (for the loop's sleep).
+    async fn next_due(&self) -> StoreResult<Option<Timestamp>>;
+    /// Outbox: lease up to `limit` undelivered messages that are due, oldest
+    /// first, at most one in flight per preview so order is kept.
+    async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>>;
+    async fn ack_outbox(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    async fn retry_outbox(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// Undelivered messages and the age of the oldest, for metrics.
+    async fn outbox_backlog(&self) -> StoreResult<(i64, Option<Timestamp>)>;
+}
