@@ -1,2 +1,57 @@
-//! previewd's HTTP API: dispatch, previews, health.
+//! previewd's HTTP API: the dispatch contract, the previews resource and
+//! health checks. `app(state)` is a pure function of the state, so tests
+//! serve it on `127.0.0.1:0` exactly as `previewd serve` does.
 #![forbid(unsafe_code)]
+
+mod auth;
+mod dispatch;
+mod error;
+mod previews;
+
+pub use dispatch::DispatchRequest;
+pub use error::ApiError;
+pub use previews::PreviewView;
+
+use axum::Router;
+use axum::routing::{get, post};
+use previewd_core::naming::NamingConfig;
+use previewd_core::ports::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub naming: NamingConfig,
+    /// The repository this daemon serves previews for.
+    pub project: String,
+    /// `http` or `https`, for the preview URLs shown before a row is Ready.
+    pub url_scheme: String,
+    /// Woken after every write so the controller acts at once.
+    pub wake: Arc<Notify>,
+    /// Bearer token for `/v1/*`; `None` only when listening on loopback.
+    pub api_token: Option<Arc<str>>,
+    /// How long after its last deploy a preview expires.
+    pub ttl: Duration,
+}
+
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/dispatch", post(dispatch::dispatch))
+        .route("/v1/previews", get(previews::list))
+        .route(
+            "/v1/previews/{*branch}",
+            get(previews::get_one).delete(previews::destroy),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(previews::ready))
+        .merge(v1)
+        .with_state(state)
+}

@@ -1,2 +1,106 @@
-//! previewd's work loop: claims due previews, observes, plans, executes, records.
+//! previewd's controller: claims due previews from the store, observes AWS
+//! in batches, plans with `previewd_core::plan`, applies the plan, and
+//! writes the status back with the reports it owes.
+//!
+//! ```text
+//!  store ──claim (lease)──▶ runner ──▶ reconcile(key) ──▶ observe ─▶ plan ─▶ execute
+//!    ▲                        │  bounded workers, per-key backoff      │
+//!    └──── record_status ◀────┴──────────────────────────────────────┘
+//! ```
+//!
+//! The store's `next_reconcile_at` is the work queue: it survives restarts,
+//! a write makes a row due at once, and an in-process [`tokio::sync::Notify`]
+//! wakes the loop. A key is never reconciled twice at once because a worker
+//! holds the row's lease for the whole pass.
 #![forbid(unsafe_code)]
+
+mod backoff;
+mod dns_batch;
+mod execute;
+mod observe;
+mod reconcile;
+mod runner;
+mod status;
+
+pub use backoff::backoff_delay;
+pub use dns_batch::DnsBatcher;
+pub use observe::Observer;
+pub use reconcile::Reconciler;
+pub use runner::Controller;
+
+use previewd_core::ports::{Compute, Dns, LoadBalancer, Logs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The four cloud ports, however they are implemented (AWS, sim).
+#[derive(Clone)]
+pub struct Cloud {
+    pub logs: Arc<dyn Logs>,
+    pub compute: Arc<dyn Compute>,
+    pub load_balancer: Arc<dyn LoadBalancer>,
+    pub dns: Arc<dyn Dns>,
+}
+
+impl Cloud {
+    /// All four ports from one value that implements them all (the sim).
+    pub fn from_one<T: Logs + Compute + LoadBalancer + Dns + 'static>(x: T) -> Self {
+        let x = Arc::new(x);
+        Cloud {
+            logs: x.clone(),
+            compute: x.clone(),
+            load_balancer: x.clone(),
+            dns: x,
+        }
+    }
+}
+
+/// Timing and concurrency of the loop.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Distinguishes replicas in leases; unique per process.
+    pub replica_id: String,
+    /// Reconciles running at once.
+    pub workers: usize,
+    /// How long a claimed row stays ours; a pass must end well within it.
+    pub lease: Duration,
+    /// Upper bound of one reconcile pass.
+    pub reconcile_timeout: Duration,
+    /// Look again at a Ready preview this often (drift repair).
+    pub resync_interval: Duration,
+    /// Look again this soon while a preview is converging.
+    pub progress_interval: Duration,
+    /// Look again this soon while waiting for load-balancer capacity.
+    pub waiting_interval: Duration,
+    /// Look again this soon after a terminal failure (a person may fix IAM).
+    pub failed_interval: Duration,
+    /// First retry delay after a retryable error; doubles per attempt.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Sleep at most this long between looks at the store (fallback to
+    /// wake-ups, and what other replicas' writes wait for without NOTIFY).
+    pub poll_interval: Duration,
+    /// How old a cached AWS listing may be for a pass that changes nothing.
+    pub cache_max_age: Duration,
+    /// How long DNS changes of several previews are gathered into one batch.
+    pub dns_batch_window: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            replica_id: format!("replica-{}", std::process::id()),
+            workers: 16,
+            lease: Duration::from_secs(120),
+            reconcile_timeout: Duration::from_secs(90),
+            resync_interval: Duration::from_secs(300),
+            progress_interval: Duration::from_secs(5),
+            waiting_interval: Duration::from_secs(60),
+            failed_interval: Duration::from_secs(600),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(10),
+            cache_max_age: Duration::from_secs(60),
+            dns_batch_window: Duration::from_millis(200),
+        }
+    }
+}

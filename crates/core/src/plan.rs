@@ -1,1 +1,614 @@
-//! The pure planner; written next.
+//! `plan()`: the pure decision of what to change so that AWS matches a row.
+//!
+//! # Guarantees
+//! - Only resources carrying our ownership tag (DNS: our TXT marker) are
+//!   ever modified or deleted; a look-alike that is not ours is a conflict
+//!   reported as `Failed`, never touched.
+//! - A rerun modifies in place: a new task definition revision, an
+//!   `UpdateService`, a `ModifyRule`; never delete-and-create.
+//! - Create order is log group → task definition → target group → rule →
+//!   service → DNS; destroy is the reverse, rule before target group,
+//!   service scaled to zero before it is deleted.
+//! - When the load balancer is full, nothing is created and the verdict is
+//!   `Waiting` with the reason.
+//!
+//! # Assumptions
+//! The observation is of one moment; the controller re-observes before it
+//! acts on a plan that changes anything, and cleanup copes with any subset
+//! of resources existing (create may never have run, or run halfway).
+
+use crate::model::{Desired, Preview};
+use crate::observed::*;
+use crate::render::{
+    DnsAction, DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition, Template, Wanted,
+};
+use crate::tags::{self, Tags};
+use std::collections::BTreeSet;
+
+/// Hard AWS limit: target groups per application load balancer.
+pub const MAX_TARGET_GROUPS_PER_ALB: usize = 100;
+
+/// What the controller saw of one preview (and the listener it shares).
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub log_group: Option<ObservedLogGroup>,
+    /// Latest ACTIVE revision of the family; `None` when absent or when
+    /// [`needs_task_definition`] said there was no need to look.
+    pub task_definition: Option<ObservedTaskDefinition>,
+    pub service: Option<ObservedService>,
+    pub target_group: Option<ObservedTargetGroup>,
+    pub listener: ListenerState,
+    /// Record sets at the preview host.
+    pub records: Vec<DnsRecord>,
+    pub target_health: Option<TargetHealth>,
+    pub stopped_reason: Option<String>,
+}
+
+/// One step of a plan, in our words; the executor applies them in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    CreateLogGroup {
+        name: String,
+        retention_days: i32,
+        tags: Tags,
+    },
+    SetLogRetention {
+        name: String,
+        retention_days: i32,
+    },
+    RegisterTaskDefinition(TaskDefinition),
+    CreateTargetGroup(TargetGroupSpec),
+    /// Store-side: hold this priority for the row before using it.
+    ReservePriority(i32),
+    /// `target_group_arn` is `None` when the group is created earlier in
+    /// the same plan.
+    CreateRule {
+        spec: RuleSpec,
+        target_group_arn: Option<String>,
+    },
+    ModifyRule {
+        arn: String,
+        spec: RuleSpec,
+        target_group_arn: Option<String>,
+    },
+    /// `task_definition_arn` is `None` when registered earlier in the plan.
+    CreateService {
+        spec: ServiceSpec,
+        task_definition_arn: Option<String>,
+    },
+    UpdateService {
+        name: String,
+        task_definition_arn: Option<String>,
+        desired_count: i32,
+        tags: Tags,
+    },
+    ChangeDns(Vec<DnsChange>),
+    DeleteService {
+        name: String,
+    },
+    DeleteRule {
+        arn: String,
+    },
+    /// Store-side: give the row's priority back.
+    ReleasePriority,
+    DeleteTargetGroup {
+        arn: String,
+    },
+    DeregisterTaskDefinitions {
+        family: String,
+    },
+    DeleteLogGroup {
+        name: String,
+    },
+}
+
+impl Change {
+    /// The AWS operation (or store step) this change performs, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::CreateLogGroup { .. } => "CreateLogGroup",
+            Change::SetLogRetention { .. } => "PutRetentionPolicy",
+            Change::RegisterTaskDefinition(_) => "RegisterTaskDefinition",
+            Change::CreateTargetGroup(_) => "CreateTargetGroup",
+            Change::ReservePriority(_) => "ReservePriority",
+            Change::CreateRule { .. } => "CreateRule",
+            Change::ModifyRule { .. } => "ModifyRule",
+            Change::CreateService { .. } => "CreateService",
+            Change::UpdateService { .. } => "UpdateService",
+            Change::ChangeDns(_) => "ChangeResourceRecordSets",
+            Change::DeleteService { .. } => "DeleteService",
+            Change::DeleteRule { .. } => "DeleteRule",
+            Change::ReleasePriority => "ReleasePriority",
+            Change::DeleteTargetGroup { .. } => "DeleteTargetGroup",
+            Change::DeregisterTaskDefinitions { .. } => "DeregisterTaskDefinition",
+            Change::DeleteLogGroup { .. } => "DeleteLogGroup",
+        }
+    }
+}
+
+/// Where the preview stands once the plan's changes (if any) are applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Changes to apply; look again soon.
+    Working,
+    /// Cannot proceed for now (capacity); nothing was planned.
+    Waiting(String),
+    /// In sync with the spec, not serving yet (or still draining).
+    Progressing(String),
+    Ready,
+    /// Cannot converge without a person: rollout failed, name conflict.
+    Failed(String),
+    /// Absent and every resource of ours is gone.
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub verdict: Verdict,
+}
+
+impl Plan {
+    fn done(verdict: Verdict) -> Self {
+        Plan {
+            changes: Vec::new(),
+            verdict,
+        }
+    }
+}
+
+/// Whether the latest task definition must be looked up: not when the
+/// service already carries the wanted spec hash (the steady state).
+pub fn needs_task_definition(
+    p: &Preview,
+    wanted_hash: &str,
+    service: Option<&ObservedService>,
+) -> bool {
+    if p.desired == Desired::Absent {
+        return true;
+    }
+    !service.is_some_and(|s| {
+        s.status == "ACTIVE" && s.tags.get(tags::SPEC_HASH).map(String::as_str) == Some(wanted_hash)
+    })
+}
+
+/// Whether target health must be looked up: only while the preview is on
+/// its way to Ready, so a steady resync costs no per-preview call.
+pub fn needs_target_health(p: &Preview, service: Option<&ObservedService>) -> bool {
+    let stable = service
+        .and_then(|s| s.primary())
+        .is_some_and(|d| d.rollout_state == RolloutState::Completed);
+    let already_ready =
+        p.status.phase == crate::Phase::Ready && p.status.observed_generation == p.generation;
+    p.desired == Desired::Present && stable && !already_ready
+}
+
+/// Whether to ask why a task stopped: only while a rollout is unfinished.
+pub fn needs_stopped_reason(p: &Preview, service: Option<&ObservedService>) -> bool {
+    p.desired == Desired::Present
+        && service.and_then(|s| s.primary()).is_some_and(|d| {
+            d.rollout_state != RolloutState::Completed || d.running_count < d.desired_count
+        })
+}
+
+/// Decides what to change for one preview.
+pub fn plan(
+    t: &Template,
+    p: &Preview,
+    w: &Wanted,
+    o: &Observation,
+    reserved: &BTreeSet<i32>,
+) -> Plan {
+    let id = t.controller_id.as_str();
+    match p.desired {
+        Desired::Present => match find_conflict(id, p, w, o) {
+            Some(conflict) => Plan::done(Verdict::Failed(conflict)),
+            None => plan_present(t, p, w, o, reserved),
+        },
+        // Teardown sees only what is ours: look-alikes are simply not there.
+        Desired::Absent => plan_absent(p, &only_ours(id, &p.slug, o)),
+    }
+}
+
+/// The observation with everything not carrying our tags removed.
+fn only_ours(id: &str, slug: &str, o: &Observation) -> Observation {
+    let mine = |t: &Tags| ours(id, slug, t).is_some();
+    let dns_ours = dns_is_ours(id, slug, o);
+    Observation {
+        log_group: o.log_group.clone().filter(|x| mine(&x.tags)),
+        task_definition: o.task_definition.clone().filter(|x| mine(&x.tags)),
+        service: o.service.clone().filter(|x| mine(&x.tags)),
+        target_group: o.target_group.clone().filter(|x| mine(&x.tags)),
+        listener: ListenerState {
+            rules: o
+                .listener
+                .rules
+                .iter()
+                .filter(|r| mine(&r.tags))
+                .cloned()
+                .collect(),
+            ..o.listener.clone()
+        },
+        records: if dns_ours {
+            o.records.clone()
+        } else {
+            Vec::new()
+        },
+        target_health: o.target_health,
+        stopped_reason: o.stopped_reason.clone(),
+    }
+}
+
+fn ours<'a>(id: &str, slug: &str, t: &'a Tags) -> Option<&'a Tags> {
+    (tags::owner_slug(t, id) == Some(slug)).then_some(t)
+}
+
+/// A resource with one of our names that is not ours: never touch it.
+fn find_conflict(id: &str, p: &Preview, w: &Wanted, o: &Observation) -> Option<String> {
+    let taken = |what: &str, name: &str| {
+        Some(format!(
+            "{what} {name} exists and is not managed by previewd (controller {id}); refusing to touch it"
+        ))
+    };
+    if let Some(lg) = &o.log_group
+        && ours(id, &p.slug, &lg.tags).is_none()
+    {
+        return taken("log group", &lg.name);
+    }
+    if let Some(svc) = o.service.as_ref().filter(|s| s.status != "INACTIVE")
+        && ours(id, &p.slug, &svc.tags).is_none()
+    {
+        return taken("ECS service", &svc.name);
+    }
+    if let Some(tg) = &o.target_group
+        && ours(id, &p.slug, &tg.tags).is_none()
+    {
+        return taken("target group", &tg.name);
+    }
+    if let Some(td) = &o.task_definition
+        && ours(id, &p.slug, &td.tags).is_none()
+    {
+        return taken("task definition family", &td.family);
+    }
+    let host = &w.names.host;
+    if p.desired == Desired::Present
+        && let Some(rule) = o
+            .listener
+            .rules
+            .iter()
+            .find(|r| r.hosts.contains(host) && ours(id, &p.slug, &r.tags).is_none())
+    {
+        return Some(format!(
+            "host {host} is already routed by listener rule {} that previewd does not own",
+            rule.priority.map_or("default".into(), |p| p.to_string())
+        ));
+    }
+    if p.desired == Desired::Present
+        && !dns_is_ours(id, &p.slug, o)
+        && o.records.iter().any(|r| r.kind != RecordType::Txt)
+    {
+        return taken("DNS record", host);
+    }
+    None
+}
+
+fn dns_is_ours(id: &str, slug: &str, o: &Observation) -> bool {
+    let marker = tags::dns_owner_marker(id, slug);
+    o.records
+        .iter()
+        .any(|r| r.kind == RecordType::Txt && r.values.contains(&marker))
+}
+
+fn our_rules<'a>(
+    id: &'a str,
+    slug: &'a str,
+    o: &'a Observation,
+) -> impl Iterator<Item = &'a ObservedRule> + 'a {
+    o.listener
+        .rules
+        .iter()
+        .filter(move |r| ours(id, slug, &r.tags).is_some())
+}
+
+/// The lowest free priority in the band, preferring the one already held.
+pub fn choose_priority(
+    band: (i32, i32),
+    used: &BTreeSet<i32>,
+    current: Option<i32>,
+) -> Option<i32> {
+    if let Some(c) = current
+        && c >= band.0
+        && c <= band.1
+        && !used.contains(&c)
+    {
+        return Some(c);
+    }
+    (band.0..=band.1).find(|p| !used.contains(p))
+}
+
+fn plan_present(
+    t: &Template,
+    p: &Preview,
+    w: &Wanted,
+    o: &Observation,
+    reserved: &BTreeSet<i32>,
+) -> Plan {
+    let id = t.controller_id.as_str();
+    let mut changes = Vec::new();
+    let rules: Vec<&ObservedRule> = our_rules(id, &p.slug, o).collect();
+
+    // Capacity first: when a rule must be added and the ALB is full, create
+    // nothing at all rather than leave half a preview behind.
+    if rules.is_empty() {
+        if o.target_group.is_none() && o.listener.alb_target_groups >= MAX_TARGET_GROUPS_PER_ALB {
+            return Plan::done(Verdict::Waiting(format!(
+                "waiting for capacity: the load balancer already has {} target groups (AWS limit {MAX_TARGET_GROUPS_PER_ALB})",
+                o.listener.alb_target_groups
+            )));
+        }
+        if o.listener.alb_rules >= t.alb_rule_quota {
+            return Plan::done(Verdict::Waiting(format!(
+                "waiting for capacity: the load balancer already has {} listener rules (quota {})",
+                o.listener.alb_rules, t.alb_rule_quota
+            )));
+        }
+    }
+
+    match &o.log_group {
+        None => changes.push(Change::CreateLogGroup {
+            name: w.names.log_group.clone(),
+            retention_days: w.log_retention_days,
+            tags: w.tags.clone(),
+        }),
+        Some(lg) if lg.retention_days != Some(w.log_retention_days) => {
+            changes.push(Change::SetLogRetention {
+                name: lg.name.clone(),
+                retention_days: w.log_retention_days,
+            })
+        }
+        Some(_) => {}
+    }
+
+    let hash = &w.task_definition.spec_hash;
+    let service = o.service.as_ref().filter(|s| s.status != "INACTIVE");
+    let service_current = service.is_some_and(|s| s.tags.get(tags::SPEC_HASH) == Some(hash));
+    let td_arn = if service_current {
+        service.map(|s| s.task_definition.clone())
+    } else {
+        o.task_definition
+            .as_ref()
+            .filter(|td| td.tags.get(tags::SPEC_HASH) == Some(hash))
+            .map(|td| td.arn.clone())
+    };
+    if td_arn.is_none() {
+        changes.push(Change::RegisterTaskDefinition(w.task_definition.clone()));
+    }
+
+    let tg_arn = o.target_group.as_ref().map(|tg| tg.arn.clone());
+    if tg_arn.is_none() {
+        changes.push(Change::CreateTargetGroup(w.target_group.clone()));
+    }
+
+    let mut rule_spec = RuleSpec {
+        priority: 0,
+        host: w.names.host.clone(),
+        tags: w.tags.clone(),
+    };
+    match rules.as_slice() {
+        [] => {
+            let mut used: BTreeSet<i32> =
+                o.listener.rules.iter().filter_map(|r| r.priority).collect();
+            used.extend(reserved);
+            let Some(priority) = choose_priority(t.priority_band, &used, p.rule_priority) else {
+                return Plan::done(Verdict::Waiting(format!(
+                    "waiting for capacity: no free listener rule priority in {}..={}",
+                    t.priority_band.0, t.priority_band.1
+                )));
+            };
+            if p.rule_priority != Some(priority) {
+                changes.push(Change::ReservePriority(priority));
+            }
+            rule_spec.priority = priority;
+            changes.push(Change::CreateRule {
+                spec: rule_spec,
+                target_group_arn: tg_arn.clone(),
+            });
+        }
+        [rule, extra @ ..] => {
+            // Keep the rule at the stored priority if there are several
+            // (a lost CreateRule response retried); delete the others.
+            let keep = rules
+                .iter()
+                .find(|r| r.priority == p.rule_priority)
+                .unwrap_or(rule);
+            let priority = keep.priority.unwrap_or_default();
+            if p.rule_priority != Some(priority) {
+                changes.push(Change::ReservePriority(priority));
+            }
+            rule_spec.priority = priority;
+            let forwards_right = tg_arn.is_some() && keep.target_group_arn == tg_arn;
+            if keep.hosts != [w.names.host.clone()] || !forwards_right {
+                changes.push(Change::ModifyRule {
+                    arn: keep.arn.clone(),
+                    spec: rule_spec,
+                    target_group_arn: tg_arn.clone(),
+                });
+            }
+            for r in std::iter::once(rule)
+                .chain(extra)
+                .filter(|r| r.arn != keep.arn)
+            {
+                changes.push(Change::DeleteRule { arn: r.arn.clone() });
+            }
+        }
+    }
+
+    match service {
+        None => changes.push(Change::CreateService {
+            spec: w.service.clone(),
+            task_definition_arn: td_arn,
+        }),
+        Some(s) if s.status == "DRAINING" => {
+            let verdict = if changes.is_empty() {
+                Verdict::Progressing(format!("waiting for service {} to finish draining", s.name))
+            } else {
+                Verdict::Working
+            };
+            return Plan { changes, verdict };
+        }
+        Some(s) if !service_current || s.desired_count != w.service.desired_count => {
+            changes.push(Change::UpdateService {
+                name: s.name.clone(),
+                task_definition_arn: td_arn,
+                desired_count: w.service.desired_count,
+                tags: w.service.tags.clone(),
+            });
+        }
+        Some(_) => {}
+    }
+
+    if !w.dns_records.is_empty() && !dns_matches(&w.dns_records, &o.records) {
+        let upserts = w
+            .dns_records
+            .iter()
+            .map(|r| DnsChange {
+                action: DnsAction::Upsert,
+                record: r.clone(),
+            })
+            .collect();
+        changes.push(Change::ChangeDns(upserts));
+    }
+
+    if !changes.is_empty() {
+        return Plan {
+            changes,
+            verdict: Verdict::Working,
+        };
+    }
+    Plan::done(readiness(p, o))
+}
+
+fn dns_matches(wanted: &[DnsRecord], observed: &[DnsRecord]) -> bool {
+    wanted.iter().all(|w| observed.contains(w))
+}
+
+fn readiness(p: &Preview, o: &Observation) -> Verdict {
+    let Some(svc) = &o.service else {
+        return Verdict::Progressing("waiting for the service".into());
+    };
+    let Some(primary) = svc.primary() else {
+        return Verdict::Progressing("waiting for the service's first deployment".into());
+    };
+    if primary.task_definition != svc.task_definition {
+        return Verdict::Progressing("waiting for the new deployment to start".into());
+    }
+    match primary.rollout_state {
+        RolloutState::Failed => {
+            let why = o
+                .stopped_reason
+                .clone()
+                .or_else(|| primary.rollout_reason.clone())
+                .unwrap_or_else(|| "the deployment failed".into());
+            return Verdict::Failed(format!("rollout failed: {why}"));
+        }
+        RolloutState::InProgress => {
+            if let Some(why) = &o.stopped_reason {
+                return Verdict::Failed(format!("task stopped: {why}"));
+            }
+            return Verdict::Progressing(format!(
+                "deployment in progress ({}/{} tasks running)",
+                primary.running_count, primary.desired_count
+            ));
+        }
+        RolloutState::Completed => {}
+    }
+    if primary.running_count < primary.desired_count {
+        return Verdict::Progressing(format!(
+            "{}/{} tasks running",
+            primary.running_count, primary.desired_count
+        ));
+    }
+    match o.target_health {
+        Some(h) if h.healthy > 0 => Verdict::Ready,
+        Some(h) => Verdict::Progressing(format!(
+            "waiting for a healthy target ({} initial, {} unhealthy)",
+            h.initial, h.unhealthy
+        )),
+        // Not looked up: the row was already Ready at this generation.
+        None if p.status.phase == crate::Phase::Ready => Verdict::Ready,
+        None => Verdict::Progressing("waiting for a healthy target".into()),
+    }
+}
+
+/// Teardown; `o` holds only our resources.
+fn plan_absent(p: &Preview, o: &Observation) -> Plan {
+    let mut changes = Vec::new();
+    if !o.records.is_empty() {
+        // Deleting needs the records exactly as they are; foreign kinds
+        // at the same name (none should exist) are left alone.
+        let ours = o
+            .records
+            .iter()
+            .filter(|r| matches!(r.kind, RecordType::A | RecordType::Txt));
+        let deletes = ours
+            .map(|r| DnsChange {
+                action: DnsAction::Delete,
+                record: r.clone(),
+            })
+            .collect();
+        changes.push(Change::ChangeDns(deletes));
+    }
+    let mut draining = None;
+    if let Some(svc) = &o.service {
+        match svc.status.as_str() {
+            "ACTIVE" => {
+                if svc.desired_count > 0 {
+                    changes.push(Change::UpdateService {
+                        name: svc.name.clone(),
+                        task_definition_arn: Some(svc.task_definition.clone()),
+                        desired_count: 0,
+                        tags: svc.tags.clone(),
+                    });
+                }
+                changes.push(Change::DeleteService {
+                    name: svc.name.clone(),
+                });
+            }
+            "DRAINING" => draining = Some(svc.name.clone()),
+            _ => {}
+        }
+    }
+    for r in &o.listener.rules {
+        changes.push(Change::DeleteRule { arn: r.arn.clone() });
+    }
+    if p.rule_priority.is_some() {
+        changes.push(Change::ReleasePriority);
+    }
+    if let Some(tg) = &o.target_group {
+        changes.push(Change::DeleteTargetGroup {
+            arn: tg.arn.clone(),
+        });
+    }
+    if let Some(td) = &o.task_definition {
+        changes.push(Change::DeregisterTaskDefinitions {
+            family: td.family.clone(),
+        });
+    }
+    if let Some(lg) = &o.log_group {
+        changes.push(Change::DeleteLogGroup {
+            name: lg.name.clone(),
+        });
+    }
+    let verdict = match (changes.is_empty(), draining) {
+        (false, _) => Verdict::Working,
+        (true, Some(name)) => {
+            Verdict::Progressing(format!("waiting for service {name} to finish draining"))
+        }
+        (true, None) => Verdict::Gone,
+    };
+    Plan { changes, verdict }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,164 @@
+//! `GET/DELETE /v1/previews/...` and `/readyz`.
+
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use previewd_core::key::PreviewKey;
+use previewd_core::model::*;
+use serde::{Deserialize, Serialize};
+
+/// A preview as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviewView {
+    pub project: String,
+    pub branch: String,
+    pub slug: String,
+    pub host: String,
+    pub desired: Desired,
+    pub phase: Phase,
+    pub url: Option<String>,
+    pub message: Option<String>,
+    pub generation: i64,
+    pub observed_generation: i64,
+    pub commit_sha: Option<String>,
+    pub ai_run_id: Option<String>,
+    pub conditions: Conditions,
+    pub last_error: Option<LastError>,
+    pub rule_priority: Option<i32>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub next_reconcile_at: Timestamp,
+    pub status_url: String,
+}
+
+pub fn status_url(branch: &str) -> String {
+    format!(
+        "/v1/previews/{}",
+        utf8_percent_encode(branch, NON_ALPHANUMERIC)
+    )
+}
+
+impl PreviewView {
+    pub fn new(p: Preview, domain: &str) -> Self {
+        Self {
+            host: format!("{}.{domain}", p.host_label),
+            status_url: status_url(&p.key.branch),
+            project: p.key.project,
+            branch: p.key.branch,
+            slug: p.slug,
+            desired: p.desired,
+            phase: p.status.phase,
+            url: p.status.url,
+            message: p.status.message,
+            generation: p.generation,
+            observed_generation: p.status.observed_generation,
+            commit_sha: p.spec.commit_sha,
+            ai_run_id: p.spec.ai_run_id,
+            conditions: p.status.conditions,
+            last_error: p.status.last_error,
+            rule_priority: p.rule_priority,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            expires_at: p.expires_at,
+            next_reconcile_at: p.next_reconcile_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    phase: Option<String>,
+    desired: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<PreviewView>>, ApiError> {
+    let phase = q
+        .phase
+        .map(|p| {
+            p.parse::<Phase>()
+                .map_err(|e| ApiError::invalid("phase", e))
+        })
+        .transpose()?;
+    let desired = q
+        .desired
+        .map(|d| {
+            d.parse::<Desired>()
+                .map_err(|e| ApiError::invalid("desired", e))
+        })
+        .transpose()?;
+    if q.limit.is_some_and(|l| !(1..=10_000).contains(&l)) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 10000"));
+    }
+    let filter = ListFilter {
+        project: Some(state.project.clone()),
+        phase,
+        desired,
+        limit: q.limit,
+    };
+    let rows = state.store.list(&filter).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|p| PreviewView::new(p, &state.naming.domain))
+            .collect(),
+    ))
+}
+
+fn key(state: &AppState, branch: &str) -> Result<PreviewKey, ApiError> {
+    PreviewKey::new(&state.project, branch).map_err(|e| ApiError::invalid("branch", e.to_string()))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(branch): Path<String>,
+) -> Result<Json<PreviewView>, ApiError> {
+    let key = key(&state, &branch)?;
+    let p = state
+        .store
+        .get(&key)
+        .await?
+        .ok_or(ApiError::NotFound(branch))?;
+    Ok(Json(PreviewView::new(p, &state.naming.domain)))
+}
+
+pub async fn destroy(
+    State(state): State<AppState>,
+    Path(branch): Path<String>,
+) -> Result<(StatusCode, Json<PreviewView>), ApiError> {
+    let key = key(&state, &branch)?;
+    let out = state
+        .store
+        .apply_destroy(&key, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound(branch))?;
+    if out.changed {
+        state.wake.notify_one();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PreviewView::new(out.preview, &state.naming.domain)),
+    ))
+}
+
+/// Ready when the store answers.
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    let probe = ListFilter {
+        limit: Some(1),
+        ..Default::default()
+    };
+    match state.store.list(&probe).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness probe: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Applies a plan's changes in order. Boring on purpose: every decision was
+//! made by `plan()`; this only calls the ports and carries ARNs forward.
+
+use crate::{Cloud, DnsBatcher};
+use previewd_core::CloudError;
+use previewd_core::key::PreviewKey;
+use previewd_core::plan::Change;
+use previewd_core::ports::{Store, StoreError};
+
+/// Why applying a plan stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    #[error("{step}: {source}")]
+    Cloud {
+        step: &'static str,
+        #[source]
+        source: CloudError,
+    },
+    #[error("{step}: {source}")]
+    Store {
+        step: &'static str,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// Applies `changes` for `key`, stopping at the first error. Returns how
+/// many changes were applied.
+pub async fn execute(
+    cloud: &Cloud,
+    dns: &DnsBatcher,
+    store: &dyn Store,
+    key: &PreviewKey,
+    changes: &[Change],
+) -> Result<usize, ExecuteError> {
+    // ARNs produced earlier in this plan, for the steps that need them.
+    let mut new_task_definition: Option<String> = None;
+    let mut new_target_group: Option<String> = None;
+    for (done, change) in changes.iter().enumerate() {
+        let step = change.name();
+        let cloud_err = |source| ExecuteError::Cloud { step, source };
+        let result = match change {
+            Change::CreateLogGroup {
+                name,
+                retention_days,
+                tags,
+            } => {
+                cloud
+                    .logs
+                    .create_log_group(name, *retention_days, tags)
+                    .await
+            }
+            Change::SetLogRetention {
+                name,
+                retention_days,
+            } => cloud.logs.set_retention(name, *retention_days).await,
+            Change::RegisterTaskDefinition(td) => {
+                cloud.compute.register_task_definition(td).await.map(|r| {
+                    new_task_definition = Some(r.arn);
+                })
+            }
+            Change::CreateTargetGroup(spec) => cloud
+                .load_balancer
+                .create_target_group(spec)
+                .await
+                .map(|tg| {
+                    new_target_group = Some(tg.arn);
+                }),
+            Change::ReservePriority(p) => {
+                store
+                    .set_rule_priority(key, Some(*p))
+                    .await
+                    .map_err(|source| ExecuteError::Store { step, source })?;
+                Ok(())
+            }
+            Change::ReleasePriority => {
+                store
+                    .set_rule_priority(key, None)
+                    .await
+                    .map_err(|source| ExecuteError::Store { step, source })?;
+                Ok(())
+            }
+            Change::CreateRule {
+                spec,
+                target_group_arn,
+            } => {
+                let tg = target_group_arn
+                    .as_ref()
+                    .or(new_target_group.as_ref())
+                    .ok_or_else(|| missing(step, "target group"))?;
+                cloud.load_balancer.create_rule(spec, tg).await.map(drop)
+            }
+            Change::ModifyRule {
+                arn,
+                spec,
+                target_group_arn,
+            } => {
+                let tg = target_group_arn
+                    .as_ref()
+                    .or(new_target_group.as_ref())
+                    .ok_or_else(|| missing(step, "target group"))?;
+                cloud.load_balancer.modify_rule(arn, spec, tg).await
+            }
+            Change::CreateService {
+                spec,
+                task_definition_arn,
+            } => {
+                let td = task_definition_arn
+                    .as_ref()
+                    .or(new_task_definition.as_ref())
+                    .ok_or_else(|| missing(step, "task definition"))?;
+                cloud.compute.create_service(spec, td).await
+            }
+            Change::UpdateService {
+                name,
+                task_definition_arn,
+                desired_count,
+                tags,
+            } => {
+                let td = task_definition_arn
+                    .as_ref()
+                    .or(new_task_definition.as_ref())
+                    .ok_or_else(|| missing(step, "task definition"))?;
+                cloud
+                    .compute
+                    .update_service(name, td, *desired_count, tags)
+                    .await
+            }
+            Change::ChangeDns(changes) => dns.change(changes.clone()).await,
+            Change::DeleteService { name } => {
+                gone_is_fine(cloud.compute.delete_service(name).await)
+            }
+            Change::DeleteRule { arn } => gone_is_fine(cloud.load_balancer.delete_rule(arn).await),
+            Change::DeleteTargetGroup { arn } => {
+                gone_is_fine(cloud.load_balancer.delete_target_group(arn).await)
+            }
+            Change::DeregisterTaskDefinitions { family } => {
+                cloud.compute.deregister_task_definitions(family).await
+            }
+            Change::DeleteLogGroup { name } => {
+                gone_is_fine(cloud.logs.delete_log_group(name).await)
+            }
+        };
+        match result {
+            Ok(()) => {}
+            // Someone (a lost response of ours) created it already; the next
+            // observation adopts it.
+            Err(CloudError::AlreadyExists(_))
+                if matches!(change, Change::CreateLogGroup { .. }) => {}
+            Err(e) => return Err(cloud_err(e)),
+        }
+        tracing::debug!(%key, step, done = done + 1, "applied");
+    }
+    Ok(changes.len())
+}
+
+/// Deleting something already gone is success: teardown must be idempotent.
+fn gone_is_fine(r: Result<(), CloudError>) -> Result<(), CloudError> {
+    match r {
+        Err(CloudError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+/// A plan referred to an ARN it neither observed nor created; this is a
+/// planner bug, surfaced as a retryable error rather than a panic.
+fn missing(step: &'static str, what: &str) -> ExecuteError {
+    ExecuteError::Cloud {
+        step,
+        source: CloudError::Transient {
+            code: "PlanIncomplete".into(),
+            message: format!("no {what} ARN for {step}"),
+        },
+    }
+}

@@ -1,0 +1,180 @@
+//! Batched, cached observation of AWS, shared by every reconcile.
+//!
+//! Listings that cover all previews at once — the listener's rules, the
+//! target groups, the log groups, the zone's records — are fetched once and
+//! shared, the way Kubernetes informers share one watch. A pass that only
+//! confirms the steady state may use a listing up to `cache_max_age` old; a
+//! pass that is about to change something asks for one fetched after it
+//! started, and concurrent askers share a single fetch.
+
+use crate::Cloud;
+use previewd_core::model::Preview;
+use previewd_core::observed::*;
+use previewd_core::plan::{
+    Observation, needs_stopped_reason, needs_target_health, needs_task_definition,
+};
+use previewd_core::ports::CloudResult;
+use previewd_core::render::{DnsMode, Template, Wanted};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// One shared listing and when its fetch began.
+struct Cache<T> {
+    slot: Mutex<Option<(Instant, Arc<T>)>>,
+}
+
+impl<T> Cache<T> {
+    fn new() -> Self {
+        Self {
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// The cached value if it began after `not_before`, else a new fetch.
+    /// Holding the lock across the fetch makes concurrent askers wait for
+    /// the one fetch instead of each starting their own.
+    async fn get<F, Fut>(&self, not_before: Instant, fetch: F) -> CloudResult<Arc<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = CloudResult<T>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((at, v)) = slot.as_ref()
+            && *at >= not_before
+        {
+            return Ok(v.clone());
+        }
+        let started = Instant::now();
+        let v = Arc::new(fetch().await?);
+        *slot = Some((started, v.clone()));
+        Ok(v)
+    }
+}
+
+pub struct Observer {
+    cloud: Cloud,
+    template: Arc<Template>,
+    max_age: Duration,
+    listener: Cache<ListenerState>,
+    target_groups: Cache<Vec<ObservedTargetGroup>>,
+    log_groups: Cache<Vec<ObservedLogGroup>>,
+    records: Cache<Vec<DnsRecord>>,
+}
+
+/// How fresh an observation must be.
+#[derive(Debug, Clone, Copy)]
+pub enum Freshness {
+    /// Listings up to the cache's max age will do.
+    Cached,
+    /// Listings must have been fetched after this instant.
+    After(Instant),
+}
+
+impl Observer {
+    pub fn new(cloud: Cloud, template: Arc<Template>, max_age: Duration) -> Self {
+        Self {
+            cloud,
+            template,
+            max_age,
+            listener: Cache::new(),
+            target_groups: Cache::new(),
+            log_groups: Cache::new(),
+            records: Cache::new(),
+        }
+    }
+
+    fn family_prefix(&self) -> String {
+        format!("{}-", self.template.naming.prefix)
+    }
+
+    /// The services of many previews, ten per AWS call.
+    pub async fn services(&self, names: &[String]) -> CloudResult<Vec<ObservedService>> {
+        self.cloud.compute.services(names).await
+    }
+
+    /// What AWS holds for one preview. `service` is passed in when the
+    /// caller already described it as part of a batch.
+    pub async fn observe(
+        &self,
+        p: &Preview,
+        w: &Wanted,
+        service: Option<Option<ObservedService>>,
+        freshness: Freshness,
+    ) -> CloudResult<Observation> {
+        let not_before = match freshness {
+            Freshness::Cached => Instant::now()
+                .checked_sub(self.max_age)
+                .unwrap_or_else(Instant::now),
+            Freshness::After(t) => t,
+        };
+        let prefix = self.family_prefix();
+        let log_prefix = format!("/ecs/{prefix}");
+        let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
+        let (listener, tgs, lgs, records) = tokio::try_join!(
+            self.listener
+                .get(not_before, || self.cloud.load_balancer.listener()),
+            self.target_groups.get(not_before, || self
+                .cloud
+                .load_balancer
+                .target_groups(&prefix)),
+            self.log_groups
+                .get(not_before, || self.cloud.logs.log_groups(&log_prefix)),
+            async {
+                if wildcard {
+                    Ok(Arc::new(Vec::new()))
+                } else {
+                    self.records
+                        .get(not_before, || self.cloud.dns.records())
+                        .await
+                }
+            },
+        )?;
+        let service = match service {
+            Some(s) => s,
+            None => {
+                let found = self
+                    .cloud
+                    .compute
+                    .services(std::slice::from_ref(&w.names.service))
+                    .await?;
+                found.into_iter().find(|s| s.name == w.names.service)
+            }
+        };
+        let task_definition =
+            if needs_task_definition(p, &w.task_definition.spec_hash, service.as_ref()) {
+                self.cloud.compute.task_definition(&w.names.family).await?
+            } else {
+                None
+            };
+        let target_group = tgs
+            .iter()
+            .find(|tg| tg.name == w.names.target_group)
+            .cloned();
+        let target_health = match (&target_group, needs_target_health(p, service.as_ref())) {
+            (Some(tg), true) => Some(self.cloud.load_balancer.target_health(&tg.arn).await?),
+            _ => None,
+        };
+        let stopped_reason = if needs_stopped_reason(p, service.as_ref()) {
+            self.cloud.compute.stopped_reason(&w.names.service).await?
+        } else {
+            None
+        };
+        Ok(Observation {
+            log_group: lgs.iter().find(|lg| lg.name == w.names.log_group).cloned(),
+            task_definition,
+            service,
+            target_group,
+            listener: (*listener).clone(),
+            records: records
+                .iter()
+                .filter(|r| r.name == w.names.host)
+                .cloned()
+                .collect(),
+            target_health,
+            stopped_reason,
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! One reconcile pass over one preview: observe, plan, apply, and decide
+//! the status to write.
+
+use crate::execute::{ExecuteError, execute};
+use crate::observe::{Freshness, Observer};
+use crate::status::{Outcome, next_status};
+use crate::{Cloud, ControllerConfig, DnsBatcher};
+use previewd_core::model::{Preview, StatusUpdate};
+use previewd_core::observed::ObservedService;
+use previewd_core::plan::{Plan, Verdict, plan};
+use previewd_core::ports::Store;
+use previewd_core::render::{Template, render};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Everything a pass needs, shared by all workers.
+pub struct Reconciler {
+    pub store: Arc<dyn Store>,
+    pub cloud: Cloud,
+    pub observer: Observer,
+    pub dns: DnsBatcher,
+    pub template: Arc<Template>,
+    pub config: ControllerConfig,
+}
+
+impl Reconciler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cloud: Cloud,
+        template: Arc<Template>,
+        config: ControllerConfig,
+    ) -> Self {
+        Self {
+            observer: Observer::new(cloud.clone(), template.clone(), config.cache_max_age),
+            dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
+            store,
+            cloud,
+            template,
+            config,
+        }
+    }
+
+    /// Converges one preview and returns the status to record. Never asks
+    /// why it was woken: it reads the row and AWS and acts on the difference.
+    /// `service` is the preview's service when the caller described it in
+    /// a batch (`Some(None)`: described, does not exist).
+    pub async fn reconcile(
+        &self,
+        p: &Preview,
+        service: Option<Option<ObservedService>>,
+    ) -> StatusUpdate {
+        let started = Instant::now();
+        let outcome = match self.pass(p, service, started).await {
+            Ok(verdict) => Outcome::Planned(verdict),
+            Err(e) => Outcome::Error(e),
+        };
+        let url = render(&self.template, p).url;
+        next_status(p, &outcome, &url, &self.config, chrono::Utc::now())
+    }
+
+    async fn pass(
+        &self,
+        p: &Preview,
+        service: Option<Option<ObservedService>>,
+        started: Instant,
+    ) -> Result<Verdict, ExecuteError> {
+        let w = render(&self.template, p);
+        let observe_err = |source| ExecuteError::Cloud {
+            step: "Observe",
+            source,
+        };
+        let o = self
+            .observer
+            .observe(p, &w, service, Freshness::Cached)
+            .await
+            .map_err(observe_err)?;
+        let first = plan(&self.template, p, &w, &o, &BTreeSet::new());
+        // Act only on what is true now: a plan that changes anything (or
+        // declares the preview gone) is made again on listings fetched
+        // after this pass began, with the priorities other rows hold.
+        let acting = !first.changes.is_empty() || first.verdict == Verdict::Gone;
+        let Plan { changes, verdict } = if acting {
+            let o = self
+                .observer
+                .observe(p, &w, None, Freshness::After(started))
+                .await
+                .map_err(observe_err)?;
+            let reserved: BTreeSet<i32> = self
+                .store
+                .reserved_priorities(&p.key)
+                .await
+                .map_err(|source| ExecuteError::Store {
+                    step: "ReservedPriorities",
+                    source,
+                })?
+                .into_iter()
+                .collect();
+            plan(&self.template, p, &w, &o, &reserved)
+        } else {
+            first
+        };
+        if !changes.is_empty() {
+            let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
+            tracing::info!(key = %p.key, generation = p.generation, changes = ?names, "applying plan");
+            execute(
+                &self.cloud,
+                &self.dns,
+                self.store.as_ref(),
+                &p.key,
+                &changes,
+            )
+            .await?;
+        }
+        Ok(verdict)
+    }
+}

@@ -1,0 +1,149 @@
+//! The loop: claim due rows, run bounded reconciles, sleep until the next
+//! row is due or a write wakes us.
+//!
+//! # Guarantees
+//! - A key is never reconciled twice at once: a worker holds the row's
+//!   lease for the whole pass and `record_status` releases it.
+//! - At most `workers` reconciles run at once.
+//! - On cancellation no new work is claimed; passes under way finish (each
+//!   is bounded by `reconcile_timeout`) and write their status.
+//!
+//! # Caveats
+//! If the process dies mid-pass the lease stays until it expires; the row
+//! is then claimed again and the next pass repairs whatever half-done work
+//! it finds.
+
+use crate::Reconciler;
+use crate::execute::ExecuteError;
+use crate::status::{Outcome, next_status};
+use previewd_core::CloudError;
+use previewd_core::model::Preview;
+use previewd_core::render::render;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub struct Controller {
+    reconciler: Arc<Reconciler>,
+    /// Notified by every write to the previews table in this process.
+    wake: Arc<Notify>,
+}
+
+/// The shortest sleep between looks at the store, so a row that is due but
+/// leased elsewhere does not make the loop spin.
+const MIN_SLEEP: Duration = Duration::from_millis(20);
+
+impl Controller {
+    pub fn new(reconciler: Arc<Reconciler>, wake: Arc<Notify>) -> Self {
+        Self { reconciler, wake }
+    }
+
+    /// Runs until `cancel` fires, then drains the passes under way.
+    pub async fn run(self, cancel: CancellationToken) {
+        let cfg = &self.reconciler.config;
+        let mut running: JoinSet<()> = JoinSet::new();
+        loop {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let free = cfg.workers.saturating_sub(running.len());
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(batch) => self.spawn_batch(batch, &mut running).await,
+                    Err(e) => tracing::warn!(error = %e, "claiming due previews failed"),
+                }
+            }
+            let sleep = self.sleep_time().await;
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.wake.notified() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+        tracing::info!(
+            in_flight = running.len(),
+            "controller stopping; draining reconciles"
+        );
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Preview>, previewd_core::ports::StoreError> {
+        let cfg = &self.reconciler.config;
+        let store = &self.reconciler.store;
+        store
+            .claim_due(&cfg.replica_id, chrono::Utc::now(), cfg.lease, limit as i64)
+            .await
+    }
+
+    async fn sleep_time(&self) -> Duration {
+        let cfg = &self.reconciler.config;
+        match self.reconciler.store.next_due().await {
+            Ok(Some(at)) => (at - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .clamp(MIN_SLEEP, cfg.poll_interval),
+            Ok(None) => cfg.poll_interval,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the schedule failed");
+                cfg.poll_interval
+            }
+        }
+    }
+
+    /// Describes the services of the whole batch in one go (ten per AWS
+    /// call), then starts one pass per preview.
+    async fn spawn_batch(&self, batch: Vec<Preview>, running: &mut JoinSet<()>) {
+        if batch.is_empty() {
+            return;
+        }
+        let r = &self.reconciler;
+        let names: Vec<String> = batch
+            .iter()
+            .map(|p| render(&r.template, p).names.service)
+            .collect();
+        let described: Option<HashMap<String, _>> = match r.observer.services(&names).await {
+            Ok(found) => Some(found.into_iter().map(|s| (s.name.clone(), s)).collect()),
+            // Each pass will describe its own service instead.
+            Err(e) => {
+                tracing::debug!(error = %e, "batched DescribeServices failed");
+                None
+            }
+        };
+        for (p, name) in batch.into_iter().zip(names) {
+            let service = described.as_ref().map(|m| m.get(&name).cloned());
+            let r = self.reconciler.clone();
+            running.spawn(async move { run_one(&r, p, service).await });
+        }
+    }
+}
+
+/// One bounded pass and the write of its result.
+async fn run_one(
+    r: &Reconciler,
+    p: Preview,
+    service: Option<Option<previewd_core::observed::ObservedService>>,
+) {
+    let cfg = &r.config;
+    let span = tracing::info_span!("reconcile", project = %p.key.project, branch = %p.key.branch, generation = p.generation);
+    async move {
+    let update = match tokio::time::timeout(cfg.reconcile_timeout, r.reconcile(&p, service)).await {
+        Ok(update) => update,
+        Err(_) => {
+            let timeout = CloudError::Transient { code: "Timeout".into(), message: format!("reconcile took longer than {:?}", cfg.reconcile_timeout) };
+            let outcome = Outcome::Error(ExecuteError::Cloud { step: "Reconcile", source: timeout });
+            next_status(&p, &outcome, &render(&r.template, &p).url, cfg, chrono::Utc::now())
+        }
+    };
+    tracing::info!(key = %p.key, phase = %update.status.phase, message = update.status.message.as_deref().unwrap_or(""), "reconciled");
+    if let Err(e) = r.store.record_status(&p.key, &cfg.replica_id, &update, chrono::Utc::now()).await {
+        tracing::warn!(key = %p.key, error = %e, "recording status failed; the lease will expire and the row be retried");
+    }
+    }
+    .instrument(span)
+    .await
+}

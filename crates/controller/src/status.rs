@@ -1,0 +1,224 @@
+//! Turns the result of a pass into the row's next status, schedule and
+//! reports.
+
+use crate::ControllerConfig;
+use crate::backoff::backoff_delay;
+use crate::execute::ExecuteError;
+use chrono::Duration as ChronoDuration;
+use previewd_core::model::*;
+use previewd_core::plan::Verdict;
+use previewd_core::{CloudError, ErrorClass};
+use std::time::Duration;
+
+/// What a pass ended with.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The plan was applied (or there was nothing to do).
+    Planned(Verdict),
+    /// Observation or execution failed.
+    Error(ExecuteError),
+}
+
+fn after(now: Timestamp, d: Duration) -> Timestamp {
+    now + ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
+}
+
+fn condition(
+    old: &Option<Condition>,
+    status: bool,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> Option<Condition> {
+    let since = match old {
+        Some(c) if c.status == status => c.since,
+        _ => now,
+    };
+    Some(Condition {
+        status,
+        reason: reason.into(),
+        message: message.into(),
+        since,
+    })
+}
+
+/// The status to write after a pass over `p`.
+pub fn next_status(
+    p: &Preview,
+    outcome: &Outcome,
+    url: &str,
+    cfg: &ControllerConfig,
+    now: Timestamp,
+) -> StatusUpdate {
+    let present = p.desired == Desired::Present;
+    let old = &p.status;
+    let mut s = PreviewStatus {
+        observed_generation: p.generation,
+        last_error: None,
+        ..old.clone()
+    };
+    let (synced, ready): ((bool, &str), (bool, &str));
+    let mut attempts = 0;
+    let wait;
+    match outcome {
+        Outcome::Planned(v) => {
+            let (phase, message, next, sy, re) = match (v, present) {
+                (Verdict::Working, true) => (
+                    Phase::Provisioning,
+                    "applying changes".to_string(),
+                    cfg.progress_interval / 4,
+                    (false, "Applying"),
+                    (false, "Applying"),
+                ),
+                (Verdict::Waiting(r), true) => (
+                    Phase::Pending,
+                    r.clone(),
+                    cfg.waiting_interval,
+                    (false, "WaitingForCapacity"),
+                    (false, "WaitingForCapacity"),
+                ),
+                (Verdict::Progressing(r), true) => (
+                    Phase::Provisioning,
+                    r.clone(),
+                    cfg.progress_interval,
+                    (true, "Synced"),
+                    (false, "Progressing"),
+                ),
+                (Verdict::Ready, true) => (
+                    Phase::Ready,
+                    "preview is ready".to_string(),
+                    cfg.resync_interval,
+                    (true, "Synced"),
+                    (true, "Ready"),
+                ),
+                (Verdict::Failed(r), _) => (
+                    Phase::Failed,
+                    r.clone(),
+                    cfg.failed_interval,
+                    (true, "Synced"),
+                    (false, "Failed"),
+                ),
+                (Verdict::Gone, false) => (
+                    Phase::Deleted,
+                    "all resources deleted".to_string(),
+                    cfg.resync_interval * 4,
+                    (true, "Synced"),
+                    (false, "Deleted"),
+                ),
+                (Verdict::Working | Verdict::Waiting(_), false) => (
+                    Phase::Deleting,
+                    "deleting resources".to_string(),
+                    cfg.progress_interval / 4,
+                    (false, "Deleting"),
+                    (false, "Deleting"),
+                ),
+                (Verdict::Progressing(r), false) => (
+                    Phase::Deleting,
+                    r.clone(),
+                    cfg.progress_interval,
+                    (false, "Deleting"),
+                    (false, "Deleting"),
+                ),
+                // A plan never says Gone for a present row, nor Ready for an
+                // absent one; treat it as work still under way.
+                (Verdict::Gone, true) | (Verdict::Ready, false) => (
+                    old.phase,
+                    "re-checking".to_string(),
+                    cfg.progress_interval,
+                    (false, "Unknown"),
+                    (false, "Unknown"),
+                ),
+            };
+            s.phase = phase;
+            s.message = Some(message);
+            s.url = (phase == Phase::Ready)
+                .then(|| url.to_owned())
+                .or(if present { old.url.clone() } else { None });
+            (synced, ready) = (sy, re);
+            wait = next;
+        }
+        Outcome::Error(e) => {
+            let cloud = match e {
+                ExecuteError::Cloud { source, .. } => Some(source),
+                ExecuteError::Store { .. } => None,
+            };
+            let class = cloud.map_or(ErrorClass::Retryable, CloudError::class);
+            let code = cloud.map_or("StoreConflict", CloudError::code).to_string();
+            s.last_error = Some(LastError {
+                code,
+                message: e.to_string(),
+                class,
+                at: now,
+            });
+            s.message = Some(e.to_string());
+            match (cloud, class) {
+                (Some(CloudError::LimitExceeded { .. }), _) if present => {
+                    s.phase = Phase::Pending;
+                    s.message = Some(format!("waiting for capacity: {e}"));
+                    (synced, ready) =
+                        ((false, "WaitingForCapacity"), (false, "WaitingForCapacity"));
+                    wait = cfg.waiting_interval;
+                }
+                (_, ErrorClass::Terminal) => {
+                    s.phase = Phase::Failed;
+                    (synced, ready) = ((false, "Error"), (false, "Failed"));
+                    wait = cfg.failed_interval;
+                }
+                (_, ErrorClass::Retryable) => {
+                    attempts = p.attempts.saturating_add(1);
+                    if !present && s.phase != Phase::Deleted {
+                        s.phase = Phase::Deleting;
+                    } else if present
+                        && matches!(s.phase, Phase::Pending | Phase::Deleting | Phase::Deleted)
+                    {
+                        s.phase = Phase::Provisioning;
+                    }
+                    (synced, ready) = (
+                        (false, "Retrying"),
+                        (
+                            old.conditions.ready.as_ref().is_some_and(|c| c.status),
+                            "Retrying",
+                        ),
+                    );
+                    wait = backoff_delay(attempts, cfg.backoff_base, cfg.backoff_max);
+                }
+            }
+        }
+    }
+    let message = s.message.clone().unwrap_or_default();
+    s.conditions = Conditions {
+        synced: condition(&old.conditions.synced, synced.0, synced.1, &message, now),
+        ready: condition(&old.conditions.ready, ready.0, ready.1, &message, now),
+    };
+    let mut outbox = Vec::new();
+    if s.phase != old.phase || old.observed_generation != p.generation {
+        outbox.push(report(p, &s, now));
+    }
+    StatusUpdate {
+        status: s,
+        next_reconcile_at: after(now, wait),
+        attempts,
+        outbox,
+    }
+}
+
+/// A phase change the delivery worker turns into a GitHub deployment
+/// status and a callback.
+fn report(p: &Preview, s: &PreviewStatus, now: Timestamp) -> OutboxMessage {
+    OutboxMessage {
+        kind: "report".into(),
+        payload: serde_json::json!({
+            "project": p.key.project,
+            "branch": p.key.branch,
+            "generation": p.generation,
+            "action": if p.desired == Desired::Present { "deploy" } else { "destroy" },
+            "phase": s.phase,
+            "url": s.url,
+            "message": s.message,
+            "commit_sha": p.spec.commit_sha,
+            "ai_run_id": p.spec.ai_run_id,
+            "callback_url": p.spec.callback_url,
+            "at": now,
+        }),
+    }
+}
