@@ -1,1 +1,164 @@
-//! End-to-end tests live in tests/; this crate has no library code.
+//! Shared harness for the end-to-end and chaos tests: the real API and
+//! controller on 127.0.0.1, a real SQLite or PostgreSQL store, the sim.
+#![forbid(unsafe_code)]
+
+use previewd_api::{AppState, app};
+use previewd_controller::{Cloud, Controller, ControllerConfig, Reconciler};
+use previewd_core::ports::Store;
+use previewd_core::render::Template;
+use previewd_sim::Sim;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const PROJECT: &str = "acme/shop";
+
+/// Intervals short enough for tests to converge in well under a second.
+pub fn fast_controller(replica: &str) -> ControllerConfig {
+    ControllerConfig {
+        replica_id: replica.into(),
+        workers: 8,
+        lease: Duration::from_millis(400),
+        reconcile_timeout: Duration::from_millis(300),
+        resync_interval: Duration::from_millis(500),
+        progress_interval: Duration::from_millis(10),
+        waiting_interval: Duration::from_millis(50),
+        failed_interval: Duration::from_millis(100),
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(60),
+        poll_interval: Duration::from_millis(25),
+        cache_max_age: Duration::from_millis(100),
+        dns_batch_window: Duration::from_millis(2),
+    }
+}
+
+/// A running controller that can be stopped gracefully or killed.
+pub struct RunningController {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl RunningController {
+    pub fn start(
+        store: Arc<dyn Store>,
+        sim: &Sim,
+        template: Arc<Template>,
+        config: ControllerConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let reconciler = Arc::new(Reconciler::new(
+            store,
+            Cloud::from_one(sim.clone()),
+            template,
+            config,
+        ));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(Controller::new(reconciler, wake).run(cancel.clone()));
+        Self { cancel, task }
+    }
+
+    /// SIGTERM: stop claiming, let passes under way finish.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.task.await.expect("controller ends cleanly");
+    }
+
+    /// A crash: every pass under way is dropped mid-flight.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// The API served on an ephemeral loopback port.
+pub struct TestApi {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub token: Option<String>,
+}
+
+impl TestApi {
+    pub async fn serve(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        let token = state.api_token.as_ref().map(|t| t.to_string());
+        tokio::spawn(async move {
+            axum::serve(listener, app(state))
+                .await
+                .expect("server runs")
+        });
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            token,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let resp = self
+            .auth(self.client.post(self.url(path)).json(&body))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .auth(self.client.get(self.url(path)))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .auth(self.client.delete(self.url(path)))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Polls a preview until `done` holds for it, or panics after `within`.
+    pub async fn wait_for(
+        &self,
+        branch: &str,
+        within: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let path = format!("/v1/previews/{}", branch.replace('/', "%2F"));
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (status, body) = self.get(&path).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{branch} did not get there within {within:?}; last: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

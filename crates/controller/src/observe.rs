@@ -15,6 +15,8 @@ use previewd_core::plan::{
 };
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsMode, Template, Wanted};
+use previewd_core::tags;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +64,9 @@ pub struct Observer {
     target_groups: Cache<Vec<ObservedTargetGroup>>,
     log_groups: Cache<Vec<ObservedLogGroup>>,
     records: Cache<Vec<DnsRecord>>,
+    /// Task definition ARN → its spec-hash tag. Revisions never change, so
+    /// an entry is true forever and a steady resync costs no describe.
+    revision_hashes: std::sync::Mutex<HashMap<String, Option<String>>>,
 }
 
 /// How fresh an observation must be.
@@ -83,7 +88,28 @@ impl Observer {
             target_groups: Cache::new(),
             log_groups: Cache::new(),
             records: Cache::new(),
+            revision_hashes: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The spec hash of the revision an ACTIVE service runs.
+    async fn running_hash(&self, service: Option<&ObservedService>) -> CloudResult<Option<String>> {
+        let Some(arn) = service
+            .filter(|s| s.status == "ACTIVE")
+            .map(|s| s.task_definition.clone())
+        else {
+            return Ok(None);
+        };
+        if let Some(hash) = self.revision_hashes.lock().expect("not poisoned").get(&arn) {
+            return Ok(hash.clone());
+        }
+        let td = self.cloud.compute.task_definition(&arn).await?;
+        let hash = td.and_then(|td| td.tags.get(tags::SPEC_HASH).cloned());
+        self.revision_hashes
+            .lock()
+            .expect("not poisoned")
+            .insert(arn, hash.clone());
+        Ok(hash)
     }
 
     fn family_prefix(&self) -> String {
@@ -143,12 +169,13 @@ impl Observer {
                 found.into_iter().find(|s| s.name == w.names.service)
             }
         };
-        let task_definition =
-            if needs_task_definition(p, &w.task_definition.spec_hash, service.as_ref()) {
-                self.cloud.compute.task_definition(&w.names.family).await?
-            } else {
-                None
-            };
+        let service_spec_hash = self.running_hash(service.as_ref()).await?;
+        let wanted = &w.task_definition.spec_hash;
+        let task_definition = if needs_task_definition(p, wanted, service_spec_hash.as_deref()) {
+            self.cloud.compute.task_definition(&w.names.family).await?
+        } else {
+            None
+        };
         let target_group = tgs
             .iter()
             .find(|tg| tg.name == w.names.target_group)
@@ -166,6 +193,7 @@ impl Observer {
             log_group: lgs.iter().find(|lg| lg.name == w.names.log_group).cloned(),
             task_definition,
             service,
+            service_spec_hash,
             target_group,
             listener: (*listener).clone(),
             records: records

@@ -19,6 +19,7 @@ pub const PREFIX_MAX: usize = 8;
 
 /// The naming part of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NamingConfig {
     /// Starts every ECS, ELB and log-group name: `[a-z][a-z0-9]{0,7}`.
     pub prefix: String,

@@ -36,6 +36,11 @@ pub struct Observation {
     /// [`needs_task_definition`] said there was no need to look.
     pub task_definition: Option<ObservedTaskDefinition>,
     pub service: Option<ObservedService>,
+    /// The spec hash of the task definition an ACTIVE service runs, read
+    /// from that revision's tag. Revisions are immutable, so this, not the
+    /// service's own tag (which a failed TagResource can leave stale), says
+    /// whether the service runs the wanted spec.
+    pub service_spec_hash: Option<String>,
     pub target_group: Option<ObservedTargetGroup>,
     pub listener: ListenerState,
     /// Record sets at the preview host.
@@ -158,18 +163,9 @@ impl Plan {
 }
 
 /// Whether the latest task definition must be looked up: not when the
-/// service already carries the wanted spec hash (the steady state).
-pub fn needs_task_definition(
-    p: &Preview,
-    wanted_hash: &str,
-    service: Option<&ObservedService>,
-) -> bool {
-    if p.desired == Desired::Absent {
-        return true;
-    }
-    !service.is_some_and(|s| {
-        s.status == "ACTIVE" && s.tags.get(tags::SPEC_HASH).map(String::as_str) == Some(wanted_hash)
-    })
+/// service already runs the wanted spec (the steady state).
+pub fn needs_task_definition(p: &Preview, wanted_hash: &str, running_hash: Option<&str>) -> bool {
+    p.desired == Desired::Absent || running_hash != Some(wanted_hash)
 }
 
 /// Whether target health must be looked up: only while the preview is on
@@ -218,6 +214,7 @@ fn only_ours(id: &str, slug: &str, o: &Observation) -> Observation {
         log_group: o.log_group.clone().filter(|x| mine(&x.tags)),
         task_definition: o.task_definition.clone().filter(|x| mine(&x.tags)),
         service: o.service.clone().filter(|x| mine(&x.tags)),
+        service_spec_hash: o.service_spec_hash.clone(),
         target_group: o.target_group.clone().filter(|x| mine(&x.tags)),
         listener: ListenerState {
             rules: o
@@ -371,7 +368,8 @@ fn plan_present(
 
     let hash = &w.task_definition.spec_hash;
     let service = o.service.as_ref().filter(|s| s.status != "INACTIVE");
-    let service_current = service.is_some_and(|s| s.tags.get(tags::SPEC_HASH) == Some(hash));
+    let service_current =
+        service.is_some_and(|s| s.status == "ACTIVE") && o.service_spec_hash.as_ref() == Some(hash);
     let td_arn = if service_current {
         service.map(|s| s.task_definition.clone())
     } else {

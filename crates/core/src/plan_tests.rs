@@ -5,7 +5,6 @@ use crate::render::{Template, render};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 
-
 fn preview(desired: Desired) -> Preview {
     let t0 = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
     Preview {
@@ -66,6 +65,7 @@ fn converged(w: &Wanted) -> Observation {
             }],
             tags: w.service.tags.clone(),
         }),
+        service_spec_hash: Some(w.task_definition.spec_hash.clone()),
         target_group: Some(ObservedTargetGroup {
             arn: tg_arn.clone(),
             name: w.names.target_group.clone(),
@@ -147,12 +147,29 @@ fn a_converged_healthy_preview_needs_nothing_and_is_ready() {
 #[test]
 fn rerun_with_a_new_commit_modifies_in_place() {
     let (t, mut p, w) = setup(Desired::Present);
-    let observed = converged(&w);
+    let mut observed = converged(&w);
     p.spec.commit_sha = Some("def456".into());
     p.generation = 2;
     let w2 = render(&t, &p);
     let plan = plan(&t, &p, &w2, &observed, &BTreeSet::new());
     assert_eq!(names(&plan), ["RegisterTaskDefinition", "UpdateService"]);
+    // Back to the first commit: its revision is still the latest with that
+    // hash, so no new revision, just the update.
+    observed.service_spec_hash = Some(w2.task_definition.spec_hash.clone());
+    observed.task_definition = Some(ObservedTaskDefinition {
+        arn: "arn:td/1".into(),
+        family: w.names.family.clone(),
+        revision: 1,
+        tags: w.task_definition.tags.clone(),
+    });
+    let back = super::plan(
+        &t,
+        &preview(Desired::Present),
+        &w,
+        &observed,
+        &BTreeSet::new(),
+    );
+    assert_eq!(names(&back), ["UpdateService"]);
     assert!(!plan.changes.iter().any(|c| matches!(
         c,
         Change::DeleteRule { .. } | Change::CreateRule { .. } | Change::CreateService { .. }
@@ -318,7 +335,7 @@ fn steady_state_needs_no_task_definition_or_health_lookup() {
     assert!(!needs_task_definition(
         &p,
         &w.task_definition.spec_hash,
-        o.service.as_ref()
+        o.service_spec_hash.as_deref()
     ));
     assert!(!needs_target_health(&p, o.service.as_ref()));
     assert!(!needs_stopped_reason(&p, o.service.as_ref()));
@@ -385,4 +402,16 @@ proptest! {
             }
         }
     }
+}
+
+/// Regression (chaos seed 116): UpdateService succeeded, its TagResource
+/// failed, and a later deploy of the earlier commit found the service tag
+/// already saying "current". The running revision's own hash decides.
+#[test]
+fn a_stale_service_tag_does_not_hide_an_old_revision() {
+    let (t, p, w) = setup(Desired::Present);
+    let mut o = converged(&w);
+    o.service_spec_hash = Some("hash-of-another-commit".into());
+    let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
+    assert_eq!(names(&plan), ["RegisterTaskDefinition", "UpdateService"]);
 }

@@ -34,8 +34,10 @@ pub trait Logs: Send + Sync {
 pub trait Compute: Send + Sync {
     /// The named services that exist (any status); batched ten per call.
     async fn services(&self, names: &[String]) -> CloudResult<Vec<ObservedService>>;
-    /// The latest ACTIVE revision of a family, if any.
-    async fn task_definition(&self, family: &str) -> CloudResult<Option<ObservedTaskDefinition>>;
+    /// As DescribeTaskDefinition: a family names its latest ACTIVE
+    /// revision; `family:N` or an ARN names that revision, ACTIVE or not.
+    async fn task_definition(&self, reference: &str)
+    -> CloudResult<Option<ObservedTaskDefinition>>;
     /// Every family with an ACTIVE revision whose name starts with `prefix`.
     async fn task_definition_families(&self, prefix: &str) -> CloudResult<Vec<String>>;
     async fn register_task_definition(

@@ -1,1 +1,117 @@
-fn main() {}
+//! The previewd binary: parses the command line and runs the command.
+#![forbid(unsafe_code)]
+
+mod app;
+mod config;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Preview environments for pull-request branches on AWS ECS/Fargate.
+#[derive(Debug, Parser)]
+#[command(name = "previewd", version)]
+struct Cli {
+    /// Configuration file (TOML); every key can also be set with
+    /// PREVIEWD_<SECTION>_<KEY>.
+    #[arg(long, global = true, env = "PREVIEWD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PREVIEWD_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: the HTTP API and the reconcile loop.
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Work with the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check the configuration and report every problem with its key.
+    Check,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PREVIEWD_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let cfg = match config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(cfg) => cfg,
+        Err(problems) => {
+            eprintln!("configuration has {} problem(s):", problems.len());
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => app::serve(cfg).await,
+            Command::Migrate => app::migrate(&cfg).await,
+            Command::Config(ConfigCommand::Check) => {
+                println!(
+                    "configuration OK (store {}, cloud {:?}, listen {})",
+                    redact_url(&cfg.store.url),
+                    cfg.cloud.kind,
+                    cfg.server.listen
+                );
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A database URL with any password replaced, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

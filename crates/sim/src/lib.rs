@@ -1,2 +1,159 @@
 //! An in-memory AWS with AWS's own rules, latency, quotas and faults.
+//!
+//! [`Sim`] implements previewd's four cloud ports (`Logs`, `Compute`,
+//! `LoadBalancer`, `Dns`) over one simulated account. It refuses what AWS
+//! refuses (a duplicate CreateService, a taken rule priority, a 101st target
+//! group on the load balancer, a Route53 DELETE that does not match), rolls
+//! ECS deployments out over time, and can add latency, throttling, IAM
+//! denials and lost responses. It backs unit tests, the chaos test,
+//! benchmarks and the local demo.
+//!
+//! ```text
+//!  port call ─▶ sleep(latency) ─▶ lock World ─▶ advance(now) ─▶ per request:
+//!                                               count → throttle → IAM → fault
+//!                                               apply → maybe lose the response
+//! ```
+//!
+//! # Guarantees
+//! - Deterministic: one seeded random source, ids from a counter, time from
+//!   `tokio::time::Instant`, so `tokio::time::pause()` drives every delay.
+//! - The lock is never held across an await; latency is slept outside it.
+//!
+//! # Caveats
+//! - One listener, one load balancer, one hosted zone, one cluster.
+//! - Time-driven changes are applied lazily, when the next call (or
+//!   [`Sim::snapshot`]) looks; their timestamps are still exact.
 #![forbid(unsafe_code)]
+
+mod config;
+mod dns;
+mod ecs;
+mod elb;
+mod foreign;
+mod logs;
+mod ports;
+mod service;
+mod snapshot;
+mod taskdefs;
+mod throttle;
+mod world;
+
+pub use config::{ACCOUNT, SimConfig};
+pub use service::LOG_GROUP_MISSING;
+pub use snapshot::{ServiceSnapshot, Snapshot};
+pub use throttle::{BucketSpec, Limits};
+
+use previewd_core::ports::CloudResult;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::time::Instant;
+use world::{World, iam_action};
+
+/// The simulated account. Clones share it.
+#[derive(Clone)]
+pub struct Sim {
+    world: Arc<Mutex<World>>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim").finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    pub fn new(config: SimConfig) -> Self {
+        Self {
+            world: Arc::new(Mutex::new(World::new(config))),
+        }
+    }
+
+    /// The world brought up to the present.
+    fn lock(&self) -> MutexGuard<'_, World> {
+        // A test that panicked mid-call poisons nothing we rely on.
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        w.advance(Instant::now());
+        w
+    }
+
+    /// One port call: the first request's latency, the work under the lock,
+    /// then the latency of any further requests (pages) it made.
+    async fn call<T>(&self, f: impl FnOnce(&mut World) -> CloudResult<T>) -> CloudResult<T> {
+        let latency = self.lock().cfg.latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let (result, requests) = {
+            let mut w = self.lock();
+            w.requests = 0;
+            let result = f(&mut w);
+            (result, w.requests)
+        };
+        if requests > 1 && !latency.is_zero() {
+            tokio::time::sleep(latency * (requests - 1)).await;
+        }
+        result
+    }
+
+    /// Every request of `action` (an IAM action such as
+    /// `elasticloadbalancing:ModifyRule`, or a call key such as
+    /// `elbv2:ModifyRule`) fails with AccessDenied until [`Sim::allow`].
+    pub fn deny(&self, action: &str) {
+        self.lock().denied.insert(iam_action(action));
+    }
+
+    pub fn allow(&self, action: &str) {
+        self.lock().denied.remove(&iam_action(action));
+    }
+
+    pub fn set_fault_rate(&self, p: f64) {
+        self.lock().cfg.fault_rate = p;
+    }
+
+    pub fn set_fault_after_apply_rate(&self, p: f64) {
+        self.lock().cfg.fault_after_apply_rate = p;
+    }
+
+    /// Switching throttling on starts every bucket full.
+    pub fn set_throttling(&self, on: bool) {
+        let mut w = self.lock();
+        if on && !w.cfg.throttling {
+            w.reset_buckets();
+        }
+        w.cfg.throttling = on;
+    }
+
+    /// From now on the service's tasks fail to start with `reason`; its
+    /// next rollout goes FAILED. Running tasks are left alone.
+    pub fn fail_tasks_of(&self, service: &str, reason: &str) {
+        self.lock()
+            .ecs
+            .failing
+            .insert(service.to_string(), reason.to_string());
+    }
+
+    /// Undoes [`Sim::fail_tasks_of`]; the next deployment starts normally.
+    pub fn heal_tasks_of(&self, service: &str) {
+        self.lock().ecs.failing.remove(service);
+    }
+
+    /// Requests attempted per API (`ecs:CreateService`, `elbv2:DescribeRules`,
+    /// …), refused ones included.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.lock().calls.clone()
+    }
+
+    /// All requests attempted, of every API.
+    pub fn total_calls(&self) -> u64 {
+        self.lock().calls.values().sum()
+    }
+
+    pub fn reset_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// Everything in the account now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::of(&self.lock())
+    }
+}

@@ -1,0 +1,291 @@
+//! previewd's configuration: one TOML file, every key overridable by
+//! `PREVIEWD_<SECTION>_<KEY>`, secrets only from the environment or files.
+
+use previewd_core::naming::NamingConfig;
+use previewd_core::render::{DnsMode, Template};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: SocketAddr,
+    /// File holding the API bearer token (else `PREVIEWD_API_TOKEN`).
+    pub api_token_file: Option<PathBuf>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid"),
+            api_token_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `sqlite://previewd.db` (default) or `postgres://…`.
+    pub url: String,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://previewd.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Previews {
+    /// The repository previews are built from, `owner/repo`.
+    pub project: String,
+    pub ttl_hours: u64,
+}
+
+impl Default for Previews {
+    fn default() -> Self {
+        Self {
+            project: "example/app".into(),
+            ttl_hours: 72,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudKind {
+    /// The in-memory simulated AWS: nothing real is created.
+    Sim,
+    Aws,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudSection {
+    pub kind: CloudKind,
+    pub region: String,
+    pub cluster: String,
+    pub listener_arn: String,
+    pub hosted_zone_id: String,
+    /// `alias` (A alias + TXT per preview) or `wildcard` (no records).
+    pub dns_mode: String,
+    pub alb_dns_name: String,
+    pub alb_zone_id: String,
+    pub priority_band_start: i32,
+    pub priority_band_end: i32,
+    pub alb_rule_quota: usize,
+    pub vpc_id: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+}
+
+impl Default for CloudSection {
+    fn default() -> Self {
+        let t = Template::default();
+        let (alb_dns_name, alb_zone_id) = match t.dns {
+            DnsMode::Alias {
+                alb_dns_name,
+                alb_zone_id,
+            } => (alb_dns_name, alb_zone_id),
+            DnsMode::Wildcard => (String::new(), String::new()),
+        };
+        Self {
+            kind: CloudKind::Sim,
+            region: t.region,
+            cluster: "previews".into(),
+            listener_arn:
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/previews/1/1"
+                    .into(),
+            hosted_zone_id: "ZSIMULATED".into(),
+            dns_mode: "alias".into(),
+            alb_dns_name,
+            alb_zone_id,
+            priority_band_start: t.priority_band.0,
+            priority_band_end: t.priority_band.1,
+            alb_rule_quota: t.alb_rule_quota,
+            vpc_id: t.vpc_id,
+            subnets: t.subnets,
+            security_groups: t.security_groups,
+            assign_public_ip: t.assign_public_ip,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Container {
+    /// `{commit_sha}` expands to the dispatched commit.
+    pub image: String,
+    pub name: String,
+    pub port: u16,
+    pub cpu: String,
+    pub memory: String,
+    pub env: BTreeMap<String, String>,
+    /// Variable name → Secrets Manager or SSM parameter ARN.
+    pub secrets: BTreeMap<String, String>,
+    pub execution_role_arn: Option<String>,
+    pub task_role_arn: Option<String>,
+    pub health_check_path: String,
+    pub log_retention_days: i32,
+    pub url_scheme: String,
+}
+
+impl Default for Container {
+    fn default() -> Self {
+        let t = Template::default();
+        Self {
+            image: t.image,
+            name: t.container_name,
+            port: t.container_port,
+            cpu: t.cpu,
+            memory: t.memory,
+            env: t.env,
+            secrets: t.secrets,
+            execution_role_arn: None,
+            task_role_arn: None,
+            health_check_path: t.health_check_path,
+            log_retention_days: t.log_retention_days,
+            url_scheme: t.url_scheme,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerSection {
+    /// Written into every ownership tag. Never change it on a live system:
+    /// resources tagged with the old id stop being ours.
+    pub id: String,
+    pub workers: usize,
+    pub resync_interval_secs: u64,
+    pub progress_interval_ms: u64,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ControllerSection {
+    fn default() -> Self {
+        Self {
+            id: "previewd".into(),
+            workers: 16,
+            resync_interval_secs: 300,
+            progress_interval_ms: 2000,
+            poll_interval_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimSection {
+    pub latency_ms: u64,
+    pub service_stable_after_ms: u64,
+    pub target_healthy_after_ms: u64,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        Self {
+            latency_ms: 20,
+            service_stable_after_ms: 3000,
+            target_healthy_after_ms: 1000,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub server: Server,
+    pub store: StoreSection,
+    pub previews: Previews,
+    pub cloud: CloudSection,
+    pub naming: NamingConfig,
+    pub container: Container,
+    pub controller: ControllerSection,
+    pub sim: SimSection,
+}
+
+/// A value that must never be printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Config {
+    pub fn template(&self) -> Template {
+        let c = &self.cloud;
+        let dns = if c.dns_mode == "wildcard" {
+            DnsMode::Wildcard
+        } else {
+            DnsMode::Alias {
+                alb_dns_name: c.alb_dns_name.clone(),
+                alb_zone_id: c.alb_zone_id.clone(),
+            }
+        };
+        let k = &self.container;
+        Template {
+            controller_id: self.controller.id.clone(),
+            naming: self.naming.clone(),
+            image: k.image.clone(),
+            container_name: k.name.clone(),
+            container_port: k.port,
+            cpu: k.cpu.clone(),
+            memory: k.memory.clone(),
+            env: k.env.clone(),
+            secrets: k.secrets.clone(),
+            execution_role_arn: k.execution_role_arn.clone(),
+            task_role_arn: k.task_role_arn.clone(),
+            region: c.region.clone(),
+            log_retention_days: k.log_retention_days,
+            health_check_path: k.health_check_path.clone(),
+            vpc_id: c.vpc_id.clone(),
+            subnets: c.subnets.clone(),
+            security_groups: c.security_groups.clone(),
+            assign_public_ip: c.assign_public_ip,
+            dns,
+            url_scheme: k.url_scheme.clone(),
+            priority_band: (c.priority_band_start, c.priority_band_end),
+            alb_rule_quota: c.alb_rule_quota,
+        }
+    }
+
+    /// The API token from `PREVIEWD_API_TOKEN` or `server.api_token_file`.
+    pub fn api_token(&self) -> anyhow::Result<Option<Secret>> {
+        if let Ok(v) = std::env::var("PREVIEWD_API_TOKEN")
+            && !v.is_empty()
+        {
+            return Ok(Some(Secret(v)));
+        }
+        match &self.server.api_token_file {
+            Some(path) => {
+                let v = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("server.api_token_file: cannot read {}: {e}", path.display())
+                })?;
+                Ok(Some(Secret(v.trim().to_owned())))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+#[path = "config_load.rs"]
+mod load;
+pub use load::load;

@@ -1,0 +1,267 @@
+//! Reading the file and the environment, and reporting every problem at
+//! once, each with its key.
+
+use super::*;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+const SECTIONS: [&str; 8] = [
+    "server",
+    "store",
+    "previews",
+    "cloud",
+    "naming",
+    "container",
+    "controller",
+    "sim",
+];
+
+/// Variables with the `PREVIEWD_` prefix that are not key overrides.
+const NOT_OVERRIDES: [&str; 8] = [
+    "PREVIEWD_CONFIG",
+    "PREVIEWD_API_TOKEN",
+    "PREVIEWD_GITHUB_TOKEN",
+    "PREVIEWD_GITHUB_WEBHOOK_SECRET",
+    "PREVIEWD_CALLBACK_SECRET",
+    "PREVIEWD_SERVER",
+    "PREVIEWD_LOG",
+    "PREVIEWD_LOG_FORMAT",
+];
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Reads `path` (if any), applies `PREVIEWD_<SECTION>_<KEY>` variables from
+/// `env`, and checks everything.
+pub fn load(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut root = match path {
+        None => toml::Table::new(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                vec![problem(
+                    "--config",
+                    format!("cannot read {}: {e}", p.display()),
+                )]
+            })?;
+            text.parse::<toml::Table>().map_err(|e| {
+                vec![problem(
+                    "--config",
+                    format!("{} is not valid TOML: {e}", p.display()),
+                )]
+            })?
+        }
+    };
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("PREVIEWD_") else {
+            continue;
+        };
+        if NOT_OVERRIDES.contains(&name.as_str())
+            || rest.starts_with("TEST_")
+            || rest.starts_with("CHAOS_")
+        {
+            continue;
+        }
+        let lower = rest.to_ascii_lowercase();
+        let Some(section) = SECTIONS
+            .iter()
+            .find(|s| lower.starts_with(&format!("{s}_")))
+        else {
+            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, sim)"));
+            continue;
+        };
+        let key = lower[section.len() + 1..].to_owned();
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"));
+        let table = root
+            .entry(*section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = table {
+            t.insert(key, parsed.unwrap_or(toml::Value::String(value)));
+        }
+    }
+    for key in root.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            problems.push(problem(
+                key.clone(),
+                format!("unknown section (known: {})", SECTIONS.join(", ")),
+            ));
+        }
+    }
+    let mut cfg = Config {
+        server: section(&root, "server", &mut problems),
+        store: section(&root, "store", &mut problems),
+        previews: section(&root, "previews", &mut problems),
+        cloud: section(&root, "cloud", &mut problems),
+        naming: section(&root, "naming", &mut problems),
+        container: section(&root, "container", &mut problems),
+        controller: section(&root, "controller", &mut problems),
+        sim: section(&root, "sim", &mut problems),
+    };
+    cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
+    problems.extend(check(&cfg));
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Deserializes one section; on an error records it, drops the offending
+/// key and tries again, so every bad key in the section is reported.
+fn section<T: DeserializeOwned + Default>(
+    root: &toml::Table,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> T {
+    let Some(value) = root.get(name) else {
+        return T::default();
+    };
+    let toml::Value::Table(table) = value else {
+        problems.push(problem(name, "must be a table"));
+        return T::default();
+    };
+    let mut table = table.clone();
+    for (key, _) in table.iter().filter(|(k, v)| looks_secret(k, v)) {
+        problems.push(problem(format!("{name}.{key}"), "secrets never sit in the file: set the PREVIEWD_* variable or name a file with a *_file key"));
+    }
+    table.retain(|k, v| !looks_secret(k, v));
+    for _ in 0..64 {
+        match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(table.clone())) {
+            Ok(v) => return v,
+            Err(e) => {
+                let path = e.path().to_string();
+                let msg = e.inner().to_string();
+                let key = match path.as_str() {
+                    "." => msg.split('`').nth(1).unwrap_or("?").to_owned(),
+                    p => p.split('.').next().unwrap_or(p).to_owned(),
+                };
+                let rule = msg.lines().last().unwrap_or(&msg).trim().to_owned();
+                problems.push(problem(format!("{name}.{key}"), rule));
+                if table.remove(&key).is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    T::default()
+}
+
+/// A string value under a secret-sounding key. (`container.secrets` is a
+/// table of ARNs, which are references, not secrets.)
+fn looks_secret(key: &str, value: &toml::Value) -> bool {
+    value.is_str()
+        && !key.ends_with("_file")
+        && ["token", "secret", "password", "private_key"]
+            .iter()
+            .any(|s| key.contains(s))
+}
+
+/// CloudWatch Logs accepts only these retention periods.
+const RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+fn check(c: &Config) -> Vec<Problem> {
+    let mut out: Vec<Problem> = c
+        .naming
+        .problems()
+        .into_iter()
+        .map(|(k, e)| problem(format!("naming.{k}"), e.to_string()))
+        .collect();
+    if let Err(e) = previewd_core::key::validate_project(&c.previews.project) {
+        out.push(problem("previews.project", e.to_string()));
+    }
+    if c.previews.ttl_hours == 0 {
+        out.push(problem("previews.ttl_hours", "must be at least 1"));
+    }
+    let url = &c.store.url;
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        out.push(problem(
+            "store.url",
+            "must start with sqlite:, postgres:// or postgresql://",
+        ));
+    }
+    if c.cloud.kind == CloudKind::Aws {
+        out.push(problem(
+            "cloud.kind",
+            "\"aws\" is not available in this build yet; use \"sim\"",
+        ));
+    }
+    if !matches!(c.cloud.dns_mode.as_str(), "alias" | "wildcard") {
+        out.push(problem(
+            "cloud.dns_mode",
+            "must be \"alias\" or \"wildcard\"",
+        ));
+    }
+    let (start, end) = (c.cloud.priority_band_start, c.cloud.priority_band_end);
+    if !(1..=50_000).contains(&start) || !(1..=50_000).contains(&end) || start > end {
+        out.push(problem(
+            "cloud.priority_band_start",
+            "the band must lie within 1..=50000 with start <= end",
+        ));
+    }
+    if c.cloud.subnets.is_empty() {
+        out.push(problem("cloud.subnets", "must name at least one subnet"));
+    }
+    if !RETENTION_DAYS.contains(&c.container.log_retention_days) {
+        out.push(problem(
+            "container.log_retention_days",
+            format!("must be one of CloudWatch's periods {RETENTION_DAYS:?}"),
+        ));
+    }
+    if c.container.port == 0 {
+        out.push(problem("container.port", "must be 1..=65535"));
+    }
+    if !matches!(c.container.url_scheme.as_str(), "http" | "https") {
+        out.push(problem(
+            "container.url_scheme",
+            "must be \"http\" or \"https\"",
+        ));
+    }
+    let id = &c.controller.id;
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        out.push(problem("controller.id", "must be 1..=64 of [A-Za-z0-9-_.]"));
+    }
+    if !(1..=256).contains(&c.controller.workers) {
+        out.push(problem("controller.workers", "must be between 1 and 256"));
+    }
+    if c.controller.resync_interval_secs == 0 {
+        out.push(problem(
+            "controller.resync_interval_secs",
+            "must be at least 1",
+        ));
+    }
+    out
+}

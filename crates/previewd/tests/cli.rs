@@ -1,0 +1,135 @@
+//! The previewd binary as a person runs it.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+fn previewd(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_previewd"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("previewd runs")
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_the_subcommands_with_one_line_descriptions() {
+    let out = previewd(&["--help"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "serve    Run the daemon",
+        "migrate  Apply the database migrations",
+        "config   Work with the configuration",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn config_check_reports_each_of_three_mistakes_with_its_key() {
+    let f = config_file(
+        r#"
+[server]
+listen = "not-an-address"
+[controller]
+workers = "many"
+[naming]
+prefix = "Bad-Prefix"
+"#,
+    );
+    let out = previewd(
+        &["--config", f.path().to_str().unwrap(), "config", "check"],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("3 problem(s)"), "{err}");
+    for key in ["server.listen:", "controller.workers:", "naming.prefix:"] {
+        assert!(err.contains(key), "missing {key} in:\n{err}");
+    }
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/examples/previewd.toml"
+    );
+    let out = previewd(&["--config", path, "config", "check"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn unknown_keys_and_secrets_in_the_file_are_refused() {
+    let f =
+        config_file("[server]\nlisen = \"127.0.0.1:1\"\napi_token = \"hunter2\"\n[servr]\nx = 1\n");
+    let out = previewd(
+        &["--config", f.path().to_str().unwrap(), "config", "check"],
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("server.lisen: unknown field"), "{err}");
+    assert!(
+        err.contains("server.api_token: secrets never sit in the file"),
+        "{err}"
+    );
+    assert!(err.contains("servr: unknown section"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "a secret reached the output: {err}"
+    );
+}
+
+#[test]
+fn environment_overrides_any_key() {
+    let out = previewd(
+        &["config", "check"],
+        &[
+            ("PREVIEWD_CONTROLLER_WORKERS", "0"),
+            ("PREVIEWD_SERVER_LISTEN", "0.0.0.0:9999"),
+        ],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("controller.workers: must be between 1 and 256"),
+        "{err}"
+    );
+    let out = previewd(
+        &["config", "check"],
+        &[("PREVIEWD_SERVER_LISTEN", "0.0.0.0:9999")],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("listen 0.0.0.0:9999"));
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/p.db", dir.path().display());
+    let out = previewd(
+        &["serve"],
+        &[
+            ("PREVIEWD_SERVER_LISTEN", "0.0.0.0:0"),
+            ("PREVIEWD_STORE_URL", &db),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to listen on 0.0.0.0:0 without an API token"),
+        "{}",
+        stderr(&out)
+    );
+}

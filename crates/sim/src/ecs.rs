@@ -1,0 +1,324 @@
+//! ECS service calls: create/update/delete with ECS's refusals, and the
+//! clock that rolls deployments out (or fails them) over time.
+
+use crate::config::ACCOUNT;
+use crate::service::{Deploy, EcsState, Service, Status, not_found, start_failure};
+use crate::throttle::Bucket;
+use crate::world::{Api, World, invalid};
+use previewd_core::CloudError;
+use previewd_core::naming::is_ecs_name;
+use previewd_core::observed::{ObservedService, RolloutState};
+use previewd_core::ports::CloudResult;
+use previewd_core::render::ServiceSpec;
+use previewd_core::tags::Tags;
+
+const MODIFY: &[Bucket] = &[Bucket::EcsServiceModify];
+const CREATE: Api = Api {
+    key: "ecs:CreateService",
+    buckets: MODIFY,
+    mutating: true,
+};
+const UPDATE: Api = Api {
+    key: "ecs:UpdateService",
+    buckets: MODIFY,
+    mutating: true,
+};
+const DELETE: Api = Api {
+    key: "ecs:DeleteService",
+    buckets: MODIFY,
+    mutating: true,
+};
+const TAG: Api = Api {
+    key: "ecs:TagResource",
+    buckets: &[Bucket::EcsTag],
+    mutating: true,
+};
+const DESCRIBE: Api = Api {
+    key: "ecs:DescribeServices",
+    buckets: &[Bucket::EcsServiceRead],
+    mutating: false,
+};
+const LIST_TASKS: Api = Api {
+    key: "ecs:ListTasks",
+    buckets: &[Bucket::EcsClusterRead],
+    mutating: false,
+};
+const DESCRIBE_TASKS: Api = Api {
+    key: "ecs:DescribeTasks",
+    buckets: &[Bucket::EcsClusterRead],
+    mutating: false,
+};
+
+impl World {
+    fn service_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:ecs:{}:{ACCOUNT}:service/{}/{name}",
+            self.cfg.region, self.cfg.cluster
+        )
+    }
+
+    /// A new PRIMARY deployment whose tasks start after `service_stable_after`.
+    pub(crate) fn new_deployment(&mut self, task_definition: String, desired: i32) -> Deploy {
+        let id = self.next_id();
+        Deploy {
+            id: format!("ecs-svc/{id:019}"),
+            task_definition,
+            primary: true,
+            desired,
+            tasks: Vec::new(),
+            rollout: RolloutState::InProgress,
+            reason: None,
+            launch_at: Some(self.now + self.cfg.service_stable_after),
+        }
+    }
+
+    /// Finishes draining and starts (or fails) every launch that is due.
+    pub(crate) fn advance_ecs(&mut self) {
+        let now = self.now;
+        let drain_after = self.cfg.drain_after;
+        let World { ecs, elb, logs, .. } = self;
+        let EcsState {
+            families,
+            services,
+            failing,
+            tasks_started,
+        } = ecs;
+        for svc in services.values_mut() {
+            if svc.status == Status::Draining
+                && svc.deleted_at.is_some_and(|t| t + drain_after <= now)
+            {
+                svc.status = Status::Inactive;
+            }
+            if svc.status != Status::Active {
+                continue;
+            }
+            let Some(at) = svc.deployments.last().and_then(|d| d.launch_at) else {
+                continue;
+            };
+            if at > now {
+                continue;
+            }
+            let failure = start_failure(svc, families, failing, logs);
+            let tg = svc.target_group_arn.clone();
+            let p = svc.primary_mut();
+            p.launch_at = None;
+            if let Some(reason) = failure {
+                if p.rollout == RolloutState::InProgress {
+                    p.rollout = RolloutState::Failed;
+                    p.reason = Some(reason.clone());
+                }
+                svc.stopped_reason = Some(reason);
+                continue;
+            }
+            while (p.tasks.len() as i32) < p.desired {
+                *tasks_started += 1;
+                let n = *tasks_started;
+                let ip = format!("10.0.{}.{}", n / 250, n % 250 + 1);
+                if let Some(tg) = &tg {
+                    elb.register(tg, &ip, at);
+                }
+                p.tasks.push(ip);
+            }
+            if p.rollout == RolloutState::InProgress {
+                p.rollout = RolloutState::Completed;
+                p.reason = Some(format!("ECS deployment {} completed.", p.id));
+            }
+            svc.retire_old(elb);
+        }
+    }
+
+    pub(crate) fn ecs_services(&mut self, names: &[String]) -> CloudResult<Vec<ObservedService>> {
+        let cluster = format!(
+            "arn:aws:ecs:{}:{ACCOUNT}:cluster/{}",
+            self.cfg.region, self.cfg.cluster
+        );
+        // DescribeServices takes at most ten names.
+        for _ in names.chunks(10) {
+            self.gate(&DESCRIBE, &cluster)?;
+        }
+        Ok(names
+            .iter()
+            .filter_map(|n| self.ecs.services.get(n))
+            .map(Service::observed)
+            .collect())
+    }
+
+    pub(crate) fn ecs_create_service(&mut self, spec: &ServiceSpec, td: &str) -> CloudResult<()> {
+        let arn = self.service_arn(&spec.name);
+        self.gate(&CREATE, &arn)?;
+        if !spec.tags.is_empty() {
+            self.authorize("ecs:TagResource", &arn)?;
+        }
+        if !is_ecs_name(&spec.name) {
+            return Err(invalid(
+                "InvalidParameterException",
+                format!(
+                    "Service name '{}' must be up to 255 letters, numbers, hyphens and underscores",
+                    spec.name
+                ),
+            ));
+        }
+        let existing = self.ecs.services.get(&spec.name).map(|s| s.status);
+        if existing.is_some_and(|s| s != Status::Inactive) {
+            return Err(CloudError::AlreadyExists(
+                "InvalidParameterException: Creation of service was not idempotent.".into(),
+            ));
+        }
+        let td_arn = self.usable_revision(td)?;
+        if spec.desired_count < 0 {
+            return Err(invalid(
+                "InvalidParameterException",
+                "desiredCount must be at least 0",
+            ));
+        }
+        // An empty name means a service without a load balancer.
+        let target_group_arn = if spec.target_group_name.is_empty() {
+            None
+        } else {
+            let tg = self.elb.by_name(&spec.target_group_name).ok_or_else(|| {
+                CloudError::NotFound(format!(
+                    "TargetGroupNotFound: One or more target groups not found: {}",
+                    spec.target_group_name
+                ))
+            })?;
+            if !self.elb.is_attached(&tg.arn) {
+                return Err(invalid(
+                    "InvalidParameterException",
+                    format!(
+                        "The target group with targetGroupArn {} does not have an associated load balancer.",
+                        tg.arn
+                    ),
+                ));
+            }
+            Some(tg.arn.clone())
+        };
+        let mut svc = Service {
+            name: spec.name.clone(),
+            arn,
+            status: Status::Active,
+            desired: spec.desired_count,
+            target_group_arn,
+            deployments: vec![self.new_deployment(td_arn, spec.desired_count)],
+            tags: spec.tags.clone(),
+            deleted_at: None,
+            stopped_reason: None,
+        };
+        if spec.desired_count == 0 {
+            svc.settle_at_zero(&mut self.elb);
+        }
+        self.ecs.services.insert(spec.name.clone(), svc);
+        self.applied(&CREATE)
+    }
+
+    /// UpdateService, then TagResource when `tags` would change something.
+    /// A new task definition, or a primary whose rollout FAILED, starts a new
+    /// deployment (as forceNewDeployment would); a new count only rescales.
+    pub(crate) fn ecs_update_service(
+        &mut self,
+        name: &str,
+        td: &str,
+        desired: i32,
+        tags: &Tags,
+    ) -> CloudResult<()> {
+        let arn = self.service_arn(name);
+        self.gate(&UPDATE, &arn)?;
+        let status = self.ecs.services.get(name).map(|s| s.status);
+        if status != Some(Status::Active) {
+            return Err(not_found(status));
+        }
+        if desired < 0 {
+            return Err(invalid(
+                "InvalidParameterException",
+                "desiredCount must be at least 0",
+            ));
+        }
+        let current = self.ecs.services[name]
+            .deployments
+            .last()
+            .cloned()
+            .expect("has a deployment");
+        let same_td = self
+            .find_revision(td)
+            .is_some_and(|r| r.arn == current.task_definition);
+        let td_arn = if same_td {
+            current.task_definition.clone()
+        } else {
+            self.usable_revision(td)?
+        };
+        let fresh = (!same_td || current.rollout == RolloutState::Failed)
+            .then(|| self.new_deployment(td_arn, desired));
+        let now = self.now;
+        let launch_at = now + self.cfg.service_stable_after;
+        let svc = self.ecs.services.get_mut(name).expect("checked above");
+        svc.desired = desired;
+        if let Some(mut deploy) = fresh {
+            for d in &mut svc.deployments {
+                d.primary = false;
+                d.launch_at = None;
+            }
+            if desired == 0 {
+                deploy.launch_at = None;
+            }
+            svc.deployments.push(deploy);
+        } else {
+            let p = svc.deployments.len() - 1;
+            svc.deployments[p].desired = desired;
+            svc.stop_tasks(p, desired as usize, &mut self.elb);
+            let d = &mut svc.deployments[p];
+            if (d.tasks.len() as i32) < desired && d.launch_at.is_none() {
+                d.launch_at = Some(launch_at);
+            }
+        }
+        if desired == 0 {
+            svc.settle_at_zero(&mut self.elb);
+        }
+        self.applied(&UPDATE)?;
+        let changes = tags
+            .iter()
+            .any(|(k, v)| self.ecs.services[name].tags.get(k) != Some(v));
+        if changes {
+            self.gate(&TAG, &arn)?;
+            let svc = self.ecs.services.get_mut(name).expect("checked above");
+            svc.tags
+                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            self.applied(&TAG)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ecs_delete_service(&mut self, name: &str) -> CloudResult<()> {
+        let arn = self.service_arn(name);
+        self.gate(&DELETE, &arn)?;
+        let now = self.now;
+        let Some(svc) = self.ecs.services.get_mut(name) else {
+            return Ok(());
+        };
+        if svc.status != Status::Active {
+            return Ok(());
+        }
+        if svc.desired > 0 {
+            return Err(CloudError::ResourceInUse(
+                "The service cannot be stopped while it is scaled above 0".into(),
+            ));
+        }
+        svc.settle_at_zero(&mut self.elb);
+        svc.status = Status::Draining;
+        svc.deleted_at = Some(now);
+        self.applied(&DELETE)
+    }
+
+    /// ListTasks (STOPPED), then DescribeTasks when one is found.
+    pub(crate) fn ecs_stopped_reason(&mut self, name: &str) -> CloudResult<Option<String>> {
+        let arn = self.service_arn(name);
+        self.gate(&LIST_TASKS, &arn)?;
+        let reason = self
+            .ecs
+            .services
+            .get(name)
+            .and_then(|s| s.stopped_reason.clone());
+        if reason.is_some() {
+            self.gate(&DESCRIBE_TASKS, &arn)?;
+        }
+        Ok(reason)
+    }
+}

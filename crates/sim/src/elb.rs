@@ -1,0 +1,470 @@
+//! ELBv2: the shared listener's rules and the target groups behind them,
+//! with AWS's naming rules, priorities and per-load-balancer limits.
+
+use crate::config::ACCOUNT;
+use crate::throttle::Bucket;
+use crate::world::{Api, World, invalid, limit};
+use previewd_core::CloudError;
+use previewd_core::naming::TARGET_GROUP_MAX;
+use previewd_core::observed::{ListenerState, ObservedRule, ObservedTargetGroup, TargetHealth};
+use previewd_core::ports::CloudResult;
+use previewd_core::render::{RuleSpec, TargetGroupSpec};
+use previewd_core::tags::Tags;
+use std::collections::{BTreeMap, BTreeSet};
+use tokio::time::Instant;
+
+const READ: &[Bucket] = &[Bucket::ElbNonMutating, Bucket::ElbAccount];
+const WRITE: &[Bucket] = &[Bucket::ElbMutating, Bucket::ElbAccount];
+
+const fn read(key: &'static str) -> Api {
+    Api {
+        key,
+        buckets: READ,
+        mutating: false,
+    }
+}
+
+const fn write(key: &'static str) -> Api {
+    Api {
+        key,
+        buckets: WRITE,
+        mutating: true,
+    }
+}
+
+const DESCRIBE_RULES: Api = read("elbv2:DescribeRules");
+const DESCRIBE_TAGS: Api = read("elbv2:DescribeTags");
+const DESCRIBE_TGS: Api = read("elbv2:DescribeTargetGroups");
+const DESCRIBE_HEALTH: Api = read("elbv2:DescribeTargetHealth");
+const CREATE_TG: Api = write("elbv2:CreateTargetGroup");
+const DELETE_TG: Api = write("elbv2:DeleteTargetGroup");
+const CREATE_RULE: Api = write("elbv2:CreateRule");
+const MODIFY_RULE: Api = write("elbv2:ModifyRule");
+const SET_PRIORITIES: Api = write("elbv2:SetRulePriorities");
+const DELETE_RULE: Api = write("elbv2:DeleteRule");
+
+/// A registered task IP.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub ip: String,
+    /// Health checks start counting from here.
+    pub registered_at: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub port: u16,
+    pub vpc_id: String,
+    pub health_check_path: String,
+    pub tags: Tags,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub arn: String,
+    /// `None` only for the listener's default rule.
+    pub priority: Option<i32>,
+    pub hosts: Vec<String>,
+    /// `None` for a fixed-response action.
+    pub target_group_arn: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug)]
+pub(crate) struct ElbState {
+    pub target_groups: BTreeMap<String, TargetGroup>,
+    /// Keyed by ARN; the default rule is among them.
+    pub rules: BTreeMap<String, Rule>,
+}
+
+impl ElbState {
+    pub(crate) fn new(listener_arn: &str) -> Self {
+        let default = Rule {
+            arn: format!("{}/default", rule_arn_base(listener_arn)),
+            priority: None,
+            hosts: Vec::new(),
+            target_group_arn: None,
+            tags: Tags::new(),
+        };
+        Self {
+            target_groups: BTreeMap::new(),
+            rules: BTreeMap::from([(default.arn.clone(), default)]),
+        }
+    }
+
+    /// Distinct target groups the load balancer's rules forward to, leaving
+    /// out the rule `except` (about to be rewritten).
+    fn attached(&self, except: Option<&str>) -> BTreeSet<&str> {
+        self.rules
+            .values()
+            .filter(|r| Some(r.arn.as_str()) != except)
+            .filter_map(|r| r.target_group_arn.as_deref())
+            .collect()
+    }
+
+    pub(crate) fn is_attached(&self, tg_arn: &str) -> bool {
+        self.attached(None).contains(tg_arn)
+    }
+
+    pub(crate) fn by_name(&self, name: &str) -> Option<&TargetGroup> {
+        self.target_groups.values().find(|t| t.name == name)
+    }
+
+    pub(crate) fn custom_rules(&self) -> usize {
+        self.rules.values().filter(|r| r.priority.is_some()).count()
+    }
+
+    fn priority_holder(&self, priority: i32) -> Option<&Rule> {
+        self.rules.values().find(|r| r.priority == Some(priority))
+    }
+
+    /// ECS registering a task (its own buckets, so nothing is metered).
+    pub(crate) fn register(&mut self, tg_arn: &str, ip: &str, at: Instant) {
+        if let Some(tg) = self.target_groups.get_mut(tg_arn) {
+            tg.targets.push(Target {
+                ip: ip.to_string(),
+                registered_at: at,
+            });
+        }
+    }
+
+    pub(crate) fn deregister(&mut self, tg_arn: &str, ip: &str) {
+        if let Some(tg) = self.target_groups.get_mut(tg_arn) {
+            tg.targets.retain(|t| t.ip != ip);
+        }
+    }
+
+    pub(crate) fn observed_rules(&self) -> Vec<ObservedRule> {
+        let mut rules: Vec<ObservedRule> = self
+            .rules
+            .values()
+            .map(|r| ObservedRule {
+                arn: r.arn.clone(),
+                priority: r.priority,
+                hosts: r.hosts.clone(),
+                target_group_arn: r.target_group_arn.clone(),
+                tags: r.tags.clone(),
+            })
+            .collect();
+        // AWS lists by priority with the default rule last.
+        rules.sort_by_key(|r| (r.priority.is_none(), r.priority));
+        rules
+    }
+
+    pub(crate) fn observed_target_groups(&self) -> Vec<ObservedTargetGroup> {
+        self.target_groups.values().map(observed_tg).collect()
+    }
+}
+
+fn observed_tg(t: &TargetGroup) -> ObservedTargetGroup {
+    ObservedTargetGroup {
+        arn: t.arn.clone(),
+        name: t.name.clone(),
+        port: t.port,
+        tags: t.tags.clone(),
+    }
+}
+
+fn rule_arn_base(listener_arn: &str) -> String {
+    listener_arn.replacen(":listener/", ":listener-rule/", 1)
+}
+
+/// AWS's three target group name rules, each with its own message.
+fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > TARGET_GROUP_MAX {
+        Some(format!(
+            "Target group name '{name}' cannot be longer than '{TARGET_GROUP_MAX}' characters"
+        ))
+    } else if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+        Some(format!(
+            "Target group name '{name}' can only contain characters that are alphanumeric \
+             characters or hyphens(-)"
+        ))
+    } else if name.starts_with('-') || name.ends_with('-') {
+        Some(format!(
+            "Target group name '{name}' cannot begin or end with '-'"
+        ))
+    } else {
+        None
+    }
+}
+
+fn check_priority(priority: i32) -> CloudResult<()> {
+    if (1..=50_000).contains(&priority) {
+        return Ok(());
+    }
+    Err(invalid(
+        "ValidationError",
+        format!("Priority '{priority}' must be between 1 and 50000"),
+    ))
+}
+
+fn tg_not_found(arn: &str) -> CloudError {
+    CloudError::NotFound(format!(
+        "TargetGroupNotFound: Target groups '{arn}' not found"
+    ))
+}
+
+fn rule_not_found(arn: &str) -> CloudError {
+    CloudError::NotFound(format!("RuleNotFound: Rule '{arn}' not found"))
+}
+
+fn default_rule_refused(arn: &str) -> CloudError {
+    invalid(
+        "OperationNotPermitted",
+        format!("Default rule '{arn}' cannot be modified or deleted this way"),
+    )
+}
+
+impl World {
+    pub(crate) fn tg_arn(&mut self, name: &str) -> String {
+        let id = self.next_id();
+        format!(
+            "arn:aws:elasticloadbalancing:{}:{ACCOUNT}:targetgroup/{name}/{id:016x}",
+            self.cfg.region
+        )
+    }
+
+    pub(crate) fn rule_arn(&mut self) -> String {
+        let id = self.next_id();
+        format!("{}/{id:016x}", rule_arn_base(&self.cfg.listener_arn))
+    }
+
+    fn describe_tags(&mut self, arns: &[String]) -> CloudResult<()> {
+        // DescribeTags takes at most 20 resource ARNs.
+        for chunk in arns.chunks(20) {
+            self.gate(&DESCRIBE_TAGS, &chunk[0])?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn elb_listener(&mut self) -> CloudResult<ListenerState> {
+        let listener = self.cfg.listener_arn.clone();
+        for _ in 0..Self::pages(self.elb.rules.len(), 100) {
+            self.gate(&DESCRIBE_RULES, &listener)?;
+        }
+        let rules = self.elb.observed_rules();
+        let arns: Vec<String> = rules.iter().map(|r| r.arn.clone()).collect();
+        self.describe_tags(&arns)?;
+        Ok(ListenerState {
+            alb_target_groups: self.elb.attached(None).len(),
+            alb_rules: self.elb.custom_rules(),
+            rules,
+        })
+    }
+
+    /// DescribeTargetGroups cannot filter by prefix: every page is read.
+    pub(crate) fn elb_target_groups(
+        &mut self,
+        prefix: &str,
+    ) -> CloudResult<Vec<ObservedTargetGroup>> {
+        for _ in 0..Self::pages(self.elb.target_groups.len(), 400) {
+            self.gate(&DESCRIBE_TGS, "*")?;
+        }
+        let found: Vec<ObservedTargetGroup> = self
+            .elb
+            .observed_target_groups()
+            .into_iter()
+            .filter(|t| t.name.starts_with(prefix))
+            .collect();
+        let arns: Vec<String> = found.iter().map(|t| t.arn.clone()).collect();
+        self.describe_tags(&arns)?;
+        Ok(found)
+    }
+
+    pub(crate) fn elb_target_health(&mut self, arn: &str) -> CloudResult<TargetHealth> {
+        self.gate(&DESCRIBE_HEALTH, arn)?;
+        let tg = self
+            .elb
+            .target_groups
+            .get(arn)
+            .ok_or_else(|| tg_not_found(arn))?;
+        let healthy_after = self.cfg.target_healthy_after;
+        let mut health = TargetHealth::default();
+        for t in &tg.targets {
+            if self.now >= t.registered_at + healthy_after {
+                health.healthy += 1;
+            } else {
+                health.initial += 1;
+            }
+        }
+        Ok(health)
+    }
+
+    pub(crate) fn elb_create_target_group(
+        &mut self,
+        spec: &TargetGroupSpec,
+    ) -> CloudResult<ObservedTargetGroup> {
+        let resource = format!(
+            "arn:aws:elasticloadbalancing:{}:{ACCOUNT}:targetgroup/{}/*",
+            self.cfg.region, spec.name
+        );
+        self.gate(&CREATE_TG, &resource)?;
+        if !spec.tags.is_empty() {
+            self.authorize("elasticloadbalancing:AddTags", &resource)?;
+        }
+        if let Some(message) = name_problem(&spec.name) {
+            return Err(invalid("ValidationError", message));
+        }
+        if spec.port == 0 {
+            return Err(invalid(
+                "ValidationError",
+                "Port must be between 1 and 65535",
+            ));
+        }
+        if let Some(existing) = self.elb.by_name(&spec.name) {
+            // AWS is idempotent for identical settings and refuses others.
+            let same = existing.port == spec.port
+                && existing.vpc_id == spec.vpc_id
+                && existing.health_check_path == spec.health_check_path;
+            if !same {
+                return Err(CloudError::AlreadyExists(format!(
+                    "DuplicateTargetGroupName: A target group with the same name '{}' exists, \
+                     but with different settings",
+                    spec.name
+                )));
+            }
+            let found = observed_tg(existing);
+            self.applied(&CREATE_TG)?;
+            return Ok(found);
+        }
+        if self.elb.target_groups.len() >= self.cfg.max_target_groups_per_region {
+            return Err(limit(
+                "TooManyTargetGroups",
+                "You have reached the maximum number of target groups allowed for your account",
+            ));
+        }
+        let tg = TargetGroup {
+            arn: self.tg_arn(&spec.name),
+            name: spec.name.clone(),
+            port: spec.port,
+            vpc_id: spec.vpc_id.clone(),
+            health_check_path: spec.health_check_path.clone(),
+            tags: spec.tags.clone(),
+            targets: Vec::new(),
+        };
+        let found = observed_tg(&tg);
+        self.elb.target_groups.insert(tg.arn.clone(), tg);
+        self.applied(&CREATE_TG)?;
+        Ok(found)
+    }
+
+    pub(crate) fn elb_delete_target_group(&mut self, arn: &str) -> CloudResult<()> {
+        self.gate(&DELETE_TG, arn)?;
+        if !self.elb.target_groups.contains_key(arn) {
+            return Err(tg_not_found(arn));
+        }
+        if self.elb.is_attached(arn) {
+            return Err(CloudError::ResourceInUse(format!(
+                "Target group '{arn}' is currently in use by a listener or a rule"
+            )));
+        }
+        self.elb.target_groups.remove(arn);
+        self.applied(&DELETE_TG)
+    }
+
+    /// Refuses forwarding `rule` (None: a new rule) to `tg_arn` when the
+    /// target group is unknown or would be one too many on the ALB.
+    fn check_forward(&self, rule: Option<&str>, tg_arn: &str) -> CloudResult<()> {
+        if !self.elb.target_groups.contains_key(tg_arn) {
+            return Err(tg_not_found(tg_arn));
+        }
+        let mut attached = self.elb.attached(rule);
+        attached.insert(tg_arn);
+        if attached.len() > self.cfg.max_target_groups_per_alb {
+            return Err(limit(
+                "TooManyTargetGroups",
+                format!(
+                    "You have reached the maximum number of target groups ({}) for the load \
+                     balancer",
+                    self.cfg.max_target_groups_per_alb
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn elb_create_rule(&mut self, spec: &RuleSpec, tg_arn: &str) -> CloudResult<String> {
+        let listener = self.cfg.listener_arn.clone();
+        self.gate(&CREATE_RULE, &listener)?;
+        if !spec.tags.is_empty() {
+            self.authorize("elasticloadbalancing:AddTags", &listener)?;
+        }
+        check_priority(spec.priority)?;
+        if self.elb.priority_holder(spec.priority).is_some() {
+            return Err(CloudError::PriorityInUse(spec.priority));
+        }
+        if self.elb.custom_rules() >= self.cfg.alb_rule_quota {
+            return Err(limit(
+                "TooManyRules",
+                format!(
+                    "The load balancer already has the maximum number of rules ({})",
+                    self.cfg.alb_rule_quota
+                ),
+            ));
+        }
+        self.check_forward(None, tg_arn)?;
+        let rule = Rule {
+            arn: self.rule_arn(),
+            priority: Some(spec.priority),
+            hosts: vec![spec.host.clone()],
+            target_group_arn: Some(tg_arn.to_string()),
+            tags: spec.tags.clone(),
+        };
+        let arn = rule.arn.clone();
+        self.elb.rules.insert(arn.clone(), rule);
+        self.applied(&CREATE_RULE)?;
+        Ok(arn)
+    }
+
+    /// ModifyRule rewrites conditions and actions; the ARN, the priority and
+    /// the tags stay as they are (AWS changes tags only through AddTags).
+    pub(crate) fn elb_modify_rule(
+        &mut self,
+        arn: &str,
+        spec: &RuleSpec,
+        tg_arn: &str,
+    ) -> CloudResult<()> {
+        self.gate(&MODIFY_RULE, arn)?;
+        let rule = self.elb.rules.get(arn).ok_or_else(|| rule_not_found(arn))?;
+        if rule.priority.is_none() {
+            return Err(default_rule_refused(arn));
+        }
+        self.check_forward(Some(arn), tg_arn)?;
+        let rule = self.elb.rules.get_mut(arn).expect("checked above");
+        rule.hosts = vec![spec.host.clone()];
+        rule.target_group_arn = Some(tg_arn.to_string());
+        self.applied(&MODIFY_RULE)
+    }
+
+    pub(crate) fn elb_set_rule_priority(&mut self, arn: &str, priority: i32) -> CloudResult<()> {
+        self.gate(&SET_PRIORITIES, arn)?;
+        let rule = self.elb.rules.get(arn).ok_or_else(|| rule_not_found(arn))?;
+        if rule.priority.is_none() {
+            return Err(default_rule_refused(arn));
+        }
+        check_priority(priority)?;
+        if self
+            .elb
+            .priority_holder(priority)
+            .is_some_and(|holder| holder.arn != arn)
+        {
+            return Err(CloudError::PriorityInUse(priority));
+        }
+        self.elb.rules.get_mut(arn).expect("checked above").priority = Some(priority);
+        self.applied(&SET_PRIORITIES)
+    }
+
+    pub(crate) fn elb_delete_rule(&mut self, arn: &str) -> CloudResult<()> {
+        self.gate(&DELETE_RULE, arn)?;
+        let rule = self.elb.rules.get(arn).ok_or_else(|| rule_not_found(arn))?;
+        if rule.priority.is_none() {
+            return Err(default_rule_refused(arn));
+        }
+        self.elb.rules.remove(arn);
+        self.applied(&DELETE_RULE)
+    }
+}

@@ -1,0 +1,165 @@
+//! Other people's resources, preloaded for tests: none carries previewd's
+//! ownership tag unless the test gives it one. Setup is neither metered
+//! nor throttled, and a conflict is a bug in the test, so it panics.
+
+use crate::Sim;
+use crate::dns::normalize;
+use crate::elb::{Rule, TargetGroup};
+use crate::logs::LogGroup;
+use crate::service::{Service, Status};
+use crate::taskdefs::Revision;
+use previewd_core::observed::{DnsRecord, RolloutState};
+use previewd_core::render::{ContainerDefinition, TaskDefinition};
+use previewd_core::tags::Tags;
+use std::collections::BTreeMap;
+
+impl Sim {
+    /// A rule with a fixed-response action; returns its ARN.
+    pub fn add_foreign_rule(&self, priority: i32, host: &str, tags: Tags) -> String {
+        self.insert_rule(priority, host, None, tags)
+    }
+
+    /// A rule forwarding to `target_group_arn`, which then counts toward
+    /// the load balancer's target groups; returns its ARN.
+    pub fn add_foreign_rule_forwarding(
+        &self,
+        priority: i32,
+        host: &str,
+        target_group_arn: &str,
+        tags: Tags,
+    ) -> String {
+        self.insert_rule(priority, host, Some(target_group_arn.to_string()), tags)
+    }
+
+    fn insert_rule(&self, priority: i32, host: &str, tg: Option<String>, tags: Tags) -> String {
+        let mut w = self.lock();
+        let taken = w.elb.rules.values().any(|r| r.priority == Some(priority));
+        assert!(!taken, "test setup: priority {priority} is already in use");
+        if let Some(tg) = &tg {
+            assert!(
+                w.elb.target_groups.contains_key(tg),
+                "test setup: no target group {tg}"
+            );
+        }
+        let rule = Rule {
+            arn: w.rule_arn(),
+            priority: Some(priority),
+            hosts: vec![host.to_string()],
+            target_group_arn: tg,
+            tags,
+        };
+        let arn = rule.arn.clone();
+        w.elb.rules.insert(arn.clone(), rule);
+        arn
+    }
+
+    /// A target group on port 80; returns its ARN.
+    pub fn add_foreign_target_group(&self, name: &str, tags: Tags) -> String {
+        let mut w = self.lock();
+        assert!(
+            w.elb.by_name(name).is_none(),
+            "test setup: target group {name} exists"
+        );
+        let tg = TargetGroup {
+            arn: w.tg_arn(name),
+            name: name.to_string(),
+            port: 80,
+            vpc_id: "vpc-foreign".into(),
+            health_check_path: "/".into(),
+            tags,
+            targets: Vec::new(),
+        };
+        let arn = tg.arn.clone();
+        w.elb.target_groups.insert(arn.clone(), tg);
+        arn
+    }
+
+    /// A record set in the zone, replacing any of the same name and type.
+    pub fn add_foreign_record(&self, record: DnsRecord) {
+        let r = normalize(&record);
+        self.lock().dns.records.insert((r.name.clone(), r.kind), r);
+    }
+
+    /// A log group with no retention and no tags.
+    pub fn add_foreign_log_group(&self, name: &str) {
+        self.lock()
+            .logs
+            .groups
+            .insert(name.to_string(), LogGroup::default());
+    }
+
+    /// An ACTIVE revision of `family` without tags; returns its ARN.
+    pub fn add_foreign_task_definition(&self, family: &str) -> String {
+        let mut w = self.lock();
+        let revision = w.ecs.families.get(family).map_or(0, Vec::len) as i64 + 1;
+        let arn = format!(
+            "arn:aws:ecs:{}:{}:task-definition/{family}:{revision}",
+            w.cfg.region,
+            crate::ACCOUNT
+        );
+        let def = TaskDefinition {
+            family: family.to_string(),
+            cpu: "256".into(),
+            memory: "512".into(),
+            execution_role_arn: None,
+            task_role_arn: None,
+            container: ContainerDefinition {
+                name: "app".into(),
+                image: "public.ecr.aws/nginx/nginx:latest".into(),
+                port: 80,
+                env: BTreeMap::new(),
+                secrets: BTreeMap::new(),
+                log_group: format!("/ecs/{family}"),
+                log_region: w.cfg.region.clone(),
+                log_stream_prefix: "app".into(),
+            },
+            spec_hash: String::new(),
+            tags: Tags::new(),
+        };
+        let rev = Revision {
+            arn: arn.clone(),
+            revision,
+            active: true,
+            def,
+        };
+        w.ecs
+            .families
+            .entry(family.to_string())
+            .or_default()
+            .push(rev);
+        arn
+    }
+
+    /// An ACTIVE service with one running task and no tags.
+    pub fn add_foreign_service(&self, name: &str) {
+        let td = self.add_foreign_task_definition(name);
+        let mut w = self.lock();
+        let exists = w
+            .ecs
+            .services
+            .get(name)
+            .is_some_and(|s| s.status != Status::Inactive);
+        assert!(!exists, "test setup: service {name} exists");
+        let mut deploy = w.new_deployment(td, 1);
+        deploy.launch_at = None;
+        deploy.rollout = RolloutState::Completed;
+        deploy.tasks.push("10.1.0.1".into());
+        let svc = Service {
+            name: name.to_string(),
+            arn: format!(
+                "arn:aws:ecs:{}:{}:service/{}/{name}",
+                w.cfg.region,
+                crate::ACCOUNT,
+                w.cfg.cluster
+            ),
+            status: Status::Active,
+            desired: 1,
+            target_group_arn: None,
+            deployments: vec![deploy],
+            tags: Tags::new(),
+            deleted_at: None,
+            stopped_reason: None,
+        };
+        w.ecs.services.insert(name.to_string(), svc);
+    }
+}

@@ -1,0 +1,190 @@
+//! The simulated account's state and the gate every API request passes:
+//! counting, throttling, IAM denials and injected faults.
+
+use crate::config::{ACCOUNT, SimConfig};
+use crate::dns::DnsState;
+use crate::elb::ElbState;
+use crate::logs::LogsState;
+use crate::service::EcsState;
+use crate::throttle::{Bucket, Buckets};
+use previewd_core::CloudError;
+use previewd_core::ports::CloudResult;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio::time::Instant;
+
+/// One AWS API operation as the simulator meters it.
+#[derive(Debug)]
+pub(crate) struct Api {
+    /// The key in [`crate::Sim::calls`], e.g. `elbv2:CreateRule`.
+    pub key: &'static str,
+    /// Every bucket a request takes a token from.
+    pub buckets: &'static [Bucket],
+    /// Whether a lost response (`fault_after_apply_rate`) can follow it.
+    pub mutating: bool,
+}
+
+/// The whole simulated account. Only [`crate::Sim`] touches it, under its
+/// mutex, and never across an await.
+pub(crate) struct World {
+    pub cfg: SimConfig,
+    /// The one random source, seeded from the config for replayable runs.
+    rng: StdRng,
+    buckets: Buckets,
+    /// Requests attempted per API key, including refused ones.
+    pub calls: BTreeMap<String, u64>,
+    /// IAM actions (`elasticloadbalancing:ModifyRule`) the caller lacks.
+    pub denied: BTreeSet<String>,
+    /// Requests made by the port call in progress: it pays `latency` per
+    /// request once the lock is released.
+    pub requests: u32,
+    /// Feeds every generated id, so ARNs are unique and replayable.
+    next_id: u64,
+    /// The time of the call in progress; state has been advanced to it.
+    pub now: Instant,
+    pub logs: LogsState,
+    pub ecs: EcsState,
+    pub elb: ElbState,
+    pub dns: DnsState,
+}
+
+/// The IAM action for an API key: `elbv2:X` is `elasticloadbalancing:X`.
+pub(crate) fn iam_action(key: &str) -> String {
+    match key.strip_prefix("elbv2:") {
+        Some(op) => format!("elasticloadbalancing:{op}"),
+        None => key.to_string(),
+    }
+}
+
+pub(crate) fn invalid(code: &str, message: impl Into<String>) -> CloudError {
+    CloudError::Invalid {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn limit(code: &str, message: impl Into<String>) -> CloudError {
+    CloudError::LimitExceeded {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+fn internal_failure() -> CloudError {
+    CloudError::Transient {
+        code: "InternalFailure".into(),
+        message: "We encountered an internal error. Please try again.".into(),
+    }
+}
+
+impl World {
+    pub(crate) fn new(cfg: SimConfig) -> Self {
+        let now = Instant::now();
+        let elb = ElbState::new(&cfg.listener_arn);
+        Self {
+            rng: StdRng::seed_from_u64(cfg.seed),
+            buckets: Buckets::full(cfg.limits.clone(), now),
+            calls: BTreeMap::new(),
+            denied: BTreeSet::new(),
+            requests: 0,
+            next_id: 0,
+            now,
+            logs: LogsState::default(),
+            ecs: EcsState::default(),
+            elb,
+            dns: DnsState::default(),
+            cfg,
+        }
+    }
+
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Brings time-driven state (rollouts, draining) up to `now`. Every call
+    /// does this first, so a change made by a later call can never reach
+    /// back and alter what should already have happened.
+    pub(crate) fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.advance_ecs();
+    }
+
+    /// Refills every bucket, so switching throttling on starts from a
+    /// quiet account.
+    pub(crate) fn reset_buckets(&mut self) {
+        self.buckets = Buckets::full(self.cfg.limits.clone(), self.now);
+    }
+
+    /// One API request: counted, then throttled, then authorized, then
+    /// possibly failed before it is applied.
+    pub(crate) fn gate(&mut self, api: &Api, resource: &str) -> CloudResult<()> {
+        self.gate_costing(api, resource, &[])
+    }
+
+    /// [`World::gate`] for a request that also takes `extra` tokens (Route53
+    /// counts change throughput in records).
+    pub(crate) fn gate_costing(
+        &mut self,
+        api: &Api,
+        resource: &str,
+        extra: &[(Bucket, f64)],
+    ) -> CloudResult<()> {
+        self.requests += 1;
+        *self.calls.entry(api.key.to_string()).or_default() += 1;
+        if self.cfg.throttling {
+            let mut cost: Vec<(Bucket, f64)> = api.buckets.iter().map(|b| (*b, 1.0)).collect();
+            cost.extend_from_slice(extra);
+            if !self.buckets.take(&cost, self.now) {
+                tracing::debug!(api = api.key, "sim: throttled");
+                return Err(CloudError::Throttled("Rate exceeded".into()));
+            }
+        }
+        self.authorize(&iam_action(api.key), resource)?;
+        if self.roll(self.cfg.fault_rate) {
+            tracing::debug!(api = api.key, "sim: injected fault before apply");
+            return Err(internal_failure());
+        }
+        Ok(())
+    }
+
+    /// Refuses `action` on `resource` when it is denied. Also used alone for
+    /// the permissions AWS checks on tag-on-create (e.g. CreateRule with
+    /// tags needs `elasticloadbalancing:AddTags` too).
+    pub(crate) fn authorize(&self, action: &str, resource: &str) -> CloudResult<()> {
+        if !self.denied.contains(action) {
+            return Ok(());
+        }
+        Err(CloudError::AccessDenied {
+            action: action.to_string(),
+            message: format!(
+                "User: arn:aws:sts::{ACCOUNT}:assumed-role/previewd/i-1 is not authorized to \
+                 perform: {action} on resource: {resource} because no identity-based policy \
+                 allows the {action} action"
+            ),
+        })
+    }
+
+    /// Called after a request took effect: a mutating one may still lose
+    /// its response.
+    pub(crate) fn applied(&mut self, api: &Api) -> CloudResult<()> {
+        if api.mutating && self.roll(self.cfg.fault_after_apply_rate) {
+            tracing::debug!(api = api.key, "sim: injected fault after apply");
+            return Err(internal_failure());
+        }
+        Ok(())
+    }
+
+    fn roll(&mut self, p: f64) -> bool {
+        // No draw at all when off, so enabling faults elsewhere does not
+        // shift the sequence a seeded run sees.
+        p > 0.0 && self.rng.random_bool(p.min(1.0))
+    }
+
+    /// Pages of `per_page` needed to list `n` items; an empty list still
+    /// costs one request.
+    pub(crate) fn pages(n: usize, per_page: usize) -> usize {
+        n.div_ceil(per_page).max(1)
+    }
+}

@@ -1,0 +1,199 @@
+//! The desired-state writes, `apply_deploy` and `apply_destroy`, whose
+//! read-decide-write must survive concurrent writers on either backend.
+//!
+//! No transaction spans the read and the write: every write is a single
+//! statement guarded by what was read (the key's absence, enforced by the
+//! primary key and the unique slug and host indexes; or the generation
+//! read). A writer that loses a race sees the guard fail and reads again.
+//! This also avoids SQLite's deferred-transaction upgrade, which fails at
+//! once with SQLITE_BUSY instead of waiting for the lock.
+
+/// How often a deploy re-reads and retries after losing a race (a
+/// concurrent insert of the same key or of a look-alike name).
+pub(crate) const APPLY_TRIES: u32 = 8;
+
+/// How many slug candidates to try before declaring the table pathological.
+pub(crate) const SLUG_CANDIDATES: usize = 64;
+
+/// The inherent `deploy` and `destroy` behind the `Store` methods, plus
+/// their helpers. Expands inside `shared::impl_store!`'s module and uses
+/// the names it imports.
+macro_rules! impl_apply {
+    ($store:ident) => {
+        impl $store {
+            async fn fetch_preview(
+                &self,
+                key: &PreviewKey,
+                step: &'static str,
+            ) -> StoreResult<Option<Preview>> {
+                sqlx::query_as::<_, rows::PreviewRow>(sql::GET)
+                    .bind(&key.project)
+                    .bind(&key.branch)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(error::query(step))?
+                    .map(rows::PreviewRow::into_preview)
+                    .transpose()
+            }
+
+            /// The first candidate no row holds. Another writer may take it
+            /// before our insert; the unique index then sends us round again.
+            async fn first_free(
+                &self,
+                holders_sql: &'static str,
+                what: &'static str,
+                branch: &str,
+                candidates: impl IntoIterator<Item = String> + Send,
+            ) -> StoreResult<String> {
+                for candidate in candidates {
+                    let holders: i64 = sqlx::query_scalar(holders_sql)
+                        .bind(&candidate)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(error::query("apply_deploy: allocate names"))?;
+                    if holders == 0 {
+                        return Ok(candidate);
+                    }
+                }
+                Err(error::BackendError::NamesExhausted {
+                    what,
+                    branch: branch.to_owned(),
+                }
+                .into())
+            }
+
+            /// Inserts a new row; `None` when a concurrent writer took the
+            /// key or one of the chosen names first.
+            async fn insert_new(
+                &self,
+                req: &DeployRequest,
+                naming: &NamingConfig,
+                spec: &rows::SpecColumns<'_>,
+                now_ms: i64,
+            ) -> StoreResult<Option<Preview>> {
+                let branch = &req.key.branch;
+                let slug = self
+                    .first_free(
+                        sql::SLUG_HOLDERS,
+                        "slug",
+                        branch,
+                        slug_candidates(branch).take(apply::SLUG_CANDIDATES),
+                    )
+                    .await?;
+                let host = self
+                    .first_free(
+                        sql::HOST_HOLDERS,
+                        "host label",
+                        branch,
+                        host_label_candidates(naming, branch, &slug),
+                    )
+                    .await?;
+                let inserted = sqlx::query_as::<_, rows::PreviewRow>(sql::INSERT)
+                    .bind(&req.key.project)
+                    .bind(branch)
+                    .bind(&slug)
+                    .bind(&host)
+                    .bind(spec.commit_sha)
+                    .bind(spec.ai_run_id)
+                    .bind(spec.callback_url)
+                    .bind(spec.image)
+                    .bind(&spec.env_json)
+                    .bind(rows::empty_conditions_json()?)
+                    .bind(now_ms)
+                    .bind(req.expires_at.map(rows::to_ms))
+                    .fetch_one(&self.pool)
+                    .await;
+                match inserted {
+                    Ok(row) => row.into_preview().map(Some),
+                    Err(e) if error::is_unique_violation(&e) => Ok(None),
+                    Err(e) => Err(error::query("apply_deploy: insert")(e)),
+                }
+            }
+
+            async fn deploy(
+                &self,
+                req: &DeployRequest,
+                naming: &NamingConfig,
+                now: Timestamp,
+            ) -> StoreResult<ApplyOutcome> {
+                let spec = rows::SpecColumns::new(&req.spec)?;
+                let now_ms = rows::to_ms(now);
+                for _ in 0..apply::APPLY_TRIES {
+                    let Some(current) = self.fetch_preview(&req.key, "apply_deploy: read").await?
+                    else {
+                        match self.insert_new(req, naming, &spec, now_ms).await? {
+                            Some(preview) => {
+                                return Ok(ApplyOutcome {
+                                    preview,
+                                    changed: true,
+                                });
+                            }
+                            None => continue,
+                        }
+                    };
+                    // An identical resend is a pure no-op: not even expires_at moves.
+                    if current.desired == Desired::Present && current.spec == req.spec {
+                        return Ok(ApplyOutcome {
+                            preview: current,
+                            changed: false,
+                        });
+                    }
+                    let updated = sqlx::query_as::<_, rows::PreviewRow>(sql::REDEPLOY)
+                        .bind(&req.key.project)
+                        .bind(&req.key.branch)
+                        .bind(spec.commit_sha)
+                        .bind(spec.ai_run_id)
+                        .bind(spec.callback_url)
+                        .bind(spec.image)
+                        .bind(&spec.env_json)
+                        .bind(req.expires_at.map(rows::to_ms))
+                        .bind(now_ms)
+                        .bind(current.generation)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(error::query("apply_deploy: update"))?;
+                    if let Some(row) = updated {
+                        return Ok(ApplyOutcome {
+                            preview: row.into_preview()?,
+                            changed: true,
+                        });
+                    }
+                }
+                Err(error::BackendError::Contention {
+                    step: "apply_deploy",
+                    tries: apply::APPLY_TRIES,
+                }
+                .into())
+            }
+
+            async fn destroy(
+                &self,
+                key: &PreviewKey,
+                now: Timestamp,
+            ) -> StoreResult<Option<ApplyOutcome>> {
+                let row = sqlx::query_as::<_, rows::PreviewRow>(sql::DESTROY)
+                    .bind(&key.project)
+                    .bind(&key.branch)
+                    .bind(rows::to_ms(now))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(error::query("apply_destroy: update"))?;
+                if let Some(row) = row {
+                    return Ok(Some(ApplyOutcome {
+                        preview: row.into_preview()?,
+                        changed: true,
+                    }));
+                }
+                // Already absent, or no such row: report what is there.
+                Ok(self
+                    .fetch_preview(key, "apply_destroy: read")
+                    .await?
+                    .map(|preview| ApplyOutcome {
+                        preview,
+                        changed: false,
+                    }))
+            }
+        }
+    };
+}
+pub(crate) use impl_apply;

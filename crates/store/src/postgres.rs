@@ -1,0 +1,73 @@
+//! The PostgreSQL backend: several replicas share the work through per-row
+//! leases taken with `FOR UPDATE SKIP LOCKED`.
+
+use crate::error::BackendError;
+use previewd_core::ports::StoreResult;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The store on PostgreSQL.
+///
+/// # Guarantees
+/// - Replicas claiming at once never receive the same row or outbox
+///   message: the claim's subselect skips rows another claimer has locked
+///   and re-checks a row that changed under it.
+/// - Migrations run under sqlx's advisory lock, so replicas starting
+///   together do not race on the schema.
+///
+/// # Assumptions
+/// - The database exists: creating it is the operator's job (and privilege).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub const BACKEND: &'static str = "postgres";
+
+    /// Connects to `url` (`postgres://user@host:5432/db`) and migrates.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|source| BackendError::Connect {
+            backend: Self::BACKEND,
+            source,
+        })?;
+        Self::connect_with(options).await
+    }
+
+    /// Like [`PgStore::connect`], from options built in code.
+    pub async fn connect_with(options: PgConnectOptions) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .connect_with(options)
+            .await
+            .map_err(|source| BackendError::Connect {
+                backend: Self::BACKEND,
+                source,
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| BackendError::Migrate {
+                backend: Self::BACKEND,
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for advisory locks and `LISTEN/NOTIFY` beside the port.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+crate::shared::impl_store!(
+    PgStore,
+    claim_due: crate::sql::CLAIM_DUE_POSTGRES,
+    claim_outbox: crate::sql::CLAIM_OUTBOX_POSTGRES,
+);

@@ -1,0 +1,157 @@
+//! Every statement the store runs, written once for both backends.
+//!
+//! sqlx accepts `$N` placeholders on SQLite as on PostgreSQL, timestamps are
+//! BIGINT milliseconds on both, and the smaller of two values is spelled
+//! `CASE` (SQLite says `MIN(a, b)`, PostgreSQL `LEAST(a, b)`), so the text is
+//! shared. Only the claim statements differ, by one locking clause.
+
+/// The `previews` columns `rows::PreviewRow` reads, in one place.
+macro_rules! preview_columns {
+    () => {
+        "project, branch, slug, host_label, commit_sha, ai_run_id, callback_url, image, \
+         env_json, desired, generation, phase, conditions_json, observed_generation, url, \
+         message, last_error_json, rule_priority, created_at, updated_at, expires_at, \
+         next_reconcile_at, attempts, lease_owner, lease_until"
+    };
+}
+
+/// The `outbox` columns `rows::OutboxRow` reads.
+macro_rules! outbox_columns {
+    () => {
+        "id, project, branch, kind, payload, attempts, created_at, last_error"
+    };
+}
+
+/// Leases due rows. `$lock` is empty on SQLite, where the single writer
+/// makes the statement atomic, and `FOR UPDATE SKIP LOCKED` on PostgreSQL,
+/// where replicas claiming at once must pass over each other's rows (and
+/// a row updated meanwhile is re-checked against the WHERE clause).
+macro_rules! claim_due_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE previews SET lease_owner = $1, lease_until = $2, \
+             claimed_generation = generation \
+             WHERE (project, branch) IN (\
+               SELECT project, branch FROM previews \
+               WHERE next_reconcile_at <= $3 AND (lease_owner IS NULL OR lease_until < $3) \
+               ORDER BY next_reconcile_at, project, branch LIMIT $4 ",
+            $lock,
+            ") RETURNING ",
+            preview_columns!()
+        )
+    };
+}
+
+/// Leases the head of each preview's undelivered queue. A message with an
+/// earlier undelivered sibling never qualifies, which both keeps per-preview
+/// order and allows at most one message per preview in flight.
+macro_rules! claim_outbox_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (\
+               SELECT o.id FROM outbox o \
+               WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $3 \
+                 AND (o.lease_owner IS NULL OR o.lease_until < $3) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox e \
+                   WHERE e.project = o.project AND e.branch = o.branch \
+                     AND e.delivered_at IS NULL AND e.id < o.id) \
+               ORDER BY o.id LIMIT $4 ",
+            $lock,
+            ") RETURNING ",
+            outbox_columns!()
+        )
+    };
+}
+
+pub(crate) const CLAIM_DUE_SQLITE: &str = claim_due_sql!("");
+pub(crate) const CLAIM_DUE_POSTGRES: &str = claim_due_sql!("FOR UPDATE SKIP LOCKED");
+pub(crate) const CLAIM_OUTBOX_SQLITE: &str = claim_outbox_sql!("");
+pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = claim_outbox_sql!("FOR UPDATE SKIP LOCKED");
+
+pub(crate) const GET: &str = concat!(
+    "SELECT ",
+    preview_columns!(),
+    " FROM previews WHERE project = $1 AND branch = $2"
+);
+
+/// A NULL filter matches everything; `$4` is always bound (no LIMIT NULL:
+/// SQLite refuses it).
+pub(crate) const LIST: &str = concat!(
+    "SELECT ",
+    preview_columns!(),
+    " FROM previews WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR phase = $2) \
+      AND ($3 IS NULL OR desired = $3) ORDER BY project, branch LIMIT $4"
+);
+
+pub(crate) const SLUG_HOLDERS: &str = "SELECT COUNT(*) FROM previews WHERE slug = $1";
+pub(crate) const HOST_HOLDERS: &str = "SELECT COUNT(*) FROM previews WHERE host_label = $1";
+
+pub(crate) const INSERT: &str = concat!(
+    "INSERT INTO previews (project, branch, slug, host_label, commit_sha, ai_run_id, \
+       callback_url, image, env_json, desired, generation, phase, conditions_json, \
+       observed_generation, created_at, updated_at, expires_at, next_reconcile_at, attempts) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'present', 1, 'Pending', $10, 0, \
+       $11, $11, $12, $11, 0) RETURNING ",
+    preview_columns!()
+);
+
+/// Guarded by the generation that was read (`$10`), so a concurrent change
+/// makes this match nothing and the caller reads again.
+pub(crate) const REDEPLOY: &str = concat!(
+    "UPDATE previews SET commit_sha = $3, ai_run_id = $4, callback_url = $5, image = $6, \
+       env_json = $7, desired = 'present', generation = generation + 1, expires_at = $8, \
+       next_reconcile_at = $9, attempts = 0, updated_at = $9 \
+     WHERE project = $1 AND branch = $2 AND generation = $10 RETURNING ",
+    preview_columns!()
+);
+
+pub(crate) const DESTROY: &str = concat!(
+    "UPDATE previews SET desired = 'absent', generation = generation + 1, \
+       next_reconcile_at = $3, attempts = 0, updated_at = $3 \
+     WHERE project = $1 AND branch = $2 AND desired = 'present' RETURNING ",
+    preview_columns!()
+);
+
+pub(crate) const RENEW_LEASE: &str = "UPDATE previews SET lease_until = $4 \
+     WHERE project = $1 AND branch = $2 AND lease_owner = $3";
+
+/// The lease check is the WHERE clause, so a lost lease writes nothing.
+/// When a dispatch bumped `generation` after the claim, the dispatch's
+/// wake-up (and its reset of `attempts`) wins over the stale reconcile's.
+pub(crate) const RECORD_STATUS: &str = "UPDATE previews SET phase = $4, conditions_json = $5, \
+       observed_generation = $6, url = $7, message = $8, last_error_json = $9, \
+       next_reconcile_at = CASE WHEN generation <> claimed_generation \
+         AND next_reconcile_at < $10 THEN next_reconcile_at ELSE $10 END, \
+       attempts = CASE WHEN generation <> claimed_generation THEN attempts ELSE $11 END, \
+       updated_at = $12, lease_owner = NULL, lease_until = NULL, claimed_generation = NULL \
+     WHERE project = $1 AND branch = $2 AND lease_owner = $3";
+
+pub(crate) const ENQUEUE: &str = "INSERT INTO outbox \
+       (project, branch, kind, payload, created_at, next_attempt_at, attempts) \
+     VALUES ($1, $2, $3, $4, $5, $5, 0)";
+
+pub(crate) const SET_PRIORITY: &str =
+    "UPDATE previews SET rule_priority = $3 WHERE project = $1 AND branch = $2";
+
+pub(crate) const RESERVED_PRIORITIES: &str = "SELECT rule_priority FROM previews \
+     WHERE rule_priority IS NOT NULL AND NOT (project = $1 AND branch = $2) \
+     ORDER BY rule_priority";
+
+/// When the loop can next claim something: a leased row is not claimable
+/// before its lease runs out, so counting its (past) due time would make the
+/// loop spin while another worker holds it.
+pub(crate) const NEXT_DUE: &str = "SELECT MIN(CASE WHEN lease_until IS NOT NULL \
+       AND lease_until > next_reconcile_at THEN lease_until ELSE next_reconcile_at END) \
+     FROM previews";
+
+/// A second ack keeps the first delivery time.
+pub(crate) const ACK_OUTBOX: &str = "UPDATE outbox SET delivered_at = COALESCE(delivered_at, $2), \
+       lease_owner = NULL, lease_until = NULL WHERE id = $1";
+
+pub(crate) const RETRY_OUTBOX: &str = "UPDATE outbox SET attempts = attempts + 1, \
+       last_error = $3, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL \
+     WHERE id = $1 AND delivered_at IS NULL";
+
+pub(crate) const OUTBOX_BACKLOG: &str =
+    "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL";

@@ -1,0 +1,95 @@
+//! The SQLite backend: one database file in WAL mode, for a single replica.
+
+use crate::error::BackendError;
+use previewd_core::ports::StoreResult;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// How long a writer waits for another to finish before failing; SQLite
+/// admits one writer at a time and every store write is short.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Readers run beside the one writer under WAL; more connections than this
+/// would only queue on the write lock.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The store on SQLite.
+///
+/// # Guarantees
+/// - Every claim is one `UPDATE … RETURNING` statement, atomic because
+///   SQLite has a single writer.
+/// - `sqlite::memory:` is one database shared by every caller of this
+///   store (a single connection that is never closed for idleness).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub const BACKEND: &'static str = "sqlite";
+
+    /// Opens (creating the file if missing) and migrates the database at
+    /// `url`, e.g. `sqlite:///var/lib/previewd/previewd.db` or `sqlite::memory:`.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let connect = |source| BackendError::Connect {
+            backend: Self::BACKEND,
+            source,
+        };
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut options = SqliteConnectOptions::from_str(url)
+            .map_err(connect)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        if !in_memory {
+            // WAL lets readers run during a write; NORMAL sync is durable
+            // across process crashes in WAL mode, which is what we need.
+            options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
+        }
+        let pool = if in_memory {
+            // An in-memory database lives as long as a connection to it, so
+            // keep exactly one, forever, and every caller sees the same data.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+        }
+        .connect_with(options)
+        .await
+        .map_err(connect)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| BackendError::Migrate {
+                backend: Self::BACKEND,
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for callers that need SQLite beyond the `Store` port.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+crate::shared::impl_store!(
+    SqliteStore,
+    claim_due: crate::sql::CLAIM_DUE_SQLITE,
+    claim_outbox: crate::sql::CLAIM_OUTBOX_SQLITE,
+);

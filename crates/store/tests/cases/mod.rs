@@ -1,0 +1,11 @@
+//! The conformance cases, each an `async fn(Arc<dyn Store>)` written once.
+
+mod outbox;
+mod previews;
+mod races;
+mod schedule;
+
+pub use outbox::*;
+pub use previews::*;
+pub use races::*;
+pub use schedule::*;

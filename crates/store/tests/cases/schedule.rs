@@ -1,0 +1,274 @@
+//! Cases for the work schedule: claims, leases, status writes, priorities.
+
+use crate::support::*;
+use previewd_core::Phase;
+use previewd_core::ports::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn claim_takes_only_due_rows_most_overdue_first(store: Arc<dyn Store>) {
+    let (a, b, c) = (key("a"), key("b"), key("c"));
+    // Inserted out of due order; each row is due when it was deployed.
+    deploy(&*store, &b, "x", 2_000).await;
+    deploy(&*store, &c, "x", 3_000).await;
+    deploy(&*store, &a, "x", 1_000).await;
+    let claimed = store.claim_due("w1", t(2_500), LEASE, 10).await.unwrap();
+    let keys: Vec<_> = claimed.iter().map(|p| p.key.clone()).collect();
+    assert_eq!(keys, [a, b]);
+    for p in &claimed {
+        assert_eq!(p.lease_owner.as_deref(), Some("w1"));
+        assert_eq!(p.lease_until, Some(t(32_500)));
+    }
+    assert_eq!(claim_all(&*store, "w1", 3_000).await, [c]);
+}
+
+pub async fn claim_respects_its_limit(store: Arc<dyn Store>) {
+    for b in ["a", "b", "c"] {
+        deploy(&*store, &key(b), "x", 0).await;
+    }
+    assert!(
+        store
+            .claim_due("w1", t(0), LEASE, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.claim_due("w1", t(0), LEASE, 2).await.unwrap().len(),
+        2
+    );
+    assert_eq!(claim_all(&*store, "w2", 0).await, [key("c")]);
+}
+
+pub async fn a_leased_row_is_never_claimed_again_before_its_lease_ends(store: Arc<dyn Store>) {
+    let k = key("main");
+    deploy(&*store, &k, "x", 0).await;
+    assert_eq!(claim_all(&*store, "w1", 0).await, std::slice::from_ref(&k));
+    assert!(claim_all(&*store, "w2", 1_000).await.is_empty());
+    // Not even by its holder: a key is never reconciled twice at once.
+    assert!(claim_all(&*store, "w1", 1_000).await.is_empty());
+    // The lease covers its last millisecond too.
+    assert!(claim_all(&*store, "w2", 30_000).await.is_empty());
+    let row = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(row.lease_owner.as_deref(), Some("w1"));
+}
+
+pub async fn an_expired_lease_can_be_reclaimed_and_the_old_holder_loses(store: Arc<dyn Store>) {
+    let k = key("main");
+    deploy(&*store, &k, "x", 0).await;
+    assert_eq!(claim_all(&*store, "w1", 0).await, std::slice::from_ref(&k));
+    assert_eq!(
+        claim_all(&*store, "w2", 30_001).await,
+        std::slice::from_ref(&k)
+    );
+    let late = update(Phase::Ready, 1, 90_000, vec![report(1)]);
+    let err = store
+        .record_status(&k, "w1", &late, t(30_002))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::LeaseLost(ref lost) if *lost == k),
+        "{err:?}"
+    );
+    let err = store.renew_lease(&k, "w1", t(90_000)).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(_)), "{err:?}");
+    assert_eq!(
+        store.get(&k).await.unwrap().unwrap().lease_owner.as_deref(),
+        Some("w2")
+    );
+}
+
+pub async fn renew_lease_extends_only_a_lease_we_hold(store: Arc<dyn Store>) {
+    let k = key("main");
+    deploy(&*store, &k, "x", 0).await;
+    claim_all(&*store, "w1", 0).await;
+    store.renew_lease(&k, "w1", t(60_000)).await.unwrap();
+    assert_eq!(
+        store.get(&k).await.unwrap().unwrap().lease_until,
+        Some(t(60_000))
+    );
+    // Past the first lease, inside the renewed one.
+    assert!(claim_all(&*store, "w2", 45_000).await.is_empty());
+    for (k, owner) in [(&k, "w2"), (&key("missing"), "w1")] {
+        let err = store.renew_lease(k, owner, t(90_000)).await.unwrap_err();
+        assert!(matches!(err, StoreError::LeaseLost(_)), "{err:?}");
+    }
+}
+
+pub async fn record_status_with_a_lost_lease_writes_nothing(store: Arc<dyn Store>) {
+    let k = key("main");
+    let before = deploy(&*store, &k, "x", 0).await.preview;
+    // Never claimed at all.
+    let write = update(Phase::Ready, 1, 90_000, vec![report(1), report(2)]);
+    let err = store
+        .record_status(&k, "w1", &write, t(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(_)), "{err:?}");
+    // Claimed by someone else.
+    claim_all(&*store, "w2", 2).await;
+    let err = store
+        .record_status(&k, "w1", &write, t(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(_)), "{err:?}");
+
+    let after = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(after.status, before.status);
+    assert_eq!((after.next_reconcile_at, after.updated_at), (t(0), t(0)));
+    assert_eq!(store.outbox_backlog().await.unwrap(), (0, None));
+    assert!(
+        store
+            .claim_outbox("d", t(10), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn record_status_schedules_the_next_look_and_releases_the_lease(store: Arc<dyn Store>) {
+    let k = key("main");
+    deploy(&*store, &k, "x", 0).await;
+    claim_all(&*store, "w1", 0).await;
+    let mut write = update(Phase::Ready, 1, 300_000, vec![]);
+    write.attempts = 2;
+    store
+        .record_status(&k, "w1", &write, t(1_000))
+        .await
+        .unwrap();
+    let row = store.get(&k).await.unwrap().unwrap();
+    assert_eq!((row.lease_owner, row.lease_until), (None, None));
+    assert_eq!(
+        (row.next_reconcile_at, row.attempts, row.updated_at),
+        (t(300_000), 2, t(1_000))
+    );
+    assert_eq!(row.status, write.status);
+    assert!(claim_all(&*store, "w1", 299_999).await.is_empty());
+    assert_eq!(claim_all(&*store, "w2", 300_000).await, [k]);
+}
+
+/// A dispatch that lands while the old generation is being reconciled must
+/// not have its wake-up pushed out by that reconcile's status write.
+pub async fn a_dispatch_during_a_reconcile_keeps_the_earlier_wake_up(store: Arc<dyn Store>) {
+    let k = key("main");
+    deploy(&*store, &k, "old", 0).await;
+    claim_all(&*store, "w1", 0).await;
+    let redeploy = deploy(&*store, &k, "new", 1_000).await.preview;
+    assert_eq!(
+        (redeploy.generation, redeploy.next_reconcile_at),
+        (2, t(1_000))
+    );
+
+    let mut stale = update(Phase::Failed, 1, 3_600_000, vec![report(1)]);
+    stale.attempts = 4;
+    store
+        .record_status(&k, "w1", &stale, t(2_000))
+        .await
+        .unwrap();
+    let row = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(
+        row.next_reconcile_at,
+        t(1_000),
+        "the dispatch's wake-up is kept"
+    );
+    assert_eq!(row.attempts, 0, "the new generation starts without backoff");
+    assert_eq!(
+        (row.status.phase, row.status.observed_generation),
+        (Phase::Failed, 1)
+    );
+    assert_eq!(row.lease_owner, None);
+    assert_eq!(
+        store.outbox_backlog().await.unwrap().0,
+        1,
+        "the report still goes out"
+    );
+    let again = store.claim_due("w1", t(2_001), LEASE, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].generation, 2);
+
+    // Once that generation is the one being reconciled, its write wins.
+    let done = update(Phase::Ready, 2, 3_600_000, vec![]);
+    store
+        .record_status(&k, "w1", &done, t(3_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&k).await.unwrap().unwrap().next_reconcile_at,
+        t(3_600_000)
+    );
+}
+
+pub async fn next_due_is_when_a_row_can_next_be_claimed(store: Arc<dyn Store>) {
+    assert_eq!(store.next_due().await.unwrap(), None);
+    deploy(&*store, &key("a"), "x", 1_000).await;
+    deploy(&*store, &key("b"), "x", 5_000).await;
+    assert_eq!(store.next_due().await.unwrap(), Some(t(1_000)));
+    // `a` is leased until 31s: the loop has nothing to do before `b` is due.
+    claim_all(&*store, "w1", 1_000).await;
+    assert_eq!(store.next_due().await.unwrap(), Some(t(5_000)));
+    claim_all(&*store, "w1", 5_000).await;
+    assert_eq!(store.next_due().await.unwrap(), Some(t(31_000)));
+}
+
+pub async fn rule_priorities_are_unique_across_rows(store: Arc<dyn Store>) {
+    let (a, b) = (key("a"), key("b"));
+    deploy(&*store, &a, "x", 0).await;
+    deploy(&*store, &b, "x", 0).await;
+    store.set_rule_priority(&a, Some(10)).await.unwrap();
+    store.set_rule_priority(&a, Some(10)).await.unwrap();
+    let err = store.set_rule_priority(&b, Some(10)).await.unwrap_err();
+    assert!(matches!(err, StoreError::PriorityTaken(10)), "{err:?}");
+    store.set_rule_priority(&b, Some(11)).await.unwrap();
+    assert_eq!(store.reserved_priorities(&a).await.unwrap(), [11]);
+    assert_eq!(store.reserved_priorities(&b).await.unwrap(), [10]);
+    assert_eq!(
+        store.reserved_priorities(&key("c")).await.unwrap(),
+        [10, 11]
+    );
+    assert_eq!(
+        store.get(&a).await.unwrap().unwrap().rule_priority,
+        Some(10)
+    );
+
+    store.set_rule_priority(&a, None).await.unwrap();
+    store.set_rule_priority(&b, Some(10)).await.unwrap();
+    assert_eq!(store.reserved_priorities(&a).await.unwrap(), [10]);
+    assert_eq!(store.get(&a).await.unwrap().unwrap().rule_priority, None);
+
+    let err = store
+        .set_rule_priority(&key("c"), Some(12))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+}
+
+pub async fn bad_input_is_refused_with_the_field_named(store: Arc<dyn Store>) {
+    let k = key("main");
+    deploy(&*store, &k, "x", 0).await;
+    for p in [0, 50_001, -3] {
+        let err = store.set_rule_priority(&k, Some(p)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Invalid {
+                    field: "rule_priority",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    let err = store.claim_due("", t(0), LEASE, 1).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid { field: "owner", .. }),
+        "{err:?}"
+    );
+    let err = store
+        .claim_outbox("", t(0), Duration::from_secs(1), 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid { field: "owner", .. }),
+        "{err:?}"
+    );
+}

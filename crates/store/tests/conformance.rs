@@ -1,0 +1,72 @@
+//! One conformance suite for every `Store` backend. Each case in `cases/`
+//! is written once against `Arc<dyn Store>`; the macro below runs it as
+//! `sqlite::<case>` on a fresh SQLite file and as `postgres::<case>` on a
+//! fresh PostgreSQL database (which must be running: see `support`).
+
+mod cases;
+mod support;
+
+macro_rules! conformance {
+    (both: [$($case:ident),* $(,)?], postgres_only: [$($pg_case:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::support::run_sqlite(crate::cases::$case).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::support::run_postgres(crate::cases::$case).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $pg_case() {
+                    crate::support::run_postgres(crate::cases::$pg_case).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    both: [
+        // desired state
+        deploy_creates_a_pending_row_due_now,
+        deploy_then_identical_resend_is_a_noop,
+        changed_spec_bumps_generation_and_makes_the_row_due,
+        destroy_marks_absent_once_and_a_redeploy_revives_the_same_names,
+        look_alike_branches_get_different_slugs,
+        branches_naming_one_issue_get_different_hosts,
+        concurrent_deploys_still_get_distinct_names,
+        list_filters_and_orders_by_project_then_branch,
+        timestamps_and_status_round_trip,
+        // schedule and leases
+        claim_takes_only_due_rows_most_overdue_first,
+        claim_respects_its_limit,
+        a_leased_row_is_never_claimed_again_before_its_lease_ends,
+        an_expired_lease_can_be_reclaimed_and_the_old_holder_loses,
+        renew_lease_extends_only_a_lease_we_hold,
+        record_status_with_a_lost_lease_writes_nothing,
+        record_status_schedules_the_next_look_and_releases_the_lease,
+        a_dispatch_during_a_reconcile_keeps_the_earlier_wake_up,
+        next_due_is_when_a_row_can_next_be_claimed,
+        rule_priorities_are_unique_across_rows,
+        bad_input_is_refused_with_the_field_named,
+        // outbox
+        reports_are_enqueued_with_the_status_they_belong_to,
+        outbox_delivers_in_order_one_message_per_preview,
+        a_retried_message_waits_and_holds_back_its_successors,
+        an_expired_outbox_lease_can_be_reclaimed,
+        outbox_claim_respects_its_limit_oldest_first,
+    ],
+    postgres_only: [
+        concurrent_claimers_never_share_a_row,
+        concurrent_outbox_workers_keep_per_preview_order,
+    ],
+}

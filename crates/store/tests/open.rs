@@ -1,0 +1,68 @@
+//! Opening a store: scheme dispatch, SQLite files and `sqlite::memory:`.
+
+use previewd_core::ports::StoreError;
+use previewd_core::{DeployRequest, NamingConfig, PreviewKey, PreviewSpec, Timestamp};
+use previewd_store::{SqliteStore, open};
+
+fn request(branch: &str) -> DeployRequest {
+    DeployRequest {
+        key: PreviewKey::new("acme/shop", branch).unwrap(),
+        spec: PreviewSpec::default(),
+        expires_at: None,
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_scheme_is_refused_with_the_field_named() {
+    let err = open("mysql://root@db/previewd").await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "database_url",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_memory_database_is_one_database_for_every_caller() {
+    let store = open("sqlite::memory:").await.unwrap();
+    let now = Timestamp::from_timestamp_millis(0).unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let req = request(&format!("b{i}"));
+                store
+                    .apply_deploy(&req, &NamingConfig::default(), now)
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = store.list(&Default::default()).await.unwrap();
+    assert_eq!(all.len(), 8);
+}
+
+#[tokio::test]
+async fn a_file_is_created_and_reopened_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sub.db").display());
+    let now = Timestamp::from_timestamp_millis(0).unwrap();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let req = request("main");
+    let first =
+        previewd_core::ports::Store::apply_deploy(&store, &req, &NamingConfig::default(), now)
+            .await
+            .unwrap();
+    store.close().await;
+    // Migrations are already applied the second time; opening must not fail.
+    let store = open(&url).await.unwrap();
+    assert_eq!(store.get(&req.key).await.unwrap(), Some(first.preview));
+}

@@ -1,0 +1,78 @@
+//! End to end: the real API and controller, SQLite on a temp file, the sim.
+
+mod api;
+mod engine;
+
+use previewd_api::AppState;
+use previewd_core::naming::NamingConfig;
+use previewd_core::ports::Store;
+use previewd_core::render::Template;
+use previewd_sim::{Sim, SimConfig};
+use previewd_tests::{PROJECT, RunningController, TestApi, fast_controller};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub const ID: &str = "previewd";
+
+pub struct TestApp {
+    pub api: TestApi,
+    pub sim: Sim,
+    pub store: Arc<dyn Store>,
+    pub controller: Option<RunningController>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the whole daemon on a fresh SQLite file and a fresh sim.
+pub async fn spawn_app(sim_config: SimConfig, token: Option<&str>) -> TestApp {
+    spawn_app_with(sim_config, token, |_| {}).await
+}
+
+/// Like [`spawn_app`], letting the test preload the sim before start.
+pub async fn spawn_app_with(
+    sim_config: SimConfig,
+    token: Option<&str>,
+    setup: impl FnOnce(&Sim),
+) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/previewd.db", dir.path().display());
+    let store = previewd_store::open(&url).await.expect("store opens");
+    let sim = Sim::new(sim_config);
+    setup(&sim);
+    let template = Arc::new(Template::default());
+    let wake = Arc::new(Notify::new());
+    let controller = RunningController::start(
+        store.clone(),
+        &sim,
+        template.clone(),
+        fast_controller("e2e"),
+        wake.clone(),
+    );
+    let api = TestApi::serve(AppState {
+        store: store.clone(),
+        naming: NamingConfig::default(),
+        project: PROJECT.into(),
+        url_scheme: "https".into(),
+        wake,
+        api_token: token.map(Arc::from),
+        ttl: Duration::from_secs(72 * 3600),
+    })
+    .await;
+    TestApp {
+        api,
+        sim,
+        store,
+        controller: Some(controller),
+        _dir: dir,
+    }
+}
+
+pub const WITHIN: Duration = Duration::from_secs(10);
+
+pub fn deploy(branch: &str, commit: &str) -> serde_json::Value {
+    serde_json::json!({"action": "deploy", "branch": branch, "commit_sha": commit, "ai_run_id": "run-1"})
+}
+
+pub fn phase_is(phase: &'static str, generation: i64) -> impl Fn(&serde_json::Value) -> bool {
+    move |p| p["phase"] == phase && p["observed_generation"] == generation
+}
