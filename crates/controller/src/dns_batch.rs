@@ -44,12 +44,18 @@ impl DnsBatcher {
 async fn run(dns: Arc<dyn Dns>, window: Duration, mut rx: mpsc::Receiver<Request>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        // A pass that timed out has dropped its receiver: its change must
+        // not land after the pass gave up (and another may have begun).
         let deadline = tokio::time::Instant::now() + window;
         while batch.len() < MAX_REQUESTS_PER_BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(req)) => batch.push(req),
                 _ => break,
             }
+        }
+        batch.retain(|(_, done)| !done.is_closed());
+        if batch.is_empty() {
+            continue;
         }
         let all: Vec<DnsChange> = batch.iter().flat_map(|(c, _)| c.clone()).collect();
         match dns.change(&all).await {

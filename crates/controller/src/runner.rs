@@ -7,6 +7,10 @@
 //! - At most `workers` reconciles run at once.
 //! - On cancellation no new work is claimed; passes under way finish (each
 //!   is bounded by `reconcile_timeout`) and write their status.
+//! - A pass makes no AWS call after `claim time + reconcile_timeout`, which
+//!   must be well inside the lease, so two replicas never act on one key at
+//!   once. AWS offers no fencing token: this bound (and clocks that agree to
+//!   within the margin `lease - reconcile_timeout`) is what keeps them apart.
 //!
 //! # Caveats
 //! If the process dies mid-pass the lease stays until it expires; the row
@@ -52,8 +56,11 @@ impl Controller {
             }
             let free = cfg.workers.saturating_sub(running.len());
             if free > 0 {
+                // Taken before the claim, so every pass's deadline falls
+                // within its lease even if workers start late.
+                let claimed_at = tokio::time::Instant::now();
                 match self.claim(free).await {
-                    Ok(batch) => self.spawn_batch(batch, &mut running).await,
+                    Ok(batch) => self.spawn_batch(batch, claimed_at, &mut running).await,
                     Err(e) => tracing::warn!(error = %e, "claiming due previews failed"),
                 }
             }
@@ -97,7 +104,12 @@ impl Controller {
 
     /// Describes the services of the whole batch in one go (ten per AWS
     /// call), then starts one pass per preview.
-    async fn spawn_batch(&self, batch: Vec<Preview>, running: &mut JoinSet<()>) {
+    async fn spawn_batch(
+        &self,
+        batch: Vec<Preview>,
+        claimed_at: tokio::time::Instant,
+        running: &mut JoinSet<()>,
+    ) {
         if batch.is_empty() {
             return;
         }
@@ -117,7 +129,7 @@ impl Controller {
         for (p, name) in batch.into_iter().zip(names) {
             let service = described.as_ref().map(|m| m.get(&name).cloned());
             let r = self.reconciler.clone();
-            running.spawn(async move { run_one(&r, p, service).await });
+            running.spawn(async move { run_one(&r, p, service, claimed_at).await });
         }
     }
 }
@@ -127,11 +139,15 @@ async fn run_one(
     r: &Reconciler,
     p: Preview,
     service: Option<Option<previewd_core::observed::ObservedService>>,
+    claimed_at: tokio::time::Instant,
 ) {
     let cfg = &r.config;
     let span = tracing::info_span!("reconcile", project = %p.key.project, branch = %p.key.branch, generation = p.generation);
     async move {
-    let update = match tokio::time::timeout(cfg.reconcile_timeout, r.reconcile(&p, service)).await {
+    // Measured from the claim, not from when this task got a thread: no AWS
+    // call of this pass can happen after its lease has run out.
+    let deadline = claimed_at + cfg.reconcile_timeout;
+    let update = match tokio::time::timeout_at(deadline, r.reconcile(&p, service)).await {
         Ok(update) => update,
         Err(_) => {
             let timeout = CloudError::Transient { code: "Timeout".into(), message: format!("reconcile took longer than {:?}", cfg.reconcile_timeout) };

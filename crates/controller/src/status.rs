@@ -138,6 +138,10 @@ pub fn next_status(
             wait = next;
         }
         Outcome::Error(e) => {
+            // The pass did not get through: this generation is not yet
+            // observed, so a Ready left from the last one is not a claim
+            // about this one.
+            s.observed_generation = old.observed_generation;
             let cloud = match e {
                 ExecuteError::Cloud { source, .. } => Some(source),
                 ExecuteError::Store { .. } => None,
@@ -191,7 +195,7 @@ pub fn next_status(
         ready: condition(&old.conditions.ready, ready.0, ready.1, &message, now),
     };
     let mut outbox = Vec::new();
-    if s.phase != old.phase || old.observed_generation != p.generation {
+    if s.phase != old.phase || s.observed_generation != old.observed_generation {
         outbox.push(report(p, &s, now));
     }
     StatusUpdate {
@@ -220,5 +224,115 @@ fn report(p: &Preview, s: &PreviewStatus, now: Timestamp) -> OutboxMessage {
             "callback_url": p.spec.callback_url,
             "at": now,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use previewd_core::key::PreviewKey;
+
+    fn ready_row_with_new_generation() -> Preview {
+        let now = chrono::Utc::now();
+        Preview {
+            key: PreviewKey::new("acme/shop", "main").unwrap(),
+            slug: "main".into(),
+            host_label: "main-preview".into(),
+            spec: PreviewSpec::default(),
+            desired: Desired::Present,
+            generation: 2,
+            status: PreviewStatus {
+                phase: Phase::Ready,
+                conditions: Conditions::default(),
+                observed_generation: 1,
+                url: Some("https://main-preview.example.com".into()),
+                message: None,
+                last_error: None,
+            },
+            rule_priority: Some(1000),
+            created_at: now,
+            updated_at: now,
+            expires_at: None,
+            next_reconcile_at: now,
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+        }
+    }
+
+    /// Regression (chaos seed 707): a failed pass over a new generation
+    /// must not mark it observed while the phase still says Ready.
+    #[test]
+    fn a_failed_pass_does_not_observe_the_new_generation() {
+        let p = ready_row_with_new_generation();
+        let err = ExecuteError::Cloud {
+            step: "Observe",
+            source: CloudError::Throttled("Rate exceeded".into()),
+        };
+        let u = next_status(
+            &p,
+            &Outcome::Error(err),
+            "https://x",
+            &ControllerConfig::default(),
+            chrono::Utc::now(),
+        );
+        assert_eq!(u.status.observed_generation, 1);
+        assert_eq!(u.attempts, 1);
+        assert!(u.outbox.is_empty(), "no phase change, no report");
+    }
+
+    #[test]
+    fn a_terminal_error_fails_and_reports_with_the_action() {
+        let p = ready_row_with_new_generation();
+        let denied = CloudError::AccessDenied {
+            action: "elasticloadbalancing:ModifyRule".into(),
+            message: "not authorized".into(),
+        };
+        let err = ExecuteError::Cloud {
+            step: "ModifyRule",
+            source: denied,
+        };
+        let u = next_status(
+            &p,
+            &Outcome::Error(err),
+            "https://x",
+            &ControllerConfig::default(),
+            chrono::Utc::now(),
+        );
+        assert_eq!(u.status.phase, Phase::Failed);
+        assert!(
+            u.status
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("AccessDenied: elasticloadbalancing:ModifyRule")
+        );
+        assert_eq!(u.outbox.len(), 1);
+    }
+
+    #[test]
+    fn ready_reports_once_per_generation() {
+        let mut p = ready_row_with_new_generation();
+        let cfg = ControllerConfig::default();
+        let u = next_status(
+            &p,
+            &Outcome::Planned(Verdict::Ready),
+            "https://x",
+            &cfg,
+            chrono::Utc::now(),
+        );
+        assert_eq!(
+            (u.status.phase, u.status.observed_generation, u.outbox.len()),
+            (Phase::Ready, 2, 1)
+        );
+        p.status = u.status;
+        let again = next_status(
+            &p,
+            &Outcome::Planned(Verdict::Ready),
+            "https://x",
+            &cfg,
+            chrono::Utc::now(),
+        );
+        assert!(again.outbox.is_empty());
     }
 }
