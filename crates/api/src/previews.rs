@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use previewd_core::key::PreviewKey;
 use previewd_core::model::*;
 use serde::{Deserialize, Serialize};
@@ -35,11 +35,16 @@ pub struct PreviewView {
     pub status_url: String,
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped, `/` too,
+/// so a branch is one path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 pub fn status_url(branch: &str) -> String {
-    format!(
-        "/v1/previews/{}",
-        utf8_percent_encode(branch, NON_ALPHANUMERIC)
-    )
+    format!("/v1/previews/{}", utf8_percent_encode(branch, SEGMENT))
 }
 
 impl PreviewView {

@@ -12,7 +12,7 @@ async fn a_dispatched_preview_becomes_ready_with_its_url() {
         .post("/v1/dispatch", deploy("qanote/issue-42", "4f2a9c1"))
         .await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["status_url"], "/v1/previews/qanote%2Fissue%2D42");
+    assert_eq!(body["status_url"], "/v1/previews/qanote%2Fissue-42");
     let p = app
         .api
         .wait_for("qanote/issue-42", WITHIN, phase_is("Ready", 1))
