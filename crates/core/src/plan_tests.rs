@@ -243,13 +243,15 @@ fn a_foreign_rule_for_our_host_is_a_conflict_and_nothing_is_touched() {
 fn a_look_alike_target_group_without_our_tag_is_never_touched() {
     for desired in [Desired::Present, Desired::Absent] {
         let (t, p, w) = setup(desired);
-        let mut o = Observation::default();
-        o.target_group = Some(ObservedTargetGroup {
-            arn: "arn:tg/x".into(),
-            name: w.names.target_group.clone(),
-            port: 80,
-            tags: Tags::new(),
-        });
+        let o = Observation {
+            target_group: Some(ObservedTargetGroup {
+                arn: "arn:tg/x".into(),
+                name: w.names.target_group.clone(),
+                port: 80,
+                tags: Tags::new(),
+            }),
+            ..Default::default()
+        };
         let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
         assert!(
             !plan.changes.iter().any(|c| matches!(
