@@ -138,10 +138,6 @@ pub fn next_status(
             wait = next;
         }
         Outcome::Error(e) => {
-            // The pass did not get through: this generation is not yet
-            // observed, so a Ready left from the last one is not a claim
-            // about this one.
-            s.observed_generation = old.observed_generation;
             let cloud = match e {
                 ExecuteError::Cloud { source, .. } => Some(source),
                 ExecuteError::Store { .. } => None,
@@ -169,6 +165,10 @@ pub fn next_status(
                     wait = cfg.failed_interval;
                 }
                 (_, ErrorClass::Retryable) => {
+                    // The pass did not get through and the phase is left
+                    // as it was: this generation is not observed yet, so a
+                    // Ready left from the last one is no claim about it.
+                    s.observed_generation = old.observed_generation;
                     attempts = p.attempts.saturating_add(1);
                     if !present && s.phase != Phase::Deleted {
                         s.phase = Phase::Deleting;

@@ -2,6 +2,7 @@
 
 mod api;
 mod engine;
+mod queue;
 
 use previewd_api::AppState;
 use previewd_core::naming::NamingConfig;
