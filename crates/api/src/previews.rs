@@ -107,6 +107,7 @@ pub async fn list(
         project: Some(state.project.clone()),
         phase,
         desired,
+        expired_at: None,
         limit: q.limit,
     };
     let rows = state.store.list(&filter).await?;

@@ -21,12 +21,14 @@ mod observe;
 mod reconcile;
 mod runner;
 mod status;
+mod sweep;
 
 pub use backoff::backoff_delay;
 pub use dns_batch::DnsBatcher;
 pub use observe::Observer;
 pub use reconcile::Reconciler;
 pub use runner::Controller;
+pub use sweep::{Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
 
 use previewd_core::ports::{Compute, Dns, LoadBalancer, Logs};
 use std::sync::Arc;

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod gc;
 pub mod key;
 pub mod model;
 pub mod naming;

@@ -199,5 +199,7 @@ pub struct ListFilter {
     pub project: Option<String>,
     pub phase: Option<Phase>,
     pub desired: Option<Desired>,
+    /// Only rows whose `expires_at` is at or before this instant.
+    pub expired_at: Option<Timestamp>,
     pub limit: Option<i64>,
 }

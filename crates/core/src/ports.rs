@@ -34,6 +34,8 @@ pub trait Logs: Send + Sync {
 pub trait Compute: Send + Sync {
     /// The named services that exist (any status); batched ten per call.
     async fn services(&self, names: &[String]) -> CloudResult<Vec<ObservedService>>;
+    /// Every ACTIVE or DRAINING service in the cluster (ListServices).
+    async fn service_names(&self) -> CloudResult<Vec<String>>;
     /// As DescribeTaskDefinition: a family names its latest ACTIVE
     /// revision; `family:N` or an ARN names that revision, ACTIVE or not.
     async fn task_definition(&self, reference: &str)
@@ -184,4 +186,13 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// Undelivered messages and the age of the oldest, for metrics.
     async fn outbox_backlog(&self) -> StoreResult<(i64, Option<Timestamp>)>;
+    /// Garbage collection's memory: returns when each of `resources` was
+    /// first seen unwanted (`now` if never). With `record`, also notes them
+    /// as seen now and forgets every resource not in this list.
+    async fn gc_sightings(
+        &self,
+        resources: &[String],
+        now: Timestamp,
+        record: bool,
+    ) -> StoreResult<Vec<Timestamp>>;
 }

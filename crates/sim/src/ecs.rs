@@ -38,6 +38,11 @@ const DESCRIBE: Api = Api {
     buckets: &[Bucket::EcsServiceRead],
     mutating: false,
 };
+const LIST: Api = Api {
+    key: "ecs:ListServices",
+    buckets: &[Bucket::EcsServiceRead],
+    mutating: false,
+};
 const LIST_TASKS: Api = Api {
     key: "ecs:ListTasks",
     buckets: &[Bucket::EcsClusterRead],
@@ -141,6 +146,25 @@ impl World {
             .filter_map(|n| self.ecs.services.get(n))
             .map(Service::observed)
             .collect())
+    }
+
+    /// ListServices: ACTIVE and DRAINING services, 100 to a page.
+    pub(crate) fn ecs_service_names(&mut self) -> CloudResult<Vec<String>> {
+        let cluster = format!(
+            "arn:aws:ecs:{}:{ACCOUNT}:cluster/{}",
+            self.cfg.region, self.cfg.cluster
+        );
+        let names: Vec<String> = self
+            .ecs
+            .services
+            .values()
+            .filter(|s| s.status != Status::Inactive)
+            .map(|s| s.name.clone())
+            .collect();
+        for _ in 0..Self::pages(names.len(), 100) {
+            self.gate(&LIST, &cluster)?;
+        }
+        Ok(names)
     }
 
     pub(crate) fn ecs_create_service(&mut self, spec: &ServiceSpec, td: &str) -> CloudResult<()> {

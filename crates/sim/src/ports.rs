@@ -43,6 +43,10 @@ impl Compute for Sim {
         self.call(|w| w.ecs_services(names)).await
     }
 
+    async fn service_names(&self) -> CloudResult<Vec<String>> {
+        self.call(|w| w.ecs_service_names()).await
+    }
+
     async fn task_definition(&self, family: &str) -> CloudResult<Option<ObservedTaskDefinition>> {
         self.call(|w| w.ecs_task_definition(family)).await
     }

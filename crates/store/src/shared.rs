@@ -54,6 +54,7 @@ macro_rules! impl_store {
                         .bind(filter.phase.map(Phase::as_str))
                         .bind(filter.desired.map(Desired::as_str))
                         .bind(filter.limit.map_or(i64::MAX, |l| l.max(0)))
+                        .bind(filter.expired_at.map(rows::to_ms))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(error::query("list"))?
@@ -279,6 +280,51 @@ macro_rules! impl_store {
                         .map(|ms| rows::from_ms("outbox", "created_at", ms))
                         .transpose()?;
                     Ok((count, oldest))
+                }
+
+                async fn gc_sightings(
+                    &self,
+                    resources: &[String],
+                    now: Timestamp,
+                    record: bool,
+                ) -> StoreResult<Vec<Timestamp>> {
+                    let now_ms = rows::to_ms(now);
+                    let mut tx = self
+                        .pool
+                        .begin()
+                        .await
+                        .map_err(error::query("gc_sightings: begin"))?;
+                    let mut first = Vec::with_capacity(resources.len());
+                    for resource in resources {
+                        if record {
+                            sqlx::query(sql::SIGHT)
+                                .bind(resource)
+                                .bind(now_ms)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(error::query("gc_sightings: sight"))?;
+                        }
+                        let seen: Option<i64> = sqlx::query_scalar(sql::FIRST_SEEN)
+                            .bind(resource)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(error::query("gc_sightings: read"))?;
+                        let seen = seen.map_or(Ok(now), |ms| {
+                            rows::from_ms("gc_sightings", "first_seen", ms)
+                        })?;
+                        first.push(seen);
+                    }
+                    if record {
+                        sqlx::query(sql::FORGET_SIGHTINGS)
+                            .bind(now_ms)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(error::query("gc_sightings: forget"))?;
+                    }
+                    tx.commit()
+                        .await
+                        .map_err(error::query("gc_sightings: commit"))?;
+                    Ok(first)
                 }
             }
         }

@@ -81,7 +81,9 @@ pub(crate) const LIST: &str = concat!(
     "SELECT ",
     preview_columns!(),
     " FROM previews WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR phase = $2) \
-      AND ($3 IS NULL OR desired = $3) ORDER BY project, branch LIMIT $4"
+      AND ($3 IS NULL OR desired = $3) \
+      AND ($5 IS NULL OR (expires_at IS NOT NULL AND expires_at <= $5)) \
+      ORDER BY project, branch LIMIT $4"
 );
 
 pub(crate) const SLUG_HOLDERS: &str = "SELECT COUNT(*) FROM previews WHERE slug = $1";
@@ -144,6 +146,15 @@ pub(crate) const RESERVED_PRIORITIES: &str = "SELECT rule_priority FROM previews
 pub(crate) const NEXT_DUE: &str = "SELECT MIN(CASE WHEN lease_until IS NOT NULL \
        AND lease_until > next_reconcile_at THEN lease_until ELSE next_reconcile_at END) \
      FROM previews";
+
+/// Marks a resource seen now, keeping its first sighting.
+pub(crate) const SIGHT: &str = "INSERT INTO gc_sightings (resource, first_seen, last_seen) \
+     VALUES ($1, $2, $2) ON CONFLICT (resource) DO UPDATE SET last_seen = excluded.last_seen";
+
+/// Forgets every resource not seen in this sweep: it is wanted again or gone.
+pub(crate) const FORGET_SIGHTINGS: &str = "DELETE FROM gc_sightings WHERE last_seen < $1";
+
+pub(crate) const FIRST_SEEN: &str = "SELECT first_seen FROM gc_sightings WHERE resource = $1";
 
 /// A second ack keeps the first delivery time.
 pub(crate) const ACK_OUTBOX: &str = "UPDATE outbox SET delivered_at = COALESCE(delivered_at, $2), \

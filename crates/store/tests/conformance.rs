@@ -58,6 +58,8 @@ conformance! {
         next_due_is_when_a_row_can_next_be_claimed,
         rule_priorities_are_unique_across_rows,
         bad_input_is_refused_with_the_field_named,
+        list_finds_expired_previews,
+        gc_sightings_keep_the_first_and_forget_the_unseen,
         // outbox
         reports_are_enqueued_with_the_status_they_belong_to,
         outbox_delivers_in_order_one_message_per_preview,

@@ -291,3 +291,39 @@ pub async fn timestamps_and_status_round_trip(store: Arc<dyn Store>) {
         (t(60_000), t(5), 2)
     );
 }
+
+pub async fn list_finds_expired_previews(store: Arc<dyn Store>) {
+    let naming = previewd_core::NamingConfig::default();
+    for (branch, expires) in [
+        ("soon", Some(1_000)),
+        ("later", Some(9_000)),
+        ("never", None),
+    ] {
+        let mut req = deploy_request(&key(branch), "abc1234");
+        req.expires_at = expires.map(t);
+        store.apply_deploy(&req, &naming, t(0)).await.unwrap();
+    }
+    let expired_at = |ms| ListFilter {
+        desired: Some(Desired::Present),
+        expired_at: Some(t(ms)),
+        ..ListFilter::default()
+    };
+    let branches = |rows: Vec<previewd_core::Preview>| {
+        rows.into_iter().map(|p| p.key.branch).collect::<Vec<_>>()
+    };
+    assert!(store.list(&expired_at(999)).await.unwrap().is_empty());
+    assert_eq!(
+        branches(store.list(&expired_at(1_000)).await.unwrap()),
+        ["soon"]
+    );
+    assert_eq!(
+        branches(store.list(&expired_at(10_000)).await.unwrap()),
+        ["later", "soon"]
+    );
+    store.apply_destroy(&key("soon"), t(2_000)).await.unwrap();
+    assert_eq!(
+        branches(store.list(&expired_at(10_000)).await.unwrap()),
+        ["later"],
+        "a destroyed preview is not expired again"
+    );
+}

@@ -272,3 +272,30 @@ pub async fn bad_input_is_refused_with_the_field_named(store: Arc<dyn Store>) {
         "{err:?}"
     );
 }
+
+pub async fn gc_sightings_keep_the_first_and_forget_the_unseen(store: Arc<dyn Store>) {
+    let a = "service:pv-a".to_string();
+    let b = "service:pv-b".to_string();
+    let seen = store
+        .gc_sightings(&[a.clone(), b.clone()], t(1_000), true)
+        .await
+        .unwrap();
+    assert_eq!(seen, [t(1_000), t(1_000)]);
+    let seen = store
+        .gc_sightings(std::slice::from_ref(&a), t(5_000), true)
+        .await
+        .unwrap();
+    assert_eq!(seen, [t(1_000)], "the first sighting is kept");
+    // b was not seen at 5_000: it is forgotten and starts over.
+    let seen = store
+        .gc_sightings(&[a.clone(), b.clone()], t(9_000), false)
+        .await
+        .unwrap();
+    assert_eq!(seen, [t(1_000), t(9_000)]);
+    // A dry run records nothing.
+    let seen = store
+        .gc_sightings(std::slice::from_ref(&b), t(12_000), true)
+        .await
+        .unwrap();
+    assert_eq!(seen, [t(12_000)]);
+}

@@ -1,0 +1,320 @@
+//! Garbage collection sweeps: expire previews past their TTL, and delete
+//! resources of ours that no row wants.
+//!
+//! # Guarantees
+//! - Only resources carrying our controller id (DNS: our TXT marker) are
+//!   listed, so nothing else can become a candidate.
+//! - A candidate is deleted only after it has stayed unwanted for the grace
+//!   period; first sightings live in the store, so this holds across
+//!   restarts and one-shot `previewd gc` runs.
+//! - If more candidates are due than the brake allows, the sweep deletes
+//!   nothing and says so: a sudden mass of orphans more likely means a lost
+//!   database or a wrong controller id than real garbage.
+//! - Expired previews are only marked absent; the reconciler tears them
+//!   down like any destroy, with its reports.
+//! - Idempotent: a sweep that dies midway is simply run again.
+
+use crate::Cloud;
+use chrono::Duration as ChronoDuration;
+use previewd_core::CloudError;
+use previewd_core::gc::{self, Candidate, OwnedResource, ResourceKind};
+use previewd_core::key::PreviewKey;
+use previewd_core::model::{Desired, ListFilter, Timestamp};
+use previewd_core::observed::RecordType;
+use previewd_core::ports::{CloudResult, Store, StoreError};
+use previewd_core::render::{DnsAction, DnsChange, DnsMode, Template};
+use previewd_core::tags;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Report what would happen; change nothing, record nothing.
+    pub dry_run: bool,
+    /// How long a resource must stay unwanted before it is deleted.
+    pub grace: Duration,
+    /// The brake: more due deletions than this and the sweep deletes none.
+    pub max_deletions: usize,
+}
+
+/// One unwanted resource and when it may go.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    #[serde(flatten)]
+    pub candidate: Candidate,
+    pub first_seen: Timestamp,
+    /// Past its grace period.
+    pub due: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SweepReport {
+    pub dry_run: bool,
+    /// Previews past their TTL, marked absent (or that would be).
+    pub expired: Vec<PreviewKey>,
+    pub unwanted: Vec<Planned>,
+    pub deleted: usize,
+    /// True when the brake stopped the sweep.
+    pub braked: bool,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("listing resources: {0}")]
+    Inventory(#[source] CloudError),
+    #[error("reading previews: {0}")]
+    Store(#[source] StoreError),
+}
+
+pub struct Sweeper {
+    pub cloud: Cloud,
+    pub store: Arc<dyn Store>,
+    pub template: Arc<Template>,
+    /// Woken when expiry marks previews absent.
+    pub wake: Arc<Notify>,
+}
+
+impl Sweeper {
+    pub async fn sweep(
+        &self,
+        opts: &SweepOptions,
+        now: Timestamp,
+    ) -> Result<SweepReport, SweepError> {
+        let mut report = SweepReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        };
+        let filter = ListFilter {
+            desired: Some(Desired::Present),
+            expired_at: Some(now),
+            ..Default::default()
+        };
+        for p in self.store.list(&filter).await.map_err(SweepError::Store)? {
+            if !opts.dry_run {
+                match self.store.apply_destroy(&p.key, now).await {
+                    Ok(_) => {
+                        tracing::info!(key = %p.key, expires_at = ?p.expires_at, "preview expired; destroying")
+                    }
+                    Err(e) => report.errors.push(format!("expire {}: {e}", p.key)),
+                }
+            }
+            report.expired.push(p.key);
+        }
+        if !opts.dry_run && !report.expired.is_empty() {
+            self.wake.notify_one();
+        }
+
+        // AWS first, rows second: see `previewd_core::gc`'s assumptions.
+        let inventory = self.inventory().await.map_err(SweepError::Inventory)?;
+        let rows = self
+            .store
+            .list(&ListFilter::default())
+            .await
+            .map_err(SweepError::Store)?;
+        let candidates = gc::unwanted(&rows, inventory);
+        let ids: Vec<String> = candidates.iter().map(|c| c.resource.identity()).collect();
+        let first_seen = self
+            .store
+            .gc_sightings(&ids, now, !opts.dry_run)
+            .await
+            .map_err(SweepError::Store)?;
+        let grace = ChronoDuration::from_std(opts.grace).unwrap_or(ChronoDuration::MAX);
+        report.unwanted = candidates
+            .into_iter()
+            .zip(first_seen)
+            .map(|(candidate, first_seen)| Planned {
+                due: first_seen + grace <= now,
+                candidate,
+                first_seen,
+            })
+            .collect();
+        let due = report.unwanted.iter().filter(|p| p.due).count();
+        if due > opts.max_deletions {
+            report.braked = true;
+            tracing::warn!(
+                due,
+                brake = opts.max_deletions,
+                "garbage collection braked: more deletions due than allowed; deleting none"
+            );
+            return Ok(report);
+        }
+        if opts.dry_run {
+            return Ok(report);
+        }
+        for p in report.unwanted.iter().filter(|p| p.due) {
+            let r = &p.candidate.resource;
+            match self.delete(r).await {
+                Ok(()) => {
+                    report.deleted += 1;
+                    tracing::info!(kind = %r.kind, id = %r.id, slug = %r.slug, reason = %p.candidate.reason, "garbage collected");
+                }
+                Err(e) => report
+                    .errors
+                    .push(format!("delete {} {}: {e}", r.kind, r.id)),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every resource carrying our controller id.
+    async fn inventory(&self) -> CloudResult<Vec<OwnedResource>> {
+        let id = self.template.controller_id.as_str();
+        let prefix = format!("{}-", self.template.naming.prefix);
+        let own = |kind, id_: String, t: &tags::Tags| {
+            tags::owner_slug(t, id).map(|slug| OwnedResource {
+                kind,
+                id: id_,
+                slug: slug.to_owned(),
+                records: Vec::new(),
+                desired_count: 0,
+                task_definition: None,
+            })
+        };
+        let mut out = Vec::new();
+        if !matches!(self.template.dns, DnsMode::Wildcard) {
+            out.extend(dns_inventory(id, self.cloud.dns.records().await?));
+        }
+        let names: Vec<String> = self
+            .cloud
+            .compute
+            .service_names()
+            .await?
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        for s in self.cloud.compute.services(&names).await? {
+            if s.status == "ACTIVE"
+                && let Some(mut r) = own(ResourceKind::Service, s.name.clone(), &s.tags)
+            {
+                r.desired_count = s.desired_count;
+                r.task_definition = Some(s.task_definition.clone());
+                out.push(r);
+            }
+        }
+        for rule in self.cloud.load_balancer.listener().await?.rules {
+            out.extend(own(
+                ResourceKind::ListenerRule,
+                rule.arn.clone(),
+                &rule.tags,
+            ));
+        }
+        for tg in self.cloud.load_balancer.target_groups(&prefix).await? {
+            out.extend(own(ResourceKind::TargetGroup, tg.arn.clone(), &tg.tags));
+        }
+        for family in self.cloud.compute.task_definition_families(&prefix).await? {
+            if let Some(td) = self.cloud.compute.task_definition(&family).await? {
+                out.extend(own(ResourceKind::TaskDefinitions, family, &td.tags));
+            }
+        }
+        for lg in self
+            .cloud
+            .logs
+            .log_groups(&format!("/ecs/{prefix}"))
+            .await?
+        {
+            out.extend(own(ResourceKind::LogGroup, lg.name.clone(), &lg.tags));
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, r: &OwnedResource) -> CloudResult<()> {
+        let gone_is_fine = |res: CloudResult<()>| match res {
+            Err(CloudError::NotFound(_)) => Ok(()),
+            other => other,
+        };
+        let c = &self.cloud;
+        match r.kind {
+            ResourceKind::DnsRecords => {
+                let deletes: Vec<DnsChange> = r
+                    .records
+                    .iter()
+                    .map(|record| DnsChange {
+                        action: DnsAction::Delete,
+                        record: record.clone(),
+                    })
+                    .collect();
+                c.dns.change(&deletes).await
+            }
+            ResourceKind::Service => {
+                if r.desired_count > 0 {
+                    let td = r.task_definition.clone().unwrap_or_default();
+                    c.compute
+                        .update_service(&r.id, &td, 0, &tags::Tags::new())
+                        .await?;
+                }
+                gone_is_fine(c.compute.delete_service(&r.id).await)
+            }
+            ResourceKind::ListenerRule => gone_is_fine(c.load_balancer.delete_rule(&r.id).await),
+            ResourceKind::TargetGroup => {
+                gone_is_fine(c.load_balancer.delete_target_group(&r.id).await)
+            }
+            ResourceKind::TaskDefinitions => c.compute.deregister_task_definitions(&r.id).await,
+            ResourceKind::LogGroup => gone_is_fine(c.logs.delete_log_group(&r.id).await),
+        }
+    }
+}
+
+/// DNS names whose TXT record carries our marker, with all their A and TXT
+/// record sets.
+fn dns_inventory(id: &str, records: Vec<previewd_core::observed::DnsRecord>) -> Vec<OwnedResource> {
+    let marker_head = format!("\"previewd:managed-by={id};slug=");
+    let mut by_name: BTreeMap<String, (Option<String>, Vec<_>)> = BTreeMap::new();
+    for r in records
+        .into_iter()
+        .filter(|r| matches!(r.kind, RecordType::A | RecordType::Txt))
+    {
+        let entry = by_name.entry(r.name.clone()).or_default();
+        if r.kind == RecordType::Txt
+            && let Some(slug) = r
+                .values
+                .iter()
+                .find_map(|v| v.strip_prefix(&marker_head)?.strip_suffix('"'))
+        {
+            entry.0 = Some(slug.to_owned());
+        }
+        entry.1.push(r);
+    }
+    by_name
+        .into_iter()
+        .filter_map(|(name, (slug, records))| {
+            slug.map(|slug| OwnedResource {
+                kind: ResourceKind::DnsRecords,
+                id: name,
+                slug,
+                records,
+                desired_count: 0,
+                task_definition: None,
+            })
+        })
+        .collect()
+}
+
+/// Runs a sweep every `interval` until cancelled.
+pub async fn run_sweeps(
+    sweeper: Sweeper,
+    opts: SweepOptions,
+    interval: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        match sweeper.sweep(&opts, chrono::Utc::now()).await {
+            Ok(r) => tracing::info!(
+                expired = r.expired.len(),
+                unwanted = r.unwanted.len(),
+                deleted = r.deleted,
+                braked = r.braked,
+                errors = r.errors.len(),
+                "sweep done"
+            ),
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+    }
+}
