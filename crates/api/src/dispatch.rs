@@ -126,9 +126,19 @@ pub async fn dispatch(
                 callback_url,
                 ..Default::default()
             };
-            let expires_at = chrono::Duration::from_std(state.ttl)
-                .ok()
-                .map(|ttl| now + ttl);
+            // TTL from this deploy, but never past the preview's maximum
+            // lifetime counted from when it was first created.
+            let created = match state.store.get(&key).await? {
+                Some(p) if p.status.phase != previewd_core::Phase::Deleted => p.created_at,
+                _ => now,
+            };
+            let ttl = chrono::Duration::from_std(state.ttl).unwrap_or(chrono::Duration::MAX);
+            let max =
+                chrono::Duration::from_std(state.max_lifetime).unwrap_or(chrono::Duration::MAX);
+            let expires_at = [now.checked_add_signed(ttl), created.checked_add_signed(max)]
+                .into_iter()
+                .flatten()
+                .min();
             let out = state
                 .store
                 .apply_deploy(

@@ -18,6 +18,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("no preview for branch {0:?}")]
     NotFound(String),
+    /// A dependency (AWS, the database) did not answer.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -40,6 +43,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
             ApiError::Store(StoreError::Invalid { field, .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, Some(field.to_string()))
             }

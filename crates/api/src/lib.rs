@@ -35,12 +35,41 @@ pub struct AppState {
     pub api_token: Option<Arc<str>>,
     /// How long after its last deploy a preview expires.
     pub ttl: Duration,
+    /// No preview outlives its creation by more than this, redeploys or not.
+    pub max_lifetime: Duration,
+    /// Garbage collection, for `GET /v1/gc` (a dry run of the next sweep).
+    pub gc: Option<(
+        Arc<previewd_controller::Sweeper>,
+        previewd_controller::SweepOptions,
+    )>,
+}
+
+/// What the next sweep would do, changing nothing.
+async fn gc_dry_run(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<previewd_controller::SweepReport>, ApiError> {
+    let Some((sweeper, opts)) = &state.gc else {
+        return Err(ApiError::invalid(
+            "gc",
+            "garbage collection is not configured on this daemon",
+        ));
+    };
+    let opts = previewd_controller::SweepOptions {
+        dry_run: true,
+        ..opts.clone()
+    };
+    sweeper
+        .sweep(&opts, chrono::Utc::now())
+        .await
+        .map(axum::Json)
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/dispatch", post(dispatch::dispatch))
         .route("/v1/previews", get(previews::list))
+        .route("/v1/gc", get(gc_dry_run))
         .route(
             "/v1/previews/{*branch}",
             get(previews::get_one).delete(previews::destroy),

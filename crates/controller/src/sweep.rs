@@ -295,7 +295,7 @@ fn dns_inventory(id: &str, records: Vec<previewd_core::observed::DnsRecord>) -> 
 
 /// Runs a sweep every `interval` until cancelled.
 pub async fn run_sweeps(
-    sweeper: Sweeper,
+    sweeper: Arc<Sweeper>,
     opts: SweepOptions,
     interval: Duration,
     cancel: tokio_util::sync::CancellationToken,

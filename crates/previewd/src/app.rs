@@ -4,7 +4,7 @@
 use crate::config::{CloudKind, Config};
 use anyhow::Context;
 use previewd_api::{AppState, app};
-use previewd_controller::{Cloud, Controller, ControllerConfig, Reconciler};
+use previewd_controller::{Cloud, Controller, ControllerConfig, Reconciler, Sweeper, run_sweeps};
 use previewd_core::ports::Store;
 use previewd_sim::{Sim, SimConfig};
 use std::sync::Arc;
@@ -63,8 +63,43 @@ fn controller_config(cfg: &Config) -> ControllerConfig {
         resync_interval: Duration::from_secs(c.resync_interval_secs),
         progress_interval: Duration::from_millis(c.progress_interval_ms),
         poll_interval: Duration::from_millis(c.poll_interval_ms),
+        replica_id: replica_id(),
         ..ControllerConfig::default()
     }
+}
+
+/// Unique per process even when every container is PID 1 on a host named
+/// alike: leases must never confuse two replicas.
+fn replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let nonce: u32 = rand::random();
+    format!(
+        "{}-{}-{nonce:08x}",
+        if host.is_empty() { "previewd" } else { host },
+        std::process::id()
+    )
+}
+
+/// `previewd gc`: one sweep (or a dry run of one) against the configured
+/// cloud and store, printed as a table.
+pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let store = open_store(cfg).await?;
+    let template = Arc::new(cfg.template());
+    let s = Sweeper {
+        cloud: cloud(cfg)?,
+        store,
+        template,
+        wake: Arc::new(Notify::new()),
+    };
+    let report = s
+        .sweep(&cfg.sweep_options(dry_run), chrono::Utc::now())
+        .await?;
+    print!("{}", crate::gc_table::render(&report, cfg.gc.grace_secs));
+    if report.braked || !report.errors.is_empty() {
+        anyhow::bail!("the sweep did not finish cleanly (see above)");
+    }
+    Ok(())
 }
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
@@ -81,12 +116,19 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     let template = Arc::new(cfg.template());
     let wake = Arc::new(Notify::new());
+    let cloud = cloud(&cfg)?;
     let reconciler = Arc::new(Reconciler::new(
         store.clone(),
-        cloud(&cfg)?,
+        cloud.clone(),
         template.clone(),
         controller_config(&cfg),
     ));
+    let sweeps = Arc::new(Sweeper {
+        cloud,
+        store: store.clone(),
+        template: template.clone(),
+        wake: wake.clone(),
+    });
     let state = AppState {
         store,
         naming: cfg.naming.clone(),
@@ -95,6 +137,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         wake: wake.clone(),
         api_token: token.map(|t| Arc::from(t.expose())),
         ttl: Duration::from_secs(cfg.previews.ttl_hours * 3600),
+        max_lifetime: Duration::from_secs(cfg.previews.max_lifetime_hours * 3600),
+        gc: Some((sweeps.clone(), cfg.sweep_options(false))),
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -102,7 +146,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, store = %crate::redact_url(&cfg.store.url), "previewd listening");
 
     let cancel = CancellationToken::new();
-    let controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
+    let mut controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
+    let sweep_loop = tokio::spawn(run_sweeps(
+        sweeps,
+        cfg.sweep_options(false),
+        cfg.gc_interval(),
+        cancel.child_token(),
+    ));
     let shutdown = cancel.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -110,11 +160,20 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     let server_cancel = cancel.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { server_cancel.cancelled().await })
-        .await
-        .context("HTTP server failed")?;
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move { server_cancel.cancelled().await });
+    // If the controller dies the daemon must not keep accepting work it
+    // will never do: stop everything and fail.
+    tokio::select! {
+        served = server => served.context("HTTP server failed")?,
+        ended = &mut controller => {
+            cancel.cancel();
+            anyhow::bail!("the controller stopped unexpectedly: {:?}", ended.err());
+        }
+    }
+    cancel.cancel();
     controller.await.context("controller task panicked")?;
+    let _ = sweep_loop.await;
     tracing::info!("previewd stopped");
     Ok(())
 }

@@ -46,7 +46,11 @@ impl Default for StoreSection {
 pub struct Previews {
     /// The repository previews are built from, `owner/repo`.
     pub project: String,
+    /// A preview untouched this long after its last deploy is destroyed.
     pub ttl_hours: u64,
+    /// No preview lives longer than this after it was first created,
+    /// however often it is redeployed.
+    pub max_lifetime_hours: u64,
 }
 
 impl Default for Previews {
@@ -54,6 +58,28 @@ impl Default for Previews {
         Self {
             project: "example/app".into(),
             ttl_hours: 72,
+            max_lifetime_hours: 14 * 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gc {
+    /// Sweep this often (and at least every ttl/6).
+    pub interval_secs: u64,
+    /// A resource must stay unwanted this long before it is deleted.
+    pub grace_secs: u64,
+    /// The brake: a sweep with more deletions due than this deletes none.
+    pub max_deletions: usize,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Self {
+            interval_secs: 600,
+            grace_secs: 900,
+            max_deletions: 20,
         }
     }
 }
@@ -210,6 +236,7 @@ pub struct Config {
     pub naming: NamingConfig,
     pub container: Container,
     pub controller: ControllerSection,
+    pub gc: Gc,
     pub sim: SimSection,
 }
 
@@ -230,6 +257,20 @@ impl fmt::Debug for Secret {
 }
 
 impl Config {
+    /// The sweep interval: as configured, and at least every ttl/6.
+    pub fn gc_interval(&self) -> std::time::Duration {
+        let sixth_of_ttl = self.previews.ttl_hours.saturating_mul(3600) / 6;
+        std::time::Duration::from_secs(self.gc.interval_secs.min(sixth_of_ttl).max(1))
+    }
+
+    pub fn sweep_options(&self, dry_run: bool) -> previewd_controller::SweepOptions {
+        previewd_controller::SweepOptions {
+            dry_run,
+            grace: std::time::Duration::from_secs(self.gc.grace_secs),
+            max_deletions: self.gc.max_deletions,
+        }
+    }
+
     pub fn template(&self) -> Template {
         let c = &self.cloud;
         let dns = if c.dns_mode == "wildcard" {

@@ -18,7 +18,7 @@ impl fmt::Display for Problem {
     }
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "store",
     "previews",
@@ -26,6 +26,7 @@ const SECTIONS: [&str; 8] = [
     "naming",
     "container",
     "controller",
+    "gc",
     "sim",
 ];
 
@@ -87,7 +88,7 @@ pub fn load(
             .iter()
             .find(|s| lower.starts_with(&format!("{s}_")))
         else {
-            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, sim)"));
+            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, gc, sim)"));
             continue;
         };
         let key = lower[section.len() + 1..].to_owned();
@@ -118,6 +119,7 @@ pub fn load(
         naming: section(&root, "naming", &mut problems),
         container: section(&root, "container", &mut problems),
         controller: section(&root, "controller", &mut problems),
+        gc: section(&root, "gc", &mut problems),
         sim: section(&root, "sim", &mut problems),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
@@ -195,8 +197,51 @@ fn check(c: &Config) -> Vec<Problem> {
     if let Err(e) = previewd_core::key::validate_project(&c.previews.project) {
         out.push(problem("previews.project", e.to_string()));
     }
-    if c.previews.ttl_hours == 0 {
-        out.push(problem("previews.ttl_hours", "must be at least 1"));
+    if !(1..=8760).contains(&c.previews.ttl_hours) {
+        out.push(problem(
+            "previews.ttl_hours",
+            "must be between 1 and 8760 (a year)",
+        ));
+    }
+    if c.previews.max_lifetime_hours < c.previews.ttl_hours
+        || c.previews.max_lifetime_hours > 87_600
+    {
+        out.push(problem(
+            "previews.max_lifetime_hours",
+            "must be at least ttl_hours and at most 87600",
+        ));
+    }
+    if c.gc.interval_secs == 0 {
+        out.push(problem("gc.interval_secs", "must be at least 1"));
+    }
+    if c.gc.max_deletions == 0 {
+        out.push(problem(
+            "gc.max_deletions",
+            "must be at least 1 (the brake would stop every sweep)",
+        ));
+    }
+    if c.naming.domain.len() > 60 {
+        out.push(problem("naming.domain", "must be at most 60 characters: a preview host (label + domain) must fit the ALB's 128-character host condition"));
+    }
+    for (key, ms) in [
+        (
+            "controller.progress_interval_ms",
+            c.controller.progress_interval_ms,
+        ),
+        ("controller.poll_interval_ms", c.controller.poll_interval_ms),
+    ] {
+        if ms < 20 {
+            out.push(problem(key, "must be at least 20 (milliseconds)"));
+        }
+    }
+    for key in c.container.env.keys() {
+        let upper = key.to_ascii_uppercase();
+        if ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
+            .iter()
+            .any(|s| upper.contains(s))
+        {
+            out.push(problem(format!("container.env.{key}"), "looks like a secret: put its Secrets Manager or SSM ARN under [container.secrets] instead"));
+        }
     }
     let url = &c.store.url;
     if !(url.starts_with("sqlite:")

@@ -3,6 +3,7 @@
 
 mod app;
 mod config;
+mod gc_table;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -35,6 +36,13 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Run one garbage-collection sweep: expire previews past their TTL and
+    /// delete resources of ours that no preview wants.
+    Gc {
+        /// Print what would be deleted and why; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -82,6 +90,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => app::serve(cfg).await,
             Command::Migrate => app::migrate(&cfg).await,
+            Command::Gc { dry_run } => app::gc(&cfg, dry_run).await,
             Command::Config(ConfigCommand::Check) => {
                 println!(
                     "configuration OK (store {}, cloud {:?}, listen {})",

@@ -57,6 +57,8 @@ pub async fn spawn_app_with(
         wake,
         api_token: token.map(Arc::from),
         ttl: Duration::from_secs(72 * 3600),
+        max_lifetime: Duration::from_secs(14 * 24 * 3600),
+        gc: None,
     })
     .await;
     TestApp {

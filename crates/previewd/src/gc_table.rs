@@ -1,0 +1,85 @@
+//! `previewd gc` output: what a sweep found, did, or would do.
+
+use previewd_controller::SweepReport;
+use std::fmt::Write;
+
+pub fn render(r: &SweepReport, grace_secs: u64) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run { "would" } else { "will" };
+    let _ = writeln!(
+        out,
+        "{:<17} {:<34} {:<22} {:<42} {:<20} ACTION",
+        "KIND", "NAME", "SLUG", "REASON", "FIRST SEEN"
+    );
+    for p in &r.unwanted {
+        let res = &p.candidate.resource;
+        let action = match (p.due, r.braked, r.dry_run) {
+            (false, _, _) => format!("wait (grace {grace_secs}s)"),
+            (true, true, _) => "kept: brake".to_string(),
+            (true, false, true) => "delete".to_string(),
+            (true, false, false) => "deleted".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<17} {:<34} {:<22} {:<42} {:<20} {action}",
+            res.kind.to_string(),
+            short(&res.id, 34),
+            short(&res.slug, 22),
+            p.candidate.reason.to_string(),
+            p.first_seen.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+    }
+    for key in &r.expired {
+        let _ = writeln!(
+            out,
+            "{:<17} {:<34} {:<22} {:<42} {:<20} destroy",
+            "preview",
+            short(&key.branch, 34),
+            "",
+            "expired: past its TTL",
+            ""
+        );
+    }
+    let due = r.unwanted.iter().filter(|p| p.due).count();
+    let _ = writeln!(
+        out,
+        "\n{} unwanted resource(s): {due} due, {} in grace; {} expired preview(s); {}",
+        r.unwanted.len(),
+        r.unwanted.len() - due,
+        r.expired.len(),
+        if r.dry_run {
+            format!(
+                "dry run: nothing changed ({verb} delete {} now)",
+                if r.braked { 0 } else { due }
+            )
+        } else {
+            format!("deleted {}", r.deleted)
+        }
+    );
+    if r.braked {
+        let _ = writeln!(
+            out,
+            "BRAKE: more deletions due than gc.max_deletions allows; nothing was deleted. Check the controller id and the database before raising it."
+        );
+    }
+    for e in &r.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
+/// Long ARNs keep their distinctive tail.
+fn short(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(width - 1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
