@@ -4,6 +4,7 @@
 //! to 1,000 record changes; a burst of previews therefore costs a handful
 //! of calls instead of one per preview.
 
+use previewd_core::CloudError;
 use previewd_core::ports::{CloudResult, Dns};
 use previewd_core::render::DnsChange;
 use std::sync::Arc;
@@ -62,16 +63,21 @@ async fn run(dns: Arc<dyn Dns>, window: Duration, mut rx: mpsc::Receiver<Request
             Ok(()) => batch
                 .into_iter()
                 .for_each(|(_, done)| drop(done.send(Ok(())))),
-            Err(e) if batch.len() == 1 => batch
-                .into_iter()
-                .for_each(|(_, done)| drop(done.send(Err(e.clone())))),
-            // A batch is atomic: one bad request sinks all. Retry each on
-            // its own so only the bad one sees its error.
-            Err(_) => {
+            // A batch is atomic: one invalid request sinks all. Retry each
+            // on its own so only the bad one sees its error, skipping any
+            // whose pass has given up meanwhile.
+            Err(CloudError::Invalid { .. }) if batch.len() > 1 => {
                 for (changes, done) in batch {
-                    let _ = done.send(dns.change(&changes).await);
+                    if !done.is_closed() {
+                        let _ = done.send(dns.change(&changes).await);
+                    }
                 }
             }
+            // Throttling or a 5xx hits every request alike: retrying them
+            // one by one would only spend more of Route53's 5 calls/s.
+            Err(e) => batch
+                .into_iter()
+                .for_each(|(_, done)| drop(done.send(Err(e.clone())))),
         }
     }
 }

@@ -66,7 +66,7 @@ pub struct Observer {
     records: Cache<Vec<DnsRecord>>,
     /// Task definition ARN → its spec-hash tag. Revisions never change, so
     /// an entry is true forever and a steady resync costs no describe.
-    revision_hashes: std::sync::Mutex<HashMap<String, Option<String>>>,
+    revision_hashes: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// How fresh an observation must be.
@@ -101,14 +101,18 @@ impl Observer {
             return Ok(None);
         };
         if let Some(hash) = self.revision_hashes.lock().expect("not poisoned").get(&arn) {
-            return Ok(hash.clone());
+            return Ok(Some(hash.clone()));
         }
         let td = self.cloud.compute.task_definition(&arn).await?;
         let hash = td.and_then(|td| td.tags.get(tags::SPEC_HASH).cloned());
-        self.revision_hashes
-            .lock()
-            .expect("not poisoned")
-            .insert(arn, hash.clone());
+        // Only a found hash is forever; a miss (eventual consistency right
+        // after registering) is asked again next time.
+        if let Some(h) = &hash {
+            self.revision_hashes
+                .lock()
+                .expect("not poisoned")
+                .insert(arn, h.clone());
+        }
         Ok(hash)
     }
 

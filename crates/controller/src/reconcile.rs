@@ -77,9 +77,10 @@ impl Reconciler {
             .map_err(observe_err)?;
         let first = plan(&self.template, p, &w, &o, &BTreeSet::new());
         // Act only on what is true now: a plan that changes anything (or
-        // declares the preview gone) is made again on listings fetched
+        // declares the preview gone or failed) is made again on listings fetched
         // after this pass began, with the priorities other rows hold.
-        let acting = !first.changes.is_empty() || first.verdict == Verdict::Gone;
+        let acting = !first.changes.is_empty()
+            || matches!(first.verdict, Verdict::Gone | Verdict::Failed(_));
         let Plan { changes, verdict } = if acting {
             let o = self
                 .observer

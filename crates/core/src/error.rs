@@ -48,7 +48,7 @@ impl CloudError {
     pub fn class(&self) -> ErrorClass {
         match self {
             CloudError::AccessDenied { .. } | CloudError::Invalid { .. } => ErrorClass::Terminal,
-            CloudError::LimitExceeded { .. } => ErrorClass::Retryable,
+            // LimitExceeded too: capacity frees up when other previews go.
             _ => ErrorClass::Retryable,
         }
     }

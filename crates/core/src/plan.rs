@@ -280,10 +280,9 @@ fn find_conflict(id: &str, p: &Preview, w: &Wanted, o: &Observation) -> Option<S
             rule.priority.map_or("default".into(), |p| p.to_string())
         ));
     }
-    if p.desired == Desired::Present
-        && !dns_is_ours(id, &p.slug, o)
-        && o.records.iter().any(|r| r.kind != RecordType::Txt)
-    {
+    // Any record at our host without our marker is someone else's, TXT too:
+    // an UPSERT would replace their record set.
+    if p.desired == Desired::Present && !dns_is_ours(id, &p.slug, o) && !o.records.is_empty() {
         return taken("DNS record", host);
     }
     None
@@ -454,7 +453,16 @@ fn plan_present(
             };
             return Plan { changes, verdict };
         }
-        Some(s) if !service_current || s.desired_count != w.service.desired_count => {
+        // A rollout that FAILED is retried once per new generation (a rerun
+        // after someone fixed IAM or the image), not on every pass.
+        Some(s)
+            if !service_current
+                || s.desired_count != w.service.desired_count
+                || (s
+                    .primary()
+                    .is_some_and(|d| d.rollout_state == RolloutState::Failed)
+                    && p.status.observed_generation < p.generation) =>
+        {
             changes.push(Change::UpdateService {
                 name: s.name.clone(),
                 task_definition_arn: td_arn,
@@ -510,8 +518,12 @@ fn readiness(p: &Preview, o: &Observation) -> Verdict {
             return Verdict::Failed(format!("rollout failed: {why}"));
         }
         RolloutState::InProgress => {
+            // A stopped task mid-rollout may be an old one being replaced,
+            // or one ECS will retry: only a FAILED rollout is a failure.
             if let Some(why) = &o.stopped_reason {
-                return Verdict::Failed(format!("task stopped: {why}"));
+                return Verdict::Progressing(format!(
+                    "deployment in progress; a task stopped: {why}"
+                ));
             }
             return Verdict::Progressing(format!(
                 "deployment in progress ({}/{} tasks running)",

@@ -316,7 +316,8 @@ fn teardown_of_nothing_is_gone_and_draining_waits() {
 
 #[test]
 fn a_failed_rollout_fails_with_the_stopped_reason() {
-    let (t, p, w) = setup(Desired::Present);
+    let (t, mut p, w) = setup(Desired::Present);
+    p.status.observed_generation = p.generation;
     let mut o = converged(&w);
     let svc = o.service.as_mut().unwrap();
     svc.deployments[0].rollout_state = RolloutState::Failed;
@@ -416,4 +417,43 @@ fn a_stale_service_tag_does_not_hide_an_old_revision() {
     o.service_spec_hash = Some("hash-of-another-commit".into());
     let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
     assert_eq!(names(&plan), ["RegisterTaskDefinition", "UpdateService"]);
+}
+
+#[test]
+fn a_failed_rollout_is_retried_once_by_a_new_generation() {
+    let (t, mut p, w) = setup(Desired::Present);
+    let mut o = converged(&w);
+    o.service.as_mut().unwrap().deployments[0].rollout_state = RolloutState::Failed;
+    p.status.observed_generation = p.generation - 1;
+    let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
+    assert_eq!(names(&plan), ["UpdateService"]);
+}
+
+#[test]
+fn a_task_stopping_mid_rollout_is_progress_not_failure() {
+    let (t, p, w) = setup(Desired::Present);
+    let mut o = converged(&w);
+    o.service.as_mut().unwrap().deployments[0].rollout_state = RolloutState::InProgress;
+    o.stopped_reason = Some("Scaling activity initiated by deployment ecs-svc/1".into());
+    assert!(matches!(
+        plan(&t, &p, &w, &o, &BTreeSet::new()).verdict,
+        Verdict::Progressing(_)
+    ));
+}
+
+#[test]
+fn a_foreign_txt_record_at_our_host_is_a_conflict() {
+    let (t, p, w) = setup(Desired::Present);
+    let o = Observation {
+        records: vec![DnsRecord {
+            name: w.names.host.clone(),
+            kind: RecordType::Txt,
+            ttl: Some(300),
+            values: vec!["\"google-site-verification=abc\"".into()],
+            alias_target: None,
+        }],
+        ..Default::default()
+    };
+    let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
+    assert!(plan.changes.is_empty() && matches!(plan.verdict, Verdict::Failed(_)));
 }

@@ -1,7 +1,6 @@
 //! The ownership tags every previewd resource carries, and the test for
 //! "is this ours?" that every destructive step must pass first.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::collections::BTreeMap;
 
 pub const MANAGED_BY: &str = "previewd:managed-by";
@@ -10,30 +9,25 @@ pub const BRANCH: &str = "previewd:branch";
 pub const SLUG: &str = "previewd:slug";
 pub const SPEC_HASH: &str = "previewd:spec-hash";
 
-/// Characters AWS tag values accept besides letters and digits; everything
-/// else in a branch name is percent-encoded so the tag is always valid.
-const TAG_SAFE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'/')
-    .remove(b'=')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'@')
-    .remove(b':');
-
 pub type Tags = BTreeMap<String, String>;
 
-/// The tag value for a branch: AWS-safe and at most 256 characters (the
-/// slug tag, not this one, is what identifies the preview).
+/// The tag value for a branch: AWS tag values allow only letters, digits,
+/// spaces and `_ . : / = + - @`, so every other byte (and `=`, the escape
+/// itself) becomes `=XX`. Cut to AWS's 256 characters, never mid-escape;
+/// the slug tag, not this one, identifies the preview.
 pub fn branch_tag_value(branch: &str) -> String {
-    let mut v = utf8_percent_encode(branch, TAG_SAFE).to_string();
-    if v.len() > 256 {
-        v.truncate(256);
-        // Never leave half an escape behind.
-        if let Some(pos) = v[v.len().saturating_sub(2)..].find('%') {
-            v.truncate(v.len() - 2 + pos);
+    let mut v = String::with_capacity(branch.len());
+    for b in branch.bytes() {
+        let plain = b.is_ascii_alphanumeric() || b" _.:/+-@".contains(&b);
+        let piece = if plain {
+            (b as char).to_string()
+        } else {
+            format!("={b:02X}")
+        };
+        if v.len() + piece.len() > 256 {
+            break;
         }
+        v.push_str(&piece);
     }
     v
 }
@@ -95,8 +89,13 @@ mod tests {
     #[test]
     fn branch_tag_is_aws_safe_and_bounded() {
         assert_eq!(branch_tag_value("qanote/issue-42"), "qanote/issue-42");
-        assert_eq!(branch_tag_value("a#b!"), "a%23b%21");
+        assert_eq!(branch_tag_value("fix#12=ok!"), "fix=2312=3Dok=21");
         let long = branch_tag_value(&"#".repeat(255));
-        assert!(long.len() <= 256 && !long.ends_with('%'));
+        assert!(long.len() <= 256 && long.ends_with("=23"));
+        let aws_ok = |v: &str| {
+            v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" _.:/=+-@".contains(&b))
+        };
+        assert!(aws_ok(&branch_tag_value("ümlaut/ß%~")));
     }
 }
