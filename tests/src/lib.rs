@@ -162,3 +162,75 @@ impl TestApi {
         }
     }
 }
+
+/// Resources of ours for a slug no row knows, as a crash between an AWS
+/// create and the row write (or a lost database) would leave them.
+pub async fn plant_orphans(sim: &Sim, controller_id: &str, slug: &str) {
+    use previewd_core::ports::{Compute, Dns, LoadBalancer, Logs};
+    use previewd_core::render::{DnsAction, DnsChange, TargetGroupSpec};
+    use previewd_core::tags;
+    let t = tags::ownership_tags(controller_id, PROJECT, slug, slug, None);
+    let family = format!("pv-{slug}");
+    sim.create_log_group(&format!("/ecs/{family}"), 14, &t)
+        .await
+        .expect("plant log group");
+    let mut td =
+        previewd_core::render::render(&Template::default(), &ghost_row(slug)).task_definition;
+    td.tags = t.clone();
+    sim.register_task_definition(&td)
+        .await
+        .expect("plant task definition");
+    let spec = TargetGroupSpec {
+        name: family.clone(),
+        port: 80,
+        vpc_id: "vpc-sim".into(),
+        health_check_path: "/".into(),
+        tags: t,
+    };
+    sim.create_target_group(&spec)
+        .await
+        .expect("plant target group");
+    let host = format!("{slug}-preview.preview.example.com");
+    let marker = previewd_core::observed::DnsRecord {
+        name: host,
+        kind: previewd_core::observed::RecordType::Txt,
+        ttl: Some(300),
+        values: vec![tags::dns_owner_marker(controller_id, slug)],
+        alias_target: None,
+    };
+    sim.change(&[DnsChange {
+        action: DnsAction::Upsert,
+        record: marker,
+    }])
+    .await
+    .expect("plant DNS");
+}
+
+fn ghost_row(slug: &str) -> previewd_core::model::Preview {
+    use previewd_core::model::*;
+    let now = chrono::Utc::now();
+    Preview {
+        key: previewd_core::key::PreviewKey::new(PROJECT, slug).expect("valid"),
+        slug: slug.into(),
+        host_label: format!("{slug}-preview"),
+        spec: PreviewSpec::default(),
+        desired: Desired::Present,
+        generation: 1,
+        status: PreviewStatus {
+            phase: Phase::Pending,
+            conditions: Conditions::default(),
+            observed_generation: 0,
+            url: None,
+            message: None,
+            last_error: None,
+        },
+        rule_priority: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: None,
+        next_reconcile_at: now,
+        attempts: 0,
+        lease_owner: None,
+        lease_until: None,
+    }
+}

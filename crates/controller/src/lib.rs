@@ -22,6 +22,7 @@ mod reconcile;
 mod runner;
 mod status;
 mod sweep;
+mod sweep_table;
 
 pub use backoff::backoff_delay;
 pub use dns_batch::DnsBatcher;

@@ -95,7 +95,7 @@ pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
     let report = s
         .sweep(&cfg.sweep_options(dry_run), chrono::Utc::now())
         .await?;
-    print!("{}", crate::gc_table::render(&report, cfg.gc.grace_secs));
+    print!("{}", report.to_table(cfg.gc.grace_secs));
     if report.braked || !report.errors.is_empty() {
         anyhow::bail!("the sweep did not finish cleanly (see above)");
     }

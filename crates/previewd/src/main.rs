@@ -3,7 +3,6 @@
 
 mod app;
 mod config;
-mod gc_table;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

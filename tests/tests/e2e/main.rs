@@ -2,6 +2,7 @@
 
 mod api;
 mod engine;
+mod gc;
 mod queue;
 
 use previewd_api::AppState;

@@ -1,9 +1,16 @@
-//! `previewd gc` output: what a sweep found, did, or would do.
+//! A sweep report as the table `previewd gc` prints.
 
-use previewd_controller::SweepReport;
+use crate::SweepReport;
 use std::fmt::Write;
 
-pub fn render(r: &SweepReport, grace_secs: u64) -> String {
+impl SweepReport {
+    /// What the sweep found, did, or would do, one resource a line.
+    pub fn to_table(&self, grace_secs: u64) -> String {
+        render(self, grace_secs)
+    }
+}
+
+fn render(r: &SweepReport, grace_secs: u64) -> String {
     let mut out = String::new();
     let verb = if r.dry_run { "would" } else { "will" };
     let _ = writeln!(
