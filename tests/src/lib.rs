@@ -166,20 +166,38 @@ impl TestApi {
 /// Resources of ours for a slug no row knows, as a crash between an AWS
 /// create and the row write (or a lost database) would leave them.
 pub async fn plant_orphans(sim: &Sim, controller_id: &str, slug: &str) {
+    try_plant_orphans(sim, controller_id, slug)
+        .await
+        .expect("planting orphans");
+}
+
+/// As [`plant_orphans`], but reporting a failed call (a sim fault) so the
+/// caller can try again; what already exists is left as it is.
+pub async fn try_plant_orphans(
+    sim: &Sim,
+    controller_id: &str,
+    slug: &str,
+) -> Result<(), previewd_core::CloudError> {
+    use previewd_core::CloudError;
     use previewd_core::ports::{Compute, Dns, LoadBalancer, Logs};
     use previewd_core::render::{DnsAction, DnsChange, TargetGroupSpec};
     use previewd_core::tags;
+    let exists_ok = |r: Result<(), CloudError>| match r {
+        Err(CloudError::AlreadyExists(_)) => Ok(()),
+        other => other,
+    };
     let t = tags::ownership_tags(controller_id, PROJECT, slug, slug, None);
     let family = format!("pv-{slug}");
-    sim.create_log_group(&format!("/ecs/{family}"), 14, &t)
-        .await
-        .expect("plant log group");
-    let mut td =
-        previewd_core::render::render(&Template::default(), &ghost_row(slug)).task_definition;
-    td.tags = t.clone();
-    sim.register_task_definition(&td)
-        .await
-        .expect("plant task definition");
+    exists_ok(
+        sim.create_log_group(&format!("/ecs/{family}"), 14, &t)
+            .await,
+    )?;
+    if sim.task_definition(&family).await?.is_none() {
+        let mut td =
+            previewd_core::render::render(&Template::default(), &ghost_row(slug)).task_definition;
+        td.tags = t.clone();
+        sim.register_task_definition(&td).await?;
+    }
     let spec = TargetGroupSpec {
         name: family.clone(),
         port: 80,
@@ -187,12 +205,9 @@ pub async fn plant_orphans(sim: &Sim, controller_id: &str, slug: &str) {
         health_check_path: "/".into(),
         tags: t,
     };
-    sim.create_target_group(&spec)
-        .await
-        .expect("plant target group");
-    let host = format!("{slug}-preview.preview.example.com");
+    sim.create_target_group(&spec).await?;
     let marker = previewd_core::observed::DnsRecord {
-        name: host,
+        name: format!("{slug}-preview.preview.example.com"),
         kind: previewd_core::observed::RecordType::Txt,
         ttl: Some(300),
         values: vec![tags::dns_owner_marker(controller_id, slug)],
@@ -203,7 +218,6 @@ pub async fn plant_orphans(sim: &Sim, controller_id: &str, slug: &str) {
         record: marker,
     }])
     .await
-    .expect("plant DNS");
 }
 
 fn ghost_row(slug: &str) -> previewd_core::model::Preview {

@@ -1,12 +1,14 @@
 //! Model-based chaos: random deploys, redeploys and destroys over several
 //! branches, with the sim failing, losing responses and throttling, and the
-//! controller killed or stopped at random points. At the end AWS (the sim)
+//! controller killed or stopped at random points; previews expire, sweeps
+//! run, and orphans (resources of ours no row knows) appear. At the end AWS (the sim)
 //! must hold exactly what the desired rows call for, nothing leaked, every
 //! foreign resource unchanged, and every row's phase true.
 //!
 //! `PREVIEWD_CHAOS_SCHEDULES=N` runs N schedules (default 200);
 //! `PREVIEWD_CHAOS_SEED=S` replays one.
 
+use previewd_controller::{SweepOptions, Sweeper};
 use previewd_core::key::PreviewKey;
 use previewd_core::model::{DeployRequest, Desired, ListFilter, Phase, Preview, PreviewSpec};
 use previewd_core::naming::NamingConfig;
@@ -14,10 +16,10 @@ use previewd_core::ports::Store;
 use previewd_core::render::{Template, render};
 use previewd_core::tags::Tags;
 use previewd_sim::{BucketSpec, Limits, Sim, SimConfig, Snapshot};
-use previewd_tests::{PROJECT, RunningController, fast_controller};
+use previewd_tests::{PROJECT, RunningController, fast_controller, try_plant_orphans};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -78,6 +80,10 @@ struct Schedule {
     restarts: u32,
     /// The model: what each branch should be.
     model: BTreeMap<String, Option<&'static str>>,
+    /// Branches deployed already past their TTL: the next sweep ends them.
+    expiring: BTreeSet<String>,
+    ghosts: u32,
+    sweeper: Sweeper,
 }
 
 impl Schedule {
@@ -93,22 +99,32 @@ impl Schedule {
         ));
     }
 
-    async fn deploy(&mut self, branch: &str, commit: &'static str) {
+    async fn deploy(&mut self, branch: &str, commit: &'static str, expired: bool) {
         let key = PreviewKey::new(PROJECT, branch).unwrap();
         let spec = PreviewSpec {
             commit_sha: Some(commit.into()),
             ..Default::default()
         };
+        let now = chrono::Utc::now();
         let req = DeployRequest {
             key,
             spec,
-            expires_at: None,
+            expires_at: expired.then_some(now),
         };
-        self.store
-            .apply_deploy(&req, &NamingConfig::default(), chrono::Utc::now())
+        let out = self
+            .store
+            .apply_deploy(&req, &NamingConfig::default(), now)
             .await
             .unwrap();
         self.model.insert(branch.into(), Some(commit));
+        // An identical resend changes nothing, not even the expiry.
+        if out.changed {
+            if expired {
+                self.expiring.insert(branch.into());
+            } else {
+                self.expiring.remove(branch);
+            }
+        }
         self.wake.notify_one();
     }
 
@@ -118,10 +134,41 @@ impl Schedule {
             .apply_destroy(&key, chrono::Utc::now())
             .await
             .unwrap();
+        self.expiring.remove(branch);
         if self.model.contains_key(branch) {
             self.model.insert(branch.into(), None);
         }
         self.wake.notify_one();
+    }
+
+    /// One garbage-collection sweep with no grace; errors (sim faults) are
+    /// fine, a sweep is simply run again.
+    async fn sweep(&mut self) {
+        let opts = SweepOptions {
+            dry_run: false,
+            grace: Duration::ZERO,
+            max_deletions: 1000,
+        };
+        if let Ok(report) = self.sweeper.sweep(&opts, chrono::Utc::now()).await {
+            for key in report.expired {
+                self.expiring.remove(&key.branch);
+                self.model.insert(key.branch, None);
+            }
+        }
+    }
+
+    async fn plant_ghost(&mut self) {
+        self.ghosts += 1;
+        let slug = format!("ghost-{}", self.ghosts);
+        let mut last = None;
+        for _ in 0..200 {
+            match try_plant_orphans(&self.sim, ID, &slug).await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("could not plant {slug}: {last:?}");
     }
 }
 
@@ -146,6 +193,12 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
     let store = previewd_store::open(&url)
         .await
         .map_err(|e| e.to_string())?;
+    let sweeper = Sweeper {
+        cloud: previewd_controller::Cloud::from_one(sim.clone()),
+        store: store.clone(),
+        template: Arc::new(Template::default()),
+        wake: Arc::new(Notify::new()),
+    };
     let mut s = Schedule {
         seed,
         sim,
@@ -155,25 +208,34 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
         controller: None,
         restarts: 0,
         model: BTreeMap::new(),
+        expiring: BTreeSet::new(),
+        ghosts: 0,
+        sweeper,
     };
     s.start_controller();
     for _ in 0..rng.random_range(12..28) {
         let branch = BRANCHES[rng.random_range(0..BRANCHES.len())];
         match rng.random_range(0..100) {
-            0..45 => {
-                s.deploy(branch, COMMITS[rng.random_range(0..COMMITS.len())])
+            0..40 => {
+                s.deploy(branch, COMMITS[rng.random_range(0..COMMITS.len())], false)
                     .await
             }
-            45..65 => s.destroy(branch).await,
-            65..75 => {
+            40..45 => {
+                s.deploy(branch, COMMITS[rng.random_range(0..COMMITS.len())], true)
+                    .await
+            }
+            45..60 => s.destroy(branch).await,
+            60..68 => {
                 s.controller.take().unwrap().kill().await;
                 tokio::time::sleep(ms(&mut rng, 20)).await;
                 s.start_controller();
             }
-            75..80 => {
+            68..72 => {
                 s.controller.take().unwrap().stop().await;
                 s.start_controller();
             }
+            72..78 => s.sweep().await,
+            78..81 => s.plant_ghost().await,
             _ => tokio::time::sleep(ms(&mut rng, 30)).await,
         }
     }
@@ -181,6 +243,16 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
     s.sim.set_fault_rate(0.0);
     s.sim.set_fault_after_apply_rate(0.0);
     s.sim.set_throttling(false);
+    wait_converged(&s).await?;
+    // The daemon's next sweep: expiries end, ghosts go; then calm again.
+    s.sweep().await;
+    s.wake.notify_one();
+    if !s.expiring.is_empty() {
+        return Err(format!(
+            "expired previews survived the sweep: {:?}",
+            s.expiring
+        ));
+    }
     let rows = wait_converged(&s).await?;
     check_world(&s, &rows, &foreign_before)?;
     s.controller.take().unwrap().stop().await;

@@ -95,19 +95,31 @@ impl Sweeper {
         };
         for p in self.store.list(&filter).await.map_err(SweepError::Store)? {
             if !opts.dry_run {
-                match self.store.apply_destroy(&p.key, now).await {
-                    Ok(_) => {
-                        tracing::info!(key = %p.key, expires_at = ?p.expires_at, "preview expired; destroying")
-                    }
-                    Err(e) => report.errors.push(format!("expire {}: {e}", p.key)),
+                if let Err(e) = self.store.apply_destroy(&p.key, now).await {
+                    report.errors.push(format!("expire {}: {e}", p.key));
+                    continue;
                 }
+                tracing::info!(key = %p.key, expires_at = ?p.expires_at, "preview expired; destroying");
             }
             report.expired.push(p.key);
         }
         if !opts.dry_run && !report.expired.is_empty() {
             self.wake.notify_one();
         }
+        // Expiry stands even if collecting fails: report both.
+        if let Err(e) = self.collect(opts, now, &mut report).await {
+            report.errors.push(e.to_string());
+        }
+        Ok(report)
+    }
 
+    /// Finds, and unless braked or dry, deletes what no row wants.
+    async fn collect(
+        &self,
+        opts: &SweepOptions,
+        now: Timestamp,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
         // AWS first, rows second: see `previewd_core::gc`'s assumptions.
         let inventory = self.inventory().await.map_err(SweepError::Inventory)?;
         let rows = self
@@ -140,10 +152,10 @@ impl Sweeper {
                 brake = opts.max_deletions,
                 "garbage collection braked: more deletions due than allowed; deleting none"
             );
-            return Ok(report);
+            return Ok(());
         }
         if opts.dry_run {
-            return Ok(report);
+            return Ok(());
         }
         for p in report.unwanted.iter().filter(|p| p.due) {
             let r = &p.candidate.resource;
@@ -157,7 +169,7 @@ impl Sweeper {
                     .push(format!("delete {} {}: {e}", r.kind, r.id)),
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Every resource carrying our controller id.
