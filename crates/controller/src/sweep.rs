@@ -17,7 +17,7 @@
 use crate::Cloud;
 use chrono::Duration as ChronoDuration;
 use previewd_core::CloudError;
-use previewd_core::gc::{self, Candidate, OwnedResource, ResourceKind};
+use previewd_core::gc::{self, Candidate, OwnedResource, Reason, ResourceKind};
 use previewd_core::key::PreviewKey;
 use previewd_core::model::{Desired, ListFilter, Timestamp};
 use previewd_core::observed::RecordType;
@@ -25,10 +25,13 @@ use previewd_core::ports::{CloudResult, Store, StoreError};
 use previewd_core::render::{DnsAction, DnsChange, DnsMode, Template};
 use previewd_core::tags;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// How long a sweep may hold a half-deleted row while deleting leftovers.
+const GC_LEASE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -157,7 +160,47 @@ impl Sweeper {
         if opts.dry_run {
             return Ok(());
         }
+        // Look again just before acting. An orphan's slug must still have no
+        // row; a half-deleted preview's row is leased for the deletes (only
+        // while it is still absent and Deleted), so a redeploy that lands
+        // meanwhile waits for us instead of racing us.
+        let owner = format!("gc-{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let rows = self
+            .store
+            .list(&ListFilter::default())
+            .await
+            .map_err(SweepError::Store)?;
+        let by_slug: HashMap<&str, &previewd_core::model::Preview> =
+            rows.iter().map(|p| (p.slug.as_str(), p)).collect();
+        let mut go: HashMap<&str, bool> = HashMap::new();
+        let mut leased = Vec::new();
         for p in report.unwanted.iter().filter(|p| p.due) {
+            let slug = p.candidate.resource.slug.as_str();
+            if go.contains_key(slug) {
+                continue;
+            }
+            let ok = match (by_slug.get(slug), p.candidate.reason) {
+                (None, Reason::Orphan) => true,
+                (Some(row), Reason::HalfDeleted) => {
+                    let got = self
+                        .store
+                        .lease_deleted(&row.key, &owner, chrono::Utc::now(), GC_LEASE)
+                        .await
+                        .map_err(SweepError::Store)?;
+                    if got {
+                        leased.push(row.key.clone());
+                    }
+                    got
+                }
+                _ => false,
+            };
+            go.insert(slug, ok);
+        }
+        for p in report
+            .unwanted
+            .iter()
+            .filter(|p| p.due && go.get(p.candidate.resource.slug.as_str()) == Some(&true))
+        {
             let r = &p.candidate.resource;
             match self.delete(r).await {
                 Ok(()) => {
@@ -167,6 +210,13 @@ impl Sweeper {
                 Err(e) => report
                     .errors
                     .push(format!("delete {} {}: {e}", r.kind, r.id)),
+            }
+        }
+        for key in leased {
+            if let Err(e) = self.store.release_lease(&key, &owner).await {
+                report
+                    .errors
+                    .push(format!("release {key}: {e} (the lease expires by itself)"));
             }
         }
         Ok(())

@@ -149,6 +149,19 @@ pub trait Store: Send + Sync {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<Preview>>;
+    /// Leases a row only if its teardown has finished (absent and
+    /// `Deleted`) and nobody holds it, checked in the same statement;
+    /// garbage collection holds it while it deletes leftovers, so a
+    /// redeploy meanwhile waits instead of racing the deletes.
+    async fn lease_deleted(
+        &self,
+        key: &PreviewKey,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Gives up a lease we hold (a no-op otherwise).
+    async fn release_lease(&self, key: &PreviewKey, owner: &str) -> StoreResult<()>;
     /// Extends a held lease; `LeaseLost` if it is no longer ours.
     async fn renew_lease(&self, key: &PreviewKey, owner: &str, until: Timestamp)
     -> StoreResult<()>;

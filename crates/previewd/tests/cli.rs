@@ -133,3 +133,14 @@ fn serve_refuses_a_public_address_without_a_token() {
         stderr(&out)
     );
 }
+
+#[test]
+fn gc_dry_run_prints_its_table_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/p.db", dir.path().display());
+    let out = previewd(&["gc", "--dry-run"], &[("PREVIEWD_STORE_URL", &db)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("KIND"), "{text}");
+    assert!(text.contains("dry run: nothing changed"), "{text}");
+}

@@ -93,6 +93,38 @@ macro_rules! impl_store {
                     Ok(claimed)
                 }
 
+                async fn lease_deleted(
+                    &self,
+                    key: &PreviewKey,
+                    owner: &str,
+                    now: Timestamp,
+                    lease: Duration,
+                ) -> StoreResult<bool> {
+                    shared::check_owner(owner)?;
+                    let now_ms = rows::to_ms(now);
+                    let done = sqlx::query(sql::LEASE_DELETED)
+                        .bind(&key.project)
+                        .bind(&key.branch)
+                        .bind(owner)
+                        .bind(now_ms.saturating_add(rows::duration_ms(lease)))
+                        .bind(now_ms)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(error::query("lease_deleted"))?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn release_lease(&self, key: &PreviewKey, owner: &str) -> StoreResult<()> {
+                    sqlx::query(sql::RELEASE_LEASE)
+                        .bind(&key.project)
+                        .bind(&key.branch)
+                        .bind(owner)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(error::query("release_lease"))?;
+                    Ok(())
+                }
+
                 async fn renew_lease(
                     &self,
                     key: &PreviewKey,

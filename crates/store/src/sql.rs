@@ -115,6 +115,15 @@ pub(crate) const DESTROY: &str = concat!(
     preview_columns!()
 );
 
+/// Leases a row only while its teardown is finished (and nobody else holds
+/// it): the check and the lease are one statement.
+pub(crate) const LEASE_DELETED: &str = "UPDATE previews SET lease_owner = $3, lease_until = $4 \
+     WHERE project = $1 AND branch = $2 AND desired = 'absent' AND phase = 'Deleted' \
+       AND (lease_owner IS NULL OR lease_until < $5)";
+
+pub(crate) const RELEASE_LEASE: &str = "UPDATE previews SET lease_owner = NULL, lease_until = NULL \
+     WHERE project = $1 AND branch = $2 AND lease_owner = $3";
+
 pub(crate) const RENEW_LEASE: &str = "UPDATE previews SET lease_until = $4 \
      WHERE project = $1 AND branch = $2 AND lease_owner = $3";
 

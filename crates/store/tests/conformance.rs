@@ -60,6 +60,7 @@ conformance! {
         bad_input_is_refused_with_the_field_named,
         list_finds_expired_previews,
         gc_sightings_keep_the_first_and_forget_the_unseen,
+        only_a_finished_teardown_can_be_leased_for_gc,
         // outbox
         reports_are_enqueued_with_the_status_they_belong_to,
         outbox_delivers_in_order_one_message_per_preview,

@@ -253,3 +253,21 @@ async fn gc_dry_run_table() {
         "another controller's resources are not listed"
     );
 }
+
+#[tokio::test]
+async fn the_daemon_shows_its_next_sweep_and_changes_nothing() {
+    let app = spawn_app(SimConfig::default(), None).await;
+    plant_orphans(&app.sim, ID, "ghost").await;
+    let before = app.sim.snapshot();
+    let (status, report) = app.api.get("/v1/gc").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["dry_run"], true);
+    let slugs: Vec<&str> = report["unwanted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["resource"]["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["ghost"; 4]);
+    assert_eq!(app.sim.snapshot(), before);
+}

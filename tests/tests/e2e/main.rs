@@ -55,11 +55,23 @@ pub async fn spawn_app_with(
         naming: NamingConfig::default(),
         project: PROJECT.into(),
         url_scheme: "https".into(),
-        wake,
+        wake: wake.clone(),
         api_token: token.map(Arc::from),
         ttl: Duration::from_secs(72 * 3600),
         max_lifetime: Duration::from_secs(14 * 24 * 3600),
-        gc: None,
+        gc: Some((
+            Arc::new(previewd_controller::Sweeper {
+                cloud: previewd_controller::Cloud::from_one(sim.clone()),
+                store: store.clone(),
+                template: template.clone(),
+                wake: wake.clone(),
+            }),
+            previewd_controller::SweepOptions {
+                dry_run: false,
+                grace: Duration::from_secs(900),
+                max_deletions: 20,
+            },
+        )),
     })
     .await;
     TestApp {

@@ -299,3 +299,40 @@ pub async fn gc_sightings_keep_the_first_and_forget_the_unseen(store: Arc<dyn St
         .unwrap();
     assert_eq!(seen, [t(12_000)]);
 }
+
+pub async fn only_a_finished_teardown_can_be_leased_for_gc(store: Arc<dyn Store>) {
+    let k = key("gone");
+    let naming = previewd_core::NamingConfig::default();
+    let minute = std::time::Duration::from_secs(60);
+    store
+        .apply_deploy(&deploy_request(&k, "abc1234"), &naming, t(0))
+        .await
+        .unwrap();
+    assert!(
+        !store.lease_deleted(&k, "gc", t(1), minute).await.unwrap(),
+        "a present row is not"
+    );
+    store.apply_destroy(&k, t(1)).await.unwrap();
+    claim_all(&*store, "w1", 10).await;
+    store
+        .record_status(&k, "w1", &update(Phase::Deleted, 2, 9_000, vec![]), t(11))
+        .await
+        .unwrap();
+    assert!(store.lease_deleted(&k, "gc", t(12), minute).await.unwrap());
+    assert!(
+        !store.lease_deleted(&k, "gc2", t(13), minute).await.unwrap(),
+        "a held row is not"
+    );
+    // A redeploy lands meanwhile: the row waits for the lease.
+    store
+        .apply_deploy(&deploy_request(&k, "def5678"), &naming, t(14))
+        .await
+        .unwrap();
+    assert!(claim_all(&*store, "w2", 15).await.is_empty());
+    store.release_lease(&k, "gc").await.unwrap();
+    assert_eq!(claim_all(&*store, "w2", 16).await, [k.clone()]);
+    assert!(
+        !store.lease_deleted(&k, "gc", t(17), minute).await.unwrap(),
+        "present again"
+    );
+}
