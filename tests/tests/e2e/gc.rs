@@ -183,7 +183,7 @@ async fn an_expired_preview_is_destroyed_through_the_normal_path() {
         .unwrap();
     assert!(early.expired.is_empty());
     let report = sweeper(&app).sweep(&now_opts(20), soon).await.unwrap();
-    assert_eq!(report.expired, [key.clone()]);
+    assert_eq!(report.expired.as_slice(), std::slice::from_ref(&key));
     // The reconciler (woken by the next poll) tears it down like a destroy.
     let p = app
         .api
