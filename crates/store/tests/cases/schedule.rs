@@ -330,7 +330,10 @@ pub async fn only_a_finished_teardown_can_be_leased_for_gc(store: Arc<dyn Store>
         .unwrap();
     assert!(claim_all(&*store, "w2", 15).await.is_empty());
     store.release_lease(&k, "gc").await.unwrap();
-    assert_eq!(claim_all(&*store, "w2", 16).await.as_slice(), std::slice::from_ref(&k));
+    assert_eq!(
+        claim_all(&*store, "w2", 16).await.as_slice(),
+        std::slice::from_ref(&k)
+    );
     assert!(
         !store.lease_deleted(&k, "gc", t(17), minute).await.unwrap(),
         "present again"
