@@ -3,6 +3,7 @@
 
 use super::*;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// One thing wrong with the configuration.
@@ -73,6 +74,8 @@ pub fn load(
             })?
         }
     };
+    // The text of every override, for keys that want a string.
+    let mut env_raw = HashMap::new();
     for (name, value) in env {
         let Some(rest) = name.strip_prefix("PREVIEWD_") else {
             continue;
@@ -100,6 +103,7 @@ pub fn load(
             .entry(*section)
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if let toml::Value::Table(t) = table {
+            env_raw.insert(format!("{section}.{key}"), value.clone());
             t.insert(key, parsed.unwrap_or(toml::Value::String(value)));
         }
     }
@@ -112,15 +116,15 @@ pub fn load(
         }
     }
     let mut cfg = Config {
-        server: section(&root, "server", &mut problems),
-        store: section(&root, "store", &mut problems),
-        previews: section(&root, "previews", &mut problems),
-        cloud: section(&root, "cloud", &mut problems),
-        naming: section(&root, "naming", &mut problems),
-        container: section(&root, "container", &mut problems),
-        controller: section(&root, "controller", &mut problems),
-        gc: section(&root, "gc", &mut problems),
-        sim: section(&root, "sim", &mut problems),
+        server: section(&root, "server", &env_raw, &mut problems),
+        store: section(&root, "store", &env_raw, &mut problems),
+        previews: section(&root, "previews", &env_raw, &mut problems),
+        cloud: section(&root, "cloud", &env_raw, &mut problems),
+        naming: section(&root, "naming", &env_raw, &mut problems),
+        container: section(&root, "container", &env_raw, &mut problems),
+        controller: section(&root, "controller", &env_raw, &mut problems),
+        gc: section(&root, "gc", &env_raw, &mut problems),
+        sim: section(&root, "sim", &env_raw, &mut problems),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
     problems.extend(check(&cfg));
@@ -136,6 +140,7 @@ pub fn load(
 fn section<T: DeserializeOwned + Default>(
     root: &toml::Table,
     name: &str,
+    env_raw: &HashMap<String, String>,
     problems: &mut Vec<Problem>,
 ) -> T {
     let Some(value) = root.get(name) else {
@@ -160,7 +165,20 @@ fn section<T: DeserializeOwned + Default>(
                     "." => msg.split('`').nth(1).unwrap_or("?").to_owned(),
                     p => p.split('.').next().unwrap_or(p).to_owned(),
                 };
-                let rule = msg.lines().last().unwrap_or(&msg).trim().to_owned();
+                // `PREVIEWD_CONTAINER_CPU=256` reads as a number; where the
+                // key wants text, take the variable as it was written.
+                if let Some(raw) = env_raw.get(&format!("{name}.{key}"))
+                    && table.get(&key).is_some_and(|v| !v.is_str())
+                {
+                    table.insert(key, toml::Value::String(raw.clone()));
+                    continue;
+                }
+                let rule = msg
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with("in `"))
+                    .unwrap_or(&msg)
+                    .to_owned();
                 problems.push(problem(format!("{name}.{key}"), rule));
                 if table.remove(&key).is_none() {
                     break;

@@ -144,3 +144,24 @@ fn gc_dry_run_prints_its_table_and_changes_nothing() {
     assert!(text.starts_with("KIND"), "{text}");
     assert!(text.contains("dry run: nothing changed"), "{text}");
 }
+
+#[test]
+fn a_numeric_looking_override_of_a_text_key_is_taken_as_text() {
+    let out = previewd(
+        &["config", "check"],
+        &[
+            ("PREVIEWD_CONTAINER_CPU", "1024"),
+            ("PREVIEWD_CONTROLLER_ID", "2024"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = previewd(
+        &["config", "check"],
+        &[("PREVIEWD_CONTROLLER_WORKERS", "many")],
+    );
+    assert!(
+        stderr(&out).contains("controller.workers: invalid type"),
+        "{}",
+        stderr(&out)
+    );
+}
