@@ -2,6 +2,7 @@
 
 use crate::{ApiError, AppState};
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -84,8 +85,9 @@ pub struct ListQuery {
 
 pub async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<PreviewView>>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let phase = q
         .phase
         .map(|p| {
@@ -124,8 +126,9 @@ fn key(state: &AppState, branch: &str) -> Result<PreviewKey, ApiError> {
 
 pub async fn get_one(
     State(state): State<AppState>,
-    Path(branch): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PreviewView>, ApiError> {
+    let Path(branch) = path.map_err(|e| ApiError::invalid("branch", e.body_text()))?;
     let key = key(&state, &branch)?;
     let p = state
         .store
@@ -137,8 +140,9 @@ pub async fn get_one(
 
 pub async fn destroy(
     State(state): State<AppState>,
-    Path(branch): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<PreviewView>), ApiError> {
+    let Path(branch) = path.map_err(|e| ApiError::invalid("branch", e.body_text()))?;
     let key = key(&state, &branch)?;
     let out = state
         .store

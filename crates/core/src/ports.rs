@@ -160,6 +160,23 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         lease: Duration,
     ) -> StoreResult<bool>;
+    /// Records the GitHub deployment made for a generation; if one was
+    /// recorded already (a redelivery), keeps and returns that one.
+    async fn save_deployment(
+        &self,
+        key: &PreviewKey,
+        generation: i64,
+        deployment_id: i64,
+        now: Timestamp,
+    ) -> StoreResult<i64>;
+    /// The deployment of `generation`, or with `None` the newest.
+    async fn deployment(
+        &self,
+        key: &PreviewKey,
+        generation: Option<i64>,
+    ) -> StoreResult<Option<i64>>;
+    /// True the first time a webhook delivery id is seen, false after.
+    async fn remember_delivery(&self, delivery_id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Gives up a lease we hold (a no-op otherwise).
     async fn release_lease(&self, key: &PreviewKey, owner: &str) -> StoreResult<()>;
     /// Extends a held lease; `LeaseLost` if it is no longer ours.

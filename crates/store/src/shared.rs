@@ -93,6 +93,55 @@ macro_rules! impl_store {
                     Ok(claimed)
                 }
 
+                async fn save_deployment(
+                    &self,
+                    key: &PreviewKey,
+                    generation: i64,
+                    deployment_id: i64,
+                    now: Timestamp,
+                ) -> StoreResult<i64> {
+                    sqlx::query(sql::SAVE_DEPLOYMENT)
+                        .bind(&key.project)
+                        .bind(&key.branch)
+                        .bind(generation)
+                        .bind(deployment_id)
+                        .bind(rows::to_ms(now))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(error::query("save_deployment"))?;
+                    // The first one saved wins; report whichever that is.
+                    let saved = self.deployment(key, Some(generation)).await?;
+                    Ok(saved.unwrap_or(deployment_id))
+                }
+
+                async fn deployment(
+                    &self,
+                    key: &PreviewKey,
+                    generation: Option<i64>,
+                ) -> StoreResult<Option<i64>> {
+                    sqlx::query_scalar(sql::FIND_DEPLOYMENT)
+                        .bind(&key.project)
+                        .bind(&key.branch)
+                        .bind(generation)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(error::query("deployment"))
+                }
+
+                async fn remember_delivery(
+                    &self,
+                    delivery_id: &str,
+                    now: Timestamp,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(sql::REMEMBER_DELIVERY)
+                        .bind(delivery_id)
+                        .bind(rows::to_ms(now))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(error::query("remember_delivery"))?;
+                    Ok(done.rows_affected() == 1)
+                }
+
                 async fn lease_deleted(
                     &self,
                     key: &PreviewKey,

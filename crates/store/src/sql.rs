@@ -156,6 +156,18 @@ pub(crate) const NEXT_DUE: &str = "SELECT MIN(CASE WHEN lease_until IS NOT NULL 
        AND lease_until > next_reconcile_at THEN lease_until ELSE next_reconcile_at END) \
      FROM previews";
 
+pub(crate) const SAVE_DEPLOYMENT: &str = "INSERT INTO github_deployments \
+       (project, branch, generation, deployment_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (project, branch, generation) DO NOTHING";
+
+/// The deployment of a generation, or with `$3` NULL the newest one.
+pub(crate) const FIND_DEPLOYMENT: &str = "SELECT deployment_id FROM github_deployments \
+     WHERE project = $1 AND branch = $2 AND ($3 IS NULL OR generation = $3) \
+     ORDER BY generation DESC LIMIT 1";
+
+pub(crate) const REMEMBER_DELIVERY: &str = "INSERT INTO webhook_deliveries (delivery_id, received_at) \
+     VALUES ($1, $2) ON CONFLICT (delivery_id) DO NOTHING";
+
 /// Marks a resource seen now, keeping its first sighting.
 pub(crate) const SIGHT: &str = "INSERT INTO gc_sightings (resource, first_seen, last_seen) \
      VALUES ($1, $2, $2) ON CONFLICT (resource) DO UPDATE SET last_seen = excluded.last_seen";

@@ -67,6 +67,8 @@ conformance! {
         a_retried_message_waits_and_holds_back_its_successors,
         an_expired_outbox_lease_can_be_reclaimed,
         outbox_claim_respects_its_limit_oldest_first,
+        github_deployments_are_kept_per_generation,
+        a_webhook_delivery_is_acted_on_once,
     ],
     postgres_only: [
         concurrent_claimers_never_share_a_row,

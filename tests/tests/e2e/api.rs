@@ -160,3 +160,13 @@ async fn previews_are_listed_fetched_and_destroyed_by_branch() {
         .await;
     assert_eq!((status, &body["found"]), (202, &json!(false)));
 }
+
+#[tokio::test]
+async fn malformed_queries_get_the_json_error_shape() {
+    let app = spawn_app(SimConfig::default(), None).await;
+    for path in ["/v1/previews?limit=abc", "/v1/previews?colour=red"] {
+        let (status, err) = app.api.get(path).await;
+        assert_eq!(status, 422, "{path}");
+        assert_eq!(err["field"], "query", "{path}: {err}");
+    }
+}

@@ -180,3 +180,38 @@ pub async fn outbox_claim_respects_its_limit_oldest_first(store: Arc<dyn Store>)
             .is_empty()
     );
 }
+
+pub async fn github_deployments_are_kept_per_generation(store: Arc<dyn Store>) {
+    let k = key("qanote/issue-42");
+    assert_eq!(store.deployment(&k, None).await.unwrap(), None);
+    assert_eq!(store.save_deployment(&k, 1, 501, t(0)).await.unwrap(), 501);
+    assert_eq!(
+        store.save_deployment(&k, 1, 999, t(1)).await.unwrap(),
+        501,
+        "a redelivery keeps the first"
+    );
+    assert_eq!(store.save_deployment(&k, 2, 502, t(2)).await.unwrap(), 502);
+    assert_eq!(store.deployment(&k, Some(1)).await.unwrap(), Some(501));
+    assert_eq!(
+        store.deployment(&k, None).await.unwrap(),
+        Some(502),
+        "the newest"
+    );
+    assert_eq!(store.deployment(&key("other"), None).await.unwrap(), None);
+}
+
+pub async fn a_webhook_delivery_is_acted_on_once(store: Arc<dyn Store>) {
+    assert!(
+        store
+            .remember_delivery("72d3162e-cc78-11e3-81ab-4c9367dc0958", t(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remember_delivery("72d3162e-cc78-11e3-81ab-4c9367dc0958", t(5))
+            .await
+            .unwrap()
+    );
+    assert!(store.remember_delivery("another", t(5)).await.unwrap());
+}
