@@ -196,7 +196,7 @@ pub fn next_status(
     };
     let mut outbox = Vec::new();
     if s.phase != old.phase || s.observed_generation != old.observed_generation {
-        outbox.push(report(p, &s, now));
+        outbox.push(report(p, &s));
     }
     StatusUpdate {
         status: s,
@@ -208,22 +208,27 @@ pub fn next_status(
 
 /// A phase change the delivery worker turns into a GitHub deployment
 /// status and a callback.
-fn report(p: &Preview, s: &PreviewStatus, now: Timestamp) -> OutboxMessage {
+fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
+    let report = previewd_core::report::Report {
+        project: p.key.project.clone(),
+        branch: p.key.branch.clone(),
+        generation: p.generation,
+        action: if p.desired == Desired::Present {
+            "deploy"
+        } else {
+            "destroy"
+        }
+        .into(),
+        phase: s.phase,
+        url: s.url.clone(),
+        message: s.message.clone(),
+        commit_sha: p.spec.commit_sha.clone(),
+        ai_run_id: p.spec.ai_run_id.clone(),
+        callback_url: p.spec.callback_url.clone(),
+    };
     OutboxMessage {
         kind: "report".into(),
-        payload: serde_json::json!({
-            "project": p.key.project,
-            "branch": p.key.branch,
-            "generation": p.generation,
-            "action": if p.desired == Desired::Present { "deploy" } else { "destroy" },
-            "phase": s.phase,
-            "url": s.url,
-            "message": s.message,
-            "commit_sha": p.spec.commit_sha,
-            "ai_run_id": p.spec.ai_run_id,
-            "callback_url": p.spec.callback_url,
-            "at": now,
-        }),
+        payload: serde_json::to_value(report).expect("reports serialize"),
     }
 }
 

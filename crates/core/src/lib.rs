@@ -21,6 +21,7 @@ pub mod observed;
 pub mod plan;
 pub mod ports;
 pub mod render;
+pub mod report;
 pub mod tags;
 
 pub use error::{CloudError, ErrorClass};

@@ -226,3 +226,39 @@ pub trait Store: Send + Sync {
         record: bool,
     ) -> StoreResult<Vec<Timestamp>>;
 }
+
+/// A report that could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ReportError {
+    /// Throttling, 5xx, timeouts: try again later.
+    pub retryable: bool,
+    /// When the other side said when (Retry-After, rate-limit reset).
+    pub retry_after: Option<Duration>,
+    pub message: String,
+}
+
+/// GitHub deployments and the QA tool's callback.
+#[async_trait]
+pub trait Reporter: Send + Sync {
+    /// Creates a GitHub deployment of `commit_sha` for the branch's preview
+    /// environment; returns its id.
+    async fn create_deployment(
+        &self,
+        branch: &str,
+        commit_sha: &str,
+        description: &str,
+    ) -> Result<i64, ReportError>;
+    async fn deployment_status(
+        &self,
+        deployment_id: i64,
+        step: &crate::report::StatusStep,
+    ) -> Result<(), ReportError>;
+    /// POSTs the signed body; the key lets the receiver drop a redelivery.
+    async fn callback(
+        &self,
+        url: &str,
+        body: &crate::report::CallbackBody,
+        idempotency_key: &str,
+    ) -> Result<(), ReportError>;
+}

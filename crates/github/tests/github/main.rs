@@ -1,0 +1,9 @@
+//! previewd-github against fake servers on 127.0.0.1: one test binary, one
+//! module per area, the fake in `fake`.
+
+mod app_auth;
+mod callbacks;
+mod deployments;
+mod fake;
+mod rate_limits;
+mod webhooks;
