@@ -87,6 +87,9 @@ impl TestApi {
             .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
         let token = state.api_token.as_ref().map(|t| t.to_string());
+        // reqwest is built with rustls and no provider of its own (the
+        // workspace uses ring); a client needs one installed first.
+        previewd_github::install_ring_provider();
         tokio::spawn(async move {
             axum::serve(listener, app(state))
                 .await
