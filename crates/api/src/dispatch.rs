@@ -115,6 +115,13 @@ pub async fn dispatch(
             let callback_url = present(&req.callback_url);
             if let Some(url) = &callback_url {
                 validate_callback(url)?;
+                let policy = state.callback_policy.as_deref();
+                if let Err(why) = policy.map_or(
+                    Err("no callback hosts are allowed (callbacks.allowed_hosts)".to_string()),
+                    |p| p.allows(url),
+                ) {
+                    return Err(ApiError::invalid("callback_url", why));
+                }
             }
             let ai_run_id = present(&req.ai_run_id);
             if let Some(id) = &ai_run_id {

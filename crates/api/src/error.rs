@@ -16,6 +16,8 @@ pub enum ApiError {
     Invalid { field: String, rule: String },
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    #[error("X-Hub-Signature-256 does not match the body")]
+    BadSignature,
     #[error("no preview for branch {0:?}")]
     NotFound(String),
     /// A dependency (AWS, the database) did not answer.
@@ -41,7 +43,7 @@ impl IntoResponse for ApiError {
             ApiError::Invalid { field, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone()))
             }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, None),
+            ApiError::Unauthorized | ApiError::BadSignature => (StatusCode::UNAUTHORIZED, None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
             ApiError::Store(StoreError::Invalid { field, .. }) => {

@@ -7,6 +7,7 @@ mod auth;
 mod dispatch;
 mod error;
 mod previews;
+mod webhook;
 
 pub use dispatch::DispatchRequest;
 pub use error::ApiError;
@@ -37,6 +38,11 @@ pub struct AppState {
     pub ttl: Duration,
     /// No preview outlives its creation by more than this, redeploys or not.
     pub max_lifetime: Duration,
+    /// The secret GitHub signs webhooks with; without it the webhook
+    /// route answers 503.
+    pub webhook_secret: Option<Arc<str>>,
+    /// Hosts `callback_url` may point at; `None` allows none.
+    pub callback_policy: Option<Arc<previewd_github::CallbackPolicy>>,
     /// Garbage collection, for `GET /v1/gc` (a dry run of the next sweep).
     pub gc: Option<(
         Arc<previewd_controller::Sweeper>,
@@ -80,6 +86,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/github/webhook", post(webhook::receive))
         .route("/readyz", get(previews::ready))
         .merge(v1)
         .with_state(state)

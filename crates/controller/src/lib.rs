@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod deliver;
 mod dns_batch;
 mod execute;
 mod observe;
@@ -25,6 +26,7 @@ mod sweep;
 mod sweep_table;
 
 pub use backoff::backoff_delay;
+pub use deliver::Deliverer;
 pub use dns_batch::DnsBatcher;
 pub use observe::Observer;
 pub use reconcile::Reconciler;

@@ -241,6 +241,8 @@ pub struct ReportError {
 /// GitHub deployments and the QA tool's callback.
 #[async_trait]
 pub trait Reporter: Send + Sync {
+    /// False when no GitHub credentials are configured: statuses are skipped.
+    fn reports_to_github(&self) -> bool;
     /// Creates a GitHub deployment of `commit_sha` for the branch's preview
     /// environment; returns its id.
     async fn create_deployment(

@@ -22,6 +22,7 @@ pub mod deployment;
 pub mod error;
 mod http;
 pub mod policy;
+pub mod reporter;
 pub mod secret;
 pub mod signature;
 pub mod webhook;
@@ -38,6 +39,7 @@ pub use deployment::{
 pub use error::{ApiError, GithubError};
 pub use http::install_ring_provider;
 pub use policy::CallbackPolicy;
+pub use reporter::GithubReporter;
 pub use secret::Secret;
 pub use signature::{signature_header, verify_signature};
 pub use webhook::{WebhookError, WebhookEvent, parse_event};

@@ -81,6 +81,66 @@ fn replica_id() -> String {
     )
 }
 
+fn secret_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn callback_policy(cfg: &Config) -> anyhow::Result<previewd_github::CallbackPolicy> {
+    previewd_github::CallbackPolicy::new(&cfg.callbacks.allowed_hosts)
+        .map_err(|e| anyhow::anyhow!("callbacks.allowed_hosts: {e}"))
+}
+
+/// GitHub statuses when credentials are configured, callbacks when their
+/// signing secret is; each is skipped (and says so) otherwise.
+fn reporter(cfg: &Config) -> anyhow::Result<previewd_github::GithubReporter> {
+    use previewd_github::{
+        Auth, CallbackClient, CallbackConfig, GithubClient, GithubConfig, Secret,
+    };
+    let g = &cfg.github;
+    let auth = match (g.app_id, g.installation_id, &g.private_key_file) {
+        (Some(app_id), Some(installation_id), Some(file)) => {
+            let pem = std::fs::read_to_string(file).with_context(|| {
+                format!("github.private_key_file: cannot read {}", file.display())
+            })?;
+            Some(Auth::App {
+                app_id,
+                installation_id,
+                private_key_pem: Secret::new(pem),
+            })
+        }
+        _ => secret_env("PREVIEWD_GITHUB_TOKEN").map(|t| Auth::Token(Secret::new(t))),
+    };
+    let github = match (auth, cfg.previews.project.split_once('/')) {
+        (Some(auth), Some((owner, repo))) => {
+            let mut gc = GithubConfig::new(owner, repo, auth);
+            gc.api_url = g.api_url.clone();
+            Some(GithubClient::new(gc).map_err(|e| anyhow::anyhow!("github: {e}"))?)
+        }
+        (Some(_), None) => {
+            anyhow::bail!("previews.project: must be owner/repo to post GitHub statuses")
+        }
+        (None, _) => {
+            tracing::warn!(
+                "no GitHub credentials (PREVIEWD_GITHUB_TOKEN or a GitHub App): deployment statuses are not posted"
+            );
+            None
+        }
+    };
+    let callbacks = match secret_env("PREVIEWD_CALLBACK_SECRET") {
+        Some(s) => Some(
+            CallbackClient::new(CallbackConfig::new(Secret::new(s), callback_policy(cfg)?))
+                .map_err(|e| anyhow::anyhow!("callbacks: {e}"))?,
+        ),
+        None => {
+            tracing::warn!(
+                "no PREVIEWD_CALLBACK_SECRET: callbacks cannot be signed and are not sent"
+            );
+            None
+        }
+    };
+    Ok(previewd_github::GithubReporter { github, callbacks })
+}
+
 /// `previewd gc`: one sweep (or a dry run of one) against the configured
 /// cloud and store, printed as a table.
 pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
@@ -129,6 +189,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         template: template.clone(),
         wake: wake.clone(),
     });
+    let store_for_outbox = store.clone();
     let state = AppState {
         store,
         naming: cfg.naming.clone(),
@@ -139,6 +200,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         ttl: Duration::from_secs(cfg.previews.ttl_hours * 3600),
         max_lifetime: Duration::from_secs(cfg.previews.max_lifetime_hours * 3600),
         gc: Some((sweeps.clone(), cfg.sweep_options(false))),
+        webhook_secret: secret_env("PREVIEWD_GITHUB_WEBHOOK_SECRET").map(Arc::from),
+        callback_policy: Some(Arc::new(callback_policy(&cfg)?)),
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -147,6 +210,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let mut controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
+    let deliverer = previewd_controller::Deliverer {
+        store: store_for_outbox,
+        reporter: Arc::new(reporter(&cfg)?),
+        owner: format!("outbox-{}", replica_id()),
+        lease: Duration::from_secs(60),
+        backoff_base: Duration::from_secs(2),
+        backoff_max: Duration::from_secs(600),
+        poll_interval: Duration::from_secs(1),
+    };
+    let delivery_loop = tokio::spawn(deliverer.run(Arc::new(Notify::new()), cancel.child_token()));
     let sweep_loop = tokio::spawn(run_sweeps(
         sweeps,
         cfg.sweep_options(false),
@@ -174,6 +247,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     cancel.cancel();
     controller.await.context("controller task panicked")?;
     let _ = sweep_loop.await;
+    let _ = delivery_loop.await;
     tracing::info!("previewd stopped");
     Ok(())
 }

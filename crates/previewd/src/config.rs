@@ -63,6 +63,37 @@ impl Default for Previews {
     }
 }
 
+/// GitHub deployment statuses. The token comes from
+/// `PREVIEWD_GITHUB_TOKEN`; or set `app_id`, `installation_id` and
+/// `private_key_file` to authenticate as a GitHub App.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Github {
+    pub api_url: String,
+    pub app_id: Option<u64>,
+    pub installation_id: Option<u64>,
+    pub private_key_file: Option<PathBuf>,
+}
+
+impl Default for Github {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.github.com".into(),
+            app_id: None,
+            installation_id: None,
+            private_key_file: None,
+        }
+    }
+}
+
+/// Where `callback_url` may point: exact hosts, `*.suffix` patterns or IPs.
+/// Signed with `PREVIEWD_CALLBACK_SECRET`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Callbacks {
+    pub allowed_hosts: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Gc {
@@ -237,6 +268,8 @@ pub struct Config {
     pub container: Container,
     pub controller: ControllerSection,
     pub gc: Gc,
+    pub github: Github,
+    pub callbacks: Callbacks,
     pub sim: SimSection,
 }
 

@@ -19,7 +19,7 @@ impl fmt::Display for Problem {
     }
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 11] = [
     "server",
     "store",
     "previews",
@@ -28,6 +28,8 @@ const SECTIONS: [&str; 9] = [
     "container",
     "controller",
     "gc",
+    "github",
+    "callbacks",
     "sim",
 ];
 
@@ -91,7 +93,7 @@ pub fn load(
             .iter()
             .find(|s| lower.starts_with(&format!("{s}_")))
         else {
-            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, gc, sim)"));
+            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, gc, github, callbacks, sim)"));
             continue;
         };
         let key = lower[section.len() + 1..].to_owned();
@@ -124,6 +126,8 @@ pub fn load(
         container: section(&root, "container", &env_raw, &mut problems),
         controller: section(&root, "controller", &env_raw, &mut problems),
         gc: section(&root, "gc", &env_raw, &mut problems),
+        github: section(&root, "github", &env_raw, &mut problems),
+        callbacks: section(&root, "callbacks", &env_raw, &mut problems),
         sim: section(&root, "sim", &env_raw, &mut problems),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
@@ -227,6 +231,20 @@ fn check(c: &Config) -> Vec<Problem> {
         out.push(problem(
             "previews.max_lifetime_hours",
             "must be at least ttl_hours and at most 87600",
+        ));
+    }
+    if let Err(e) = previewd_github::CallbackPolicy::new(&c.callbacks.allowed_hosts) {
+        out.push(problem("callbacks.allowed_hosts", e));
+    }
+    let app = [
+        c.github.app_id.is_some(),
+        c.github.installation_id.is_some(),
+        c.github.private_key_file.is_some(),
+    ];
+    if app.iter().any(|x| *x) && !app.iter().all(|x| *x) {
+        out.push(problem(
+            "github.app_id",
+            "a GitHub App needs app_id, installation_id and private_key_file together",
         ));
     }
     if c.gc.interval_secs == 0 {

@@ -4,6 +4,8 @@ mod api;
 mod engine;
 mod gc;
 mod queue;
+mod reporting;
+mod webhooks;
 
 use previewd_api::AppState;
 use previewd_core::naming::NamingConfig;
@@ -16,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub const ID: &str = "previewd";
+pub const WEBHOOK_SECRET: &str = "It's a Secret to Everybody";
 
 pub struct TestApp {
     pub api: TestApi,
@@ -59,6 +62,10 @@ pub async fn spawn_app_with(
         api_token: token.map(Arc::from),
         ttl: Duration::from_secs(72 * 3600),
         max_lifetime: Duration::from_secs(14 * 24 * 3600),
+        webhook_secret: Some(Arc::from(WEBHOOK_SECRET)),
+        callback_policy: Some(Arc::new(
+            previewd_github::CallbackPolicy::new(["127.0.0.1"]).unwrap(),
+        )),
         gc: Some((
             Arc::new(previewd_controller::Sweeper {
                 cloud: previewd_controller::Cloud::from_one(sim.clone()),

@@ -1,0 +1,162 @@
+//! The outbox worker: delivers each report (GitHub deployment status and
+//! callback) with retries and backoff, in order per preview.
+//!
+//! # Guarantees
+//! - Nothing is lost: a message leaves the outbox only when delivered (or
+//!   refused for good); a crash mid-delivery leaves it to be claimed again.
+//! - Order per preview is the store's: one message of a preview in flight,
+//!   none before an earlier one is done.
+//! - A redelivery repeats the same state, never an older one: a message is
+//!   retried until it succeeds before the next is sent. The deployment of a
+//!   generation is created once and kept in the store; callbacks carry an
+//!   idempotency key the receiver can drop repeats by.
+
+use crate::backoff::backoff_delay;
+use chrono::Duration as ChronoDuration;
+use previewd_core::key::PreviewKey;
+use previewd_core::model::OutboxItem;
+use previewd_core::ports::{ReportError, Reporter, Store};
+use previewd_core::report::{self, Report, Target};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub struct Deliverer {
+    pub store: Arc<dyn Store>,
+    pub reporter: Arc<dyn Reporter>,
+    /// Lease owner for claimed messages; unique per process.
+    pub owner: String,
+    pub lease: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub poll_interval: Duration,
+}
+
+impl Deliverer {
+    /// Delivers until cancelled; `wake` is notified whenever a status
+    /// write may have enqueued something.
+    pub async fn run(self, wake: Arc<Notify>, cancel: CancellationToken) {
+        loop {
+            let busy = match self.deliver_due(chrono::Utc::now()).await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming outbox messages failed");
+                    false
+                }
+            };
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+
+    /// One round: claims what is due and delivers it. Returns how many
+    /// messages were handled (delivered, retried later or dropped).
+    pub async fn deliver_due(
+        &self,
+        now: previewd_core::Timestamp,
+    ) -> Result<usize, previewd_core::ports::StoreError> {
+        let items = self
+            .store
+            .claim_outbox(&self.owner, now, self.lease, 16)
+            .await?;
+        let n = items.len();
+        for item in items {
+            match self.deliver(&item).await {
+                Ok(()) => self.store.ack_outbox(item.id, chrono::Utc::now()).await?,
+                Err(e) if e.retryable => {
+                    let wait =
+                        backoff_delay(item.attempts + 1, self.backoff_base, self.backoff_max)
+                            .max(e.retry_after.unwrap_or_default());
+                    let at = chrono::Utc::now()
+                        + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::MAX);
+                    tracing::info!(key = %item.key, id = item.id, attempts = item.attempts + 1, error = %e, ?wait, "report delivery failed; will retry");
+                    self.store.retry_outbox(item.id, at, &e.message).await?;
+                }
+                Err(e) => {
+                    // Refused for good (a 422, a callback host not allowed):
+                    // retrying cannot help and would hold back later reports.
+                    tracing::warn!(key = %item.key, id = item.id, error = %e, "report refused; dropping it");
+                    self.store.ack_outbox(item.id, chrono::Utc::now()).await?;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn deliver(&self, item: &OutboxItem) -> Result<(), ReportError> {
+        if item.kind != "report" {
+            return Err(ReportError {
+                retryable: false,
+                retry_after: None,
+                message: format!("unknown outbox kind {:?}", item.kind),
+            });
+        }
+        let r: Report = serde_json::from_value(item.payload.clone()).map_err(|e| ReportError {
+            retryable: false,
+            retry_after: None,
+            message: format!("bad report payload: {e}"),
+        })?;
+        let plan = report::plan(&r);
+        if let Some(step) = plan.status.filter(|_| self.reporter.reports_to_github())
+            && let Some(id) = self.deployment(&item.key, &r, step.target).await?
+        {
+            self.reporter.deployment_status(id, &step).await?;
+        }
+        if let Some((url, body)) = plan.callback {
+            let key = format!("{}:{}:{}:{}", r.project, r.branch, r.generation, body.state);
+            self.reporter.callback(&url, &body, &key).await?;
+        }
+        Ok(())
+    }
+
+    /// The deployment a status goes to, created once per generation.
+    async fn deployment(
+        &self,
+        key: &PreviewKey,
+        r: &Report,
+        target: Target,
+    ) -> Result<Option<i64>, ReportError> {
+        let store_err = |e: previewd_core::ports::StoreError| ReportError {
+            retryable: true,
+            retry_after: None,
+            message: e.to_string(),
+        };
+        match target {
+            Target::Newest => self.store.deployment(key, None).await.map_err(store_err),
+            Target::ThisGeneration => {
+                if let Some(id) = self
+                    .store
+                    .deployment(key, Some(r.generation))
+                    .await
+                    .map_err(store_err)?
+                {
+                    return Ok(Some(id));
+                }
+                let Some(commit) = &r.commit_sha else {
+                    return Ok(None);
+                };
+                let description = format!(
+                    "preview of {} at {}",
+                    r.branch,
+                    commit.chars().take(12).collect::<String>()
+                );
+                let id = self
+                    .reporter
+                    .create_deployment(&r.branch, commit, &description)
+                    .await?;
+                self.store
+                    .save_deployment(key, r.generation, id, chrono::Utc::now())
+                    .await
+                    .map(Some)
+                    .map_err(store_err)
+            }
+        }
+    }
+}

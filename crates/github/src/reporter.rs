@@ -1,0 +1,127 @@
+//! The `Reporter` port of previewd-core on this crate's clients: GitHub
+//! deployments and statuses, and the signed callback.
+
+use crate::{
+    CallbackAction, CallbackClient, DeploymentId, DeploymentState, GithubClient, StatusOpts,
+};
+use async_trait::async_trait;
+use previewd_core::ports::{ReportError, Reporter};
+use previewd_core::report::{self, CallbackBody, StatusStep};
+
+/// Either side may be absent: without GitHub credentials no statuses are
+/// posted; without a callback secret a callback cannot be signed.
+pub struct GithubReporter {
+    pub github: Option<GithubClient>,
+    pub callbacks: Option<CallbackClient>,
+}
+
+fn state(s: report::DeploymentState) -> DeploymentState {
+    match s {
+        report::DeploymentState::Queued => DeploymentState::Queued,
+        report::DeploymentState::InProgress => DeploymentState::InProgress,
+        report::DeploymentState::Success => DeploymentState::Success,
+        report::DeploymentState::Failure => DeploymentState::Failure,
+        report::DeploymentState::Error => DeploymentState::Error,
+        report::DeploymentState::Inactive => DeploymentState::Inactive,
+    }
+}
+
+fn report_error(
+    retryable: bool,
+    retry_after: Option<std::time::Duration>,
+    message: String,
+) -> ReportError {
+    ReportError {
+        retryable,
+        retry_after,
+        message,
+    }
+}
+
+fn not_configured(what: &str) -> ReportError {
+    report_error(false, None, format!("{what} is not configured"))
+}
+
+#[async_trait]
+impl Reporter for GithubReporter {
+    fn reports_to_github(&self) -> bool {
+        self.github.is_some()
+    }
+
+    async fn create_deployment(
+        &self,
+        branch: &str,
+        commit_sha: &str,
+        description: &str,
+    ) -> Result<i64, ReportError> {
+        let gh = self
+            .github
+            .as_ref()
+            .ok_or_else(|| not_configured("GitHub"))?;
+        let environment = crate::environment_for_branch(branch);
+        let id = gh
+            .create_deployment(
+                commit_sha,
+                &environment,
+                &crate::github_description(description),
+            )
+            .await
+            .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))?;
+        i64::try_from(id.0)
+            .map_err(|_| report_error(false, None, format!("deployment id {} out of range", id.0)))
+    }
+
+    async fn deployment_status(
+        &self,
+        deployment_id: i64,
+        step: &StatusStep,
+    ) -> Result<(), ReportError> {
+        let gh = self
+            .github
+            .as_ref()
+            .ok_or_else(|| not_configured("GitHub"))?;
+        let description = crate::github_description(&step.description);
+        let opts = match &step.environment_url {
+            Some(url) => StatusOpts::ready(url, &description),
+            None => StatusOpts::described(&description),
+        };
+        let id = DeploymentId(u64::try_from(deployment_id).unwrap_or_default());
+        gh.create_status(id, state(step.state), &opts)
+            .await
+            .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))
+    }
+
+    async fn callback(
+        &self,
+        url: &str,
+        body: &CallbackBody,
+        idempotency_key: &str,
+    ) -> Result<(), ReportError> {
+        let cb = self
+            .callbacks
+            .as_ref()
+            .ok_or_else(|| not_configured("the callback secret (PREVIEWD_CALLBACK_SECRET)"))?;
+        let state = match body.state.as_str() {
+            "success" => DeploymentState::Success,
+            "failure" => DeploymentState::Failure,
+            "inactive" => DeploymentState::Inactive,
+            _ => DeploymentState::Error,
+        };
+        let body = crate::CallbackBody {
+            ai_run_id: body.ai_run_id.clone(),
+            branch: body.branch.clone(),
+            commit_sha: body.commit_sha.clone(),
+            action: if body.action == "destroy" {
+                CallbackAction::Destroy
+            } else {
+                CallbackAction::Deploy
+            },
+            state,
+            environment_url: body.environment_url.clone(),
+            description: Some(body.description.clone()),
+        };
+        cb.post(url, &body, idempotency_key)
+            .await
+            .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))
+    }
+}

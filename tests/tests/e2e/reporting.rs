@@ -1,0 +1,268 @@
+//! Reports through the daemon: a fake GitHub and a callback receiver on
+//! 127.0.0.1 see exactly the deployment, statuses and signed callbacks.
+
+use crate::*;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use previewd_controller::Deliverer;
+use previewd_github::{
+    Auth, CallbackClient, CallbackConfig, CallbackPolicy, GithubClient, GithubConfig,
+    GithubReporter, Secret,
+};
+use previewd_sim::SimConfig;
+use serde_json::{Value, json};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio_util::sync::CancellationToken;
+
+const CALLBACK_SECRET: &str = "callback-secret";
+
+/// Every request a fake server received: path, headers, body.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<(String, HeaderMap, Value)>>,
+    /// Answer 500 to this many status posts first.
+    fail_statuses: AtomicUsize,
+}
+
+type Shared = Arc<Recorder>;
+
+async fn deployments(
+    State(r): State<Shared>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    r.seen.lock().unwrap().push((
+        "deployments".into(),
+        headers,
+        serde_json::from_str(&body).unwrap(),
+    ));
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({ "id": 4242, "sha": "x" })),
+    )
+}
+
+async fn statuses(
+    State(r): State<Shared>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    let failing = r.fail_statuses.load(Ordering::SeqCst);
+    if failing > 0 {
+        r.fail_statuses.store(failing - 1, Ordering::SeqCst);
+        return (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(json!({ "message": "Server Error" })),
+        );
+    }
+    r.seen.lock().unwrap().push((
+        format!("statuses/{id}"),
+        headers,
+        serde_json::from_str(&body).unwrap(),
+    ));
+    (StatusCode::CREATED, axum::Json(json!({ "id": 1 })))
+}
+
+async fn hook(State(r): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {
+    r.seen
+        .lock()
+        .unwrap()
+        .push(("callback".into(), headers, json!({ "raw": body })));
+    StatusCode::OK
+}
+
+async fn fake_servers() -> (Shared, String) {
+    let r: Shared = Arc::default();
+    let app = axum::Router::new()
+        .route("/repos/acme/shop/deployments", post(deployments))
+        .route("/repos/acme/shop/deployments/{id}/statuses", post(statuses))
+        .route("/hook", post(hook))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (r, base)
+}
+
+fn start_deliverer(
+    app: &TestApp,
+    base: &str,
+    owner: &str,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let mut gh = GithubConfig::new("acme", "shop", Auth::Token(Secret::new("ghp_test")));
+    gh.api_url = base.to_string();
+    let policy = CallbackPolicy::new(["127.0.0.1"]).unwrap();
+    let reporter = GithubReporter {
+        github: Some(GithubClient::new(gh).unwrap()),
+        callbacks: Some(
+            CallbackClient::new(CallbackConfig::new(Secret::new(CALLBACK_SECRET), policy)).unwrap(),
+        ),
+    };
+    let d = Deliverer {
+        store: app.store.clone(),
+        reporter: Arc::new(reporter),
+        owner: owner.into(),
+        lease: Duration::from_secs(5),
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(20),
+    };
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(d.run(Arc::new(tokio::sync::Notify::new()), cancel.clone()));
+    (cancel, task)
+}
+
+async fn wait_for_seen(r: &Recorder, what: impl Fn(&[(String, HeaderMap, Value)]) -> bool) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while !what(&r.seen.lock().unwrap()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not seen: {:?}",
+            r.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|s| (&s.0, &s.2))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn states(seen: &[(String, HeaderMap, Value)]) -> Vec<String> {
+    seen.iter()
+        .filter(|s| s.0.starts_with("statuses/"))
+        .map(|s| s.2["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn deploy_and_destroy_reach_github_and_the_callback() {
+    let (rec, base) = fake_servers().await;
+    let app = spawn_app(SimConfig::default(), None).await;
+    let _deliverer = start_deliverer(&app, &base, "d1");
+    let body = json!({"action": "deploy", "branch": "qanote/issue-42", "commit_sha": "4f2a9c1", "ai_run_id": "run-7", "callback_url": format!("{base}/hook")});
+    let (status, _) = app.api.post("/v1/dispatch", body).await;
+    assert_eq!(status, 202);
+    app.api
+        .wait_for("qanote/issue-42", WITHIN, phase_is("Ready", 1))
+        .await;
+    wait_for_seen(&rec, |s| {
+        states(s).last().map(String::as_str) == Some("success")
+    })
+    .await;
+    {
+        let seen = rec.seen.lock().unwrap();
+        let (_, headers, dep) = &seen[0];
+        assert_eq!(seen[0].0, "deployments");
+        assert_eq!(dep["ref"], "4f2a9c1");
+        assert_eq!(dep["environment"], "preview/qanote-issue-42");
+        assert_eq!(
+            (
+                dep["transient_environment"].clone(),
+                dep["production_environment"].clone()
+            ),
+            (json!(true), json!(false))
+        );
+        assert_eq!(dep["required_contexts"], json!([]));
+        assert_eq!(headers["authorization"], "Bearer ghp_test");
+        assert_eq!(headers["x-github-api-version"], "2022-11-28");
+        let st = states(&seen);
+        assert_eq!(st.first().map(String::as_str), Some("in_progress"));
+        let success = seen.iter().find(|s| s.2["state"] == "success").unwrap();
+        assert_eq!(success.0, "statuses/4242");
+        assert_eq!(
+            success.2["environment_url"],
+            "https://issue-42-preview.preview.example.com"
+        );
+        assert_eq!(success.2["auto_inactive"], false);
+    }
+    wait_for_seen(&rec, |s| s.iter().any(|x| x.0 == "callback")).await;
+    app.api
+        .post(
+            "/v1/dispatch",
+            json!({"action": "destroy", "branch": "qanote/issue-42"}),
+        )
+        .await;
+    app.api
+        .wait_for("qanote/issue-42", WITHIN, phase_is("Deleted", 2))
+        .await;
+    wait_for_seen(&rec, |s| {
+        states(s).last().map(String::as_str) == Some("inactive")
+    })
+    .await;
+    wait_for_seen(&rec, |s| {
+        s.iter().filter(|x| x.0 == "callback").count() == 2
+    })
+    .await;
+    let seen = rec.seen.lock().unwrap();
+    assert_eq!(
+        seen.iter().filter(|s| s.0 == "deployments").count(),
+        1,
+        "one deployment for the one generation deployed"
+    );
+    let inactive = seen.iter().find(|s| s.2["state"] == "inactive").unwrap();
+    assert_eq!(
+        inactive.0, "statuses/4242",
+        "inactive goes to the deployment made"
+    );
+    let callbacks: Vec<&(String, HeaderMap, Value)> =
+        seen.iter().filter(|s| s.0 == "callback").collect();
+    for (i, (_, headers, raw)) in callbacks.iter().enumerate() {
+        let raw = raw["raw"].as_str().unwrap();
+        let sig = headers["x-previewd-signature-256"].to_str().unwrap();
+        assert!(
+            previewd_github::verify_signature(CALLBACK_SECRET.as_bytes(), raw.as_bytes(), sig),
+            "callback {i} is signed"
+        );
+        assert!(headers.contains_key("idempotency-key"));
+        let body: Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(body["ai_run_id"], "run-7");
+        assert_eq!(body["state"], if i == 0 { "success" } else { "inactive" });
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_that_fails_twice_succeeds_after_a_restart_with_nothing_lost_or_doubled() {
+    let (rec, base) = fake_servers().await;
+    rec.fail_statuses.store(2, Ordering::SeqCst);
+    let app = spawn_app(SimConfig::default(), None).await;
+    let (cancel, task) = start_deliverer(&app, &base, "d1");
+    app.api
+        .post("/v1/dispatch", deploy("qanote/issue-5", "abc1234"))
+        .await;
+    app.api
+        .wait_for("qanote/issue-5", WITHIN, phase_is("Ready", 1))
+        .await;
+    // Two failures happen; then the worker dies and another takes over.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while rec.fail_statuses.load(Ordering::SeqCst) > 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    task.abort();
+    let _ = task.await;
+    let _second = start_deliverer(&app, &base, "d2");
+    wait_for_seen(&rec, |s| {
+        states(s).last().map(String::as_str) == Some("success")
+    })
+    .await;
+    let seen = rec.seen.lock().unwrap();
+    let st = states(&seen);
+    assert_eq!(st, ["in_progress", "success"], "each state once, in order");
+    assert_eq!(seen.iter().filter(|s| s.0 == "deployments").count(), 1);
+}
+
+#[tokio::test]
+async fn a_callback_url_outside_the_allowlist_is_refused() {
+    let app = spawn_app(SimConfig::default(), None).await;
+    let body = json!({"action": "deploy", "branch": "main", "commit_sha": "abc1234", "callback_url": "http://10.0.0.5/steal"});
+    let (status, err) = app.api.post("/v1/dispatch", body).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("callback_url")));
+    let (_, list) = app.api.get("/v1/previews").await;
+    assert_eq!(list, json!([]));
+}
