@@ -224,30 +224,7 @@ pub async fn try_plant_orphans(
 }
 
 fn ghost_row(slug: &str) -> previewd_core::model::Preview {
-    use previewd_core::model::*;
-    let now = chrono::Utc::now();
-    Preview {
-        key: previewd_core::key::PreviewKey::new(PROJECT, slug).expect("valid"),
-        slug: slug.into(),
-        host_label: format!("{slug}-preview"),
-        spec: PreviewSpec::default(),
-        desired: Desired::Present,
-        generation: 1,
-        status: PreviewStatus {
-            phase: Phase::Pending,
-            conditions: Conditions::default(),
-            observed_generation: 0,
-            url: None,
-            message: None,
-            last_error: None,
-        },
-        rule_priority: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: None,
-        next_reconcile_at: now,
-        attempts: 0,
-        lease_owner: None,
-        lease_until: None,
-    }
+    let key = previewd_core::key::PreviewKey::new(PROJECT, slug).expect("valid");
+    let host = format!("{slug}-preview");
+    previewd_core::model::Preview::fresh(key, slug, &host, Default::default(), chrono::Utc::now())
 }

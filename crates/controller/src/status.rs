@@ -238,31 +238,20 @@ mod tests {
     use previewd_core::key::PreviewKey;
 
     fn ready_row_with_new_generation() -> Preview {
-        let now = chrono::Utc::now();
-        Preview {
-            key: PreviewKey::new("acme/shop", "main").unwrap(),
-            slug: "main".into(),
-            host_label: "main-preview".into(),
-            spec: PreviewSpec::default(),
-            desired: Desired::Present,
-            generation: 2,
-            status: PreviewStatus {
-                phase: Phase::Ready,
-                conditions: Conditions::default(),
-                observed_generation: 1,
-                url: Some("https://main-preview.example.com".into()),
-                message: None,
-                last_error: None,
-            },
-            rule_priority: Some(1000),
-            created_at: now,
-            updated_at: now,
-            expires_at: None,
-            next_reconcile_at: now,
-            attempts: 0,
-            lease_owner: None,
-            lease_until: None,
-        }
+        let key = PreviewKey::new("acme/shop", "main").unwrap();
+        let mut p = Preview::fresh(
+            key,
+            "main",
+            "main-preview",
+            PreviewSpec::default(),
+            chrono::Utc::now(),
+        );
+        p.generation = 2;
+        p.status.phase = Phase::Ready;
+        p.status.observed_generation = 1;
+        p.status.url = Some("https://main-preview.example.com".into());
+        p.rule_priority = Some(1000);
+        p
     }
 
     /// Regression (chaos seed 707): a failed pass over a new generation

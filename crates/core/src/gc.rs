@@ -120,31 +120,17 @@ mod tests {
     use crate::model::*;
 
     fn row(slug: &str, desired: Desired, phase: Phase) -> Preview {
-        let now = chrono::Utc::now();
-        Preview {
-            key: PreviewKey::new("acme/shop", slug).unwrap(),
-            slug: slug.into(),
-            host_label: format!("{slug}-preview"),
-            spec: PreviewSpec::default(),
-            desired,
-            generation: 1,
-            status: PreviewStatus {
-                phase,
-                conditions: Conditions::default(),
-                observed_generation: 1,
-                url: None,
-                message: None,
-                last_error: None,
-            },
-            rule_priority: None,
-            created_at: now,
-            updated_at: now,
-            expires_at: None,
-            next_reconcile_at: now,
-            attempts: 0,
-            lease_owner: None,
-            lease_until: None,
-        }
+        let key = PreviewKey::new("acme/shop", slug).unwrap();
+        let mut p = Preview::fresh(
+            key,
+            slug,
+            &format!("{slug}-preview"),
+            PreviewSpec::default(),
+            chrono::Utc::now(),
+        );
+        p.desired = desired;
+        p.status.phase = phase;
+        p
     }
 
     fn res(kind: ResourceKind, slug: &str) -> OwnedResource {

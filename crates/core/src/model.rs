@@ -147,6 +147,43 @@ pub struct Preview {
     pub lease_until: Option<Timestamp>,
 }
 
+impl Preview {
+    /// A row as it is first inserted: present, generation 1, Pending, due
+    /// at `now`, nothing observed yet.
+    pub fn fresh(
+        key: PreviewKey,
+        slug: &str,
+        host_label: &str,
+        spec: PreviewSpec,
+        now: Timestamp,
+    ) -> Self {
+        Preview {
+            key,
+            slug: slug.into(),
+            host_label: host_label.into(),
+            spec,
+            desired: Desired::Present,
+            generation: 1,
+            status: PreviewStatus {
+                phase: Phase::Pending,
+                conditions: Conditions::default(),
+                observed_generation: 0,
+                url: None,
+                message: None,
+                last_error: None,
+            },
+            rule_priority: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: None,
+            next_reconcile_at: now,
+            attempts: 0,
+            lease_owner: None,
+            lease_until: None,
+        }
+    }
+}
+
 /// A deploy as the API or CLI asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployRequest {

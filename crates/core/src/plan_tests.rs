@@ -7,33 +7,15 @@ use proptest::prelude::*;
 
 fn preview(desired: Desired) -> Preview {
     let t0 = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
-    Preview {
-        key: PreviewKey::new("acme/shop", "qanote/issue-42").unwrap(),
-        slug: "qanote-issue-42".into(),
-        host_label: "issue-42-preview".into(),
-        spec: PreviewSpec {
-            commit_sha: Some("abc123".into()),
-            ..Default::default()
-        },
-        desired,
-        generation: 1,
-        status: PreviewStatus {
-            phase: Phase::Pending,
-            conditions: Conditions::default(),
-            observed_generation: 0,
-            url: None,
-            message: None,
-            last_error: None,
-        },
-        rule_priority: Some(1000),
-        created_at: t0,
-        updated_at: t0,
-        expires_at: None,
-        next_reconcile_at: t0,
-        attempts: 0,
-        lease_owner: None,
-        lease_until: None,
-    }
+    let key = PreviewKey::new("acme/shop", "qanote/issue-42").unwrap();
+    let spec = PreviewSpec {
+        commit_sha: Some("abc123".into()),
+        ..Default::default()
+    };
+    let mut p = Preview::fresh(key, "qanote-issue-42", "issue-42-preview", spec, t0);
+    p.desired = desired;
+    p.rule_priority = Some(1000);
+    p
 }
 
 /// Everything the preview wants, as AWS would show it once it runs.

@@ -5,5 +5,6 @@ mod app_auth;
 mod callbacks;
 mod deployments;
 mod fake;
+mod openapi;
 mod rate_limits;
 mod webhooks;
