@@ -22,6 +22,9 @@ pub struct Reconciler {
     pub dns: DnsBatcher,
     pub template: Arc<Template>,
     pub config: ControllerConfig,
+    /// Notified when a status write enqueued reports, so the delivery
+    /// worker sends them at once rather than at its next poll.
+    pub reported: Arc<tokio::sync::Notify>,
 }
 
 impl Reconciler {
@@ -38,6 +41,7 @@ impl Reconciler {
             cloud,
             template,
             config,
+            reported: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -22,6 +22,7 @@ use crate::execute::ExecuteError;
 use crate::status::{Outcome, next_status};
 use previewd_core::CloudError;
 use previewd_core::model::Preview;
+use previewd_core::observed::ObservedService;
 use previewd_core::render::render;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,32 +135,62 @@ impl Controller {
     }
 }
 
-/// One bounded pass and the write of its result.
+/// One bounded pass and the write of its result, in a span that carries
+/// the preview's identity.
 async fn run_one(
     r: &Reconciler,
     p: Preview,
-    service: Option<Option<previewd_core::observed::ObservedService>>,
+    service: Option<Option<ObservedService>>,
+    claimed_at: tokio::time::Instant,
+) {
+    let span = tracing::info_span!("reconcile", project = %p.key.project, branch = %p.key.branch, generation = p.generation);
+    pass_and_record(r, p, service, claimed_at)
+        .instrument(span)
+        .await
+}
+
+async fn pass_and_record(
+    r: &Reconciler,
+    p: Preview,
+    service: Option<Option<ObservedService>>,
     claimed_at: tokio::time::Instant,
 ) {
     let cfg = &r.config;
-    let span = tracing::info_span!("reconcile", project = %p.key.project, branch = %p.key.branch, generation = p.generation);
-    async move {
     // Measured from the claim, not from when this task got a thread: no AWS
     // call of this pass can happen after its lease has run out.
     let deadline = claimed_at + cfg.reconcile_timeout;
     let update = match tokio::time::timeout_at(deadline, r.reconcile(&p, service)).await {
         Ok(update) => update,
         Err(_) => {
-            let timeout = CloudError::Transient { code: "Timeout".into(), message: format!("reconcile took longer than {:?}", cfg.reconcile_timeout) };
-            let outcome = Outcome::Error(ExecuteError::Cloud { step: "Reconcile", source: timeout });
-            next_status(&p, &outcome, &render(&r.template, &p).url, cfg, chrono::Utc::now())
+            let message = format!("reconcile took longer than {:?}", cfg.reconcile_timeout);
+            let timeout = CloudError::Transient {
+                code: "Timeout".into(),
+                message,
+            };
+            let outcome = Outcome::Error(ExecuteError::Cloud {
+                step: "Reconcile",
+                source: timeout,
+            });
+            next_status(
+                &p,
+                &outcome,
+                &render(&r.template, &p).url,
+                cfg,
+                chrono::Utc::now(),
+            )
         }
     };
-    tracing::info!(key = %p.key, phase = %update.status.phase, message = update.status.message.as_deref().unwrap_or(""), "reconciled");
-    if let Err(e) = r.store.record_status(&p.key, &cfg.replica_id, &update, chrono::Utc::now()).await {
-        tracing::warn!(key = %p.key, error = %e, "recording status failed; the lease will expire and the row be retried");
+    let message = update.status.message.as_deref().unwrap_or("");
+    tracing::info!(key = %p.key, phase = %update.status.phase, message, "reconciled");
+    match r
+        .store
+        .record_status(&p.key, &cfg.replica_id, &update, chrono::Utc::now())
+        .await
+    {
+        Ok(()) if !update.outbox.is_empty() => r.reported.notify_one(),
+        Ok(()) => {}
+        Err(e) => {
+            tracing::warn!(key = %p.key, error = %e, "recording status failed; the lease will expire and the row be retried")
+        }
     }
-    }
-    .instrument(span)
-    .await
 }

@@ -209,6 +209,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, store = %crate::redact_url(&cfg.store.url), "previewd listening");
 
     let cancel = CancellationToken::new();
+    let reported = reconciler.reported.clone();
     let mut controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
     let deliverer = previewd_controller::Deliverer {
         store: store_for_outbox,
@@ -219,7 +220,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         backoff_max: Duration::from_secs(600),
         poll_interval: Duration::from_secs(1),
     };
-    let delivery_loop = tokio::spawn(deliverer.run(Arc::new(Notify::new()), cancel.child_token()));
+    let delivery_loop = tokio::spawn(deliverer.run(reported, cancel.child_token()));
     let sweep_loop = tokio::spawn(run_sweeps(
         sweeps,
         cfg.sweep_options(false),
