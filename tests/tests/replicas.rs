@@ -1,0 +1,164 @@
+//! Three replicas on the real PostgreSQL sharing one simulated AWS: one is
+//! killed mid-reconcile, the others finish every preview, and nothing is
+//! created twice.
+
+use previewd_core::key::PreviewKey;
+use previewd_core::model::{DeployRequest, ListFilter, Phase, PreviewSpec};
+use previewd_core::naming::NamingConfig;
+use previewd_core::render::Template;
+use previewd_sim::{Sim, SimConfig};
+use previewd_tests::{PROJECT, RunningController, fast_controller};
+use sqlx::Executor;
+use sqlx::postgres::PgConnectOptions;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const ID: &str = "previewd";
+
+/// A database of its own on the server at PREVIEWD_TEST_PG_URL (default
+/// the local one); fails, never skips, when PostgreSQL is not there.
+async fn fresh_database() -> (String, String) {
+    let admin_url = std::env::var("PREVIEWD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let opts =
+        PgConnectOptions::from_str(&admin_url).expect("PREVIEWD_TEST_PG_URL is a PostgreSQL URL");
+    let mut admin = sqlx::ConnectOptions::connect(&opts)
+        .await
+        .expect("PostgreSQL is reachable (start it or set PREVIEWD_TEST_PG_URL)");
+    let name = format!("previewd_replicas_{:016x}", rand::random::<u64>());
+    // The name is ours (hex digits only), so splicing it into SQL is safe.
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create database");
+    let (base, _) = admin_url.rsplit_once('/').expect("URL has a database part");
+    (format!("{base}/{name}"), name)
+}
+
+async fn drop_database(name: &str) {
+    let admin_url = std::env::var("PREVIEWD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let opts = PgConnectOptions::from_str(&admin_url).unwrap();
+    if let Ok(mut admin) = sqlx::ConnectOptions::connect(&opts).await {
+        let _ = admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_the_work_and_survive_one_being_killed() {
+    let (url, name) = fresh_database().await;
+    // Each replica has its own pool, as separate processes would.
+    let stores = [
+        previewd_store::open(&url).await.unwrap(),
+        previewd_store::open(&url).await.unwrap(),
+        previewd_store::open(&url).await.unwrap(),
+    ];
+    // Slow enough that passes are in flight when the kill comes.
+    let sim = Sim::new(SimConfig {
+        latency: Duration::from_millis(3),
+        service_stable_after: Duration::from_millis(50),
+        ..SimConfig::default()
+    });
+    let template = Arc::new(Template::default());
+    let mut replicas: Vec<RunningController> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            RunningController::start(
+                store.clone(),
+                &sim,
+                template.clone(),
+                fast_controller(&format!("replica-{i}")),
+                Arc::new(Notify::new()),
+            )
+        })
+        .collect();
+    let writer = &stores[0];
+    for i in 0..12 {
+        let key = PreviewKey::new(PROJECT, &format!("qanote/issue-{i}")).unwrap();
+        let spec = PreviewSpec {
+            commit_sha: Some("abc1234".into()),
+            ..Default::default()
+        };
+        writer
+            .apply_deploy(
+                &DeployRequest {
+                    key,
+                    spec,
+                    expires_at: None,
+                },
+                &NamingConfig::default(),
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+    }
+    // Kill replica 0 while it holds leases.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = writer.list(&ListFilter::default()).await.unwrap();
+        if rows
+            .iter()
+            .any(|p| p.lease_owner.as_deref() == Some("replica-0"))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica-0 never took work"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    replicas.remove(0).kill().await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = writer.list(&ListFilter::default()).await.unwrap();
+        if rows
+            .iter()
+            .all(|p| p.status.phase == Phase::Ready && p.status.observed_generation == p.generation)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all Ready: {:?}",
+            rows.iter()
+                .map(|p| (&p.key.branch, p.status.phase))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls = sim.calls();
+    for op in [
+        "ecs:CreateService",
+        "elbv2:CreateRule",
+        "elbv2:CreateTargetGroup",
+        "logs:CreateLogGroup",
+        "ecs:RegisterTaskDefinition",
+    ] {
+        assert_eq!(calls.get(op), Some(&12), "{op} once per preview: {calls:?}");
+    }
+    let owned = sim.snapshot().owned_by(ID);
+    assert_eq!(
+        (
+            owned.services.len(),
+            owned.rules.len(),
+            owned.target_groups.len()
+        ),
+        (12, 12, 12)
+    );
+    for r in replicas {
+        r.stop().await;
+    }
+    for s in stores {
+        drop(s);
+    }
+    drop_database(&name).await;
+}
