@@ -1,11 +1,14 @@
 //! The SQLite backend: one database file in WAL mode, for a single replica.
 
 use crate::error::BackendError;
-use previewd_core::ports::StoreResult;
+use previewd_core::ports::{StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -18,6 +21,37 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// would only queue on the write lock.
 const MAX_CONNECTIONS: u32 = 4;
 
+/// Takes `<database>.lock` for this process, or explains who has it.
+fn lock_replica(db: &Path) -> StoreResult<File> {
+    let path = PathBuf::from(format!("{}.lock", db.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Invalid {
+            field: "store.url",
+            rule: format!("cannot open the lock file {}: {e}", path.display()),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Invalid {
+            field: "store.url",
+            rule: format!(
+                "another previewd is already using {} (SQLite serves a single replica; run several replicas on PostgreSQL)",
+                db.display()
+            ),
+        }),
+        Err(TryLockError::Error(e)) => Err(StoreError::Invalid {
+            field: "store.url",
+            rule: format!("cannot lock {}: {e}", path.display()),
+        }),
+    }
+}
+
 /// The store on SQLite.
 ///
 /// # Guarantees
@@ -28,6 +62,10 @@ const MAX_CONNECTIONS: u32 = 4;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// An exclusive lock on `<file>.lock`, held while the store lives: the
+    /// leases that keep replicas apart are PostgreSQL's business, so a
+    /// second process on the same file is refused outright.
+    _replica_lock: Option<Arc<File>>,
 }
 
 impl SqliteStore {
@@ -53,6 +91,11 @@ impl SqliteStore {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal);
         }
+        let replica_lock = if in_memory {
+            None
+        } else {
+            Some(Arc::new(lock_replica(options.get_filename())?))
+        };
         let pool = if in_memory {
             // An in-memory database lives as long as a connection to it, so
             // keep exactly one, forever, and every caller sees the same data.
@@ -74,7 +117,10 @@ impl SqliteStore {
                 backend: Self::BACKEND,
                 source,
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            _replica_lock: replica_lock,
+        })
     }
 
     /// The pool, for callers that need SQLite beyond the `Store` port.

@@ -62,7 +62,27 @@ async fn a_file_is_created_and_reopened_with_its_rows() {
             .await
             .unwrap();
     store.close().await;
+    drop(store);
     // Migrations are already applied the second time; opening must not fail.
     let store = open(&url).await.unwrap();
     assert_eq!(store.get(&req.key).await.unwrap(), Some(first.preview));
+}
+
+#[tokio::test]
+async fn a_second_replica_on_one_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let first = open(&url).await.unwrap();
+    let err = open(&url)
+        .await
+        .err()
+        .expect("a second store on the same file is refused");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("store.url: another previewd is already using"),
+        "{text}"
+    );
+    assert!(text.contains("PostgreSQL"), "{text}");
+    drop(first);
+    open(&url).await.expect("free again once the first is gone");
 }
