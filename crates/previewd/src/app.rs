@@ -13,12 +13,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    previewd_store::open(&cfg.store.url).await.with_context(|| {
-        format!(
-            "store.url: cannot open {}",
-            crate::redact_url(&cfg.store.url)
-        )
-    })
+    previewd_store::open(&cfg.store.url)
+        .await
+        .with_context(|| format!("opening {}", crate::redact_url(&cfg.store.url)))
 }
 
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
@@ -203,6 +200,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         webhook_secret: secret_env("PREVIEWD_GITHUB_WEBHOOK_SECRET").map(Arc::from),
         callback_policy: Some(Arc::new(callback_policy(&cfg)?)),
     };
+    let reporter = Arc::new(reporter(&cfg)?);
+    let signal = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("server.listen: cannot bind {listen}"))?;
@@ -213,7 +212,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
     let deliverer = previewd_controller::Deliverer {
         store: store_for_outbox,
-        reporter: Arc::new(reporter(&cfg)?),
+        reporter,
         owner: format!("outbox-{}", replica_id()),
         lease: Duration::from_secs(60),
         backoff_base: Duration::from_secs(2),
@@ -229,23 +228,34 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     ));
     let shutdown = cancel.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         tracing::info!("shutdown requested");
         shutdown.cancel();
     });
     let server_cancel = cancel.clone();
-    let server = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { server_cancel.cancelled().await });
+    let mut server = tokio::spawn(async move {
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(async move { server_cancel.cancelled().await })
+            .await
+    });
     // If the controller dies the daemon must not keep accepting work it
-    // will never do: stop everything and fail.
-    tokio::select! {
-        served = server => served.context("HTTP server failed")?,
-        ended = &mut controller => {
-            cancel.cancel();
-            anyhow::bail!("the controller stopped unexpectedly: {:?}", ended.err());
-        }
-    }
+    // will never do: stop everything and fail. On a signal, everything
+    // drains: the server stops accepting, passes under way finish.
+    let failure = tokio::select! {
+        // A shutdown ends the server and the controller too: ask first.
+        biased;
+        _ = cancel.cancelled() => None,
+        served = &mut server => Some(format!("the HTTP server stopped: {served:?}")),
+        ended = &mut controller => Some(format!("the controller stopped unexpectedly: {:?}", ended.err())),
+    };
     cancel.cancel();
+    if let Some(why) = failure {
+        anyhow::bail!(why);
+    }
+    server
+        .await
+        .context("HTTP server task panicked")?
+        .context("HTTP server failed")?;
     controller.await.context("controller task panicked")?;
     let _ = sweep_loop.await;
     let _ = delivery_loop.await;
@@ -253,17 +263,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (so a signal that comes
+/// right after start-up is not lost) and resolves when either arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }

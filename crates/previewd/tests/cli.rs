@@ -165,3 +165,38 @@ fn a_numeric_looking_override_of_a_text_key_is_taken_as_text() {
         stderr(&out)
     );
 }
+
+/// Regression: a SIGTERM used to end `serve` with "the controller stopped
+/// unexpectedly" because the drained controller finished first.
+#[test]
+fn serve_drains_and_exits_zero_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/p.db", dir.path().display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_previewd"))
+        .arg("serve")
+        .env_clear()
+        .env("PREVIEWD_SERVER_LISTEN", "127.0.0.1:0")
+        .env("PREVIEWD_STORE_URL", &db)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("previewd listening"));
+    assert!(listening, "serve did not start");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status:?}: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("previewd stopped")),
+        "{rest:?}"
+    );
+}
