@@ -66,16 +66,13 @@ pub async fn execute(
                 .map(|tg| {
                     new_target_group = Some(tg.arn);
                 }),
-            Change::ReservePriority(p) => {
+            Change::ReservePriority(_) | Change::ReleasePriority => {
+                let priority = match change {
+                    Change::ReservePriority(p) => Some(*p),
+                    _ => None,
+                };
                 store
-                    .set_rule_priority(key, Some(*p))
-                    .await
-                    .map_err(|source| ExecuteError::Store { step, source })?;
-                Ok(())
-            }
-            Change::ReleasePriority => {
-                store
-                    .set_rule_priority(key, None)
+                    .set_rule_priority(key, priority)
                     .await
                     .map_err(|source| ExecuteError::Store { step, source })?;
                 Ok(())
@@ -84,10 +81,7 @@ pub async fn execute(
                 spec,
                 target_group_arn,
             } => {
-                let tg = target_group_arn
-                    .as_ref()
-                    .or(new_target_group.as_ref())
-                    .ok_or_else(|| missing(step, "target group"))?;
+                let tg = resolve(target_group_arn, &new_target_group, step, "target group")?;
                 cloud.load_balancer.create_rule(spec, tg).await.map(drop)
             }
             Change::ModifyRule {
@@ -95,20 +89,19 @@ pub async fn execute(
                 spec,
                 target_group_arn,
             } => {
-                let tg = target_group_arn
-                    .as_ref()
-                    .or(new_target_group.as_ref())
-                    .ok_or_else(|| missing(step, "target group"))?;
+                let tg = resolve(target_group_arn, &new_target_group, step, "target group")?;
                 cloud.load_balancer.modify_rule(arn, spec, tg).await
             }
             Change::CreateService {
                 spec,
                 task_definition_arn,
             } => {
-                let td = task_definition_arn
-                    .as_ref()
-                    .or(new_task_definition.as_ref())
-                    .ok_or_else(|| missing(step, "task definition"))?;
+                let td = resolve(
+                    task_definition_arn,
+                    &new_task_definition,
+                    step,
+                    "task definition",
+                )?;
                 cloud.compute.create_service(spec, td).await
             }
             Change::UpdateService {
@@ -117,10 +110,12 @@ pub async fn execute(
                 desired_count,
                 tags,
             } => {
-                let td = task_definition_arn
-                    .as_ref()
-                    .or(new_task_definition.as_ref())
-                    .ok_or_else(|| missing(step, "task definition"))?;
+                let td = resolve(
+                    task_definition_arn,
+                    &new_task_definition,
+                    step,
+                    "task definition",
+                )?;
                 cloud
                     .compute
                     .update_service(name, td, *desired_count, tags)
@@ -160,6 +155,19 @@ fn gone_is_fine(r: Result<(), CloudError>) -> Result<(), CloudError> {
         Err(CloudError::NotFound(_)) => Ok(()),
         other => other,
     }
+}
+
+/// The ARN a change names, or the one made earlier in the same plan.
+fn resolve<'a>(
+    given: &'a Option<String>,
+    made: &'a Option<String>,
+    step: &'static str,
+    what: &str,
+) -> Result<&'a String, ExecuteError> {
+    given
+        .as_ref()
+        .or(made.as_ref())
+        .ok_or_else(|| missing(step, what))
 }
 
 /// A plan referred to an ARN it neither observed nor created; this is a
