@@ -5,7 +5,7 @@ use crate::execute::{ExecuteError, execute};
 use crate::observe::{Freshness, Observer};
 use crate::status::{Outcome, next_status};
 use crate::{Cloud, ControllerConfig, DnsBatcher};
-use previewd_core::model::{Preview, StatusUpdate};
+use previewd_core::model::{Phase, Preview, StatusUpdate};
 use previewd_core::observed::ObservedService;
 use previewd_core::plan::{Plan, Verdict, plan};
 use previewd_core::ports::Store;
@@ -80,11 +80,16 @@ impl Reconciler {
             .await
             .map_err(observe_err)?;
         let first = plan(&self.template, p, &w, &o, &BTreeSet::new());
-        // Act only on what is true now: a plan that changes anything (or
-        // declares the preview gone or failed) is made again on listings fetched
-        // after this pass began, with the priorities other rows hold.
+        // Act only on what is true now: a plan that changes anything, or
+        // that makes a new claim (gone, failed, or Ready for a generation
+        // not yet Ready), is made again on listings fetched after this pass
+        // began, with the priorities other rows hold. A cached listing may
+        // predate a deletion by someone else (a sweep, a person).
+        let already_ready =
+            p.status.phase == Phase::Ready && p.status.observed_generation == p.generation;
         let acting = !first.changes.is_empty()
-            || matches!(first.verdict, Verdict::Gone | Verdict::Failed(_));
+            || matches!(first.verdict, Verdict::Gone | Verdict::Failed(_))
+            || (first.verdict == Verdict::Ready && !already_ready);
         let Plan { changes, verdict } = if acting {
             let o = self
                 .observer
