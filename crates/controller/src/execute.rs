@@ -95,6 +95,7 @@ pub async fn execute(
             Change::CreateService {
                 spec,
                 task_definition_arn,
+                target_group_arn,
             } => {
                 let td = resolve(
                     task_definition_arn,
@@ -102,7 +103,8 @@ pub async fn execute(
                     step,
                     "task definition",
                 )?;
-                cloud.compute.create_service(spec, td).await
+                let tg = resolve(target_group_arn, &new_target_group, step, "target group")?;
+                cloud.compute.create_service(spec, td, Some(tg)).await
             }
             Change::UpdateService {
                 name,

@@ -80,6 +80,8 @@ pub enum Change {
     CreateService {
         spec: ServiceSpec,
         task_definition_arn: Option<String>,
+        /// `None`: the one created earlier in the same plan.
+        target_group_arn: Option<String>,
     },
     UpdateService {
         name: String,
@@ -444,6 +446,7 @@ fn plan_present(
         None => changes.push(Change::CreateService {
             spec: w.service.clone(),
             task_definition_arn: td_arn,
+            target_group_arn: tg_arn.clone(),
         }),
         Some(s) if s.status == "DRAINING" => {
             let verdict = if changes.is_empty() {

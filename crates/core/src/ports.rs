@@ -48,10 +48,13 @@ pub trait Compute: Send + Sync {
     ) -> CloudResult<ObservedTaskDefinition>;
     /// Deregisters every ACTIVE revision of the family.
     async fn deregister_task_definitions(&self, family: &str) -> CloudResult<()>;
+    /// Creates the service; with a target group, wired to it (ECS takes the
+    /// group's ARN, and the group must already be on a load balancer).
     async fn create_service(
         &self,
         spec: &ServiceSpec,
         task_definition_arn: &str,
+        target_group_arn: Option<&str>,
     ) -> CloudResult<()>;
     async fn update_service(
         &self,

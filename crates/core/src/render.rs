@@ -119,7 +119,6 @@ pub struct ServiceSpec {
     pub assign_public_ip: bool,
     pub container_name: String,
     pub container_port: u16,
-    pub target_group_name: String,
     pub tags: Tags,
 }
 
@@ -225,7 +224,8 @@ pub fn render(t: &Template, p: &Preview) -> Wanted {
                 ttl: None,
                 values: Vec::new(),
                 alias_target: Some(AliasTarget {
-                    dns_name: alb_dns_name.clone(),
+                    // Route53 answers in lower case; compare like with like.
+                    dns_name: alb_dns_name.to_ascii_lowercase(),
                     hosted_zone_id: alb_zone_id.clone(),
                 }),
             },
@@ -254,7 +254,6 @@ pub fn render(t: &Template, p: &Preview) -> Wanted {
             assign_public_ip: t.assign_public_ip,
             container_name: t.container_name.clone(),
             container_port: t.container_port,
-            target_group_name: names.target_group.clone(),
             tags: service_tags,
         },
         log_retention_days: t.log_retention_days,

@@ -27,7 +27,7 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
+async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
     match cfg.cloud.kind {
         CloudKind::Sim => {
             tracing::warn!(
@@ -49,7 +49,24 @@ fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
             });
             Ok(Cloud::from_one(sim))
         }
-        CloudKind::Aws => anyhow::bail!("cloud.kind: \"aws\" is not available in this build yet"),
+        CloudKind::Aws => {
+            let c = &cfg.cloud;
+            let aws = previewd_aws::Aws::connect(previewd_aws::Settings {
+                region: Some(c.region.clone()),
+                cluster: c.cluster.clone(),
+                listener_arn: c.listener_arn.clone(),
+                hosted_zone_id: c.hosted_zone_id.clone(),
+                call_timeout: Duration::from_secs(c.call_timeout_secs),
+            })
+            .await;
+            tracing::info!(
+                region = %c.region,
+                cluster = %c.cluster,
+                listener = %c.listener_arn,
+                "cloud.kind = \"aws\": previews are real AWS resources"
+            );
+            Ok(Cloud::from_one(aws))
+        }
     }
 }
 
@@ -144,7 +161,7 @@ pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
     let store = open_store(cfg).await?;
     let template = Arc::new(cfg.template());
     let s = Sweeper {
-        cloud: cloud(cfg)?,
+        cloud: cloud(cfg).await?,
         store,
         template,
         wake: Arc::new(Notify::new()),
@@ -173,7 +190,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     let template = Arc::new(cfg.template());
     let wake = Arc::new(Notify::new());
-    let cloud = cloud(&cfg)?;
+    let cloud = cloud(&cfg).await?;
     let reconciler = Arc::new(Reconciler::new(
         store.clone(),
         cloud.clone(),

@@ -142,6 +142,8 @@ pub struct CloudSection {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
+    /// A bound on each AWS call, the SDK's own retries included.
+    pub call_timeout_secs: u64,
 }
 
 impl Default for CloudSection {
@@ -172,6 +174,7 @@ impl Default for CloudSection {
             subnets: t.subnets,
             security_groups: t.security_groups,
             assign_public_ip: t.assign_public_ip,
+            call_timeout_secs: 20,
         }
     }
 }

@@ -290,10 +290,7 @@ fn check(c: &Config) -> Vec<Problem> {
         ));
     }
     if c.cloud.kind == CloudKind::Aws {
-        out.push(problem(
-            "cloud.kind",
-            "\"aws\" is not available in this build yet; use \"sim\"",
-        ));
+        out.extend(aws_problems(&c.cloud));
     }
     if !matches!(c.cloud.dns_mode.as_str(), "alias" | "wildcard") {
         out.push(problem(
@@ -343,6 +340,58 @@ fn check(c: &Config) -> Vec<Problem> {
             "controller.resync_interval_secs",
             "must be at least 1",
         ));
+    }
+    out
+}
+
+/// What `cloud.kind = "aws"` needs that the simulator does not.
+fn aws_problems(c: &crate::config::CloudSection) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let listener = c.listener_arn.split(':').collect::<Vec<_>>();
+    if listener.len() < 6
+        || listener[0] != "arn"
+        || listener[2] != "elasticloadbalancing"
+        || !listener[5].starts_with("listener/app/")
+    {
+        out.push(problem(
+            "cloud.listener_arn",
+            "must be an Application Load Balancer listener ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/…)",
+        ));
+    }
+    if c.cluster.trim().is_empty() {
+        out.push(problem("cloud.cluster", "must name the ECS cluster"));
+    }
+    if c.dns_mode == "alias" {
+        if c.hosted_zone_id.trim().is_empty() {
+            out.push(problem(
+                "cloud.hosted_zone_id",
+                "must name the Route53 zone of naming.domain (or set dns_mode = \"wildcard\")",
+            ));
+        }
+        if c.alb_dns_name.trim().is_empty() || c.alb_zone_id.trim().is_empty() {
+            out.push(problem(
+                "cloud.alb_dns_name",
+                "alias records need the load balancer's DNS name and canonical zone id (alb_zone_id)",
+            ));
+        }
+    }
+    if !c.vpc_id.starts_with("vpc-") {
+        out.push(problem("cloud.vpc_id", "must be a VPC id (vpc-…)"));
+    }
+    if let Some(bad) = c.subnets.iter().find(|s| !s.starts_with("subnet-")) {
+        out.push(problem(
+            "cloud.subnets",
+            format!("{bad:?} is not a subnet id (subnet-…)"),
+        ));
+    }
+    if c.security_groups.is_empty() || c.security_groups.iter().any(|s| !s.starts_with("sg-")) {
+        out.push(problem(
+            "cloud.security_groups",
+            "must list at least one security group id (sg-…)",
+        ));
+    }
+    if !(1..=300).contains(&c.call_timeout_secs) {
+        out.push(problem("cloud.call_timeout_secs", "must be 1..=300"));
     }
     out
 }

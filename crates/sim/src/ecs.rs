@@ -167,7 +167,12 @@ impl World {
         Ok(names)
     }
 
-    pub(crate) fn ecs_create_service(&mut self, spec: &ServiceSpec, td: &str) -> CloudResult<()> {
+    pub(crate) fn ecs_create_service(
+        &mut self,
+        spec: &ServiceSpec,
+        td: &str,
+        target_group: Option<&str>,
+    ) -> CloudResult<()> {
         let arn = self.service_arn(&spec.name);
         self.gate(&CREATE, &arn)?;
         if !spec.tags.is_empty() {
@@ -195,14 +200,10 @@ impl World {
                 "desiredCount must be at least 0",
             ));
         }
-        // An empty name means a service without a load balancer.
-        let target_group_arn = if spec.target_group_name.is_empty() {
-            None
-        } else {
-            let tg = self.elb.by_name(&spec.target_group_name).ok_or_else(|| {
+        let target_group_arn = if let Some(wanted) = target_group {
+            let tg = self.elb.target_groups.get(wanted).ok_or_else(|| {
                 CloudError::NotFound(format!(
-                    "TargetGroupNotFound: One or more target groups not found: {}",
-                    spec.target_group_name
+                    "TargetGroupNotFound: One or more target groups not found: {wanted}"
                 ))
             })?;
             if !self.elb.is_attached(&tg.arn) {
@@ -215,6 +216,8 @@ impl World {
                 ));
             }
             Some(tg.arn.clone())
+        } else {
+            None
         };
         let mut svc = Service {
             name: spec.name.clone(),

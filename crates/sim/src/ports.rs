@@ -70,8 +70,9 @@ impl Compute for Sim {
         &self,
         spec: &ServiceSpec,
         task_definition_arn: &str,
+        target_group_arn: Option<&str>,
     ) -> CloudResult<()> {
-        self.call(|w| w.ecs_create_service(spec, task_definition_arn))
+        self.call(|w| w.ecs_create_service(spec, task_definition_arn, target_group_arn))
             .await
     }
 

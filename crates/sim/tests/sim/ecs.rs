@@ -25,7 +25,7 @@ async fn duplicate_create_service_is_an_error() {
     let sim = timed();
     let made = provision(&sim, "issue-1", 1000).await;
     let again = sim
-        .create_service(&service_spec("issue-1"), &made.td_arn)
+        .create_service(&service_spec("issue-1"), &made.td_arn, Some(&made.tg_arn))
         .await;
     assert!(matches!(again, Err(CloudError::AlreadyExists(m)) if m.contains("not idempotent")));
 
@@ -36,11 +36,11 @@ async fn duplicate_create_service_is_an_error() {
         .unwrap();
     sim.delete_service(&name).await.unwrap();
     let draining = sim
-        .create_service(&service_spec("issue-1"), &made.td_arn)
+        .create_service(&service_spec("issue-1"), &made.td_arn, Some(&made.tg_arn))
         .await;
     assert!(matches!(draining, Err(CloudError::AlreadyExists(_))));
     tokio::time::advance(Duration::from_secs(60)).await;
-    sim.create_service(&service_spec("issue-1"), &made.td_arn)
+    sim.create_service(&service_spec("issue-1"), &made.td_arn, Some(&made.tg_arn))
         .await
         .unwrap();
     let svc = &sim.services(&svc_name("issue-1")).await.unwrap()[0];
@@ -168,7 +168,10 @@ async fn an_inactive_task_definition_cannot_start_a_service() {
     sim.deregister_task_definitions("pv-issue-1").await.unwrap();
     let mut spec = service_spec("issue-1");
     spec.name = "pv-other".into();
-    let err = sim.create_service(&spec, &made.td_arn).await.unwrap_err();
+    let err = sim
+        .create_service(&spec, &made.td_arn, Some(&made.tg_arn))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, CloudError::Invalid { code, message } if code == "ClientException" && message.contains("inactive"))
     );
@@ -302,13 +305,19 @@ async fn a_service_needs_a_target_group_behind_the_listener() {
         .register_task_definition(&task_def("issue-1"))
         .await
         .unwrap();
-    let missing = sim.create_service(&service_spec("issue-1"), &td.arn).await;
+    let nowhere = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pv-issue-1/0";
+    let missing = sim
+        .create_service(&service_spec("issue-1"), &td.arn, Some(nowhere))
+        .await;
     assert!(matches!(missing, Err(CloudError::NotFound(m)) if m.contains("TargetGroupNotFound")));
 
-    sim.create_target_group(&tg_spec("pv-issue-1"))
+    let tg = sim
+        .create_target_group(&tg_spec("pv-issue-1"))
         .await
         .unwrap();
-    let detached = sim.create_service(&service_spec("issue-1"), &td.arn).await;
+    let detached = sim
+        .create_service(&service_spec("issue-1"), &td.arn, Some(&tg.arn))
+        .await;
     assert!(
         matches!(detached, Err(CloudError::Invalid { message, .. }) if message.contains("does not have an associated load balancer"))
     );

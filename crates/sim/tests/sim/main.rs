@@ -84,7 +84,6 @@ pub fn service_spec(slug: &str) -> ServiceSpec {
         assign_public_ip: false,
         container_name: "app".into(),
         container_port: 80,
-        target_group_name: family(slug),
         tags: ours(slug),
     }
 }
@@ -120,7 +119,7 @@ pub async fn provision(sim: &Sim, slug: &str, priority: i32) -> Made {
         )
         .await
         .unwrap();
-    sim.create_service(&service_spec(slug), &td_arn)
+    sim.create_service(&service_spec(slug), &td_arn, Some(&tg_arn))
         .await
         .unwrap();
     Made {

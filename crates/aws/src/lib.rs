@@ -1,0 +1,118 @@
+//! The AWS SDK implementations of previewd's cloud ports: ECS (task
+//! definitions, services), ELBv2 (the shared listener's rules, target
+//! groups), Route53 (the preview zone) and CloudWatch Logs.
+//!
+//! Credentials and region come from the standard AWS chain (environment,
+//! profile, ECS task role, web identity); `AWS_ENDPOINT_URL` and
+//! `AWS_ENDPOINT_URL_<SERVICE>` are honoured, so the same binary talks to
+//! AWS or to a local emulator such as moto. TLS is rustls with ring.
+//!
+//! Observation is batched: one paged `DescribeRules` per listener, tags in
+//! batches of 20, `DescribeServices` ten at a time, `ListResourceRecordSets`
+//! paged. Every call is counted by operation and outcome ([`Calls`]).
+#![forbid(unsafe_code)]
+
+pub mod calls;
+mod dns;
+mod ecs;
+mod elb;
+pub mod error;
+mod logs;
+
+pub use calls::{Calls, OPERATIONS, Purpose, Use};
+pub use error::Op;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Where previewd's resources live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `None`: the region of the standard chain (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// The ECS cluster previews run in (name or ARN).
+    pub cluster: String,
+    /// The shared HTTPS listener the preview rules go on.
+    pub listener_arn: String,
+    /// The Route53 zone preview records go in.
+    pub hosted_zone_id: String,
+    /// A bound on each call, retries included.
+    pub call_timeout: Duration,
+}
+
+/// The four ports over one set of SDK clients.
+pub struct Aws {
+    settings: Settings,
+    ecs: aws_sdk_ecs::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    route53: aws_sdk_route53::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    calls: Arc<Calls>,
+    /// The listener's load balancer, looked up once.
+    load_balancer_arn: OnceCell<String>,
+    /// Log-group tags by (name, creation time): a group's identity never
+    /// changes, so its ownership tags are fetched once, not every listing.
+    log_group_tags: logs::TagCache,
+}
+
+impl Aws {
+    /// Loads credentials and region from the standard chain and builds the
+    /// clients. Nothing is called until a port method is.
+    pub async fn connect(settings: Settings) -> Aws {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(settings.call_timeout / 2)
+                    .operation_timeout(settings.call_timeout)
+                    .build(),
+            );
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let shared = loader.load().await;
+        Aws {
+            ecs: aws_sdk_ecs::Client::new(&shared),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&shared),
+            route53: aws_sdk_route53::Client::new(&shared),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&shared),
+            settings,
+            calls: Arc::new(Calls::default()),
+            load_balancer_arn: OnceCell::new(),
+            log_group_tags: Default::default(),
+        }
+    }
+
+    /// The call counter, shared with whoever reports it.
+    pub fn calls(&self) -> Arc<Calls> {
+        self.calls.clone()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// AWS returns tags as key/value pairs in each service's own type; ours
+/// are a map.
+fn tag_map<I, K, V>(pairs: I) -> previewd_core::tags::Tags
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+}

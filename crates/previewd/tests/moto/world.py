@@ -1,0 +1,273 @@
+"""Fixtures for the moto tests: builds the account previewd runs in (VPC,
+subnets, ALB and listener, cluster, hosted zone) with resources of other
+teams on the same listener and zone, and reads the whole account back.
+
+Run with the virtualenv's python (boto3 comes with moto):
+    world.py ENDPOINT setup | zone | snapshot | iam-user | register-target TG_ARN |
+             drift-rule RULE_ARN HOST
+Prints JSON on stdout.
+"""
+
+import json
+import sys
+
+import boto3
+
+REGION = "us-east-1"
+DOMAIN = "preview.example.com"
+
+
+def client(endpoint, service, **keys):
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=keys.get("key", "testing"),
+        aws_secret_access_key=keys.get("secret", "testing"),
+    )
+
+
+def setup(endpoint):
+    ec2 = client(endpoint, "ec2")
+    elb = client(endpoint, "elbv2")
+    ecs = client(endpoint, "ecs")
+    r53 = client(endpoint, "route53")
+    logs = client(endpoint, "logs")
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=az)["Subnet"]["SubnetId"]
+        for cidr, az in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")]
+    ]
+    sg = ec2.create_security_group(GroupName="previews", Description="previews", VpcId=vpc)[
+        "GroupId"
+    ]
+    alb = elb.create_load_balancer(Name="previews", Subnets=subnets, SecurityGroups=[sg])[
+        "LoadBalancers"
+    ][0]
+    listener = elb.create_listener(
+        LoadBalancerArn=alb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"},
+            }
+        ],
+    )["Listeners"][0]["ListenerArn"]
+    ecs.create_cluster(clusterName="previews")
+    zone = r53.create_hosted_zone(Name=DOMAIN, CallerReference="previewd-tests")["HostedZone"][
+        "Id"
+    ].split("/")[-1]
+
+    # Production next door: a target group and rule of the web team on the
+    # same listener, its records in the same zone, its log group and
+    # service. previewd must never change any of them.
+    web_tg = elb.create_target_group(
+        Name="prod-web",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=vpc,
+        TargetType="ip",
+        Tags=[{"Key": "team", "Value": "web"}],
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elb.create_rule(
+        ListenerArn=listener,
+        Priority=10,
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": ["www.example.com"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": web_tg}],
+        Tags=[{"Key": "team", "Value": "web"}],
+    )
+    r53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"www.{DOMAIN}.",
+                        "Type": "A",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": "192.0.2.10"}],
+                    },
+                },
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"issue-7-preview.{DOMAIN}.",
+                        "Type": "TXT",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": '"owned by the web team"'}],
+                    },
+                },
+            ]
+        },
+    )
+    logs.create_log_group(logGroupName="/ecs/prod-web", tags={"team": "web"})
+    ecs.register_task_definition(
+        family="prod-web",
+        containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}],
+    )
+    ecs.create_service(cluster="previews", serviceName="prod-web", taskDefinition="prod-web", desiredCount=1)
+
+    print(
+        json.dumps(
+            {
+                "vpc_id": vpc,
+                "subnets": subnets,
+                "security_group": sg,
+                "alb_arn": alb["LoadBalancerArn"],
+                "alb_dns_name": alb["DNSName"],
+                "alb_zone_id": alb["CanonicalHostedZoneId"],
+                "listener_arn": listener,
+                "hosted_zone_id": zone,
+            }
+        )
+    )
+
+
+def zone(endpoint):
+    """Only the hosted zone, for a second moto that serves Route53."""
+    r53 = client(endpoint, "route53")
+    zone = r53.create_hosted_zone(Name=DOMAIN, CallerReference="previewd-tests")["HostedZone"]["Id"]
+    print(json.dumps({"hosted_zone_id": zone.split("/")[-1]}))
+
+
+def snapshot(endpoint):
+    elb = client(endpoint, "elbv2")
+    ecs = client(endpoint, "ecs")
+    r53 = client(endpoint, "route53")
+    logs = client(endpoint, "logs")
+
+    def tags_of(arns):
+        out = {}
+        for i in range(0, len(arns), 20):
+            for d in elb.describe_tags(ResourceArns=arns[i : i + 20])["TagDescriptions"]:
+                out[d["ResourceArn"]] = {t["Key"]: t["Value"] for t in d.get("Tags", [])}
+        return out
+
+    listeners = [l["ListenerArn"] for lb in elb.describe_load_balancers()["LoadBalancers"] for l in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]]
+    rules = [r for l in listeners for r in elb.describe_rules(ListenerArn=l)["Rules"] if not r["IsDefault"]]
+    rule_tags = tags_of([r["RuleArn"] for r in rules])
+    tgs = elb.describe_target_groups()["TargetGroups"]
+    tg_tags = tags_of([t["TargetGroupArn"] for t in tgs])
+    zone = r53.list_hosted_zones()["HostedZones"][0]["Id"]
+    records = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    groups = logs.describe_log_groups()["logGroups"]
+    service_arns = ecs.list_services(cluster="previews")["serviceArns"]
+    services = ecs.describe_services(cluster="previews", services=service_arns, include=["TAGS"])["services"] if service_arns else []
+    # Families with an ACTIVE revision, newest revision each (moto's
+    # ListTaskDefinitionFamilies ignores the status filter).
+    active_arns = ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
+    newest = {}
+    for arn in active_arns:
+        family, revision = arn.split("/")[-1].rsplit(":", 1)
+        newest[family] = max(newest.get(family, 0), int(revision))
+    tds = {}
+    for f, revision in newest.items():
+        d = ecs.describe_task_definition(taskDefinition=f"{f}:{revision}", include=["TAGS"])
+        tds[f] = {**d["taskDefinition"], "tags": {t["key"]: t["value"] for t in d.get("tags", [])}}
+
+    print(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "arn": r["RuleArn"],
+                        "priority": r["Priority"],
+                        "conditions": r["Conditions"],
+                        "actions": r["Actions"],
+                        "tags": rule_tags.get(r["RuleArn"], {}),
+                    }
+                    for r in rules
+                ],
+                "target_groups": [
+                    {
+                        "arn": t["TargetGroupArn"],
+                        "name": t["TargetGroupName"],
+                        "port": t["Port"],
+                        "target_type": t["TargetType"],
+                        "health_check_path": t.get("HealthCheckPath"),
+                        "tags": tg_tags.get(t["TargetGroupArn"], {}),
+                    }
+                    for t in tgs
+                ],
+                "records": records,
+                "log_groups": [
+                    {"name": g["logGroupName"], "retention": g.get("retentionInDays"),
+                     "tags": logs.list_tags_for_resource(resourceArn=g["arn"].removesuffix(":*")).get("tags", {})}
+                    for g in groups
+                ],
+                "services": [
+                    {
+                        "name": s["serviceName"],
+                        "status": s["status"],
+                        "task_definition": s["taskDefinition"],
+                        "desired": s["desiredCount"],
+                        "launch_type": s.get("launchType"),
+                        "load_balancers": s.get("loadBalancers", []),
+                        "network": s.get("networkConfiguration"),
+                        "tags": {t["key"]: t["value"] for t in s.get("tags", [])},
+                    }
+                    for s in services
+                ],
+                "task_definitions": tds,
+                "active_task_definition_arns": active_arns,
+            },
+            default=str,
+        )
+    )
+
+
+def iam_user(endpoint):
+    """A user that may do everything previewd does except ModifyRule: the
+    field's "first deploy worked, the rerun failed" account."""
+    iam = client(endpoint, "iam")
+    iam.create_user(UserName="rerun")
+    iam.put_user_policy(
+        UserName="rerun",
+        PolicyName="previewd-without-modify-rule",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "NotAction": "elasticloadbalancing:ModifyRule",
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="rerun")["AccessKey"]
+    print(json.dumps({"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}))
+
+
+def register_target(endpoint, tg_arn):
+    elb = client(endpoint, "elbv2")
+    elb.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": "10.0.1.10", "Port": 80}])
+    print(json.dumps({"registered": tg_arn}))
+
+
+def drift_rule(endpoint, rule_arn, host):
+    """Someone edits previewd's rule in the console."""
+    elb = client(endpoint, "elbv2")
+    elb.modify_rule(
+        RuleArn=rule_arn,
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}],
+    )
+    print(json.dumps({"drifted": rule_arn}))
+
+
+if __name__ == "__main__":
+    endpoint, command, *args = sys.argv[1:]
+    {
+        "setup": setup,
+        "zone": zone,
+        "snapshot": snapshot,
+        "iam-user": iam_user,
+        "register-target": register_target,
+        "drift-rule": drift_rule,
+    }[command](endpoint, *args)
