@@ -183,7 +183,7 @@ async fn run_one(
 /// How a pass ended.
 enum Ended {
     /// It ran to the end and decided a status.
-    Done(StatusUpdate),
+    Done(Box<StatusUpdate>),
     /// It was stopped (timeout, lease no longer renewable); record why.
     Stopped(String),
     /// Another replica holds the row now: write nothing.
@@ -209,7 +209,7 @@ async fn pass_and_record(
         _ = abandon.cancelled() => Ended::Abandoned,
         end = hold_lease(r, &p.key, claimed_at) => end,
         done = tokio::time::timeout_at(deadline, r.reconcile(&p, service)) => match done {
-            Ok(update) => Ended::Done(update),
+            Ok(update) => Ended::Done(Box::new(update)),
             Err(_) => Ended::Stopped(format!(
                 "reconcile took longer than {:?}",
                 cfg.reconcile_timeout
@@ -217,7 +217,7 @@ async fn pass_and_record(
         },
     };
     let update = match ended {
-        Ended::Done(update) => update,
+        Ended::Done(update) => *update,
         Ended::Stopped(message) => {
             let outcome = Outcome::Error(ExecuteError::Cloud {
                 step: "Reconcile",

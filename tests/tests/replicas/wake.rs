@@ -128,3 +128,49 @@ async fn two_replicas_sweeping_at_once_run_one_sweep() {
     drop(sweepers);
     drop_database(&name).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_connection_is_killed_listens_again() {
+    let (url, name) = fresh_database().await;
+    let [writer]: [_; 1] = stores(&url, 1).await.try_into().ok().unwrap();
+    let wake = Arc::new(Notify::new());
+    let cancel = CancellationToken::new();
+    let listener = tokio::spawn(previewd_store::wake_on_writes(
+        url.clone(),
+        wake.clone(),
+        cancel.clone(),
+    ));
+    let wait_listening = || async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while listeners(&url).await == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "nobody listens");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    wait_listening().await;
+    // What an operator's pg_terminate_backend or a failover does to it.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%') t",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(killed, 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_listening().await;
+    // Forget the wake-ups of (re)connecting, then write.
+    while tokio::time::timeout(Duration::from_millis(300), wake.notified())
+        .await
+        .is_ok()
+    {}
+    deploy(&*writer, 0..1).await;
+    tokio::time::timeout(Duration::from_secs(10), wake.notified())
+        .await
+        .expect("the write woke the listener after it reconnected");
+    cancel.cancel();
+    listener.await.expect("the listener ends on cancellation");
+    drop(writer);
+    drop_database(&name).await;
+}
