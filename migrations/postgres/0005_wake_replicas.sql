@@ -21,7 +21,8 @@ BEGIN
         OR (OLD.lease_owner IS NOT NULL
             AND NEW.next_reconcile_at <= (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)
     ) THEN
-        PERFORM pg_notify('previewd_wake', '');
+        -- The key, for logs and tests; listeners only need the wake-up.
+        PERFORM pg_notify('previewd_wake', NEW.project || ' ' || NEW.branch);
     END IF;
     RETURN NULL;
 END

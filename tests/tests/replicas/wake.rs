@@ -174,3 +174,65 @@ async fn a_listener_whose_connection_is_killed_listens_again() {
     drop(writer);
     drop_database(&name).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_writes_that_make_work_due_wake_the_replicas() {
+    use previewd_core::model::{Phase, PreviewStatus, StatusUpdate};
+    let (url, name) = fresh_database().await;
+    let [store]: [_; 1] = stores(&url, 1).await.try_into().ok().unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    listener.listen(previewd_store::WAKE_CHANNEL).await.unwrap();
+    let now = chrono::Utc::now;
+    let lease = Duration::from_secs(60);
+
+    deploy(&*store, 0..1).await; // wakes: a new row
+    let claimed = store.claim_due("r", now(), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1); // silent: a leased row is nobody else's
+    store
+        .renew_lease(&claimed[0].key, "r", now() + lease)
+        .await
+        .unwrap(); // silent
+    let later = StatusUpdate {
+        status: PreviewStatus {
+            phase: Phase::Provisioning,
+            conditions: Default::default(),
+            observed_generation: 1,
+            url: None,
+            message: None,
+            last_error: None,
+        },
+        next_reconcile_at: now() + chrono::Duration::hours(1),
+        attempts: 0,
+        outbox: Vec::new(),
+    };
+    store
+        .record_status(&claimed[0].key, "r", &later, now())
+        .await
+        .unwrap(); // silent: due only in an hour
+    deploy(&*store, 1..2).await; // wakes: a new row
+    let other = store.claim_due("r", now(), lease, 10).await.unwrap();
+    assert_eq!(other.len(), 1);
+    store.release_lease(&other[0].key, "r").await.unwrap(); // wakes: due and free
+    store.apply_destroy(&claimed[0].key, now()).await.unwrap(); // wakes: a new generation
+
+    let mut heard = Vec::new();
+    for _ in 0..4 {
+        let n = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+            .await
+            .expect("a notification")
+            .unwrap();
+        heard.push(n.payload().to_owned());
+    }
+    assert_eq!(
+        heard,
+        [
+            "acme/shop qanote/issue-0",
+            "acme/shop qanote/issue-1",
+            "acme/shop qanote/issue-1",
+            "acme/shop qanote/issue-0",
+        ]
+    );
+    drop(listener);
+    drop(store);
+    drop_database(&name).await;
+}
