@@ -70,8 +70,9 @@ impl Controller {
             }
             let free = cfg.workers.saturating_sub(running.len());
             if free > 0 {
-                // Taken before the claim, so every pass's deadline falls
-                // within its lease even if workers start late.
+                // Taken before the claim, so a pass's deadline and lease
+                // fence count from before its lease began, even if its
+                // worker starts late.
                 let claimed_at = Instant::now();
                 match self.claim(free).await {
                     Ok(batch) => {
