@@ -185,8 +185,9 @@ async fn run_one(
 enum Ended {
     /// It ran to the end and decided a status.
     Done(Box<StatusUpdate>),
-    /// It was stopped (timeout, lease no longer renewable); record why.
-    Stopped(String),
+    /// It was stopped (timeout, lease no longer renewable); record why,
+    /// with an error code for the status.
+    Stopped(&'static str, String),
     /// Another replica holds the row now: write nothing.
     LeaseLost,
     /// Shutdown: give the row back untouched.
@@ -211,19 +212,19 @@ async fn pass_and_record(
         end = hold_lease(r, &p.key, claimed_at) => end,
         done = tokio::time::timeout_at(deadline, r.reconcile(&p, service)) => match done {
             Ok(update) => Ended::Done(Box::new(update)),
-            Err(_) => Ended::Stopped(format!(
-                "reconcile took longer than {:?}",
-                cfg.reconcile_timeout
-            )),
+            Err(_) => Ended::Stopped(
+                "Timeout",
+                format!("reconcile took longer than {:?}", cfg.reconcile_timeout),
+            ),
         },
     };
     let update = match ended {
         Ended::Done(update) => *update,
-        Ended::Stopped(message) => {
+        Ended::Stopped(code, message) => {
             let outcome = Outcome::Error(ExecuteError::Cloud {
                 step: "Reconcile",
                 source: CloudError::Transient {
-                    code: "Timeout".into(),
+                    code: code.into(),
                     message,
                 },
             });
@@ -295,7 +296,10 @@ async fn hold_lease(r: &Reconciler, key: &PreviewKey, claimed_at: Instant) -> En
 }
 
 fn stopped_unrenewed(lease: Duration) -> Ended {
-    Ended::Stopped(format!(
-        "could not renew the {lease:?} lease in time; stopped before another replica may take the row"
-    ))
+    Ended::Stopped(
+        "LeaseNotRenewed",
+        format!(
+            "could not renew the {lease:?} lease in time; stopped before another replica may take the row"
+        ),
+    )
 }

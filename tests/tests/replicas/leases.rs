@@ -177,3 +177,53 @@ async fn a_replica_stopped_mid_reconcile_hands_its_rows_to_another_at_once() {
     drop(s);
     drop_database(&name).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_whose_lease_cannot_be_renewed_stops_before_the_lease_runs_out() {
+    let (url, name) = fresh_database().await;
+    let s = stores(&url, 1).await;
+    // A fault in the database: every renewal fails (claims and status
+    // writes still work), as when the database is briefly unreachable.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    for statement in [
+        "CREATE FUNCTION refuse_renewal() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'renewals are refused in this test'; END $$",
+        "CREATE TRIGGER refuse_renewal BEFORE UPDATE OF lease_until ON previews FOR EACH ROW \
+         WHEN (OLD.lease_owner IS NOT DISTINCT FROM NEW.lease_owner \
+               AND NEW.lease_owner IS NOT NULL) \
+         EXECUTE FUNCTION refuse_renewal()",
+    ] {
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+    // The first pass needs a dozen calls of 100 ms: far longer than the
+    // 300 ms the lease can be trusted without a renewal.
+    let sim = Sim::new(SimConfig {
+        latency: Duration::from_millis(100),
+        ..SimConfig::default()
+    });
+    let a = RunningController::start(
+        s[0].clone(),
+        &sim,
+        Arc::new(Template::default()),
+        patient("replica-a", Duration::from_millis(400)),
+        Arc::new(Notify::new()),
+    );
+    deploy(&*s[0], 0..1).await;
+    let rows = wait_rows(
+        &*s[0],
+        Duration::from_secs(20),
+        "the pass stops for want of a renewal",
+        |rows| {
+            rows[0]
+                .status
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.code == "LeaseNotRenewed")
+        },
+    )
+    .await;
+    assert_ne!(rows[0].status.phase, Phase::Ready);
+    a.stop().await;
+    drop(s);
+    drop_database(&name).await;
+}
