@@ -23,6 +23,7 @@ pub fn fast_controller(replica: &str) -> ControllerConfig {
         workers: 8,
         lease: Duration::from_millis(400),
         reconcile_timeout: Duration::from_millis(300),
+        shutdown_grace: Duration::from_secs(5),
         resync_interval: Duration::from_millis(500),
         progress_interval: Duration::from_millis(10),
         waiting_interval: Duration::from_millis(50),

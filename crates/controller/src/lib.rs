@@ -66,10 +66,16 @@ pub struct ControllerConfig {
     pub replica_id: String,
     /// Reconciles running at once.
     pub workers: usize,
-    /// How long a claimed row stays ours; a pass must end well within it.
+    /// How long a claimed row stays ours unless renewed; a running pass
+    /// renews it every quarter of this (see `runner`'s guarantees), so a
+    /// dead replica's rows are free again after at most this long.
     pub lease: Duration,
-    /// Upper bound of one reconcile pass.
+    /// Upper bound of one reconcile pass (it may outlast `lease`: the
+    /// lease is renewed meanwhile).
     pub reconcile_timeout: Duration,
+    /// On shutdown, how long passes under way may take to finish before
+    /// they are abandoned and their leases released for other replicas.
+    pub shutdown_grace: Duration,
     /// Look again at a Ready preview this often (drift repair).
     pub resync_interval: Duration,
     /// Look again this soon while a preview is converging.
@@ -97,6 +103,7 @@ impl Default for ControllerConfig {
             workers: 16,
             lease: Duration::from_secs(120),
             reconcile_timeout: Duration::from_secs(90),
+            shutdown_grace: Duration::from_secs(20),
             resync_interval: Duration::from_secs(300),
             progress_interval: Duration::from_secs(5),
             waiting_interval: Duration::from_secs(60),

@@ -3,32 +3,42 @@
 //!
 //! # Guarantees
 //! - A key is never reconciled twice at once: a worker holds the row's
-//!   lease for the whole pass and `record_status` releases it.
+//!   lease for the whole pass, renewing it every `lease / 4`, and
+//!   `record_status` releases it.
 //! - At most `workers` reconciles run at once.
-//! - On cancellation no new work is claimed; passes under way finish (each
-//!   is bounded by `reconcile_timeout`) and write their status.
-//! - A pass makes no AWS call after `claim time + reconcile_timeout`, which
-//!   must be well inside the lease, so two replicas never act on one key at
-//!   once. AWS offers no fencing token: this bound (and clocks that agree to
-//!   within the margin `lease - reconcile_timeout`) is what keeps them apart.
+//! - A pass makes no AWS call once its lease may have run out: it stops at
+//!   `last successful renewal (or claim) + 3/4 lease`, by the local clock
+//!   read before the renewal was sent; and the moment a renewal answers
+//!   `LeaseLost` it is dropped without writing anything. AWS offers no
+//!   fencing token: this bound (and clocks that agree to within a quarter
+//!   of the lease) is what keeps two replicas from acting on one key.
+//! - A pass ends by `claim time + reconcile_timeout` whatever the lease.
+//! - On cancellation (SIGTERM) no new work is claimed; passes under way get
+//!   `shutdown_grace` to finish and write their status; the rest are
+//!   dropped and their leases released, so another replica takes those
+//!   rows at once instead of after the lease runs out.
 //!
 //! # Caveats
 //! If the process dies mid-pass the lease stays until it expires; the row
 //! is then claimed again and the next pass repairs whatever half-done work
-//! it finds.
+//! it finds. A dropped pass's last AWS call may still complete; DNS changes
+//! already handed to the batcher are still sent.
 
 use crate::Reconciler;
 use crate::execute::ExecuteError;
 use crate::status::{Outcome, next_status};
 use previewd_core::CloudError;
-use previewd_core::model::Preview;
+use previewd_core::key::PreviewKey;
+use previewd_core::model::{Preview, StatusUpdate};
 use previewd_core::observed::ObservedService;
+use previewd_core::ports::StoreError;
 use previewd_core::render::render;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -47,21 +57,28 @@ impl Controller {
         Self { reconciler, wake }
     }
 
-    /// Runs until `cancel` fires, then drains the passes under way.
+    /// Runs until `cancel` fires, then drains the passes under way within
+    /// `shutdown_grace` and releases the leases of those still running.
     pub async fn run(self, cancel: CancellationToken) {
         let cfg = &self.reconciler.config;
         let mut running: JoinSet<()> = JoinSet::new();
+        // Fired when the grace is over: every pass still running gives up.
+        let abandon = CancellationToken::new();
         loop {
             if cancel.is_cancelled() {
                 break;
             }
             let free = cfg.workers.saturating_sub(running.len());
             if free > 0 {
-                // Taken before the claim, so every pass's deadline falls
-                // within its lease even if workers start late.
-                let claimed_at = tokio::time::Instant::now();
+                // Taken before the claim, so a pass's deadline and lease
+                // fence count from before its lease began, even if its
+                // worker starts late.
+                let claimed_at = Instant::now();
                 match self.claim(free).await {
-                    Ok(batch) => self.spawn_batch(batch, claimed_at, &mut running).await,
+                    Ok(batch) => {
+                        self.spawn_batch(batch, claimed_at, &abandon, &mut running)
+                            .await
+                    }
                     Err(e) => tracing::warn!(error = %e, "claiming due previews failed"),
                 }
             }
@@ -75,9 +92,21 @@ impl Controller {
         }
         tracing::info!(
             in_flight = running.len(),
+            grace = ?cfg.shutdown_grace,
             "controller stopping; draining reconciles"
         );
-        while running.join_next().await.is_some() {}
+        let drain = async { while running.join_next().await.is_some() {} };
+        if tokio::time::timeout(cfg.shutdown_grace, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                abandoned = running.len(),
+                "shutdown grace over; releasing the leases of unfinished reconciles"
+            );
+            abandon.cancel();
+            while running.join_next().await.is_some() {}
+        }
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<Preview>, previewd_core::ports::StoreError> {
@@ -108,7 +137,8 @@ impl Controller {
     async fn spawn_batch(
         &self,
         batch: Vec<Preview>,
-        claimed_at: tokio::time::Instant,
+        claimed_at: Instant,
+        abandon: &CancellationToken,
         running: &mut JoinSet<()>,
     ) {
         if batch.is_empty() {
@@ -130,7 +160,8 @@ impl Controller {
         for (p, name) in batch.into_iter().zip(names) {
             let service = described.as_ref().map(|m| m.get(&name).cloned());
             let r = self.reconciler.clone();
-            running.spawn(async move { run_one(&r, p, service, claimed_at).await });
+            let abandon = abandon.clone();
+            running.spawn(async move { run_one(&r, p, service, claimed_at, abandon).await });
         }
     }
 }
@@ -141,43 +172,79 @@ async fn run_one(
     r: &Reconciler,
     p: Preview,
     service: Option<Option<ObservedService>>,
-    claimed_at: tokio::time::Instant,
+    claimed_at: Instant,
+    abandon: CancellationToken,
 ) {
     let span = tracing::info_span!("reconcile", project = %p.key.project, branch = %p.key.branch, generation = p.generation);
-    pass_and_record(r, p, service, claimed_at)
+    pass_and_record(r, p, service, claimed_at, abandon)
         .instrument(span)
         .await
+}
+
+/// How a pass ended.
+enum Ended {
+    /// It ran to the end and decided a status.
+    Done(Box<StatusUpdate>),
+    /// It was stopped (timeout, lease no longer renewable); record why,
+    /// with an error code for the status.
+    Stopped(&'static str, String),
+    /// Another replica holds the row now: write nothing.
+    LeaseLost,
+    /// Shutdown: give the row back untouched.
+    Abandoned,
 }
 
 async fn pass_and_record(
     r: &Reconciler,
     p: Preview,
     service: Option<Option<ObservedService>>,
-    claimed_at: tokio::time::Instant,
+    claimed_at: Instant,
+    abandon: CancellationToken,
 ) {
     let cfg = &r.config;
-    // Measured from the claim, not from when this task got a thread: no AWS
-    // call of this pass can happen after its lease has run out.
+    // Measured from the claim, not from when this task got a thread.
     let deadline = claimed_at + cfg.reconcile_timeout;
-    let update = match tokio::time::timeout_at(deadline, r.reconcile(&p, service)).await {
-        Ok(update) => update,
-        Err(_) => {
-            let message = format!("reconcile took longer than {:?}", cfg.reconcile_timeout);
-            let timeout = CloudError::Transient {
-                code: "Timeout".into(),
-                message,
-            };
+    // Whichever ends first wins; the others are dropped at their next
+    // await, so the pass makes no further call.
+    let ended = tokio::select! {
+        biased;
+        _ = abandon.cancelled() => Ended::Abandoned,
+        end = hold_lease(r, &p.key, claimed_at) => end,
+        done = tokio::time::timeout_at(deadline, r.reconcile(&p, service)) => match done {
+            Ok(update) => Ended::Done(Box::new(update)),
+            Err(_) => Ended::Stopped(
+                "Timeout",
+                format!("reconcile took longer than {:?}", cfg.reconcile_timeout),
+            ),
+        },
+    };
+    let update = match ended {
+        Ended::Done(update) => *update,
+        Ended::Stopped(code, message) => {
             let outcome = Outcome::Error(ExecuteError::Cloud {
                 step: "Reconcile",
-                source: timeout,
+                source: CloudError::Transient {
+                    code: code.into(),
+                    message,
+                },
             });
-            next_status(
-                &p,
-                &outcome,
-                &render(&r.template, &p).url,
-                cfg,
-                chrono::Utc::now(),
-            )
+            let url = render(&r.template, &p).url;
+            next_status(&p, &outcome, &url, cfg, chrono::Utc::now())
+        }
+        Ended::LeaseLost => {
+            tracing::warn!(key = %p.key, "lease lost to another replica; pass abandoned");
+            return;
+        }
+        Ended::Abandoned => {
+            match r.store.release_lease(&p.key, &cfg.replica_id).await {
+                Ok(()) => {
+                    tracing::info!(key = %p.key, "shutting down: pass abandoned, lease released")
+                }
+                Err(e) => {
+                    tracing::warn!(key = %p.key, error = %e, "shutting down: releasing the lease failed; it expires by itself")
+                }
+            }
+            return;
         }
     };
     let message = update.status.message.as_deref().unwrap_or("");
@@ -193,4 +260,46 @@ async fn pass_and_record(
             tracing::warn!(key = %p.key, error = %e, "recording status failed; the lease will expire and the row be retried")
         }
     }
+}
+
+/// Keeps the row's lease alive while its pass runs. Never returns while
+/// the lease is safely ours; returns the moment the pass must stop.
+async fn hold_lease(r: &Reconciler, key: &PreviewKey, claimed_at: Instant) -> Ended {
+    let cfg = &r.config;
+    let every = cfg.lease / 4;
+    // A quarter of the lease is kept back for clocks that disagree.
+    let trusted = cfg.lease - cfg.lease / 4;
+    let mut fence = claimed_at + trusted;
+    let mut next = claimed_at + every;
+    loop {
+        if next >= fence {
+            return stopped_unrenewed(cfg.lease);
+        }
+        tokio::time::sleep_until(next).await;
+        // Read before the request: the stored lease runs from later still.
+        let sent = Instant::now();
+        let until = chrono::Utc::now() + cfg.lease;
+        match tokio::time::timeout_at(fence, r.store.renew_lease(key, &cfg.replica_id, until)).await
+        {
+            Ok(Ok(())) => {
+                fence = sent + trusted;
+                next = sent + every;
+            }
+            Ok(Err(StoreError::LeaseLost(_))) => return Ended::LeaseLost,
+            Ok(Err(e)) => {
+                tracing::warn!(%key, error = %e, "renewing the lease failed; retrying");
+                next = Instant::now() + every / 4;
+            }
+            Err(_) => return stopped_unrenewed(cfg.lease),
+        }
+    }
+}
+
+fn stopped_unrenewed(lease: Duration) -> Ended {
+    Ended::Stopped(
+        "LeaseNotRenewed",
+        format!(
+            "could not renew the {lease:?} lease in time; stopped before another replica may take the row"
+        ),
+    )
 }

@@ -13,6 +13,9 @@
 //! - Expired previews are only marked absent; the reconciler tears them
 //!   down like any destroy, with its reports.
 //! - Idempotent: a sweep that dies midway is simply run again.
+//! - One sweep at a time across replicas: a sweep that changes anything
+//!   holds the store's sweep lock (on PostgreSQL an advisory lock), and a
+//!   replica that cannot get it skips that sweep.
 
 use crate::Cloud;
 use chrono::Duration as ChronoDuration;
@@ -71,6 +74,11 @@ pub enum SweepError {
     Inventory(#[source] CloudError),
     #[error("reading previews: {0}")]
     Store(#[source] StoreError),
+    /// Another replica holds the sweep lock; this sweep did nothing.
+    #[error("another replica is sweeping right now")]
+    Busy,
+    #[error("taking the sweep lock: {0}")]
+    Lock(#[source] StoreError),
 }
 
 pub struct Sweeper {
@@ -87,6 +95,21 @@ impl Sweeper {
         opts: &SweepOptions,
         now: Timestamp,
     ) -> Result<SweepReport, SweepError> {
+        // One sweep at a time across replicas; a dry run changes nothing
+        // and needs no lock. Held (and then dropped) for the whole sweep.
+        let _lock = if opts.dry_run {
+            None
+        } else {
+            match self
+                .store
+                .try_sweep_lock()
+                .await
+                .map_err(SweepError::Lock)?
+            {
+                Some(lock) => Some(lock),
+                None => return Err(SweepError::Busy),
+            }
+        };
         let mut report = SweepReport {
             dry_run: opts.dry_run,
             ..Default::default()
@@ -376,6 +399,7 @@ pub async fn run_sweeps(
                 errors = r.errors.len(),
                 "sweep done"
             ),
+            Err(SweepError::Busy) => tracing::debug!("another replica is sweeping; skipped"),
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
         }
     }

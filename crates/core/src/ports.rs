@@ -228,6 +228,33 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         record: bool,
     ) -> StoreResult<Vec<Timestamp>>;
+    /// The right to run a garbage-collection sweep, so replicas sharing a
+    /// database do not sweep at once: `None` while another holder has it.
+    /// Dropping the returned guard gives it up; so does the holder's death.
+    async fn try_sweep_lock(&self) -> StoreResult<Option<SweepLock>>;
+}
+
+/// Proof that this process holds the sweep lock; dropping it releases the
+/// lock. What it holds (a database transaction, nothing) is the store's
+/// business.
+pub struct SweepLock {
+    /// Never read: only its drop matters.
+    _held: Box<dyn std::any::Any + Send>,
+}
+
+impl SweepLock {
+    /// Wraps whatever keeps the lock held until it is dropped.
+    pub fn new(held: impl Send + 'static) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for SweepLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SweepLock")
+    }
 }
 
 /// A report that could not be delivered.

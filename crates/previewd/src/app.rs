@@ -77,6 +77,7 @@ fn controller_config(cfg: &Config) -> ControllerConfig {
         resync_interval: Duration::from_secs(c.resync_interval_secs),
         progress_interval: Duration::from_millis(c.progress_interval_ms),
         poll_interval: Duration::from_millis(c.poll_interval_ms),
+        shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
         replica_id: replica_id(),
         ..ControllerConfig::default()
     }
@@ -226,6 +227,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let reported = reconciler.reported.clone();
+    // Other replicas' writes wake this one at once (PostgreSQL only).
+    let wake_loop = tokio::spawn(previewd_store::wake_on_writes(
+        cfg.store.url.clone(),
+        wake.clone(),
+        cancel.child_token(),
+    ));
     let mut controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
     let deliverer = previewd_controller::Deliverer {
         store: store_for_outbox,
@@ -276,6 +283,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     controller.await.context("controller task panicked")?;
     let _ = sweep_loop.await;
     let _ = delivery_loop.await;
+    let _ = wake_loop.await;
     tracing::info!("previewd stopped");
     Ok(())
 }

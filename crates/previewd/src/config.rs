@@ -228,6 +228,9 @@ pub struct ControllerSection {
     pub resync_interval_secs: u64,
     pub progress_interval_ms: u64,
     pub poll_interval_ms: u64,
+    /// On SIGTERM/SIGINT, how long reconciles under way may take to finish;
+    /// the rest are abandoned and their leases released to other replicas.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ControllerSection {
@@ -238,6 +241,7 @@ impl Default for ControllerSection {
             resync_interval_secs: 300,
             progress_interval_ms: 2000,
             poll_interval_ms: 5000,
+            shutdown_grace_secs: 20,
         }
     }
 }

@@ -22,10 +22,12 @@ mod rows;
 mod shared;
 mod sql;
 mod sqlite;
+mod wake;
 
 pub use error::BackendError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use wake::{WAKE_CHANNEL, wake_on_writes};
 
 use previewd_core::ports::{Store, StoreError, StoreResult};
 use std::sync::Arc;

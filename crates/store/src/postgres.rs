@@ -2,7 +2,7 @@
 //! leases taken with `FOR UPDATE SKIP LOCKED`.
 
 use crate::error::BackendError;
-use previewd_core::ports::StoreResult;
+use previewd_core::ports::{StoreResult, SweepLock};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
@@ -64,7 +64,31 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// A transaction-scoped advisory lock in a transaction kept open for the
+    /// sweep. Transaction-scoped rather than session-scoped so that every way
+    /// of letting go releases it: the guard dropped (sqlx rolls back before
+    /// the connection is reused), a panic, the connection or process dying.
+    /// A session lock left on a pooled connection would outlive the sweep.
+    pub(crate) async fn take_sweep_lock(&self) -> StoreResult<Option<SweepLock>> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(crate::error::query("try_sweep_lock: begin"))?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(SWEEP_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(crate::error::query("try_sweep_lock: lock"))?;
+        // Not ours: dropping `tx` rolls the empty transaction back.
+        Ok(got.then(|| SweepLock::new(tx)))
+    }
 }
+
+/// The advisory-lock key of the sweep, fixed for every replica: the bytes
+/// of "prevgc01", so it is recognisable in `pg_locks`.
+const SWEEP_LOCK_KEY: i64 = i64::from_be_bytes(*b"prevgc01");
 
 crate::shared::impl_store!(
     PgStore,

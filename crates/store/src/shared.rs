@@ -15,7 +15,7 @@ macro_rules! impl_store {
             use super::$store;
             use async_trait::async_trait;
             use previewd_core::naming::{host_label_candidates, slug_candidates};
-            use previewd_core::ports::{Store, StoreError, StoreResult};
+            use previewd_core::ports::{Store, StoreError, StoreResult, SweepLock};
             use previewd_core::{
                 ApplyOutcome, DeployRequest, Desired, ListFilter, NamingConfig, OutboxItem, Phase,
                 Preview, PreviewKey, StatusUpdate, Timestamp,
@@ -406,6 +406,10 @@ macro_rules! impl_store {
                         .await
                         .map_err(error::query("gc_sightings: commit"))?;
                     Ok(first)
+                }
+
+                async fn try_sweep_lock(&self) -> StoreResult<Option<SweepLock>> {
+                    self.take_sweep_lock().await
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The SQLite backend: one database file in WAL mode, for a single replica.
 
 use crate::error::BackendError;
-use previewd_core::ports::{StoreError, StoreResult};
+use previewd_core::ports::{StoreError, StoreResult, SweepLock};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -131,6 +131,12 @@ impl SqliteStore {
     /// Closes every connection, waiting for queries in flight.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Always granted: the lock file already keeps a second replica away,
+    /// and two sweeps within one process would only repeat idempotent work.
+    pub(crate) async fn take_sweep_lock(&self) -> StoreResult<Option<SweepLock>> {
+        Ok(Some(SweepLock::new(())))
     }
 }
 

@@ -61,6 +61,7 @@ conformance! {
         list_finds_expired_previews,
         gc_sightings_keep_the_first_and_forget_the_unseen,
         only_a_finished_teardown_can_be_leased_for_gc,
+        a_free_sweep_lock_is_granted_and_given_back_on_drop,
         // outbox
         reports_are_enqueued_with_the_status_they_belong_to,
         outbox_delivers_in_order_one_message_per_preview,
@@ -73,5 +74,7 @@ conformance! {
     postgres_only: [
         concurrent_claimers_never_share_a_row,
         concurrent_outbox_workers_keep_per_preview_order,
+        only_one_replica_at_a_time_holds_the_sweep_lock,
+        concurrent_sweepers_get_the_lock_exactly_once,
     ],
 }

@@ -132,3 +132,50 @@ pub async fn concurrent_outbox_workers_keep_per_preview_order(store: Arc<dyn Sto
         assert_eq!(*ns, (0..PER_PREVIEW).collect::<Vec<_>>(), "{k}");
     }
 }
+
+pub async fn only_one_replica_at_a_time_holds_the_sweep_lock(store: Arc<dyn Store>) {
+    let first = store.try_sweep_lock().await.unwrap();
+    assert!(first.is_some(), "a free sweep lock is granted");
+    // Another pooled connection stands in for another replica.
+    assert!(
+        store.try_sweep_lock().await.unwrap().is_none(),
+        "a second sweeper is refused while the first holds the lock"
+    );
+    drop(first);
+    // Dropping the guard rolls its transaction back when the connection
+    // goes back to the pool, which sqlx does in a task of its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if store.try_sweep_lock().await.unwrap().is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep lock was never released after its guard was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub async fn concurrent_sweepers_get_the_lock_exactly_once(store: Arc<dyn Store>) {
+    let tried = Arc::new(tokio::sync::Barrier::new(CLAIMERS));
+    let racers: Vec<_> = (0..CLAIMERS)
+        .map(|_| {
+            let (store, tried) = (store.clone(), tried.clone());
+            async move {
+                let lock = store.try_sweep_lock().await.unwrap();
+                let got = lock.is_some();
+                // The winner holds it until every racer has tried.
+                tried.wait().await;
+                drop(lock);
+                got
+            }
+        })
+        .collect();
+    let winners = join_all(racers)
+        .await
+        .into_iter()
+        .filter(|got| *got)
+        .count();
+    assert_eq!(winners, 1, "exactly one of {CLAIMERS} sweepers may run");
+}

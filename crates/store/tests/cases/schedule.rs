@@ -339,3 +339,17 @@ pub async fn only_a_finished_teardown_can_be_leased_for_gc(store: Arc<dyn Store>
         "present again"
     );
 }
+
+pub async fn a_free_sweep_lock_is_granted_and_given_back_on_drop(store: Arc<dyn Store>) {
+    let lock = store.try_sweep_lock().await.unwrap();
+    assert!(lock.is_some(), "nobody else sweeps, so the lock is ours");
+    drop(lock);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.try_sweep_lock().await.unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dropped sweep lock was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

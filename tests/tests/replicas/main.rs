@@ -1,54 +1,23 @@
-//! Three replicas on the real PostgreSQL sharing one simulated AWS: one is
-//! killed mid-reconcile, the others finish every preview, and nothing is
-//! created twice.
+//! Several replicas on the real PostgreSQL sharing one simulated AWS: the
+//! work is split by leases, a replica killed or stopped mid-reconcile loses
+//! nothing, writes wake the other replicas, sweeps run one at a time.
 
+mod leases;
+mod pg;
+mod wake;
+
+use pg::{drop_database, fresh_database};
 use previewd_core::key::PreviewKey;
 use previewd_core::model::{DeployRequest, ListFilter, Phase, PreviewSpec};
 use previewd_core::naming::NamingConfig;
 use previewd_core::render::Template;
 use previewd_sim::{Sim, SimConfig};
 use previewd_tests::{PROJECT, RunningController, fast_controller};
-use sqlx::Executor;
-use sqlx::postgres::PgConnectOptions;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
 const ID: &str = "previewd";
-
-/// A database of its own on the server at PREVIEWD_TEST_PG_URL (default
-/// the local one); fails, never skips, when PostgreSQL is not there.
-async fn fresh_database() -> (String, String) {
-    let admin_url = std::env::var("PREVIEWD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let opts =
-        PgConnectOptions::from_str(&admin_url).expect("PREVIEWD_TEST_PG_URL is a PostgreSQL URL");
-    let mut admin = sqlx::ConnectOptions::connect(&opts)
-        .await
-        .expect("PostgreSQL is reachable (start it or set PREVIEWD_TEST_PG_URL)");
-    let name = format!("previewd_replicas_{:016x}", rand::random::<u64>());
-    // The name is ours (hex digits only), so splicing it into SQL is safe.
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create database");
-    let (base, _) = admin_url.rsplit_once('/').expect("URL has a database part");
-    (format!("{base}/{name}"), name)
-}
-
-async fn drop_database(name: &str) {
-    let admin_url = std::env::var("PREVIEWD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let opts = PgConnectOptions::from_str(&admin_url).unwrap();
-    if let Ok(mut admin) = sqlx::ConnectOptions::connect(&opts).await {
-        let _ = admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_the_work_and_survive_one_being_killed() {
