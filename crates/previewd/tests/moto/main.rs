@@ -243,6 +243,32 @@ async fn deploy_redeploy_destroy_on_moto_touches_only_what_is_ours() {
     assert_eq!(ours_count("services"), 1);
     assert_eq!(ours_count("log_groups"), 1);
 
+    // A hand edit of the rule is repaired by ModifyRule: the same rule.
+    moto.world(&["drift-rule", &rule_arn, "hand-edited.example.com"]);
+    let mut repaired = None;
+    for _ in 0..240 {
+        let snap = moto.world(&["snapshot"]);
+        let rules: Vec<Value> = snap["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| ours(r))
+            .cloned()
+            .collect();
+        let host = &rules[0]["conditions"][0]["HostHeaderConfig"]["Values"][0];
+        if rules.len() == 1 && host == "issue-42-preview.preview.example.com" {
+            repaired = Some(rules[0].clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let repaired = repaired.expect("the hand-edited rule was never repaired");
+    assert_eq!(repaired["arn"], rule_arn.as_str(), "repaired by replacing");
+    assert!(
+        applied_at(&daemon, "ModifyRule").is_some(),
+        "repaired without ModifyRule"
+    );
+
     // Destroy: nothing of ours is left, nothing of theirs changed.
     api.dispatch("destroy", BRANCH, None).await;
     api.wait(BRANCH, "Deleted", |p| p["phase"] == "Deleted")
