@@ -18,6 +18,7 @@ mod ecs;
 mod elb;
 pub mod error;
 mod logs;
+pub mod policy;
 
 pub use calls::{Calls, OPERATIONS, Purpose, Use};
 pub use error::Op;

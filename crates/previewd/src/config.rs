@@ -144,6 +144,9 @@ pub struct CloudSection {
     pub assign_public_ip: bool,
     /// A bound on each AWS call, the SDK's own retries included.
     pub call_timeout_secs: u64,
+    /// The ECR repository preview images are pushed to (for the IAM
+    /// policy's push statement); empty for none.
+    pub ecr_repository: String,
 }
 
 impl Default for CloudSection {
@@ -175,6 +178,7 @@ impl Default for CloudSection {
             security_groups: t.security_groups,
             assign_public_ip: t.assign_public_ip,
             call_timeout_secs: 20,
+            ecr_repository: String::new(),
         }
     }
 }
@@ -345,6 +349,24 @@ impl Config {
             url_scheme: k.url_scheme.clone(),
             priority_band: (c.priority_band_start, c.priority_band_end),
             alb_rule_quota: c.alb_rule_quota,
+        }
+    }
+
+    /// What the IAM policy is scoped to.
+    pub fn policy_scope(&self) -> previewd_aws::policy::PolicyScope {
+        let k = &self.container;
+        previewd_aws::policy::PolicyScope {
+            listener_arn: self.cloud.listener_arn.clone(),
+            cluster: self.cloud.cluster.clone(),
+            prefix: self.naming.prefix.clone(),
+            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
+            pass_roles: k
+                .execution_role_arn
+                .iter()
+                .chain(k.task_role_arn.iter())
+                .cloned()
+                .collect(),
+            ecr_repository: Some(self.cloud.ecr_repository.clone()).filter(|r| !r.is_empty()),
         }
     }
 

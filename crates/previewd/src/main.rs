@@ -45,6 +45,9 @@ enum Command {
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the least-privilege IAM policy (JSON) previewd needs for this
+    /// configuration: generated from the AWS operations it calls.
+    IamPolicy,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +93,11 @@ fn main() -> ExitCode {
             Command::Serve => app::serve(cfg).await,
             Command::Migrate => app::migrate(&cfg).await,
             Command::Gc { dry_run } => app::gc(&cfg, dry_run).await,
+            Command::IamPolicy => {
+                let policy = previewd_aws::policy::policy(&cfg.policy_scope())?;
+                println!("{}", serde_json::to_string_pretty(&policy)?);
+                Ok(())
+            }
             Command::Config(ConfigCommand::Check) => {
                 println!(
                     "configuration OK (store {}, cloud {:?}, listen {})",

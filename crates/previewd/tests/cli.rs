@@ -200,3 +200,25 @@ fn serve_drains_and_exits_zero_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// The policy committed under deploy/iam/ is the one the example config
+/// generates: regenerate it with the command in deploy/iam/README.md.
+#[test]
+fn the_committed_iam_policy_is_the_generated_one() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let config = format!("{root}/deploy/examples/previewd.toml");
+    let out = previewd(&["--config", &config, "iam-policy"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/deploy/iam/previewd-policy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        generated, committed,
+        "deploy/iam/previewd-policy.json is stale"
+    );
+    let text = generated.to_string();
+    assert!(!text.contains(r#""Action":"*""#));
+    assert!(text.contains("elasticloadbalancing:ModifyRule"));
+}
