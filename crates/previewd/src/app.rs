@@ -27,7 +27,7 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
+pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
     match cfg.cloud.kind {
         CloudKind::Sim => {
             tracing::warn!(
@@ -70,7 +70,7 @@ async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
     }
 }
 
-fn controller_config(cfg: &Config) -> ControllerConfig {
+pub(crate) fn controller_config(cfg: &Config) -> ControllerConfig {
     let c = &cfg.controller;
     ControllerConfig {
         workers: c.workers,
@@ -100,14 +100,14 @@ fn secret_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn callback_policy(cfg: &Config) -> anyhow::Result<previewd_github::CallbackPolicy> {
+pub(crate) fn callback_policy(cfg: &Config) -> anyhow::Result<previewd_github::CallbackPolicy> {
     previewd_github::CallbackPolicy::new(&cfg.callbacks.allowed_hosts)
         .map_err(|e| anyhow::anyhow!("callbacks.allowed_hosts: {e}"))
 }
 
 /// GitHub statuses when credentials are configured, callbacks when their
 /// signing secret is; each is skipped (and says so) otherwise.
-fn reporter(cfg: &Config) -> anyhow::Result<previewd_github::GithubReporter> {
+pub(crate) fn reporter(cfg: &Config) -> anyhow::Result<previewd_github::GithubReporter> {
     use previewd_github::{
         Auth, CallbackClient, CallbackConfig, GithubClient, GithubConfig, Secret,
     };

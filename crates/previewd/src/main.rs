@@ -3,6 +3,7 @@
 
 mod app;
 mod config;
+mod once;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ enum Command {
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the engine once for one preview, without a daemon or database:
+    /// prints the preview URL and exits 0 when it is Ready (or gone), 1
+    /// with the failure description otherwise, 2 on bad input.
+    Once(once::OnceArgs),
     /// Print the least-privilege IAM policy (JSON) previewd needs for this
     /// configuration: generated from the AWS operations it calls.
     IamPolicy,
@@ -56,9 +61,9 @@ enum ConfigCommand {
     Check,
 }
 
-fn init_logs(format: LogFormat) {
+fn init_logs(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PREVIEWD_LOG")
-        .unwrap_or_else(|_| "info".into());
+        .unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -70,7 +75,12 @@ fn init_logs(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
+    // `once` shows its own progress; its logs are for problems only.
+    let default_level = match cli.command {
+        Command::Once(_) => "warn",
+        _ => "info",
+    };
+    init_logs(cli.log_format, default_level);
     let cfg = match config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(cfg) => cfg,
         Err(problems) => {
@@ -89,14 +99,26 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
-            Command::Serve => app::serve(cfg).await,
-            Command::Migrate => app::migrate(&cfg).await,
-            Command::Gc { dry_run } => app::gc(&cfg, dry_run).await,
+            Command::Serve => done(app::serve(cfg).await),
+            Command::Migrate => done(app::migrate(&cfg).await),
+            Command::Gc { dry_run } => done(app::gc(&cfg, dry_run).await),
+            Command::Once(args) => Ok(match once::once(cfg, args).await? {
+                once::Outcome::Done => ExitCode::SUCCESS,
+                once::Outcome::Failed(why) => {
+                    eprintln!("preview failed: {why}");
+                    ExitCode::FAILURE
+                }
+                once::Outcome::Refused(why) => {
+                    eprintln!("refused: {why}");
+                    ExitCode::from(2)
+                }
+            }),
             Command::IamPolicy => {
                 let policy = previewd_aws::policy::policy(&cfg.policy_scope())?;
                 println!("{}", serde_json::to_string_pretty(&policy)?);
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
             Command::Config(ConfigCommand::Check) => {
                 println!(
@@ -105,12 +127,12 @@ fn main() -> ExitCode {
                     cfg.cloud.kind,
                     cfg.server.listen
                 );
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -105,22 +105,12 @@ impl Drop for Moto {
     }
 }
 
-/// `previewd serve` with `cloud.kind = "aws"` against moto.
-pub struct Daemon {
-    child: Child,
-    pub base: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    /// `env` adds to (or overrides) the standard AWS variables.
-    pub fn start(moto: &Moto, world: &Value, keys: (&str, &str), env: &[(&str, &str)]) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let s = |k: &str| world[k].as_str().unwrap().to_owned();
-        let list = |k: &str| serde_json::to_string(&world[k]).unwrap();
-        let config = format!(
-            r#"
+/// The configuration of a previewd on `world`, written into `dir`.
+pub fn write_config(dir: &tempfile::TempDir, world: &Value) -> PathBuf {
+    let s = |k: &str| world[k].as_str().unwrap().to_owned();
+    let list = |k: &str| serde_json::to_string(&world[k]).unwrap();
+    let config = format!(
+        r#"
 [server]
 listen = "127.0.0.1:0"
 [store]
@@ -150,38 +140,64 @@ progress_interval_ms = 200
 poll_interval_ms = 100
 resync_interval_secs = 2
 "#,
-            db = dir.path().join("p.db").display(),
-            listener = s("listener_arn"),
-            zone = s("hosted_zone_id"),
-            alb_dns = s("alb_dns_name"),
-            alb_zone = s("alb_zone_id"),
-            vpc = s("vpc_id"),
-            subnets = list("subnets"),
-            sg = s("security_group"),
-        );
-        let path = dir.path().join("previewd.toml");
-        std::fs::write(&path, config).unwrap();
+        db = dir.path().join("p.db").display(),
+        listener = s("listener_arn"),
+        zone = s("hosted_zone_id"),
+        alb_dns = s("alb_dns_name"),
+        alb_zone = s("alb_zone_id"),
+        vpc = s("vpc_id"),
+        subnets = list("subnets"),
+        sg = s("security_group"),
+    );
+    let path = dir.path().join("previewd.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// The previewd binary with the standard AWS variables of a moto account
+/// and nothing from this machine's profile or instance metadata.
+pub fn previewd(
+    dir: &tempfile::TempDir,
+    moto: &Moto,
+    keys: (&str, &str),
+    env: &[(&str, &str)],
+) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_previewd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", keys.1)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("no-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied());
+    cmd
+}
+
+/// `previewd serve` with `cloud.kind = "aws"` against moto.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// `env` adds to (or overrides) the standard AWS variables.
+    pub fn start(moto: &Moto, world: &Value, keys: (&str, &str), env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(&dir, world);
         let log = dir.path().join("previewd.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_previewd"))
+        let child = previewd(&dir, moto, keys, env)
             .args(["--log-format", "json", "--config"])
             .arg(&path)
             .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PREVIEWD_LOG", "info,previewd_controller=debug")
-            // The standard AWS variables, as on any machine.
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ACCESS_KEY_ID", keys.0)
-            .env("AWS_SECRET_ACCESS_KEY", keys.1)
-            .env("AWS_REGION", "us-east-1")
-            // Nothing from this machine's profile or instance metadata.
-            .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("no-credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -5,7 +5,7 @@
 
 mod harness;
 
-use harness::{Api, Daemon, Moto, find, ours};
+use harness::{Api, Daemon, Moto, find, ours, previewd, write_config};
 use serde_json::Value;
 
 const BRANCH: &str = "qanote/issue-42";
@@ -56,7 +56,7 @@ fn foreign(snapshot: &Value) -> Value {
 
 /// Waits for the preview's target group, then registers the task's IP in
 /// it, as ECS would once the task runs (moto launches none).
-async fn register_target_when_ready(moto: &Moto, daemon: &Daemon) -> String {
+async fn register_target_when_ready(moto: &Moto, log: impl Fn() -> String) -> String {
     for _ in 0..240 {
         let snap = moto.world(&["snapshot"]);
         if let Some(tg) = find(&snap["target_groups"], "name", FAMILY) {
@@ -66,7 +66,7 @@ async fn register_target_when_ready(moto: &Moto, daemon: &Daemon) -> String {
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    panic!("the target group was never created:\n{}", daemon.log_text());
+    panic!("the target group was never created:\n{}", log());
 }
 
 fn ready(p: &Value) -> bool {
@@ -91,7 +91,7 @@ async fn deploy_redeploy_destroy_on_moto_touches_only_what_is_ours() {
 
     // Deploy.
     api.dispatch("deploy", BRANCH, Some(SHA1)).await;
-    let tg_arn = register_target_when_ready(&moto, &daemon).await;
+    let tg_arn = register_target_when_ready(&moto, || daemon.log_text()).await;
     let p = api.wait(BRANCH, "Ready", ready).await;
     assert_eq!(
         p["url"], "https://issue-42-preview.preview.example.com",
@@ -323,7 +323,7 @@ async fn a_rerun_without_modify_rule_fails_naming_the_missing_permission() {
 
     // The first deploy needs only Create* and Describe*: it works.
     api.dispatch("deploy", BRANCH, Some(SHA1)).await;
-    register_target_when_ready(&moto, &daemon).await;
+    register_target_when_ready(&moto, || daemon.log_text()).await;
     api.wait(BRANCH, "Ready", ready).await;
 
     // Someone edits the rule in the console; the rerun must modify it.
@@ -353,4 +353,85 @@ async fn a_rerun_without_modify_rule_fails_naming_the_missing_permission() {
         "the failure does not name the action: {p:#}"
     );
     assert_eq!(p["last_error"]["class"], "terminal", "{p:#}");
+}
+
+/// `previewd once`, as the workflow runs it: no daemon, no database.
+#[tokio::test(flavor = "multi_thread")]
+async fn once_deploys_then_destroys_on_moto_and_exits_zero() {
+    let moto = Moto::start();
+    let world = moto.world(&["setup"]);
+    let before = moto.world(&["snapshot"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &world);
+    let run = |action: &str| {
+        let mut cmd = previewd(&dir, &moto, ("testing", "testing"), &[]);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["once", "--action", action, "--branch", BRANCH])
+            .args(["--timeout-secs", "120"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if action == "deploy" {
+            cmd.args(["--commit-sha", SHA1]);
+        }
+        cmd.spawn().expect("previewd once starts")
+    };
+
+    let deploy = run("deploy");
+    register_target_when_ready(&moto, || "(once keeps its output until it exits)".into()).await;
+    let out = tokio::task::spawn_blocking(move || deploy.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "once deploy failed:\n{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "https://issue-42-preview.preview.example.com"
+    );
+    // Each step as it happened, a plain line each (not a terminal here).
+    assert!(stderr.contains("Provisioning: "), "{stderr}");
+    assert!(stderr.contains("Ready: preview is ready"), "{stderr}");
+    let snap = moto.world(&["snapshot"]);
+    assert!(find(&snap["services"], "name", FAMILY).is_some_and(ours));
+
+    let destroy = run("destroy");
+    let out = tokio::task::spawn_blocking(move || destroy.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "once destroy failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = moto.world(&["snapshot"]);
+    for key in ["rules", "target_groups", "log_groups"] {
+        assert!(
+            !after[key].as_array().unwrap().iter().any(ours),
+            "{key} left: {:#}",
+            after[key]
+        );
+    }
+    assert_eq!(foreign(&after), foreign(&before));
+}
+
+#[test]
+fn once_refuses_bad_input_with_exit_code_two_and_the_field() {
+    let moto = Moto::start();
+    let world = moto.world(&["setup"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &world);
+    let out = previewd(&dir, &moto, ("testing", "testing"), &[])
+        .arg("--config")
+        .arg(&config)
+        .args(["once", "--action", "deploy", "--branch", BRANCH])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(r#""field":"commit_sha""#), "{stderr}");
+    // Nothing was created for a refused request.
+    let snap = moto.world(&["snapshot"]);
+    assert!(!snap["target_groups"].as_array().unwrap().iter().any(ours));
 }
