@@ -159,8 +159,13 @@ async fn pass_and_record(
     // Measured from the claim, not from when this task got a thread: no AWS
     // call of this pass can happen after its lease has run out.
     let deadline = claimed_at + cfg.reconcile_timeout;
+    let started = tokio::time::Instant::now();
+    let mut result = crate::metrics::names::RESULTS[3];
     let update = match tokio::time::timeout_at(deadline, r.reconcile(&p, service)).await {
-        Ok(update) => update,
+        Ok(update) => {
+            result = crate::metrics::reconcile_result(&update);
+            update
+        }
         Err(_) => {
             let message = format!("reconcile took longer than {:?}", cfg.reconcile_timeout);
             let timeout = CloudError::Transient {
@@ -182,11 +187,12 @@ async fn pass_and_record(
     };
     let message = update.status.message.as_deref().unwrap_or("");
     tracing::info!(key = %p.key, phase = %update.status.phase, message, "reconciled");
-    match r
+    let recorded = r
         .store
         .record_status(&p.key, &cfg.replica_id, &update, chrono::Utc::now())
-        .await
-    {
+        .await;
+    crate::metrics::reconciled(result, started.elapsed());
+    match recorded {
         Ok(()) if !update.outbox.is_empty() => r.reported.notify_one(),
         Ok(()) => {}
         Err(e) => {

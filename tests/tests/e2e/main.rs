@@ -79,6 +79,8 @@ pub async fn spawn_app_with(
                 max_deletions: 20,
             },
         )),
+        metrics: Some(previewd_api::metrics::install_recorder()),
+        status_page: true,
     })
     .await;
     TestApp {
