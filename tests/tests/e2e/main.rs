@@ -3,6 +3,7 @@
 mod api;
 mod engine;
 mod gc;
+mod metrics;
 mod queue;
 mod reporting;
 mod webhooks;
