@@ -6,6 +6,7 @@ mod gc;
 mod metrics;
 mod queue;
 mod reporting;
+mod status_page;
 mod webhooks;
 
 use previewd_api::AppState;
