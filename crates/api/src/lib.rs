@@ -14,7 +14,7 @@ mod webhook;
 
 pub use dispatch::DispatchRequest;
 pub use error::ApiError;
-pub use previews::PreviewView;
+pub use previews::{PreviewView, status_url};
 
 use axum::Router;
 use axum::routing::{get, post};

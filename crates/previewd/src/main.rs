@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod client;
 mod config;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -45,6 +46,8 @@ enum Command {
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,16 +71,6 @@ fn init_logs(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
-    let cfg = match config::load(cli.config.as_deref(), std::env::vars()) {
-        Ok(cfg) => cfg,
-        Err(problems) => {
-            eprintln!("configuration has {} problem(s):", problems.len());
-            for p in &problems {
-                eprintln!("  {p}");
-            }
-            return ExitCode::FAILURE;
-        }
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -85,28 +78,48 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve => app::serve(cfg).await,
-            Command::Migrate => app::migrate(&cfg).await,
-            Command::Gc { dry_run } => app::gc(&cfg, dry_run).await,
-            Command::Config(ConfigCommand::Check) => {
-                println!(
-                    "configuration OK (store {}, cloud {:?}, listen {})",
-                    redact_url(&cfg.store.url),
-                    cfg.cloud.kind,
-                    cfg.server.listen
-                );
-                Ok(())
-            }
+    let result = match cli.command {
+        // A client of a daemon needs none of the daemon's configuration.
+        Command::Client(c) => runtime.block_on(client::run(c)),
+        daemon => {
+            let cfg = match config::load(cli.config.as_deref(), std::env::vars()) {
+                Ok(cfg) => cfg,
+                Err(problems) => {
+                    eprintln!("configuration has {} problem(s):", problems.len());
+                    for p in &problems {
+                        eprintln!("  {p}");
+                    }
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(run(daemon, cfg))
         }
-    });
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The commands that act on the configured store and cloud.
+async fn run(command: Command, cfg: config::Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => app::serve(cfg).await,
+        Command::Migrate => app::migrate(&cfg).await,
+        Command::Gc { dry_run } => app::gc(&cfg, dry_run).await,
+        Command::Config(ConfigCommand::Check) => {
+            println!(
+                "configuration OK (store {}, cloud {:?}, listen {})",
+                redact_url(&cfg.store.url),
+                cfg.cloud.kind,
+                cfg.server.listen
+            );
+            Ok(())
+        }
+        Command::Client(c) => client::run(c).await,
     }
 }
 
