@@ -13,7 +13,7 @@ use chrono::Utc;
 use maud::{DOCTYPE, Markup, html};
 use percent_encoding::utf8_percent_encode;
 use previewd_core::key::PreviewKey;
-use previewd_core::model::{Event, ListFilter, Phase, Preview, Timestamp};
+use previewd_core::model::{Desired, Event, ListFilter, Phase, Preview, Timestamp};
 use previewd_core::naming::ResourceNames;
 
 /// Events shown on a preview's page (the store keeps a few more).
@@ -62,8 +62,12 @@ fn ago(t: Timestamp, now: Timestamp) -> String {
     format!("{} ago", human(now - t))
 }
 
-fn expiry(t: Option<Timestamp>, now: Timestamp) -> String {
-    match t {
+/// When the TTL destroys it; moot once it is being destroyed anyway.
+fn expiry(p: &Preview, now: Timestamp) -> String {
+    if p.desired == Desired::Absent {
+        return "—".into();
+    }
+    match p.expires_at {
         None => "never".into(),
         Some(t) if t > now => format!("in {}", human(t - now)),
         Some(t) => format!("expired {} ago", human(now - t)),
@@ -75,14 +79,18 @@ fn short_commit(sha: Option<&str>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-/// The preview URL: the one recorded once Ready, else the one it will have.
-fn preview_url(state: &AppState, p: &Preview) -> String {
-    p.status.url.clone().unwrap_or_else(|| {
-        format!(
-            "{}://{}.{}",
-            state.url_scheme, p.host_label, state.naming.domain
-        )
-    })
+/// The preview URL: a link once the preview serves it; before that the
+/// URL it will have, as plain text; nothing once it is being torn down.
+fn preview_url(state: &AppState, p: &Preview) -> Markup {
+    match (&p.status.url, p.desired) {
+        (Some(url), _) => link(url),
+        (None, Desired::Present) => html! {
+            span.muted title="not serving yet" {
+                (state.url_scheme) "://" (p.host_label) "." (state.naming.domain)
+            }
+        },
+        (None, Desired::Absent) => html! { "—" },
+    }
 }
 
 /// A link only to http(s): the URL is ours, but a page never links a
@@ -130,10 +138,10 @@ pub async fn index(State(state): State<AppState>) -> Result<Response, ApiError> 
                         tr data-branch=(p.key.branch) {
                             td.branch { a href=(detail_href(&p.key.branch)) { (p.key.branch) } }
                             td { (phase_cell(p.status.phase)) }
-                            td.url { (link(&preview_url(&state, p))) }
+                            td.url { (preview_url(&state, p)) }
                             td { code title=[p.spec.commit_sha.as_deref()] { (short_commit(p.spec.commit_sha.as_deref())) } }
                             td title=(p.created_at.to_rfc3339()) { (human(now - p.created_at)) }
-                            td title=[p.expires_at.map(|t| t.to_rfc3339())] { (expiry(p.expires_at, now)) }
+                            td title=[p.expires_at.map(|t| t.to_rfc3339())] { (expiry(p, now)) }
                             td.message { (p.status.message.as_deref().unwrap_or("")) }
                         }
                     }
@@ -168,7 +176,7 @@ pub async fn detail(
         p { a href="/" { "← All previews" } }
         h1 { (p.key.branch) " " (phase_cell(p.status.phase)) }
         dl id="summary" {
-            dt { "URL" } dd { (link(&preview_url(&state, &p))) }
+            dt { "URL" } dd { (preview_url(&state, &p)) }
             dt { "Message" } dd.message { (p.status.message.as_deref().unwrap_or("—")) }
             @if let Some(e) = &p.status.last_error {
                 dt { "Last error" } dd.error { code { (e.code) } " " (e.message) }
@@ -179,7 +187,7 @@ pub async fn detail(
             dt { "Generation" } dd { (p.generation) " (observed " (p.status.observed_generation) ")" }
             dt { "Created" } dd title=(p.created_at.to_rfc3339()) { (ago(p.created_at, now)) }
             dt { "Updated" } dd title=(p.updated_at.to_rfc3339()) { (ago(p.updated_at, now)) }
-            dt { "Expires" } dd { (expiry(p.expires_at, now)) }
+            dt { "Expires" } dd { (expiry(&p, now)) }
         }
         h2 { "Resources" }
         (resources(&state, &p))

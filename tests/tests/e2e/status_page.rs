@@ -149,6 +149,10 @@ async fn a_browser_shows_each_preview_with_its_phase_link_and_reason() {
         deleting.contains(">feature/&lt;b&gt;bold&lt;/b&gt;</a>"),
         "{deleting}"
     );
+    assert!(
+        !deleting.contains("https://"),
+        "no link to what is going away: {deleting}"
+    );
     assert!(!page.contains("<b>bold</b>"), "unescaped branch: {page}");
 
     // Each branch links to its own page.
