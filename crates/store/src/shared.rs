@@ -236,20 +236,23 @@ macro_rules! impl_store {
                             .await
                             .map_err(error::query("record_status: enqueue"))?;
                     }
-                    sqlx::query(sql::NOTE_EVENT)
+                    let noted = sqlx::query(sql::NOTE_EVENT)
                         .bind(&key.project)
                         .bind(&key.branch)
                         .bind(now_ms)
                         .execute(&mut *tx)
                         .await
                         .map_err(error::query("record_status: note event"))?;
-                    sqlx::query(sql::PRUNE_EVENTS)
-                        .bind(&key.project)
-                        .bind(&key.branch)
-                        .bind(previewd_core::EVENTS_KEPT)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(error::query("record_status: prune events"))?;
+                    // A resync that changed nothing noted nothing: no pruning due.
+                    if noted.rows_affected() > 0 {
+                        sqlx::query(sql::PRUNE_EVENTS)
+                            .bind(&key.project)
+                            .bind(&key.branch)
+                            .bind(previewd_core::EVENTS_KEPT)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(error::query("record_status: prune events"))?;
+                    }
                     tx.commit()
                         .await
                         .map_err(error::query("record_status: commit"))
