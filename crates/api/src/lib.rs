@@ -1,17 +1,20 @@
-//! previewd's HTTP API: the dispatch contract, the previews resource and
-//! health checks. `app(state)` is a pure function of the state, so tests
-//! serve it on `127.0.0.1:0` exactly as `previewd serve` does.
+//! previewd's HTTP API: the dispatch contract, the previews resource,
+//! health checks, Prometheus metrics and the status page. `app(state)` is a
+//! pure function of the state, so tests serve it on `127.0.0.1:0` exactly as
+//! `previewd serve` does.
 #![forbid(unsafe_code)]
 
 mod auth;
 mod dispatch;
 mod error;
+pub mod metrics;
 mod previews;
+pub mod status_page;
 mod webhook;
 
 pub use dispatch::DispatchRequest;
 pub use error::ApiError;
-pub use previews::PreviewView;
+pub use previews::{PreviewView, status_url};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -48,6 +51,11 @@ pub struct AppState {
         Arc<previewd_controller::Sweeper>,
         previewd_controller::SweepOptions,
     )>,
+    /// The Prometheus recorder's handle for `GET /metrics` (see
+    /// [`metrics::install_recorder`]); `None` answers 404.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Serve the HTML status page at `/` (config `server.status_page`).
+    pub status_page: bool,
 }
 
 /// What the next sweep would do, changing nothing.
@@ -84,7 +92,12 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ));
+    // Read-only and without the bearer token, like the health checks: a
+    // person's browser and Prometheus carry none.
     Router::new()
+        .route("/", get(status_page::index))
+        .route("/previews/{*branch}", get(status_page::detail))
+        .route("/metrics", get(metrics::render))
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/github/webhook", post(webhook::receive))
         .route("/readyz", get(previews::ready))

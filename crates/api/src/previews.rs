@@ -38,7 +38,7 @@ pub struct PreviewView {
 
 /// Everything but RFC 3986's unreserved characters is escaped, `/` too,
 /// so a branch is one path segment.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

@@ -188,7 +188,7 @@ impl Calls {
             op.action()
         );
         let result = call.await.map_err(|e| error::map(op, e));
-        self.count(op, error::outcome(&result.as_ref().map(drop)));
+        self.count(op, previewd_core::metrics::aws_outcome(&result));
         if let Err(e) = &result {
             tracing::debug!(action = %op.action(), error = %e, "AWS call failed");
         }
@@ -196,9 +196,15 @@ impl Calls {
     }
 
     fn count(&self, op: Op, outcome: &'static str) {
+        // The metric's service label is the simulator's too (`elbv2`, not
+        // IAM's `elasticloadbalancing`), so dashboards work on both.
+        let service = match op.service {
+            "elasticloadbalancing" => "elbv2",
+            other => other,
+        };
         metrics::counter!(
-            "previewd_aws_calls_total",
-            "service" => op.service,
+            previewd_core::metrics::AWS_CALLS,
+            "service" => service,
             "operation" => op.operation,
             "outcome" => outcome,
         )

@@ -214,22 +214,6 @@ impl std::fmt::Display for DisplayChain<'_> {
     }
 }
 
-/// The metric label of an outcome: `ok` or the error's class.
-pub fn outcome(result: &Result<(), &CloudError>) -> &'static str {
-    match result {
-        Ok(()) => "ok",
-        Err(CloudError::Throttled(_)) => "throttled",
-        Err(CloudError::AccessDenied { .. }) => "denied",
-        Err(CloudError::NotFound(_)) => "not_found",
-        Err(CloudError::AlreadyExists(_))
-        | Err(CloudError::PriorityInUse(_))
-        | Err(CloudError::ResourceInUse(_)) => "conflict",
-        Err(CloudError::LimitExceeded { .. }) => "limit",
-        Err(CloudError::Invalid { .. }) => "invalid",
-        Err(CloudError::Transient { .. }) => "transient",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

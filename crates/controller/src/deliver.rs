@@ -104,14 +104,22 @@ impl Deliverer {
             message: format!("bad report payload: {e}"),
         })?;
         let plan = report::plan(&r);
-        if let Some(step) = plan.status.filter(|_| self.reporter.reports_to_github())
-            && let Some(id) = self.deployment(&item.key, &r, step.target).await?
-        {
-            self.reporter.deployment_status(id, &step).await?;
+        if let Some(step) = plan.status.filter(|_| self.reporter.reports_to_github()) {
+            let github = async {
+                match self.deployment(&item.key, &r, step.target).await? {
+                    Some(id) => self.reporter.deployment_status(id, &step).await,
+                    None => Ok(()),
+                }
+            }
+            .await;
+            crate::metrics::delivered("github", &github);
+            github?;
         }
         if let Some((url, body)) = plan.callback {
             let key = format!("{}:{}:{}:{}", r.project, r.branch, r.generation, body.state);
-            self.reporter.callback(&url, &body, &key).await?;
+            let sent = self.reporter.callback(&url, &body, &key).await;
+            crate::metrics::delivered("callback", &sent);
+            sent?;
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ mod backoff;
 mod deliver;
 mod dns_batch;
 mod execute;
+pub mod metrics;
 mod observe;
 mod reconcile;
 mod runner;

@@ -204,6 +204,7 @@ async fn pass_and_record(
     let cfg = &r.config;
     // Measured from the claim, not from when this task got a thread.
     let deadline = claimed_at + cfg.reconcile_timeout;
+    let started = tokio::time::Instant::now();
     // Whichever ends first wins; the others are dropped at their next
     // await, so the pass makes no further call.
     let ended = tokio::select! {
@@ -218,8 +219,13 @@ async fn pass_and_record(
             ),
         },
     };
+    // A pass stopped by its deadline or its lease counts as a timeout.
+    let mut result = crate::metrics::names::RESULTS[3];
     let update = match ended {
-        Ended::Done(update) => *update,
+        Ended::Done(update) => {
+            result = crate::metrics::reconcile_result(&update);
+            *update
+        }
         Ended::Stopped(code, message) => {
             let outcome = Outcome::Error(ExecuteError::Cloud {
                 step: "Reconcile",
@@ -249,11 +255,12 @@ async fn pass_and_record(
     };
     let message = update.status.message.as_deref().unwrap_or("");
     tracing::info!(key = %p.key, phase = %update.status.phase, message, "reconciled");
-    match r
+    let recorded = r
         .store
         .record_status(&p.key, &cfg.replica_id, &update, chrono::Utc::now())
-        .await
-    {
+        .await;
+    crate::metrics::reconciled(result, started.elapsed());
+    match recorded {
         Ok(()) if !update.outbox.is_empty() => r.reported.notify_one(),
         Ok(()) => {}
         Err(e) => {

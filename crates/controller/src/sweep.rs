@@ -130,6 +130,7 @@ impl Sweeper {
             report.expired.push(p.key);
         }
         if !opts.dry_run && !report.expired.is_empty() {
+            crate::metrics::expired(report.expired.len());
             self.wake.notify_one();
         }
         // Expiry stands even if collecting fails: report both.
@@ -228,6 +229,7 @@ impl Sweeper {
             match self.delete(r).await {
                 Ok(()) => {
                     report.deleted += 1;
+                    crate::metrics::swept(&r.kind);
                     tracing::info!(kind = %r.kind, id = %r.id, slug = %r.slug, reason = %p.candidate.reason, "garbage collected");
                 }
                 Err(e) => report

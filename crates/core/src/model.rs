@@ -211,6 +211,22 @@ pub struct StatusUpdate {
     pub outbox: Vec<OutboxMessage>,
 }
 
+/// How many events the store keeps per preview; older ones are pruned.
+pub const EVENTS_KEPT: i64 = 50;
+
+/// One change of a preview's observed status (its phase or its message),
+/// kept for people to read on the status page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increases with every event of the store, so it orders them.
+    pub id: i64,
+    pub at: Timestamp,
+    /// The row's generation when the status was written.
+    pub generation: i64,
+    pub phase: Phase,
+    pub message: Option<String>,
+}
+
 /// A report waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxMessage {

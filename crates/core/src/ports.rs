@@ -185,8 +185,9 @@ pub trait Store: Send + Sync {
     /// Extends a held lease; `LeaseLost` if it is no longer ours.
     async fn renew_lease(&self, key: &PreviewKey, owner: &str, until: Timestamp)
     -> StoreResult<()>;
-    /// Writes status, schedules the next look, enqueues the reports and
-    /// releases the lease, all in one transaction; `LeaseLost` if not ours.
+    /// Writes status, schedules the next look, enqueues the reports, notes
+    /// an event when the phase or message changed, and releases the lease,
+    /// all in one transaction; `LeaseLost` if not ours.
     async fn record_status(
         &self,
         key: &PreviewKey,
@@ -217,6 +218,10 @@ pub trait Store: Send + Sync {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> StoreResult<()>;
+    /// The newest `limit` events of a preview, newest first. `record_status`
+    /// writes one whenever the phase or the message changes, and keeps the
+    /// last [`EVENTS_KEPT`] per preview.
+    async fn events(&self, key: &PreviewKey, limit: i64) -> StoreResult<Vec<Event>>;
     /// Undelivered messages and the age of the oldest, for metrics.
     async fn outbox_backlog(&self) -> StoreResult<(i64, Option<Timestamp>)>;
     /// Garbage collection's memory: returns when each of `resources` was

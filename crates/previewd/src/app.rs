@@ -188,6 +188,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if token.is_none() {
         tracing::warn!(%listen, "no API token configured: /v1 is open to anyone on this machine (loopback only)");
     }
+    // Before anything records: a metric recorded earlier would be lost.
+    let metrics_handle = previewd_api::metrics::install_recorder();
     let store = open_store(&cfg).await?;
     let template = Arc::new(cfg.template());
     let wake = Arc::new(Notify::new());
@@ -217,6 +219,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         gc: Some((sweeps.clone(), cfg.sweep_options(false))),
         webhook_secret: secret_env("PREVIEWD_GITHUB_WEBHOOK_SECRET").map(Arc::from),
         callback_policy: Some(Arc::new(callback_policy(&cfg)?)),
+        metrics: Some(metrics_handle.clone()),
+        status_page: cfg.server.status_page,
     };
     let reporter = Arc::new(reporter(&cfg)?);
     let signal = shutdown_signal()?;
@@ -250,6 +254,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         cfg.gc_interval(),
         cancel.child_token(),
     ));
+    let upkeep = tokio::spawn(metrics_upkeep(metrics_handle, cancel.child_token()));
     let shutdown = cancel.clone();
     tokio::spawn(async move {
         signal.await;
@@ -284,8 +289,23 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = sweep_loop.await;
     let _ = delivery_loop.await;
     let _ = wake_loop.await;
+    let _ = upkeep.await;
     tracing::info!("previewd stopped");
     Ok(())
+}
+
+/// Drains the recorder's histogram buffers now and then, so they stay
+/// small even when nothing scrapes `/metrics` (a scrape drains them too).
+async fn metrics_upkeep(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => handle.run_upkeep(),
+        }
+    }
 }
 
 /// Installs the SIGTERM and SIGINT handlers now (so a signal that comes

@@ -15,6 +15,8 @@ pub struct Server {
     pub listen: SocketAddr,
     /// File holding the API bearer token (else `PREVIEWD_API_TOKEN`).
     pub api_token_file: Option<PathBuf>,
+    /// Serve the read-only HTML status page at `/` (no token needed).
+    pub status_page: bool,
 }
 
 impl Default for Server {
@@ -22,6 +24,7 @@ impl Default for Server {
         Self {
             listen: "127.0.0.1:8080".parse().expect("valid"),
             api_token_file: None,
+            status_page: true,
         }
     }
 }

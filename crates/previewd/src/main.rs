@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod client;
 mod config;
 mod once;
 
@@ -46,13 +47,17 @@ enum Command {
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Run the engine once for one preview, without a daemon or database:
-    /// prints the preview URL and exits 0 when it is Ready (or gone), 1
+    /// Deploy or destroy one preview now, without a daemon or database.
+    ///
+    /// Prints the preview URL and exits 0 when it is Ready (or gone), 1
     /// with the failure description otherwise, 2 on bad input.
     Once(once::OnceArgs),
-    /// Print the least-privilege IAM policy (JSON) previewd needs for this
-    /// configuration: generated from the AWS operations it calls.
+    /// Print the least-privilege IAM policy for this configuration.
+    ///
+    /// JSON, generated from the table of AWS operations previewd calls.
     IamPolicy,
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,16 +86,6 @@ fn main() -> ExitCode {
         _ => "info",
     };
     init_logs(cli.log_format, default_level);
-    let cfg = match config::load(cli.config.as_deref(), std::env::vars()) {
-        Ok(cfg) => cfg,
-        Err(problems) => {
-            eprintln!("configuration has {} problem(s):", problems.len());
-            for p in &problems {
-                eprintln!("  {p}");
-            }
-            return ExitCode::FAILURE;
-        }
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -98,45 +93,65 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
-        match cli.command {
-            Command::Serve => done(app::serve(cfg).await),
-            Command::Migrate => done(app::migrate(&cfg).await),
-            Command::Gc { dry_run } => done(app::gc(&cfg, dry_run).await),
-            Command::Once(args) => Ok(match once::once(cfg, args).await? {
-                once::Outcome::Done => ExitCode::SUCCESS,
-                once::Outcome::Failed(why) => {
-                    eprintln!("preview failed: {why}");
-                    ExitCode::FAILURE
+    let result = match cli.command {
+        // A client of a daemon needs none of the daemon's configuration.
+        Command::Client(c) => runtime.block_on(client::run(c)).map(|()| ExitCode::SUCCESS),
+        daemon => {
+            let cfg = match config::load(cli.config.as_deref(), std::env::vars()) {
+                Ok(cfg) => cfg,
+                Err(problems) => {
+                    eprintln!("configuration has {} problem(s):", problems.len());
+                    for p in &problems {
+                        eprintln!("  {p}");
+                    }
+                    return ExitCode::FAILURE;
                 }
-                once::Outcome::Refused(why) => {
-                    eprintln!("refused: {why}");
-                    ExitCode::from(2)
-                }
-            }),
-            Command::IamPolicy => {
-                let policy = previewd_aws::policy::policy(&cfg.policy_scope())?;
-                println!("{}", serde_json::to_string_pretty(&policy)?);
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::Config(ConfigCommand::Check) => {
-                println!(
-                    "configuration OK (store {}, cloud {:?}, listen {})",
-                    redact_url(&cfg.store.url),
-                    cfg.cloud.kind,
-                    cfg.server.listen
-                );
-                Ok(ExitCode::SUCCESS)
-            }
+            };
+            runtime.block_on(run(daemon, cfg))
         }
-    });
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The commands that act on the configured store and cloud.
+async fn run(command: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
+    match command {
+        Command::Serve => done(app::serve(cfg).await),
+        Command::Migrate => done(app::migrate(&cfg).await),
+        Command::Gc { dry_run } => done(app::gc(&cfg, dry_run).await),
+        Command::Once(args) => Ok(match once::once(cfg, args).await? {
+            once::Outcome::Done => ExitCode::SUCCESS,
+            once::Outcome::Failed(why) => {
+                eprintln!("preview failed: {why}");
+                ExitCode::FAILURE
+            }
+            once::Outcome::Refused(why) => {
+                eprintln!("refused: {why}");
+                ExitCode::from(2)
+            }
+        }),
+        Command::IamPolicy => {
+            let policy = previewd_aws::policy::policy(&cfg.policy_scope())?;
+            println!("{}", serde_json::to_string_pretty(&policy)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            println!(
+                "configuration OK (store {}, cloud {:?}, listen {})",
+                redact_url(&cfg.store.url),
+                cfg.cloud.kind,
+                cfg.server.listen
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client(c) => done(client::run(c).await),
     }
 }
 

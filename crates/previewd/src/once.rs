@@ -106,6 +106,8 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
         gc: None,
         webhook_secret: None,
         callback_policy: Some(Arc::new(app::callback_policy(&cfg)?)),
+        metrics: None,
+        status_page: false,
     };
     let key = match PreviewKey::new(&cfg.previews.project, &args.branch) {
         Ok(k) => k,

@@ -49,6 +49,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 use world::{World, iam_action};
 
+/// Counts a port call's requests in `previewd_aws_calls_total`, as the
+/// AWS adapter counts its SDK calls. A call stops at its first failed
+/// request, so every request but the last succeeded and the last one ended
+/// as the call did.
+fn record_requests<T>(requests: &[&'static str], result: &CloudResult<T>) {
+    use previewd_core::metrics::{AWS_CALLS, aws_labels, aws_outcome};
+    let last = requests.len().saturating_sub(1);
+    for (i, key) in requests.iter().enumerate() {
+        let outcome = if i == last { aws_outcome(result) } else { "ok" };
+        let (service, operation) = aws_labels(key);
+        metrics::counter!(AWS_CALLS, "service" => service, "operation" => operation, "outcome" => outcome)
+            .increment(1);
+    }
+}
+
 /// The simulated account. Clones share it.
 #[derive(Clone)]
 pub struct Sim {
@@ -85,12 +100,14 @@ impl Sim {
         }
         let (result, requests) = {
             let mut w = self.lock();
-            w.requests = 0;
+            w.requests.clear();
             let result = f(&mut w);
-            (result, w.requests)
+            (result, std::mem::take(&mut w.requests))
         };
-        if requests > 1 && !latency.is_zero() {
-            tokio::time::sleep(latency * (requests - 1)).await;
+        record_requests(&requests, &result);
+        let pages = u32::try_from(requests.len()).unwrap_or(u32::MAX);
+        if pages > 1 && !latency.is_zero() {
+            tokio::time::sleep(latency * (pages - 1)).await;
         }
         result
     }

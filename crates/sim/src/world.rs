@@ -36,9 +36,10 @@ pub(crate) struct World {
     pub calls: BTreeMap<String, u64>,
     /// IAM actions (`elasticloadbalancing:ModifyRule`) the caller lacks.
     pub denied: BTreeSet<String>,
-    /// Requests made by the port call in progress: it pays `latency` per
-    /// request once the lock is released.
-    pub requests: u32,
+    /// Requests made by the port call in progress, by API key, in order:
+    /// it pays `latency` per request once the lock is released, and each
+    /// is counted in the `previewd_aws_calls_total` metric.
+    pub requests: Vec<&'static str>,
     /// Feeds every generated id, so ARNs are unique and replayable.
     next_id: u64,
     /// The time of the call in progress; state has been advanced to it.
@@ -87,7 +88,7 @@ impl World {
             buckets: Buckets::full(cfg.limits.clone(), now),
             calls: BTreeMap::new(),
             denied: BTreeSet::new(),
-            requests: 0,
+            requests: Vec::new(),
             next_id: 0,
             now,
             logs: LogsState::default(),
@@ -131,7 +132,7 @@ impl World {
         resource: &str,
         extra: &[(Bucket, f64)],
     ) -> CloudResult<()> {
-        self.requests += 1;
+        self.requests.push(api.key);
         *self.calls.entry(api.key.to_string()).or_default() += 1;
         if self.cfg.throttling {
             let mut cost: Vec<(Bucket, f64)> = api.buckets.iter().map(|b| (*b, 1.0)).collect();

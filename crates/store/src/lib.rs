@@ -17,6 +17,7 @@
 
 mod apply;
 mod error;
+mod events;
 mod postgres;
 mod rows;
 mod shared;

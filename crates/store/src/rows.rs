@@ -7,7 +7,7 @@
 use crate::error::BackendError;
 use previewd_core::ports::{StoreError, StoreResult};
 use previewd_core::{
-    Conditions, Desired, LastError, OutboxItem, Phase, Preview, PreviewKey, PreviewSpec,
+    Conditions, Desired, Event, LastError, OutboxItem, Phase, Preview, PreviewKey, PreviewSpec,
     PreviewStatus, Timestamp,
 };
 use std::collections::BTreeMap;
@@ -161,6 +161,46 @@ impl PreviewRow {
                 .lease_until
                 .map(|ms| t("lease_until", ms))
                 .transpose()?,
+        })
+    }
+}
+
+/// A row as a claim returns it: the preview, and whose expired lease the
+/// claim took over.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ClaimRow {
+    #[sqlx(flatten)]
+    pub preview: PreviewRow,
+    pub lease_taken_from: Option<String>,
+}
+
+/// One `events` row as `sql::EVENTS` selects it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: i64,
+    at: i64,
+    generation: i64,
+    phase: String,
+    message: Option<String>,
+}
+
+impl EventRow {
+    pub(crate) fn into_event(self) -> StoreResult<Event> {
+        let phase = self
+            .phase
+            .parse::<Phase>()
+            .map_err(|problem| BackendError::BadColumn {
+                table: "events",
+                column: "phase",
+                value: self.phase.clone(),
+                problem,
+            })?;
+        Ok(Event {
+            id: self.id,
+            at: from_ms("events", "at", self.at)?,
+            generation: self.generation,
+            phase,
+            message: self.message,
         })
     }
 }

@@ -24,6 +24,7 @@ macro_rules! impl_store {
             use $crate::{apply, error, rows, shared, sql};
 
             $crate::apply::impl_apply!($store);
+            $crate::events::impl_events!($store, $claim_due);
 
             #[async_trait]
             impl Store for $store {
@@ -74,18 +75,7 @@ macro_rules! impl_store {
                     if limit <= 0 {
                         return Ok(Vec::new());
                     }
-                    let now_ms = rows::to_ms(now);
-                    let mut claimed = sqlx::query_as::<_, rows::PreviewRow>($claim_due)
-                        .bind(owner)
-                        .bind(now_ms.saturating_add(rows::duration_ms(lease)))
-                        .bind(now_ms)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(error::query("claim_due"))?
-                        .into_iter()
-                        .map(rows::PreviewRow::into_preview)
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut claimed = self.claim_rows(owner, now, lease, limit).await?;
                     // RETURNING promises no order; callers get the most overdue first.
                     claimed.sort_by(|a, b| {
                         (a.next_reconcile_at, &a.key).cmp(&(b.next_reconcile_at, &b.key))
@@ -246,6 +236,23 @@ macro_rules! impl_store {
                             .await
                             .map_err(error::query("record_status: enqueue"))?;
                     }
+                    let noted = sqlx::query(sql::NOTE_EVENT)
+                        .bind(&key.project)
+                        .bind(&key.branch)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(error::query("record_status: note event"))?;
+                    // A resync that changed nothing noted nothing: no pruning due.
+                    if noted.rows_affected() > 0 {
+                        sqlx::query(sql::PRUNE_EVENTS)
+                            .bind(&key.project)
+                            .bind(&key.branch)
+                            .bind(previewd_core::EVENTS_KEPT)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(error::query("record_status: prune events"))?;
+                    }
                     tx.commit()
                         .await
                         .map_err(error::query("record_status: commit"))
@@ -350,6 +357,14 @@ macro_rules! impl_store {
                         id,
                         "no undelivered outbox message",
                     )
+                }
+
+                async fn events(
+                    &self,
+                    key: &PreviewKey,
+                    limit: i64,
+                ) -> StoreResult<Vec<previewd_core::Event>> {
+                    self.read_events(key, limit).await
                 }
 
                 async fn outbox_backlog(&self) -> StoreResult<(i64, Option<Timestamp>)> {

@@ -26,17 +26,20 @@ macro_rules! outbox_columns {
 /// makes the statement atomic, and `FOR UPDATE SKIP LOCKED` on PostgreSQL,
 /// where replicas claiming at once must pass over each other's rows (and
 /// a row updated meanwhile is re-checked against the WHERE clause).
+/// `lease_taken_from` keeps the other replica whose expired lease this
+/// claim replaced (SET sees the old row), for the takeover count.
 macro_rules! claim_due_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE previews SET lease_owner = $1, lease_until = $2, \
-             claimed_generation = generation \
+             claimed_generation = generation, \
+             lease_taken_from = CASE WHEN lease_owner <> $1 THEN lease_owner END \
              WHERE (project, branch) IN (\
                SELECT project, branch FROM previews \
                WHERE next_reconcile_at <= $3 AND (lease_owner IS NULL OR lease_until < $3) \
                ORDER BY next_reconcile_at, project, branch LIMIT $4 ",
             $lock,
-            ") RETURNING ",
+            ") RETURNING lease_taken_from, ",
             preview_columns!()
         )
     };
@@ -187,3 +190,21 @@ pub(crate) const RETRY_OUTBOX: &str = "UPDATE outbox SET attempts = attempts + 1
 
 pub(crate) const OUTBOX_BACKLOG: &str =
     "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL";
+
+/// Notes the row's new status as an event unless it repeats the newest one
+/// (same phase, same message): a resync that changes nothing adds nothing.
+pub(crate) const NOTE_EVENT: &str = "INSERT INTO events \
+       (project, branch, at, generation, phase, message) \
+     SELECT p.project, p.branch, $3, p.generation, p.phase, p.message FROM previews p \
+     WHERE p.project = $1 AND p.branch = $2 AND NOT EXISTS (\
+       SELECT 1 FROM (SELECT phase, message FROM events \
+         WHERE project = $1 AND branch = $2 ORDER BY id DESC LIMIT 1) newest \
+       WHERE newest.phase = p.phase AND newest.message IS NOT DISTINCT FROM p.message)";
+
+/// Keeps the newest `$3` events of a preview.
+pub(crate) const PRUNE_EVENTS: &str = "DELETE FROM events \
+     WHERE project = $1 AND branch = $2 AND id <= (SELECT id FROM events \
+       WHERE project = $1 AND branch = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)";
+
+pub(crate) const EVENTS: &str = "SELECT id, at, generation, phase, message FROM events \
+     WHERE project = $1 AND branch = $2 ORDER BY id DESC LIMIT $3";

@@ -70,6 +70,10 @@ conformance! {
         outbox_claim_respects_its_limit_oldest_first,
         github_deployments_are_kept_per_generation,
         a_webhook_delivery_is_acted_on_once,
+        // events
+        status_changes_are_kept_as_events_newest_first,
+        events_are_pruned_to_the_newest_fifty_per_preview,
+        a_status_write_with_a_lost_lease_notes_no_event,
     ],
     postgres_only: [
         concurrent_claimers_never_share_a_row,

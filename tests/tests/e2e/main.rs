@@ -3,8 +3,10 @@
 mod api;
 mod engine;
 mod gc;
+mod metrics;
 mod queue;
 mod reporting;
+mod status_page;
 mod webhooks;
 
 use previewd_api::AppState;
@@ -79,6 +81,8 @@ pub async fn spawn_app_with(
                 max_deletions: 20,
             },
         )),
+        metrics: Some(previewd_api::metrics::install_recorder()),
+        status_page: true,
     })
     .await;
     TestApp {

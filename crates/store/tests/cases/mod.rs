@@ -1,10 +1,12 @@
 //! The conformance cases, each an `async fn(Arc<dyn Store>)` written once.
 
+mod events;
 mod outbox;
 mod previews;
 mod races;
 mod schedule;
 
+pub use events::*;
 pub use outbox::*;
 pub use previews::*;
 pub use races::*;
