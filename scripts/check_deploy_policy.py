@@ -2,7 +2,10 @@
 of the operation table in crates/aws/src/calls.rs: none missing (a deploy
 would fail with AccessDenied), none extra (least privilege), no wildcard
 action, and iam:PassRole only towards ECS tasks. When the generated policy
-deploy/iam/previewd-policy.json is present, it must grant the same actions.
+deploy/iam/previewd-policy.json is present, it must grant the same actions,
+plus the ECR push actions when its configuration names `cloud.ecr_repository`
+(the stack grants those to the GitHub role, which pushes the images; the
+check holds the role to exactly that set).
 
 Run with the lint virtualenv's python (it needs cfn-lint's YAML loader):
     python scripts/check_deploy_policy.py
@@ -19,6 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 CALLS = ROOT / "crates/aws/src/calls.rs"
 TEMPLATE = ROOT / "deploy/cloudformation/previewd.yaml"
 GENERATED = ROOT / "deploy/iam/previewd-policy.json"
+# What pushing a preview image to one ECR repository takes.
+ECR_PUSH = {
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+}
 
 
 def table_actions() -> set[str]:
@@ -85,11 +98,18 @@ def main() -> int:
     policy = template["Resources"]["PreviewsPolicy"]["Properties"]["PolicyDocument"]
     got = policy_actions(policy, "previewd.yaml PreviewsPolicy", problems)
     compare("previewd.yaml PreviewsPolicy", got, want, problems)
+    role = template["Resources"]["GitHubRole"]["Properties"]["Policies"]
+    push = next(p["PolicyDocument"] for p in role if p["PolicyName"] == "push-preview-images")
+    got = policy_actions(push, "previewd.yaml GitHubRole push-preview-images", problems)
+    compare("previewd.yaml GitHubRole push-preview-images", got, ECR_PUSH, problems)
     checked = ["deploy/cloudformation/previewd.yaml"]
     if GENERATED.exists():
         generated = json.loads(GENERATED.read_text())
         got = policy_actions(generated, "previewd-policy.json", problems)
-        compare("previewd-policy.json", got, want, problems)
+        ecr = {a for a in got if a.startswith("ecr:")}
+        if ecr and ecr != ECR_PUSH:
+            compare("previewd-policy.json (ECR)", ecr, ECR_PUSH, problems)
+        compare("previewd-policy.json", got - ecr, want, problems)
         checked.append("deploy/iam/previewd-policy.json")
     for p in problems:
         print(p, file=sys.stderr)
