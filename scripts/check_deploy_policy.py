@@ -1,0 +1,123 @@
+"""The CloudFormation stack's previewd policy grants exactly the IAM actions
+of the operation table in crates/aws/src/calls.rs: none missing (a deploy
+would fail with AccessDenied), none extra (least privilege), no wildcard
+action, and iam:PassRole only towards ECS tasks. When the generated policy
+deploy/iam/previewd-policy.json is present, it must grant the same actions,
+plus the ECR push actions when its configuration names `cloud.ecr_repository`
+(the stack grants those to the GitHub role, which pushes the images; the
+check holds the role to exactly that set).
+
+Run with the lint virtualenv's python (it needs cfn-lint's YAML loader):
+    python scripts/check_deploy_policy.py
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLS = ROOT / "crates/aws/src/calls.rs"
+TEMPLATE = ROOT / "deploy/cloudformation/previewd.yaml"
+GENERATED = ROOT / "deploy/iam/previewd-policy.json"
+# What pushing a preview image to one ECR repository takes.
+ECR_PUSH = {
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+}
+
+
+def table_actions() -> set[str]:
+    text = CALLS.read_text()
+    services = dict(re.findall(r'const (\w+): &str = "([a-z0-9-]+)";', text))
+    rows = re.findall(
+        r'row\(\s*(\w+),\s*"(\w+)",\s*"[^"]*",\s*&\[[^\]]*\],\s*&\[([^\]]*)\],?\s*\)',
+        text,
+    )
+    if not rows:
+        sys.exit(f"{CALLS}: found no row(...) entries; has the table's shape changed?")
+    actions = set()
+    for service, operation, also in rows:
+        if service not in services:
+            sys.exit(f"{CALLS}: row uses unknown service constant {service}")
+        actions.add(f"{services[service]}:{operation}")
+        actions.update(re.findall(r'"([^"]+)"', also))
+    return actions
+
+
+def statements(doc) -> list[dict]:
+    st = doc["Statement"]
+    return st if isinstance(st, list) else [st]
+
+
+def as_list(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def policy_actions(doc, where: str, problems: list[str]) -> set[str]:
+    actions = set()
+    for s in statements(doc):
+        if not isinstance(s, dict) or "Fn::If" in s:
+            problems.append(f"{where}: statement {s!r} is conditional; keep the policy flat")
+            continue
+        if s.get("Effect") != "Allow" or "NotAction" in s or "NotResource" in s:
+            problems.append(f"{where}: statement {s.get('Sid')} must be a plain Allow")
+        for a in as_list(s.get("Action", [])):
+            if "*" in a:
+                problems.append(f"{where}: statement {s.get('Sid')} grants wildcard action {a!r}")
+            actions.add(a)
+        if "iam:PassRole" in as_list(s.get("Action", [])):
+            cond = s.get("Condition", {}).get("StringEquals", {})
+            if cond.get("iam:PassedToService") != "ecs-tasks.amazonaws.com":
+                problems.append(
+                    f"{where}: iam:PassRole must carry iam:PassedToService = ecs-tasks.amazonaws.com"
+                )
+            if "*" in as_list(s.get("Resource")):
+                problems.append(f"{where}: iam:PassRole must name the roles, not *")
+    return actions
+
+
+def compare(where: str, got: set[str], want: set[str], problems: list[str]) -> None:
+    for a in sorted(want - got):
+        problems.append(f"{where}: missing {a} (calls.rs needs it)")
+    for a in sorted(got - want):
+        problems.append(f"{where}: grants {a}, which no operation in calls.rs needs")
+
+
+def main() -> int:
+    want = table_actions()
+    problems: list[str] = []
+    template = cfn_yaml.load(str(TEMPLATE))
+    policy = template["Resources"]["PreviewsPolicy"]["Properties"]["PolicyDocument"]
+    got = policy_actions(policy, "previewd.yaml PreviewsPolicy", problems)
+    compare("previewd.yaml PreviewsPolicy", got, want, problems)
+    role = template["Resources"]["GitHubRole"]["Properties"]["Policies"]
+    push = next(p["PolicyDocument"] for p in role if p["PolicyName"] == "push-preview-images")
+    got = policy_actions(push, "previewd.yaml GitHubRole push-preview-images", problems)
+    compare("previewd.yaml GitHubRole push-preview-images", got, ECR_PUSH, problems)
+    checked = ["deploy/cloudformation/previewd.yaml"]
+    if GENERATED.exists():
+        generated = json.loads(GENERATED.read_text())
+        got = policy_actions(generated, "previewd-policy.json", problems)
+        ecr = {a for a in got if a.startswith("ecr:")}
+        if ecr and ecr != ECR_PUSH:
+            compare("previewd-policy.json (ECR)", ecr, ECR_PUSH, problems)
+        compare("previewd-policy.json", got - ecr, want, problems)
+        checked.append("deploy/iam/previewd-policy.json")
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"policy OK: {len(want)} actions from calls.rs, granted exactly in {', '.join(checked)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Creates the CloudFormation stack deploy/cloudformation/previewd.yaml on
+moto (a local AWS emulator) and checks what comes out: the stack completes,
+its intrinsic functions resolve to the ARNs and values previewd needs, the
+configuration the task definition hands previewd passes `previewd config
+check`, and the deployed policy grants the actions `previewd iam-policy`
+prints for that configuration. cfn-lint checks the template's shape; this
+checks what it computes.
+
+Usage: check_deploy_stack.py PREVIEWD_BINARY   (run with moto's virtualenv
+python; scripts/test installs it). Talks only to 127.0.0.1.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "deploy/cloudformation/previewd.yaml"
+problems: list[str] = []
+
+
+def expect(ok: bool, what: str) -> None:
+    if not ok:
+        problems.append(what)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("moto_server did not start")
+
+
+def actions(doc: dict) -> set[str]:
+    out = set()
+    statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    for s in statements:
+        out.update(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    return out
+
+
+def main() -> int:
+    binary = sys.argv[1]
+    proc, url = start_moto()
+    try:
+        kw = dict(endpoint_url=url, region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        c = {n: boto3.client(n, **kw) for n in
+             ["ec2", "elbv2", "ecs", "route53", "secretsmanager", "cloudformation", "iam", "ecr", "logs"]}
+        # The shared infrastructure the stack refers to.
+        vpc = c["ec2"].create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [c["ec2"].create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
+                                          AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+                   for i, z in [(1, "a"), (2, "b")]]
+        alb_sg = c["ec2"].create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
+        lb = c["elbv2"].create_load_balancer(Name="previews", Subnets=subnets, SecurityGroups=[alb_sg])["LoadBalancers"][0]
+        tg = c["elbv2"].create_target_group(Name="default", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]
+        listener = c["elbv2"].create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])["Listeners"][0]["ListenerArn"]
+        c["ecs"].create_cluster(clusterName="previews")
+        zone = c["route53"].create_hosted_zone(Name="preview.example.com", CallerReference="check")["HostedZone"]["Id"].split("/")[-1]
+        secret = lambda n: c["secretsmanager"].create_secret(Name=n, SecretString="x")["ARN"]
+        params = {
+            "VpcId": vpc, "SubnetIds": ",".join(subnets), "AlbSecurityGroupId": alb_sg,
+            "ClusterName": "previews", "ListenerArn": listener, "AlbDnsName": lb["DNSName"],
+            "AlbCanonicalZoneId": lb["CanonicalHostedZoneId"], "HostedZoneId": zone,
+            "PreviewDomain": "preview.example.com", "DaemonHost": "previewd.preview.example.com",
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/previewd@sha256:" + "a" * 64,
+            "DatabaseUrlSecretArn": secret("db"), "ApiTokenSecretArn": secret("api"),
+            "GitHubTokenSecretArn": secret("gh"),
+            "CallbackAllowedHosts": "qa.example.com,*.qanote.example.com",
+            "PreviewTaskRoleArn": "arn:aws:iam::123456789012:role/app",
+            "GitHubRepository": "example/app", "GitHubRunsOnce": "true",
+        }
+        cfn = c["cloudformation"]
+        cfn.create_stack(StackName="previewd", TemplateBody=TEMPLATE.read_text(), Capabilities=["CAPABILITY_IAM"],
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+        stack = cfn.describe_stacks(StackName="previewd")["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            sys.exit(f"stack: {stack['StackStatus']} {stack.get('StackStatusReason')}")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        for key in ["DaemonUrl", "GitHubRoleArn", "RepositoryUri", "PreviewExecutionRoleArn",
+                    "PreviewSecurityGroupId", "PreviewsPolicyArn", "DaemonSecurityGroupId"]:
+            expect(key in outputs, f"output {key} is missing")
+
+        # The policy, as deployed.
+        pol = c["iam"].get_policy(PolicyArn=outputs["PreviewsPolicyArn"])["Policy"]
+        doc = c["iam"].get_policy_version(PolicyArn=pol["Arn"], VersionId=pol["DefaultVersionId"])["PolicyVersion"]["Document"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        by_sid = {s["Sid"]: s for s in doc["Statement"]}
+        rule_arn = listener.replace(":listener/", ":listener-rule/") + "/*"
+        expect(by_sid["ChangeRulesOfTheSharedListener"]["Resource"] == rule_arn,
+               f"rule scope {by_sid['ChangeRulesOfTheSharedListener']['Resource']} != {rule_arn}")
+        expect(by_sid["CreateRulesOnTheSharedListener"]["Resource"] == listener, "CreateRule is not scoped to the listener")
+        expect(by_sid["PreviewLogGroups"]["Resource"].endswith(":log-group:/ecs/pv-*"), "log groups are not scoped to /ecs/pv-*")
+        expect(by_sid["PreviewRecordsOnly"]["Resource"].endswith(f"hostedzone/{zone}"), "DNS is not scoped to the zone")
+        passed = by_sid["PassOnlyThePreviewRolesToEcsTasks"]["Resource"]
+        expect(sorted(passed) == sorted([outputs["PreviewExecutionRoleArn"], params["PreviewTaskRoleArn"]]),
+               f"iam:PassRole names {passed}")
+
+        # The GitHub role's trust: one repository, one ref, STS audience.
+        role = c["iam"].get_role(RoleName=outputs["GitHubRoleArn"].split("/")[-1])["Role"]
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        cond = trust["Statement"][0]["Condition"]["StringEquals"]
+        expect(cond.get("token.actions.githubusercontent.com:sub") == "repo:example/app:ref:refs/heads/main",
+               f"GitHub role trusts sub {cond.get('token.actions.githubusercontent.com:sub')}")
+        expect(cond.get("token.actions.githubusercontent.com:aud") == "sts.amazonaws.com", "GitHub role audience")
+
+        # The repository's lifecycle policy (moto's CloudFormation does not
+        # apply it: render it as CloudFormation would and have ECR take it)
+        # and the log group's retention.
+        sub = cfn_yaml.load(str(TEMPLATE))["Resources"]["Repository"]["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"]["Fn::Sub"]
+        text = sub.replace("${ImageRetentionDays}", "30")
+        c["ecr"].put_lifecycle_policy(repositoryName="previews", lifecyclePolicyText=text)
+        lifecycle = json.loads(c["ecr"].get_lifecycle_policy(repositoryName="previews")["lifecyclePolicyText"])
+        counts = [(r["selection"]["tagStatus"], r["selection"]["countNumber"]) for r in lifecycle["rules"]]
+        expect(counts == [("untagged", 1), ("any", 30)], f"lifecycle rules {counts}")
+        groups = c["logs"].describe_log_groups(logGroupNamePrefix="/previewd/")["logGroups"]
+        expect([g.get("retentionInDays") for g in groups] == [14], f"log group retention {groups}")
+
+        # The configuration the task definition gives previewd.
+        td_arn = c["ecs"].list_task_definitions()["taskDefinitionArns"][0]
+        container = c["ecs"].describe_task_definition(taskDefinition=td_arn)["taskDefinition"]["containerDefinitions"][0]
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        # moto leaves AWS::NoValue in lists as null; CloudFormation drops them.
+        secrets = [s["name"] for s in container.get("secrets") or [] if s]
+        expect(secrets == ["PREVIEWD_STORE_URL", "PREVIEWD_API_TOKEN", "PREVIEWD_GITHUB_TOKEN"], f"secrets {secrets}")
+        expect(env.get("PREVIEWD_CONTAINER_IMAGE") == outputs["RepositoryUri"] + ":{commit_sha}", "container.image")
+        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env,
+                   "PREVIEWD_STORE_URL": "postgres://previewd:pw@db.internal:5432/previewd",
+                   "PREVIEWD_API_TOKEN": "token", "PREVIEWD_GITHUB_TOKEN": "token"}
+        check = subprocess.run([binary, "config", "check"], env=run_env, capture_output=True, text=True)
+        expect(check.returncode == 0, f"previewd config check on the stack's configuration:\n{check.stdout}{check.stderr}")
+        printed = subprocess.run([binary, "iam-policy"], env=run_env, capture_output=True, text=True)
+        if printed.returncode != 0:
+            problems.append(f"previewd iam-policy failed:\n{printed.stderr}")
+        else:
+            # ECR push (with cloud.ecr_repository) is the GitHub role's.
+            generated = {a for a in actions(json.loads(printed.stdout)) if not a.startswith("ecr:")}
+            deployed = actions(doc)
+            expect(generated == deployed,
+                   f"the stack grants {sorted(deployed - generated)} beyond and lacks {sorted(generated - deployed)} "
+                   "of `previewd iam-policy`")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        return 1
+    print("stack OK on moto: created, ARNs resolved, previewd accepts its configuration, "
+          "policy matches `previewd iam-policy`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
