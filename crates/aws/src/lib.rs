@@ -14,6 +14,7 @@
 
 pub mod calls;
 mod dns;
+pub mod doctor;
 mod ecs;
 mod elb;
 pub mod error;
@@ -53,6 +54,10 @@ pub struct Aws {
     elb: aws_sdk_elasticloadbalancingv2::Client,
     route53: aws_sdk_route53::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    /// Used by `previewd doctor` only.
+    sts: aws_sdk_sts::Client,
+    iam: aws_sdk_iam::Client,
+    ecr: aws_sdk_ecr::Client,
     calls: Arc<Calls>,
     /// The listener's load balancer, looked up once.
     load_balancer_arn: OnceCell<String>,
@@ -87,6 +92,9 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&shared),
             route53: aws_sdk_route53::Client::new(&shared),
             logs: aws_sdk_cloudwatchlogs::Client::new(&shared),
+            sts: aws_sdk_sts::Client::new(&shared),
+            iam: aws_sdk_iam::Client::new(&shared),
+            ecr: aws_sdk_ecr::Client::new(&shared),
             settings,
             calls: Arc::new(Calls::default()),
             load_balancer_arn: OnceCell::new(),

@@ -27,6 +27,36 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn aws(cfg: &Config) -> previewd_aws::Aws {
+    let c = &cfg.cloud;
+    previewd_aws::Aws::connect(previewd_aws::Settings {
+        region: Some(c.region.clone()),
+        cluster: c.cluster.clone(),
+        listener_arn: c.listener_arn.clone(),
+        hosted_zone_id: c.hosted_zone_id.clone(),
+        call_timeout: Duration::from_secs(c.call_timeout_secs),
+    })
+    .await
+}
+
+/// `previewd doctor`: the configuration against the live account, as a
+/// table; false when something would break a deploy.
+pub async fn doctor(cfg: &Config) -> anyhow::Result<bool> {
+    if cfg.cloud.kind != CloudKind::Aws {
+        anyhow::bail!("cloud.kind: the doctor checks a real AWS account; set it to \"aws\"");
+    }
+    let input = previewd_aws::doctor::DoctorInput {
+        domain: cfg.naming.domain.clone(),
+        log_group_prefix: format!("/ecs/{}-", cfg.naming.prefix),
+        log_retention_days: cfg.container.log_retention_days,
+        scope: cfg.policy_scope(),
+    };
+    let checks = aws(cfg).await.doctor(&input).await;
+    let (table, ok) = previewd_aws::doctor::table(&checks);
+    print!("{table}");
+    Ok(ok)
+}
+
 pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
     match cfg.cloud.kind {
         CloudKind::Sim => {
@@ -51,14 +81,7 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
         }
         CloudKind::Aws => {
             let c = &cfg.cloud;
-            let aws = previewd_aws::Aws::connect(previewd_aws::Settings {
-                region: Some(c.region.clone()),
-                cluster: c.cluster.clone(),
-                listener_arn: c.listener_arn.clone(),
-                hosted_zone_id: c.hosted_zone_id.clone(),
-                call_timeout: Duration::from_secs(c.call_timeout_secs),
-            })
-            .await;
+            let aws = aws(cfg).await;
             tracing::info!(
                 region = %c.region,
                 cluster = %c.cluster,

@@ -52,6 +52,11 @@ enum Command {
     /// Prints the preview URL and exits 0 when it is Ready (or gone), 1
     /// with the failure description otherwise, 2 on bad input.
     Once(once::OnceArgs),
+    /// Check this configuration against the live AWS account.
+    ///
+    /// Prints a table of checks with their fixes; exits 1 when anything
+    /// would break a deploy.
+    Doctor,
     /// Print the least-privilege IAM policy for this configuration.
     ///
     /// JSON, generated from the table of AWS operations previewd calls.
@@ -136,6 +141,11 @@ async fn run(command: Command, cfg: config::Config) -> anyhow::Result<ExitCode> 
                 eprintln!("refused: {why}");
                 ExitCode::from(2)
             }
+        }),
+        Command::Doctor => Ok(if app::doctor(&cfg).await? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
         }),
         Command::IamPolicy => {
             let policy = previewd_aws::policy::policy(&cfg.policy_scope())?;

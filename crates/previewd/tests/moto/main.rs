@@ -435,3 +435,85 @@ fn once_refuses_bad_input_with_exit_code_two_and_the_field() {
     let snap = moto.world(&["snapshot"]);
     assert!(!snap["target_groups"].as_array().unwrap().iter().any(ours));
 }
+
+/// `previewd doctor` on a configuration that can deploy, and on one that
+/// cannot: each problem is a row with its fix, and the exit code says so.
+#[test]
+fn doctor_checks_the_account_and_names_each_fix() {
+    let moto = Moto::start();
+    let world = moto.world(&["setup"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &world);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "log_retention_days = 7",
+        &format!(
+            "log_retention_days = 7\nexecution_role_arn = \"{}\"",
+            world["execution_role_arn"].as_str().unwrap()
+        ),
+    );
+    let good = text.replace(
+        "call_timeout_secs = 10",
+        "call_timeout_secs = 10\necr_repository = \"previews\"",
+    );
+    std::fs::write(&config, &good).unwrap();
+    let doctor = || {
+        previewd(&dir, &moto, ("testing", "testing"), &[])
+            .arg("--config")
+            .arg(&config)
+            .arg("doctor")
+            .output()
+            .unwrap()
+    };
+    let out = doctor();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result_of = |table: &str, check: &str| -> String {
+        table
+            .lines()
+            .find(|l| l.starts_with(check))
+            .unwrap_or_else(|| panic!("no {check} row in:\n{table}"))
+            .split_whitespace()
+            .find(|w| ["OK", "WARNING", "PROBLEM"].contains(w))
+            .unwrap()
+            .to_owned()
+    };
+    for check in [
+        "credentials",
+        "ECS cluster",
+        "hosted zone",
+        "log groups",
+        "task role",
+        "ECR repository",
+    ] {
+        assert_eq!(result_of(&table, check), "OK", "{check}:\n{table}");
+    }
+    // moto has no IAM simulation: said plainly, not a failure.
+    assert_eq!(result_of(&table, "permissions"), "WARNING", "{table}");
+    assert!(table.contains("not simulated"), "{table}");
+
+    // The wrong cluster, a zone that does not cover the domain.
+    let bad = good
+        .replace("cluster = \"previews\"", "cluster = \"nope\"")
+        .replace(
+            "domain = \"preview.example.com\"",
+            "domain = \"preview.other.org\"",
+        );
+    std::fs::write(&config, bad).unwrap();
+    let out = doctor();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert_eq!(result_of(&table, "ECS cluster"), "PROBLEM", "{table}");
+    assert_eq!(result_of(&table, "hosted zone"), "PROBLEM", "{table}");
+    assert!(
+        table.contains("fix: fix cloud.cluster") || table.contains("fix: create the cluster"),
+        "{table}"
+    );
+    assert!(
+        table.contains("point cloud.hosted_zone_id at the zone of naming.domain"),
+        "{table}"
+    );
+}

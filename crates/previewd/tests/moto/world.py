@@ -111,9 +111,44 @@ def setup(endpoint):
     )
     ecs.create_service(cluster="previews", serviceName="prod-web", taskDefinition="prod-web", desiredCount=1)
 
+    # The preview tasks' role and the image repository, for the doctor.
+    iam = client(endpoint, "iam")
+    role = iam.create_role(
+        RoleName="preview-execution",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    ecr = client(endpoint, "ecr")
+    ecr.create_repository(repositoryName="previews")
+    ecr.put_lifecycle_policy(
+        repositoryName="previews",
+        lifecyclePolicyText=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 50},
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+    )
+
     print(
         json.dumps(
             {
+                "execution_role_arn": role,
                 "vpc_id": vpc,
                 "subnets": subnets,
                 "security_group": sg,
