@@ -17,6 +17,8 @@ pub const DOCTOR_OPERATIONS: &[Op] = &[
     Op::new("iam", "SimulatePrincipalPolicy"),
     Op::new("ecr", "DescribeRepositories"),
     Op::new("ecr", "GetLifecyclePolicy"),
+    Op::new("ec2", "DescribeSubnets"),
+    Op::new("ec2", "DescribeSecurityGroups"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +40,12 @@ pub struct Check {
     pub fix: String,
 }
 
-fn row(name: &'static str, verdict: Verdict, detail: impl Into<String>, fix: &str) -> Check {
+pub(crate) fn row(
+    name: &'static str,
+    verdict: Verdict,
+    detail: impl Into<String>,
+    fix: &str,
+) -> Check {
     Check {
         name,
         verdict,
@@ -50,14 +57,16 @@ fn row(name: &'static str, verdict: Verdict, detail: impl Into<String>, fix: &st
 /// What the doctor checks besides the adapters' own settings.
 #[derive(Debug, Clone)]
 pub struct DoctorInput {
+    /// Where preview tasks run: every subnet and group must be in it.
+    pub vpc_id: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
     /// `naming.domain`: the hosted zone must cover it.
     pub domain: String,
     pub log_group_prefix: String,
     pub log_retention_days: i32,
     pub scope: policy::PolicyScope,
 }
-
-const SIMULATE: Op = Op::new("iam", "SimulatePrincipalPolicy");
 
 impl Aws {
     /// Runs every check; never stops at the first problem.
@@ -70,12 +79,7 @@ impl Aws {
         self.check_log_groups(input, &mut out).await;
         self.check_roles(input, &mut out).await;
         self.check_ecr(input, &mut out).await;
-        out.push(row(
-            "subnets and security groups",
-            Verdict::Warning,
-            "not checked: this build has no EC2 client",
-            "check that cloud.subnets and cloud.security_groups exist in cloud.vpc_id",
-        ));
+        self.check_network(input, &mut out).await;
         match caller {
             Some(arn) => self.check_permissions(&arn, &mut out).await,
             None => out.push(row(
@@ -196,6 +200,85 @@ impl Aws {
         });
     }
 
+    async fn check_network(&self, input: &DoctorInput, out: &mut Vec<Check>) {
+        let op = Op::new("ec2", "DescribeSubnets");
+        let r = self
+            .ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(input.subnets.clone()))
+            .send()
+            .await;
+        out.push(match r {
+            Ok(o) => {
+                let elsewhere: Vec<String> = o
+                    .subnets()
+                    .iter()
+                    .filter(|s| s.vpc_id() != Some(input.vpc_id.as_str()))
+                    .filter_map(|s| s.subnet_id().map(str::to_owned))
+                    .collect();
+                if elsewhere.is_empty() {
+                    row(
+                        "subnets",
+                        Verdict::Ok,
+                        format!("{} in {}", input.subnets.join(", "), input.vpc_id),
+                        "",
+                    )
+                } else {
+                    row(
+                        "subnets",
+                        Verdict::Problem,
+                        format!("not in {}: {}", input.vpc_id, elsewhere.join(", ")),
+                        "list subnets of cloud.vpc_id in cloud.subnets",
+                    )
+                }
+            }
+            Err(e) => denied_or(
+                op,
+                e,
+                "subnets",
+                "fix cloud.subnets (one of them does not exist)",
+            ),
+        });
+        let op = Op::new("ec2", "DescribeSecurityGroups");
+        let r = self
+            .ec2
+            .describe_security_groups()
+            .set_group_ids(Some(input.security_groups.clone()))
+            .send()
+            .await;
+        out.push(match r {
+            Ok(o) => {
+                let elsewhere: Vec<String> = o
+                    .security_groups()
+                    .iter()
+                    .filter(|g| g.vpc_id() != Some(input.vpc_id.as_str()))
+                    .filter_map(|g| g.group_id().map(str::to_owned))
+                    .collect();
+                if elsewhere.is_empty() {
+                    row(
+                        "security groups",
+                        Verdict::Ok,
+                        format!("{} in {}", input.security_groups.join(", "), input.vpc_id),
+                        "",
+                    )
+                } else {
+                    row(
+                        "security groups",
+                        Verdict::Problem,
+                        format!("not in {}: {}", input.vpc_id, elsewhere.join(", ")),
+                        "list security groups of cloud.vpc_id in cloud.security_groups",
+                    )
+                }
+            }
+            Err(e) => denied_or(
+                op,
+                e,
+                "security groups",
+                "fix cloud.security_groups (one of them does not exist)",
+            ),
+        });
+    }
+
     async fn check_log_groups(&self, input: &DoctorInput, out: &mut Vec<Check>) {
         use previewd_core::ports::Logs;
         match self.log_groups(&input.log_group_prefix).await {
@@ -227,132 +310,11 @@ impl Aws {
             Err(e) => out.push(problem_row("log groups", e, "allow logs:DescribeLogGroups")),
         }
     }
-
-    async fn check_roles(&self, input: &DoctorInput, out: &mut Vec<Check>) {
-        let op = Op::new("iam", "GetRole");
-        for arn in &input.scope.pass_roles {
-            let name = arn.rsplit('/').next().unwrap_or(arn);
-            let r = self.iam.get_role().role_name(name).send().await;
-            out.push(match r {
-                Ok(o) => {
-                    let trust = o
-                        .role()
-                        .and_then(|r| r.assume_role_policy_document())
-                        .map(percent_decode)
-                        .unwrap_or_default();
-                    if trust.contains("ecs-tasks.amazonaws.com") {
-                        row(
-                            "task role",
-                            Verdict::Ok,
-                            format!("{arn} trusts ecs-tasks"),
-                            "",
-                        )
-                    } else {
-                        row(
-                            "task role",
-                            Verdict::Problem,
-                            format!("{arn} does not trust ecs-tasks.amazonaws.com"),
-                            "add ecs-tasks.amazonaws.com to the role's trust policy",
-                        )
-                    }
-                }
-                Err(e) => denied_or(
-                    op,
-                    e,
-                    "task role",
-                    "create the role or fix container.*_role_arn",
-                ),
-            });
-        }
-    }
-
-    async fn check_ecr(&self, input: &DoctorInput, out: &mut Vec<Check>) {
-        let Some(repo) = &input.scope.ecr_repository else {
-            return;
-        };
-        let op = Op::new("ecr", "GetLifecyclePolicy");
-        let r = self
-            .ecr
-            .get_lifecycle_policy()
-            .repository_name(repo)
-            .send()
-            .await;
-        out.push(match r {
-            Ok(_) => row(
-                "ECR repository",
-                Verdict::Ok,
-                format!("{repo} has a lifecycle policy"),
-                "",
-            ),
-            Err(e) => match error::map(op, e) {
-                CloudError::NotFound(m) if m.contains("LifecyclePolicyNotFound") => row(
-                    "ECR repository",
-                    Verdict::Warning,
-                    format!("{repo} has no lifecycle policy: preview images pile up"),
-                    "add a lifecycle policy that expires old preview images",
-                ),
-                CloudError::NotFound(m) => row(
-                    "ECR repository",
-                    Verdict::Problem,
-                    m,
-                    "create the repository or fix cloud.ecr_repository",
-                ),
-                other => problem_row("ECR repository", other, "allow ecr:GetLifecyclePolicy"),
-            },
-        });
-    }
-
-    /// Every action of the generated policy, simulated for the caller.
-    async fn check_permissions(&self, caller: &str, out: &mut Vec<Check>) {
-        let actions = policy::required_actions();
-        let source = role_of(caller);
-        let r = self
-            .iam
-            .simulate_principal_policy()
-            .policy_source_arn(&source)
-            .set_action_names(Some(actions.clone()))
-            .send()
-            .await;
-        out.push(match r {
-            Ok(o) => {
-                let denied: Vec<&str> = o
-                    .evaluation_results()
-                    .iter()
-                    .filter(|e| e.eval_decision().as_str() != "allowed")
-                    .map(|e| e.eval_action_name())
-                    .collect();
-                if denied.is_empty() {
-                    row("permissions", Verdict::Ok, format!("all {} actions allowed for {source}", actions.len()), "")
-                } else {
-                    row(
-                        "permissions",
-                        Verdict::Problem,
-                        format!("denied: {}", denied.join(", ")),
-                        "attach the policy `previewd iam-policy` prints",
-                    )
-                }
-            }
-            Err(e) => match error::map(SIMULATE, e) {
-                CloudError::AccessDenied { .. } => row(
-                    "permissions",
-                    Verdict::Warning,
-                    "not simulated: this identity may not call iam:SimulatePrincipalPolicy",
-                    "allow iam:SimulatePrincipalPolicy to check, or compare with `previewd iam-policy` by hand",
-                ),
-                other => row(
-                    "permissions",
-                    Verdict::Warning,
-                    format!("not simulated: the endpoint does not support IAM policy simulation ({other})"),
-                    "compare the identity's policy with `previewd iam-policy` by hand",
-                ),
-            },
-        });
-    }
 }
 
 /// A denied check names the action to allow; anything else is a problem
 /// with the given fix.
-fn denied_or<E>(
+pub(crate) fn denied_or<E>(
     op: Op,
     e: aws_smithy_runtime_api::client::result::SdkError<
         E,
@@ -371,7 +333,7 @@ where
     problem_row(name, error::map(op, e), fix)
 }
 
-fn problem_row(name: &'static str, e: CloudError, fix: &str) -> Check {
+pub(crate) fn problem_row(name: &'static str, e: CloudError, fix: &str) -> Check {
     let fix = match &e {
         CloudError::AccessDenied { action, .. } => format!("allow {action}"),
         _ => fix.to_owned(),
@@ -382,38 +344,6 @@ fn problem_row(name: &'static str, e: CloudError, fix: &str) -> Check {
         detail: e.to_string(),
         fix,
     }
-}
-
-/// SimulatePrincipalPolicy takes a user or role, not an assumed-role
-/// session: `arn:aws:sts::1:assumed-role/NAME/session` → the role.
-fn role_of(caller: &str) -> String {
-    match caller.split_once(":assumed-role/") {
-        Some((head, rest)) => {
-            let name = rest.split('/').next().unwrap_or(rest);
-            format!("{}:role/{name}", head.replace(":sts:", ":iam:"))
-        }
-        None => caller.to_owned(),
-    }
-}
-
-/// IAM returns policy documents URL-encoded.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The report as a table; `true` when nothing would break a deploy.
@@ -437,26 +367,6 @@ pub fn table(checks: &[Check]) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_assumed_role_session_is_simulated_as_its_role() {
-        assert_eq!(
-            role_of("arn:aws:sts::123456789012:assumed-role/previewd/i-0abc"),
-            "arn:aws:iam::123456789012:role/previewd"
-        );
-        assert_eq!(
-            role_of("arn:aws:iam::123456789012:user/ci"),
-            "arn:aws:iam::123456789012:user/ci"
-        );
-    }
-
-    #[test]
-    fn trust_policies_are_decoded() {
-        assert_eq!(
-            percent_decode("%7B%22Service%22%3A%22ecs-tasks.amazonaws.com%22%7D"),
-            r#"{"Service":"ecs-tasks.amazonaws.com"}"#
-        );
-    }
 
     #[test]
     fn a_problem_fails_the_report_and_a_warning_does_not() {

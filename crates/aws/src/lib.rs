@@ -15,6 +15,7 @@
 pub mod calls;
 mod dns;
 pub mod doctor;
+mod doctor_iam;
 mod ecs;
 mod elb;
 pub mod error;
@@ -57,6 +58,7 @@ pub struct Aws {
     /// Used by `previewd doctor` only.
     sts: aws_sdk_sts::Client,
     iam: aws_sdk_iam::Client,
+    ec2: aws_sdk_ec2::Client,
     ecr: aws_sdk_ecr::Client,
     calls: Arc<Calls>,
     /// The listener's load balancer, looked up once.
@@ -94,6 +96,7 @@ impl Aws {
             logs: aws_sdk_cloudwatchlogs::Client::new(&shared),
             sts: aws_sdk_sts::Client::new(&shared),
             iam: aws_sdk_iam::Client::new(&shared),
+            ec2: aws_sdk_ec2::Client::new(&shared),
             ecr: aws_sdk_ecr::Client::new(&shared),
             settings,
             calls: Arc::new(Calls::default()),

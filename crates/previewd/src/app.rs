@@ -46,6 +46,9 @@ pub async fn doctor(cfg: &Config) -> anyhow::Result<bool> {
         anyhow::bail!("cloud.kind: the doctor checks a real AWS account; set it to \"aws\"");
     }
     let input = previewd_aws::doctor::DoctorInput {
+        vpc_id: cfg.cloud.vpc_id.clone(),
+        subnets: cfg.cloud.subnets.clone(),
+        security_groups: cfg.cloud.security_groups.clone(),
         domain: cfg.naming.domain.clone(),
         log_group_prefix: format!("/ecs/{}-", cfg.naming.prefix),
         log_retention_days: cfg.container.log_retention_days,

@@ -488,6 +488,8 @@ fn doctor_checks_the_account_and_names_each_fix() {
         "log groups",
         "task role",
         "ECR repository",
+        "subnets",
+        "security groups",
     ] {
         assert_eq!(result_of(&table, check), "OK", "{check}:\n{table}");
     }
@@ -495,9 +497,12 @@ fn doctor_checks_the_account_and_names_each_fix() {
     assert_eq!(result_of(&table, "permissions"), "WARNING", "{table}");
     assert!(table.contains("not simulated"), "{table}");
 
-    // The wrong cluster, a zone that does not cover the domain.
+    // The wrong cluster, a zone that does not cover the domain, a subnet
+    // that does not exist.
+    let subnet = world["subnets"][0].as_str().unwrap();
     let bad = good
         .replace("cluster = \"previews\"", "cluster = \"nope\"")
+        .replace(subnet, "subnet-0000000000000000f")
         .replace(
             "domain = \"preview.example.com\"",
             "domain = \"preview.other.org\"",
@@ -508,6 +513,7 @@ fn doctor_checks_the_account_and_names_each_fix() {
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert_eq!(result_of(&table, "ECS cluster"), "PROBLEM", "{table}");
     assert_eq!(result_of(&table, "hosted zone"), "PROBLEM", "{table}");
+    assert_eq!(result_of(&table, "subnets"), "PROBLEM", "{table}");
     assert!(
         table.contains("fix: fix cloud.cluster") || table.contains("fix: create the cluster"),
         "{table}"
