@@ -315,7 +315,12 @@ pub async fn wait_ready(
 ) -> anyhow::Result<Vec<Duration>> {
     let mut seen: HashMap<PreviewKey, Duration> = HashMap::new();
     let deadline = since + within;
+    let mut next_note = Instant::now() + NOTE_EVERY;
     while seen.len() < keys.len() {
+        if Instant::now() >= next_note {
+            next_note += NOTE_EVERY;
+            note_progress(store, seen.len(), keys.len(), since).await;
+        }
         let ready = store
             .list(&ListFilter {
                 phase: Some(Phase::Ready),
@@ -340,6 +345,30 @@ pub async fn wait_ready(
     keys.iter()
         .map(|k| seen.get(k).copied().context("a key not in the run"))
         .collect()
+}
+
+/// How often a long wait says where it stands (on stderr).
+const NOTE_EVERY: Duration = Duration::from_secs(30);
+
+/// One line on stderr: how many are Ready, and the commonest messages of
+/// the others.
+async fn note_progress(store: &dyn Store, ready: usize, of: usize, since: Instant) {
+    let Ok(rows) = store.list(&ListFilter::default()).await else {
+        return;
+    };
+    let mut why: HashMap<String, usize> = HashMap::new();
+    for p in rows.iter().filter(|p| p.status.phase != Phase::Ready) {
+        let m = p.status.message.clone().unwrap_or_default();
+        let m: String = m.chars().take(60).collect();
+        *why.entry(format!("{}: {m}", p.status.phase)).or_default() += 1;
+    }
+    let mut why: Vec<_> = why.into_iter().collect();
+    why.sort_by(|a, b| b.1.cmp(&a.1));
+    why.truncate(3);
+    eprintln!(
+        "  … {:.0} s: {ready} of {of} Ready; others: {why:?}",
+        since.elapsed().as_secs_f64()
+    );
 }
 
 /// Branch `i` of a run, with an issue number so hosts look like QA Note's.

@@ -93,6 +93,11 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Quiet unless RUST_LOG asks (e.g. previewd_sim=debug shows throttling).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let mut params = SimParams::aws_like(cli.latency_ms);
     params.alb_capacity = cli.alb_capacity;
     if cli.alb_capacity != 100 {

@@ -41,10 +41,19 @@ impl<T> Cache<T> {
         }
     }
 
-    /// The cached value if it began after `not_before`, else a new fetch.
-    /// Holding the lock across the fetch makes concurrent askers wait for
-    /// the one fetch instead of each starting their own.
-    async fn get<F, Fut>(&self, not_before: Instant, fetch: F) -> CloudResult<Arc<T>>
+    /// The cached value if it began after `not_before`, else a new fetch,
+    /// begun no sooner than `min_gap` after the last one began.
+    /// Holding the lock across the fetch (and the wait before it) makes
+    /// concurrent askers share the one fetch instead of each starting
+    /// their own; the gap keeps a stream of passes that each want a fresh
+    /// listing from spending a shared bucket (ELB's 10 requests/s for the
+    /// whole account) on back-to-back fetches, writes starving behind them.
+    async fn get<F, Fut>(
+        &self,
+        not_before: Instant,
+        min_gap: Duration,
+        fetch: F,
+    ) -> CloudResult<Arc<T>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = CloudResult<T>>,
@@ -54,6 +63,9 @@ impl<T> Cache<T> {
             && *at >= not_before
         {
             return Ok(v.clone());
+        }
+        if let Some((at, _)) = slot.as_ref() {
+            tokio::time::sleep_until(*at + min_gap).await;
         }
         let started = Instant::now();
         let v = Arc::new(fetch().await?);
@@ -66,6 +78,8 @@ pub struct Observer {
     cloud: Cloud,
     template: Arc<Template>,
     max_age: Duration,
+    /// The least time between two fetches of one listing.
+    min_gap: Duration,
     listener: Cache<ListenerState>,
     target_groups: Cache<Vec<ObservedTargetGroup>>,
     log_groups: Cache<Vec<ObservedLogGroup>>,
@@ -91,11 +105,17 @@ pub enum Freshness {
 }
 
 impl Observer {
-    pub fn new(cloud: Cloud, template: Arc<Template>, max_age: Duration) -> Self {
+    pub fn new(
+        cloud: Cloud,
+        template: Arc<Template>,
+        max_age: Duration,
+        min_gap: Duration,
+    ) -> Self {
         Self {
             cloud,
             template,
             max_age,
+            min_gap,
             listener: Cache::new(),
             target_groups: Cache::new(),
             log_groups: Cache::new(),
@@ -195,7 +215,7 @@ impl Observer {
             .unwrap_or_else(Instant::now);
         let prefix = self.family_prefix();
         self.services
-            .get(not_before, || async {
+            .get(not_before, self.min_gap, || async {
                 let names: Vec<String> = self
                     .cloud
                     .compute
@@ -230,12 +250,12 @@ impl Observer {
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
         let (listener, tgs, lgs, records) = tokio::try_join!(
             self.listener
-                .get(not_before, || self.cloud.load_balancer.listener()),
-            self.target_groups.get(not_before, || self
+                .get(not_before, self.min_gap, || self.cloud.load_balancer.listener()),
+            self.target_groups.get(not_before, self.min_gap, || self
                 .cloud
                 .load_balancer
                 .target_groups(&prefix)),
-            self.log_groups.get(not_before, || self
+            self.log_groups.get(not_before, self.min_gap, || self
                 .cloud
                 .logs
                 .log_groups_without_tags(&log_prefix)),
@@ -244,7 +264,7 @@ impl Observer {
                     Ok(Arc::new(Vec::new()))
                 } else {
                     self.records
-                        .get(not_before, || self.cloud.dns.records())
+                        .get(not_before, self.min_gap, || self.cloud.dns.records())
                         .await
                 }
             },

@@ -35,7 +35,12 @@ impl Reconciler {
         config: ControllerConfig,
     ) -> Self {
         Self {
-            observer: Observer::new(cloud.clone(), template.clone(), config.cache_max_age),
+            observer: Observer::new(
+                cloud.clone(),
+                template.clone(),
+                config.cache_max_age,
+                config.listing_min_interval,
+            ),
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,
             cloud,

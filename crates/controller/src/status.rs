@@ -7,6 +7,7 @@ use crate::execute::ExecuteError;
 use chrono::Duration as ChronoDuration;
 use previewd_core::model::*;
 use previewd_core::plan::Verdict;
+use previewd_core::ports::StoreError;
 use previewd_core::{CloudError, ErrorClass};
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ pub enum Outcome {
     /// Observation or execution failed.
     Error(ExecuteError),
 }
+
+/// The longest wait after a throttled call (the AWS SDKs' retry cap).
+const THROTTLED_BACKOFF_MAX: Duration = Duration::from_secs(20);
 
 fn after(now: Timestamp, d: Duration) -> Timestamp {
     now + ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
@@ -188,7 +192,20 @@ pub fn next_status(
                     // as it was: this generation is not observed yet, so a
                     // Ready left from the last one is no claim about it.
                     s.observed_generation = old.observed_generation;
-                    attempts = p.attempts.saturating_add(1);
+                    // Losing a rule priority to a concurrent pass is no
+                    // failure: plan again soon, with the priority now taken.
+                    let contention = matches!(
+                        e,
+                        ExecuteError::Store {
+                            source: StoreError::PriorityTaken(_),
+                            ..
+                        }
+                    );
+                    attempts = if contention {
+                        p.attempts
+                    } else {
+                        p.attempts.saturating_add(1)
+                    };
                     if !present && s.phase != Phase::Deleted {
                         s.phase = Phase::Deleting;
                     } else if present
@@ -203,7 +220,16 @@ pub fn next_status(
                             "Retrying",
                         ),
                     );
-                    wait = backoff_delay(attempts, cfg.backoff_base, cfg.backoff_max);
+                    wait = if contention {
+                        cfg.progress_interval / 4
+                    } else if matches!(cloud, Some(CloudError::Throttled(_))) {
+                        // Refused before doing anything: back off as the AWS
+                        // SDKs do for throttling, never longer than their cap.
+                        let max = cfg.backoff_max.min(THROTTLED_BACKOFF_MAX);
+                        backoff_delay(attempts, cfg.backoff_base, max)
+                    } else {
+                        backoff_delay(attempts, cfg.backoff_base, cfg.backoff_max)
+                    };
                 }
             }
         }
