@@ -92,21 +92,23 @@ impl Baseline {
         let slug = previewd_core::naming::slug_candidates(branch)
             .next()
             .expect("a slug");
-        let host = previewd_core::naming::host_label_candidates(
-            &self.template.naming,
-            branch,
-            &slug,
-        )
-        .into_iter()
-        .next()
-        .expect("a host label");
+        let host =
+            previewd_core::naming::host_label_candidates(&self.template.naming, branch, &slug)
+                .into_iter()
+                .next()
+                .expect("a host label");
         let spec = PreviewSpec {
             commit_sha: Some(commit.into()),
             ..Default::default()
         };
         let mut p = Preview::fresh(key, &slug, &host, spec, chrono::Utc::now());
         p.generation = generation;
-        p.rule_priority = self.priorities.lock().expect("not poisoned").get(&slug).copied();
+        p.rule_priority = self
+            .priorities
+            .lock()
+            .expect("not poisoned")
+            .get(&slug)
+            .copied();
         p
     }
 
@@ -264,16 +266,19 @@ impl Baseline {
                     name,
                     retention_days,
                 } => {
-                    retry(step, deadline, || c.logs.set_retention(name, *retention_days)).await?
+                    retry(step, deadline, || {
+                        c.logs.set_retention(name, *retention_days)
+                    })
+                    .await?
                 }
                 Change::RegisterTaskDefinition(td) => {
-                    let r = retry(step, deadline, || c.compute.register_task_definition(td))
-                        .await?;
+                    let r =
+                        retry(step, deadline, || c.compute.register_task_definition(td)).await?;
                     td_arn = Some(r.arn);
                 }
                 Change::CreateTargetGroup(spec) => {
-                    let r = retry(step, deadline, || c.load_balancer.create_target_group(spec))
-                        .await?;
+                    let r =
+                        retry(step, deadline, || c.load_balancer.create_target_group(spec)).await?;
                     tg_arn = Some(r.arn);
                 }
                 Change::ReservePriority(prio) => {
@@ -285,7 +290,10 @@ impl Baseline {
                     p.rule_priority = Some(*prio);
                 }
                 Change::ReleasePriority => {
-                    self.priorities.lock().expect("not poisoned").remove(&p.slug);
+                    self.priorities
+                        .lock()
+                        .expect("not poisoned")
+                        .remove(&p.slug);
                     p.rule_priority = None;
                 }
                 Change::CreateRule {
@@ -303,7 +311,10 @@ impl Baseline {
                 } => {
                     let tg = target_group_arn.as_ref().or(tg_arn.as_ref()).cloned();
                     let tg = tg.unwrap_or_default();
-                    retry(step, deadline, || c.load_balancer.modify_rule(arn, spec, &tg)).await?
+                    retry(step, deadline, || {
+                        c.load_balancer.modify_rule(arn, spec, &tg)
+                    })
+                    .await?
                 }
                 Change::CreateService {
                     spec,
@@ -339,8 +350,10 @@ impl Baseline {
                     retry(step, deadline, || c.load_balancer.delete_target_group(arn)).await,
                 )?,
                 Change::DeregisterTaskDefinitions { family } => {
-                    retry(step, deadline, || c.compute.deregister_task_definitions(family))
-                        .await?
+                    retry(step, deadline, || {
+                        c.compute.deregister_task_definitions(family)
+                    })
+                    .await?
                 }
                 Change::DeleteLogGroup { name } => {
                     gone_is_fine(retry(step, deadline, || c.logs.delete_log_group(name)).await)?

@@ -50,7 +50,12 @@ pub fn lower_bound(n: usize, sim: &SimParams, limits: &Limits) -> LowerBound {
     // (name, bucket, fewest requests, create calls after it on the path)
     let rows: [(&'static str, BucketSpec, f64, f64); 8] = [
         ("logs:admin (CreateLogGroup)", limits.logs_admin, n, 5.0),
-        ("logs:config (PutRetentionPolicy)", limits.logs_config, n, 4.0),
+        (
+            "logs:config (PutRetentionPolicy)",
+            limits.logs_config,
+            n,
+            4.0,
+        ),
         (
             "ecs:task-def-modify (RegisterTaskDefinition)",
             limits.ecs_task_def_modify,
@@ -61,9 +66,19 @@ pub fn lower_bound(n: usize, sim: &SimParams, limits: &Limits) -> LowerBound {
         ("elbv2:mutating", limits.elb_mutating, 2.0 * n, 1.0),
         // Those two writes and at least one DescribeTargetHealth each.
         ("elbv2:account", limits.elb_account, 3.0 * n, 1.0),
-        ("ecs:service-modify (CreateService)", limits.ecs_service_modify, n, 0.0),
+        (
+            "ecs:service-modify (CreateService)",
+            limits.ecs_service_modify,
+            n,
+            0.0,
+        ),
         // At least one DescribeServices per ten services.
-        ("ecs:service-read", limits.ecs_service_read, (n / 10.0).ceil(), 0.0),
+        (
+            "ecs:service-read",
+            limits.ecs_service_read,
+            (n / 10.0).ceil(),
+            0.0,
+        ),
         // A and TXT record per preview, CREATE counts one each.
         ("route53:changes", limits.route53_changes, 2.0 * n, 0.0),
     ];
@@ -77,10 +92,14 @@ pub fn lower_bound(n: usize, sim: &SimParams, limits: &Limits) -> LowerBound {
             bound_secs: (calls - spec.burst).max(0.0) / spec.per_sec + after * l + settle,
         })
         .collect();
-    let (binding, secs) = buckets
-        .iter()
-        .map(|b| (b.bucket, b.bound_secs))
-        .fold(("chain", chain), |best, x| if x.1 > best.1 { x } else { best });
+    let (binding, secs) =
+        buckets
+            .iter()
+            .map(|b| (b.bucket, b.bound_secs))
+            .fold(
+                ("chain", chain),
+                |best, x| if x.1 > best.1 { x } else { best },
+            );
     LowerBound {
         secs,
         binding,

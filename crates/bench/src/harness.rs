@@ -138,8 +138,8 @@ impl StoreHandle {
                 // The name is ours (hex digits only), so splicing it is safe.
                 conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await?;
-                let store = previewd_store::PgStore::connect_with(admin.clone().database(&name))
-                    .await?;
+                let store =
+                    previewd_store::PgStore::connect_with(admin.clone().database(&name)).await?;
                 Ok(Self {
                     store: Arc::new(store),
                     _dir: None,
@@ -297,7 +297,11 @@ pub async fn dispatch(
         .send()
         .await?;
     if !resp.status().is_success() {
-        bail!("dispatch {branch}: {} {}", resp.status(), resp.text().await?);
+        bail!(
+            "dispatch {branch}: {} {}",
+            resp.status(),
+            resp.text().await?
+        );
     }
     Ok(())
 }
@@ -363,7 +367,7 @@ async fn note_progress(store: &dyn Store, ready: usize, of: usize, since: Instan
         *why.entry(format!("{}: {m}", p.status.phase)).or_default() += 1;
     }
     let mut why: Vec<_> = why.into_iter().collect();
-    why.sort_by(|a, b| b.1.cmp(&a.1));
+    why.sort_by_key(|w| std::cmp::Reverse(w.1));
     why.truncate(3);
     eprintln!(
         "  … {:.0} s: {ready} of {of} Ready; others: {why:?}",

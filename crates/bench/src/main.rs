@@ -118,9 +118,7 @@ async fn main() -> anyhow::Result<()> {
             let resync = Duration::from_secs(resync_secs);
             scenarios::steady::steady(system, n, rounds, resync, &params).await?
         }
-        Scenario::Redeploy { n, system } => {
-            scenarios::burst::redeploy(system, n, &params).await?
-        }
+        Scenario::Redeploy { n, system } => scenarios::burst::redeploy(system, n, &params).await?,
         Scenario::Reaction { probes, busy_n } => {
             scenarios::reaction::reaction(probes, busy_n, &params).await?
         }
@@ -157,12 +155,18 @@ fn chart(input: &std::path::Path, n: usize, output: &std::path::Path) -> anyhow:
             latest.insert(v["system"].as_str().unwrap_or("?").to_string(), v);
         }
     }
-    anyhow::ensure!(!latest.is_empty(), "no burst runs with n={n} in {}", input.display());
+    anyhow::ensure!(
+        !latest.is_empty(),
+        "no burst runs with n={n} in {}",
+        input.display()
+    );
     let colors = [("previewd", "#1f77b4"), ("baseline", "#d62728")];
     let mut series = Vec::new();
     let mut bound = None;
     for (system, color) in colors {
-        let Some(v) = latest.get(system) else { continue };
+        let Some(v) = latest.get(system) else {
+            continue;
+        };
         let ready: Vec<f64> = v["ready_secs_sorted"]
             .as_array()
             .context("ready_secs_sorted")?

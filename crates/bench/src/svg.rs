@@ -35,7 +35,9 @@ fn tick_step(span: f64, target: f64) -> f64 {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub fn ready_chart(title: &str, series: &[Series], markers: &[Marker]) -> String {
@@ -124,12 +126,7 @@ pub fn ready_chart(title: &str, series: &[Series], markers: &[Marker]) -> String
     for ser in series {
         let mut d = format!("M{:.1},{:.1}", x(0.0), y(0.0));
         for (i, t) in ser.ready_secs.iter().enumerate() {
-            let _ = write!(
-                d,
-                " H{:.1} V{:.1}",
-                x(*t),
-                y((i + 1) as f64)
-            );
+            let _ = write!(d, " H{:.1} V{:.1}", x(*t), y((i + 1) as f64));
         }
         let _ = writeln!(
             s,

@@ -89,7 +89,10 @@ async fn a_steady_resync_changes_nothing_and_reports_calls_per_preview_per_round
     assert_eq!(v["scenario"], "steady");
     assert_eq!((v["n"].as_u64(), v["rounds"].as_u64()), (Some(10), Some(1)));
     assert_calls_add_up(&v);
-    assert_eq!(v["calls_mutating"], 0, "a steady resync mutates nothing: {v}");
+    assert_eq!(
+        v["calls_mutating"], 0,
+        "a steady resync mutates nothing: {v}"
+    );
     assert_eq!(v["still_ready"], 10, "{v}");
     let total = v["calls_total"].as_f64().unwrap();
     let per = v["calls_per_preview_per_round"].as_f64().unwrap();

@@ -183,10 +183,7 @@ impl Observer {
                 }
             },
         };
-        Ok(Some(ObservedLogGroup {
-            tags,
-            ..lg.clone()
-        }))
+        Ok(Some(ObservedLogGroup { tags, ..lg.clone() }))
     }
 
     fn forget_tags(&self, name: &str) {
@@ -249,8 +246,10 @@ impl Observer {
         let log_prefix = format!("/ecs/{prefix}");
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
         let (listener, tgs, lgs, records) = tokio::try_join!(
-            self.listener
-                .get(not_before, self.min_gap, || self.cloud.load_balancer.listener()),
+            self.listener.get(not_before, self.min_gap, || self
+                .cloud
+                .load_balancer
+                .listener()),
             self.target_groups.get(not_before, self.min_gap, || self
                 .cloud
                 .load_balancer

@@ -53,9 +53,14 @@ fn condition(
 /// listing serves the whole round; left to drift apart, each preview's
 /// resync would find the cache expired and pay for a fetch of its own.
 fn resync_slot(now: Timestamp, interval: Duration) -> Timestamp {
-    let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+    let step = i64::try_from(interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
     let earliest = after(now, interval / 2).timestamp_millis();
-    let slot = earliest.div_euclid(step).saturating_add(1).saturating_mul(step);
+    let slot = earliest
+        .div_euclid(step)
+        .saturating_add(1)
+        .saturating_mul(step);
     // `earliest` on the grid already is a slot; otherwise the next one.
     let slot = if earliest.rem_euclid(step) == 0 {
         earliest
@@ -313,7 +318,10 @@ mod tests {
             let slot = resync_slot(now, interval);
             assert_eq!(slot.timestamp_millis() % 300_000, 0, "{now}: {slot}");
             let wait = (slot - now).to_std().unwrap();
-            assert!(wait >= interval / 2 && wait < interval * 3 / 2, "{now}: {wait:?}");
+            assert!(
+                wait >= interval / 2 && wait < interval * 3 / 2,
+                "{now}: {wait:?}"
+            );
         }
         // Two previews made Ready a little apart share their next resync.
         let a = Timestamp::from_timestamp_millis(1_700_000_100_000).unwrap();

@@ -94,7 +94,10 @@ impl World {
         Ok(found
             .into_iter()
             .map(|g| ObservedLogGroup {
-                tags: groups.get(&g.name).map(|x| x.tags.clone()).unwrap_or_default(),
+                tags: groups
+                    .get(&g.name)
+                    .map(|x| x.tags.clone())
+                    .unwrap_or_default(),
                 ..g
             })
             .collect())

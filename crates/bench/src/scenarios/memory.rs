@@ -38,16 +38,14 @@ pub async fn memory(n: usize, resync: Duration, params: &SimParams) -> anyhow::R
     tokio::time::sleep(resync + resync / 2).await;
     let (hwm, rss) = rss_kib();
     let ready = match &fleet {
-        Fleet::Previewd { daemon, .. } => {
-            daemon
-                .store
-                .list(&ListFilter {
-                    phase: Some(Phase::Ready),
-                    ..Default::default()
-                })
-                .await?
-                .len()
-        }
+        Fleet::Previewd { daemon, .. } => daemon
+            .store
+            .list(&ListFilter {
+                phase: Some(Phase::Ready),
+                ..Default::default()
+            })
+            .await?
+            .len(),
         Fleet::Baseline { .. } => 0,
     };
     fleet.stop().await;

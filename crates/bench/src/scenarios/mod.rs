@@ -41,13 +41,9 @@ pub struct Calls {
 /// Whether an API (`elbv2:CreateRule`) changes anything.
 pub fn is_mutating(op: &str) -> bool {
     let name = op.split(':').nth(1).unwrap_or(op);
-    ![
-        "Describe",
-        "List",
-        "Get",
-    ]
-    .iter()
-    .any(|p| name.starts_with(p))
+    !["Describe", "List", "Get"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 impl Calls {
@@ -91,8 +87,8 @@ pub fn percentile(xs: &[f64], p: f64) -> f64 {
 /// A system with N previews in flight or converged on one sim.
 pub enum Fleet {
     Previewd {
-        daemon: Daemon,
-        store: StoreHandle,
+        daemon: Box<Daemon>,
+        store: Box<StoreHandle>,
     },
     Baseline {
         sim: Sim,
@@ -125,7 +121,10 @@ impl Fleet {
                     Some(controller),
                 )
                 .await?;
-                Fleet::Previewd { daemon, store }
+                Fleet::Previewd {
+                    daemon: Box::new(daemon),
+                    store: Box::new(store),
+                }
             }
             System::Baseline => Fleet::Baseline {
                 baseline: Baseline::new(
@@ -185,8 +184,10 @@ impl Fleet {
                     let (i, p, at) = r?;
                     done[i] = Some((p, at.with_context(|| harness::branch(i))?));
                 }
-                let (ps, times): (Vec<Preview>, Vec<Duration>) =
-                    done.into_iter().map(|x| x.expect("every script ended")).unzip();
+                let (ps, times): (Vec<Preview>, Vec<Duration>) = done
+                    .into_iter()
+                    .map(|x| x.expect("every script ended"))
+                    .unzip();
                 *previews = ps;
                 Ok(times)
             }

@@ -81,7 +81,9 @@ pub async fn reaction(probes: usize, busy_n: usize, params: &SimParams) -> anyho
     let mut load = JoinSet::new();
     for i in 0..busy_n {
         let (client, addr) = (d.client.clone(), d.addr);
-        load.spawn(async move { harness::dispatch(&client, addr, &harness::branch(i), "c0ffee1").await });
+        load.spawn(async move {
+            harness::dispatch(&client, addr, &harness::branch(i), "c0ffee1").await
+        });
     }
     while let Some(r) = load.join_next().await {
         r??;

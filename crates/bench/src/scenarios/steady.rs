@@ -71,16 +71,14 @@ pub async fn steady(
     let elapsed = started.elapsed();
     let calls = Calls::of(fleet.sim());
     let still_ready = match &fleet {
-        Fleet::Previewd { daemon, .. } => {
-            daemon
-                .store
-                .list(&ListFilter {
-                    phase: Some(Phase::Ready),
-                    ..Default::default()
-                })
-                .await?
-                .len()
-        }
+        Fleet::Previewd { daemon, .. } => daemon
+            .store
+            .list(&ListFilter {
+                phase: Some(Phase::Ready),
+                ..Default::default()
+            })
+            .await?
+            .len(),
         Fleet::Baseline { previews, .. } => previews.len(),
     };
     fleet.stop().await;
