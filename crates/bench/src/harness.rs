@@ -317,6 +317,7 @@ pub async fn wait_ready(
     since: Instant,
     within: Duration,
 ) -> anyhow::Result<Vec<Duration>> {
+    let wanted: std::collections::HashSet<&PreviewKey> = keys.iter().collect();
     let mut seen: HashMap<PreviewKey, Duration> = HashMap::new();
     let deadline = since + within;
     let mut next_note = Instant::now() + NOTE_EVERY;
@@ -333,7 +334,7 @@ pub async fn wait_ready(
             .await?;
         let at = since.elapsed();
         for p in ready {
-            if p.status.observed_generation >= generation {
+            if p.status.observed_generation >= generation && wanted.contains(&p.key) {
                 seen.entry(p.key).or_insert(at);
             }
         }
