@@ -32,6 +32,7 @@ pub fn fast_controller(replica: &str) -> ControllerConfig {
         backoff_max: Duration::from_millis(60),
         poll_interval: Duration::from_millis(25),
         cache_max_age: Duration::from_millis(100),
+        listing_min_interval: Duration::from_millis(10),
         dns_batch_window: Duration::from_millis(2),
     }
 }

@@ -244,6 +244,8 @@ impl LoadBalancer for Aws {
             rules,
             alb_target_groups,
             alb_rules,
+            // AWS's own hard limit (100) applies.
+            target_group_limit: None,
         })
     }
 

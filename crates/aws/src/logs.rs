@@ -19,11 +19,18 @@ const DELETE: Op = Op::new("logs", "DeleteLogGroup");
 /// deleted and recreated group is a new key).
 pub(crate) type TagCache = Mutex<HashMap<(String, i64), Tags>>;
 
-#[async_trait]
-impl Logs for Aws {
-    async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
+/// One group as DescribeLogGroups lists it.
+struct Listed {
+    name: String,
+    arn: String,
+    created: i64,
+    retention_days: Option<i32>,
+}
+
+impl Aws {
+    /// Every group whose name starts with `prefix`, paged (50 a page).
+    async fn describe_groups(&self, prefix: &str) -> CloudResult<Vec<Listed>> {
         let mut out = Vec::new();
-        let mut seen = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
@@ -37,28 +44,63 @@ impl Logs for Aws {
                         .send(),
                 )
                 .await?;
-            for g in page.log_groups() {
-                let (Some(name), Some(arn)) = (g.log_group_name(), g.arn()) else {
-                    continue;
-                };
-                let created = g.creation_time().unwrap_or_default();
-                seen.push((name.to_owned(), created));
-                let tags = self.log_group_tags(name, arn, created).await?;
-                out.push(ObservedLogGroup {
-                    name: name.to_owned(),
+            out.extend(page.log_groups().iter().filter_map(|g| {
+                Some(Listed {
+                    name: g.log_group_name()?.to_owned(),
+                    arn: g.arn()?.to_owned(),
+                    created: g.creation_time().unwrap_or_default(),
                     retention_days: g.retention_in_days(),
-                    tags,
-                });
-            }
+                })
+            }));
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
-                // Forget groups under this prefix that are gone.
-                self.log_group_tags
-                    .lock()
-                    .expect("tag cache")
-                    .retain(|k, _| !k.0.starts_with(prefix) || seen.contains(k));
                 return Ok(out);
             }
+        }
+    }
+}
+
+#[async_trait]
+impl Logs for Aws {
+    async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
+        let listed = self.describe_groups(prefix).await?;
+        let mut out = Vec::with_capacity(listed.len());
+        for g in &listed {
+            out.push(ObservedLogGroup {
+                name: g.name.clone(),
+                retention_days: g.retention_days,
+                tags: self.cached_tags(&g.name, &g.arn, g.created).await?,
+            });
+        }
+        // Forget groups under this prefix that are gone.
+        self.log_group_tags
+            .lock()
+            .expect("tag cache")
+            .retain(|k, _| {
+                !k.0.starts_with(prefix) || listed.iter().any(|g| g.name == k.0 && g.created == k.1)
+            });
+        Ok(out)
+    }
+
+    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
+        Ok(self
+            .describe_groups(prefix)
+            .await?
+            .into_iter()
+            .map(|g| ObservedLogGroup {
+                name: g.name,
+                retention_days: g.retention_days,
+                tags: Tags::new(),
+            })
+            .collect())
+    }
+
+    async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>> {
+        // The prefix lists this group and any whose name extends it.
+        let listed = self.describe_groups(name).await?;
+        match listed.iter().find(|g| g.name == name) {
+            Some(g) => Ok(Some(self.cached_tags(&g.name, &g.arn, g.created).await?)),
+            None => Ok(None),
         }
     }
 
@@ -111,7 +153,7 @@ impl Logs for Aws {
 }
 
 impl Aws {
-    async fn log_group_tags(&self, name: &str, arn: &str, created: i64) -> CloudResult<Tags> {
+    async fn cached_tags(&self, name: &str, arn: &str, created: i64) -> CloudResult<Tags> {
         let key = (name.to_owned(), created);
         if let Some(tags) = self.log_group_tags.lock().expect("tag cache").get(&key) {
             return Ok(tags.clone());

@@ -93,6 +93,9 @@ pub struct ControllerConfig {
     pub poll_interval: Duration,
     /// How old a cached AWS listing may be for a pass that changes nothing.
     pub cache_max_age: Duration,
+    /// The least time between two fetches of one shared listing: passes
+    /// that need a fresh one meanwhile wait and share the next.
+    pub listing_min_interval: Duration,
     /// How long DNS changes of several previews are gathered into one batch.
     pub dns_batch_window: Duration,
 }
@@ -113,6 +116,7 @@ impl Default for ControllerConfig {
             backoff_max: Duration::from_secs(300),
             poll_interval: Duration::from_secs(10),
             cache_max_age: Duration::from_secs(60),
+            listing_min_interval: Duration::from_secs(2),
             dns_batch_window: Duration::from_millis(200),
         }
     }

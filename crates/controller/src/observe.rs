@@ -6,6 +6,12 @@
 //! confirms the steady state may use a listing up to `cache_max_age` old; a
 //! pass that is about to change something asks for one fetched after it
 //! started, and concurrent askers share a single fetch.
+//!
+//! Log groups are listed without their tags (AWS's DescribeLogGroups has
+//! none; ListTagsForResource costs one request per group). A group's tags
+//! are read once and kept by name while the group stays in the listing; a
+//! pass about to act reads its own group's tags afresh, so nothing is ever
+//! changed on the strength of a remembered tag.
 
 use crate::Cloud;
 use previewd_core::model::Preview;
@@ -15,7 +21,7 @@ use previewd_core::plan::{
 };
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsMode, Template, Wanted};
-use previewd_core::tags;
+use previewd_core::tags::{self, Tags};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -35,10 +41,19 @@ impl<T> Cache<T> {
         }
     }
 
-    /// The cached value if it began after `not_before`, else a new fetch.
-    /// Holding the lock across the fetch makes concurrent askers wait for
-    /// the one fetch instead of each starting their own.
-    async fn get<F, Fut>(&self, not_before: Instant, fetch: F) -> CloudResult<Arc<T>>
+    /// The cached value if it began after `not_before`, else a new fetch,
+    /// begun no sooner than `min_gap` after the last one began.
+    /// Holding the lock across the fetch (and the wait before it) makes
+    /// concurrent askers share the one fetch instead of each starting
+    /// their own; the gap keeps a stream of passes that each want a fresh
+    /// listing from spending a shared bucket (ELB's 10 requests/s for the
+    /// whole account) on back-to-back fetches, writes starving behind them.
+    async fn get<F, Fut>(
+        &self,
+        not_before: Instant,
+        min_gap: Duration,
+        fetch: F,
+    ) -> CloudResult<Arc<T>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = CloudResult<T>>,
@@ -48,6 +63,9 @@ impl<T> Cache<T> {
             && *at >= not_before
         {
             return Ok(v.clone());
+        }
+        if let Some((at, _)) = slot.as_ref() {
+            tokio::time::sleep_until(*at + min_gap).await;
         }
         let started = Instant::now();
         let v = Arc::new(fetch().await?);
@@ -60,13 +78,21 @@ pub struct Observer {
     cloud: Cloud,
     template: Arc<Template>,
     max_age: Duration,
+    /// The least time between two fetches of one listing.
+    min_gap: Duration,
     listener: Cache<ListenerState>,
     target_groups: Cache<Vec<ObservedTargetGroup>>,
     log_groups: Cache<Vec<ObservedLogGroup>>,
     records: Cache<Vec<DnsRecord>>,
+    /// Every service of ours by name (ListServices, then DescribeServices
+    /// ten at a time), for resyncs of Ready previews.
+    services: Cache<HashMap<String, ObservedService>>,
     /// Task definition ARN → its spec-hash tag. Revisions never change, so
     /// an entry is true forever and a steady resync costs no describe.
     revision_hashes: std::sync::Mutex<HashMap<String, String>>,
+    /// Log group name → its tags as last read. Dropped when the group is
+    /// missing from a listing (it may come back as someone else's).
+    log_group_tags: std::sync::Mutex<HashMap<String, Tags>>,
 }
 
 /// How fresh an observation must be.
@@ -79,16 +105,24 @@ pub enum Freshness {
 }
 
 impl Observer {
-    pub fn new(cloud: Cloud, template: Arc<Template>, max_age: Duration) -> Self {
+    pub fn new(
+        cloud: Cloud,
+        template: Arc<Template>,
+        max_age: Duration,
+        min_gap: Duration,
+    ) -> Self {
         Self {
             cloud,
             template,
             max_age,
+            min_gap,
             listener: Cache::new(),
             target_groups: Cache::new(),
             log_groups: Cache::new(),
             records: Cache::new(),
+            services: Cache::new(),
             revision_hashes: std::sync::Mutex::new(HashMap::new()),
+            log_group_tags: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -116,6 +150,49 @@ impl Observer {
         Ok(hash)
     }
 
+    /// The listed group with its tags: remembered ones for a pass that
+    /// only confirms, fresh ones for a pass about to act. `None` if the
+    /// group is gone by the time its tags are asked for.
+    async fn with_tags(
+        &self,
+        lg: &ObservedLogGroup,
+        freshness: Freshness,
+    ) -> CloudResult<Option<ObservedLogGroup>> {
+        let known = match freshness {
+            Freshness::Cached => self
+                .log_group_tags
+                .lock()
+                .expect("not poisoned")
+                .get(&lg.name)
+                .cloned(),
+            Freshness::After(_) => None,
+        };
+        let tags = match known {
+            Some(t) => t,
+            None => match self.cloud.logs.log_group_tags(&lg.name).await? {
+                Some(t) => {
+                    self.log_group_tags
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(lg.name.clone(), t.clone());
+                    t
+                }
+                None => {
+                    self.forget_tags(&lg.name);
+                    return Ok(None);
+                }
+            },
+        };
+        Ok(Some(ObservedLogGroup { tags, ..lg.clone() }))
+    }
+
+    fn forget_tags(&self, name: &str) {
+        self.log_group_tags
+            .lock()
+            .expect("not poisoned")
+            .remove(name);
+    }
+
     fn family_prefix(&self) -> String {
         format!("{}-", self.template.naming.prefix)
     }
@@ -123,6 +200,31 @@ impl Observer {
     /// The services of many previews, ten per AWS call.
     pub async fn services(&self, names: &[String]) -> CloudResult<Vec<ObservedService>> {
         self.cloud.compute.services(names).await
+    }
+
+    /// Every service of ours, from a listing at most `max_age` old: what a
+    /// resync of Ready previews reads, so a whole round costs one ListServices
+    /// and a DescribeServices per ten services. A pass that finds something
+    /// to change observes afresh before it acts.
+    pub async fn cached_services(&self) -> CloudResult<Arc<HashMap<String, ObservedService>>> {
+        let not_before = Instant::now()
+            .checked_sub(self.max_age)
+            .unwrap_or_else(Instant::now);
+        let prefix = self.family_prefix();
+        self.services
+            .get(not_before, self.min_gap, || async {
+                let names: Vec<String> = self
+                    .cloud
+                    .compute
+                    .service_names()
+                    .await?
+                    .into_iter()
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect();
+                let found = self.cloud.compute.services(&names).await?;
+                Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
+            })
+            .await
     }
 
     /// What AWS holds for one preview. `service` is passed in when the
@@ -144,20 +246,24 @@ impl Observer {
         let log_prefix = format!("/ecs/{prefix}");
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
         let (listener, tgs, lgs, records) = tokio::try_join!(
-            self.listener
-                .get(not_before, || self.cloud.load_balancer.listener()),
-            self.target_groups.get(not_before, || self
+            self.listener.get(not_before, self.min_gap, || self
+                .cloud
+                .load_balancer
+                .listener()),
+            self.target_groups.get(not_before, self.min_gap, || self
                 .cloud
                 .load_balancer
                 .target_groups(&prefix)),
-            self.log_groups
-                .get(not_before, || self.cloud.logs.log_groups(&log_prefix)),
+            self.log_groups.get(not_before, self.min_gap, || self
+                .cloud
+                .logs
+                .log_groups_without_tags(&log_prefix)),
             async {
                 if wildcard {
                     Ok(Arc::new(Vec::new()))
                 } else {
                     self.records
-                        .get(not_before, || self.cloud.dns.records())
+                        .get(not_before, self.min_gap, || self.cloud.dns.records())
                         .await
                 }
             },
@@ -193,8 +299,15 @@ impl Observer {
         } else {
             None
         };
+        let log_group = match lgs.iter().find(|lg| lg.name == w.names.log_group) {
+            Some(lg) => self.with_tags(lg, freshness).await?,
+            None => {
+                self.forget_tags(&w.names.log_group);
+                None
+            }
+        };
         Ok(Observation {
-            log_group: lgs.iter().find(|lg| lg.name == w.names.log_group).cloned(),
+            log_group,
             task_definition,
             service,
             service_spec_hash,

@@ -7,12 +7,22 @@ use crate::status::{Outcome, next_status};
 use crate::{Cloud, ControllerConfig, DnsBatcher};
 use previewd_core::model::{Phase, Preview, StatusUpdate};
 use previewd_core::observed::ObservedService;
-use previewd_core::plan::{Plan, Verdict, plan};
+use previewd_core::plan::{Change, Plan, Verdict, plan};
 use previewd_core::ports::Store;
 use previewd_core::render::{Template, render};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::time::Instant;
+
+/// Holds a priority in [`Reconciler::choosing`] until the pass ends (its
+/// reservation is in the store by then, or the pass failed).
+struct Chosen<'a>(&'a std::sync::Mutex<BTreeSet<i32>>, i32);
+
+impl Drop for Chosen<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("not poisoned").remove(&self.1);
+    }
+}
 
 /// Everything a pass needs, shared by all workers.
 pub struct Reconciler {
@@ -25,6 +35,8 @@ pub struct Reconciler {
     /// Notified when a status write enqueued reports, so the delivery
     /// worker sends them at once rather than at its next poll.
     pub reported: Arc<tokio::sync::Notify>,
+    /// Rule priorities planned by passes under way in this process.
+    choosing: std::sync::Mutex<BTreeSet<i32>>,
 }
 
 impl Reconciler {
@@ -35,13 +47,19 @@ impl Reconciler {
         config: ControllerConfig,
     ) -> Self {
         Self {
-            observer: Observer::new(cloud.clone(), template.clone(), config.cache_max_age),
+            observer: Observer::new(
+                cloud.clone(),
+                template.clone(),
+                config.cache_max_age,
+                config.listing_min_interval,
+            ),
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,
             cloud,
             template,
             config,
             reported: Arc::new(tokio::sync::Notify::new()),
+            choosing: std::sync::Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -90,13 +108,14 @@ impl Reconciler {
         let acting = !first.changes.is_empty()
             || matches!(first.verdict, Verdict::Gone | Verdict::Failed(_))
             || (first.verdict == Verdict::Ready && !already_ready);
+        let mut choosing = None;
         let Plan { changes, verdict } = if acting {
             let o = self
                 .observer
                 .observe(p, &w, None, Freshness::After(started))
                 .await
                 .map_err(observe_err)?;
-            let reserved: BTreeSet<i32> = self
+            let mut reserved: BTreeSet<i32> = self
                 .store
                 .reserved_priorities(&p.key)
                 .await
@@ -106,10 +125,22 @@ impl Reconciler {
                 })?
                 .into_iter()
                 .collect();
-            plan(&self.template, p, &w, &o, &reserved)
+            // Passes planning at once would all pick the same lowest free
+            // priority and all but one lose it; priorities chosen by passes
+            // still under way count as taken, decided under one lock.
+            let mut pending = self.choosing.lock().expect("not poisoned");
+            reserved.extend(pending.iter().copied());
+            let planned = plan(&self.template, p, &w, &o, &reserved);
+            choosing = planned.changes.iter().find_map(|c| match c {
+                Change::ReservePriority(prio) => Some(*prio),
+                _ => None,
+            });
+            pending.extend(choosing);
+            planned
         } else {
             first
         };
+        let _chosen = choosing.map(|prio| Chosen(&self.choosing, prio));
         if !changes.is_empty() {
             let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
             tracing::info!(key = %p.key, generation = p.generation, changes = ?names, "applying plan");

@@ -29,7 +29,7 @@ use crate::execute::ExecuteError;
 use crate::status::{Outcome, next_status};
 use previewd_core::CloudError;
 use previewd_core::key::PreviewKey;
-use previewd_core::model::{Preview, StatusUpdate};
+use previewd_core::model::{Desired, Phase, Preview, StatusUpdate};
 use previewd_core::observed::ObservedService;
 use previewd_core::ports::StoreError;
 use previewd_core::render::render;
@@ -132,8 +132,10 @@ impl Controller {
         }
     }
 
-    /// Describes the services of the whole batch in one go (ten per AWS
-    /// call), then starts one pass per preview.
+    /// Finds the services of the whole batch in one go, then starts one
+    /// pass per preview. A resync of a Ready preview reads the shared
+    /// listing of all services (at most `cache_max_age` old); a preview on
+    /// its way somewhere is described afresh, ten per AWS call.
     async fn spawn_batch(
         &self,
         batch: Vec<Preview>,
@@ -149,21 +151,54 @@ impl Controller {
             .iter()
             .map(|p| render(&r.template, p).names.service)
             .collect();
-        let described: Option<HashMap<String, _>> = match r.observer.services(&names).await {
-            Ok(found) => Some(found.into_iter().map(|s| (s.name.clone(), s)).collect()),
-            // Each pass will describe its own service instead.
-            Err(e) => {
-                tracing::debug!(error = %e, "batched DescribeServices failed");
-                None
+        let steady: Vec<bool> = batch.iter().map(is_steady).collect();
+        let listed = if steady.contains(&true) {
+            match r.observer.cached_services().await {
+                Ok(all) => Some(all),
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing services failed");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let fresh: Vec<String> = names
+            .iter()
+            .zip(&steady)
+            .filter(|(_, s)| !**s || listed.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let described: Option<HashMap<String, _>> = if fresh.is_empty() {
+            Some(HashMap::new())
+        } else {
+            match r.observer.services(&fresh).await {
+                Ok(found) => Some(found.into_iter().map(|s| (s.name.clone(), s)).collect()),
+                // Each pass will describe its own service instead.
+                Err(e) => {
+                    tracing::debug!(error = %e, "batched DescribeServices failed");
+                    None
+                }
             }
         };
-        for (p, name) in batch.into_iter().zip(names) {
-            let service = described.as_ref().map(|m| m.get(&name).cloned());
+        for ((p, name), steady) in batch.into_iter().zip(names).zip(steady) {
+            let service = match (&listed, steady) {
+                (Some(all), true) => Some(all.get(&name).cloned()),
+                _ => described.as_ref().map(|m| m.get(&name).cloned()),
+            };
             let r = self.reconciler.clone();
             let abandon = abandon.clone();
             running.spawn(async move { run_one(&r, p, service, claimed_at, abandon).await });
         }
     }
+}
+
+/// A Ready preview at its generation: this pass is a resync that most
+/// likely confirms the steady state.
+fn is_steady(p: &Preview) -> bool {
+    p.desired == Desired::Present
+        && p.status.phase == Phase::Ready
+        && p.status.observed_generation == p.generation
 }
 
 /// One bounded pass and the write of its result, in a span that carries

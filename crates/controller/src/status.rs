@@ -7,6 +7,7 @@ use crate::execute::ExecuteError;
 use chrono::Duration as ChronoDuration;
 use previewd_core::model::*;
 use previewd_core::plan::Verdict;
+use previewd_core::ports::StoreError;
 use previewd_core::{CloudError, ErrorClass};
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ pub enum Outcome {
     /// Observation or execution failed.
     Error(ExecuteError),
 }
+
+/// The longest wait after a throttled call (the AWS SDKs' retry cap).
+const THROTTLED_BACKOFF_MAX: Duration = Duration::from_secs(20);
 
 fn after(now: Timestamp, d: Duration) -> Timestamp {
     now + ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
@@ -40,6 +44,30 @@ fn condition(
         message: message.into(),
         since,
     })
+}
+
+/// When a Ready preview is looked at again: the first point of a grid of
+/// `interval` steps (counted from the epoch, so every replica agrees) at
+/// least half an interval from now. Ready previews thus resync together,
+/// as an informer's periodic resync does, and one fetch of each shared
+/// listing serves the whole round; left to drift apart, each preview's
+/// resync would find the cache expired and pay for a fetch of its own.
+fn resync_slot(now: Timestamp, interval: Duration) -> Timestamp {
+    let step = i64::try_from(interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let earliest = after(now, interval / 2).timestamp_millis();
+    let slot = earliest
+        .div_euclid(step)
+        .saturating_add(1)
+        .saturating_mul(step);
+    // `earliest` on the grid already is a slot; otherwise the next one.
+    let slot = if earliest.rem_euclid(step) == 0 {
+        earliest
+    } else {
+        slot
+    };
+    Timestamp::from_timestamp_millis(slot).unwrap_or_else(|| after(now, interval))
 }
 
 /// The status to write after a pass over `p`.
@@ -169,7 +197,20 @@ pub fn next_status(
                     // as it was: this generation is not observed yet, so a
                     // Ready left from the last one is no claim about it.
                     s.observed_generation = old.observed_generation;
-                    attempts = p.attempts.saturating_add(1);
+                    // Losing a rule priority to a concurrent pass is no
+                    // failure: plan again soon, with the priority now taken.
+                    let contention = matches!(
+                        e,
+                        ExecuteError::Store {
+                            source: StoreError::PriorityTaken(_),
+                            ..
+                        }
+                    );
+                    attempts = if contention {
+                        p.attempts
+                    } else {
+                        p.attempts.saturating_add(1)
+                    };
                     if !present && s.phase != Phase::Deleted {
                         s.phase = Phase::Deleting;
                     } else if present
@@ -184,7 +225,16 @@ pub fn next_status(
                             "Retrying",
                         ),
                     );
-                    wait = backoff_delay(attempts, cfg.backoff_base, cfg.backoff_max);
+                    wait = if contention {
+                        cfg.progress_interval / 4
+                    } else if matches!(cloud, Some(CloudError::Throttled(_))) {
+                        // Refused before doing anything: back off as the AWS
+                        // SDKs do for throttling, never longer than their cap.
+                        let max = cfg.backoff_max.min(THROTTLED_BACKOFF_MAX);
+                        backoff_delay(attempts, cfg.backoff_base, max)
+                    } else {
+                        backoff_delay(attempts, cfg.backoff_base, cfg.backoff_max)
+                    };
                 }
             }
         }
@@ -198,9 +248,15 @@ pub fn next_status(
     if s.phase != old.phase || s.observed_generation != old.observed_generation {
         outbox.push(report(p, &s));
     }
+    let resync = matches!(outcome, Outcome::Planned(Verdict::Ready)) && present;
+    let next_reconcile_at = if resync {
+        resync_slot(now, wait)
+    } else {
+        after(now, wait)
+    };
     StatusUpdate {
         status: s,
-        next_reconcile_at: after(now, wait),
+        next_reconcile_at,
         attempts,
         outbox,
     }
@@ -252,6 +308,25 @@ mod tests {
         p.status.url = Some("https://main-preview.example.com".into());
         p.rule_priority = Some(1000);
         p
+    }
+
+    #[test]
+    fn ready_previews_resync_on_a_shared_grid_half_to_one_and_a_half_intervals_away() {
+        let interval = Duration::from_secs(300);
+        for offset_ms in [0, 1, 149_999, 150_000, 150_001, 299_999] {
+            let now = Timestamp::from_timestamp_millis(1_700_000_100_000 + offset_ms).unwrap();
+            let slot = resync_slot(now, interval);
+            assert_eq!(slot.timestamp_millis() % 300_000, 0, "{now}: {slot}");
+            let wait = (slot - now).to_std().unwrap();
+            assert!(
+                wait >= interval / 2 && wait < interval * 3 / 2,
+                "{now}: {wait:?}"
+            );
+        }
+        // Two previews made Ready a little apart share their next resync.
+        let a = Timestamp::from_timestamp_millis(1_700_000_100_000).unwrap();
+        let b = a + chrono::Duration::seconds(40);
+        assert_eq!(resync_slot(a, interval), resync_slot(b, interval));
     }
 
     /// Regression (chaos seed 707): a failed pass over a new generation

@@ -338,9 +338,13 @@ fn plan_present(
     // Capacity first: when a rule must be added and the ALB is full, create
     // nothing at all rather than leave half a preview behind.
     if rules.is_empty() {
-        if o.target_group.is_none() && o.listener.alb_target_groups >= MAX_TARGET_GROUPS_PER_ALB {
+        let limit = o
+            .listener
+            .target_group_limit
+            .unwrap_or(MAX_TARGET_GROUPS_PER_ALB);
+        if o.target_group.is_none() && o.listener.alb_target_groups >= limit {
             return Plan::done(Verdict::Waiting(format!(
-                "waiting for capacity: the load balancer already has {} target groups (AWS limit {MAX_TARGET_GROUPS_PER_ALB})",
+                "waiting for capacity: the load balancer already has {} target groups (AWS limit {limit})",
                 o.listener.alb_target_groups
             )));
         }

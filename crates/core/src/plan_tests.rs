@@ -64,6 +64,7 @@ fn converged(w: &Wanted) -> Observation {
             }],
             alb_target_groups: 1,
             alb_rules: 1,
+            target_group_limit: None,
         },
         records: w.dns_records.clone(),
         target_health: Some(TargetHealth {
@@ -175,6 +176,19 @@ fn a_full_load_balancer_leaves_the_preview_waiting_with_its_reason() {
     let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
     assert!(plan.changes.is_empty());
     assert!(matches!(&plan.verdict, Verdict::Waiting(why) if why.contains("100 target groups")));
+}
+
+#[test]
+fn a_load_balancer_reporting_a_higher_limit_takes_more_target_groups() {
+    let (t, p, w) = setup(Desired::Present);
+    let mut o = Observation::default();
+    o.listener.alb_target_groups = MAX_TARGET_GROUPS_PER_ALB;
+    o.listener.target_group_limit = Some(1000);
+    let room = plan(&t, &p, &w, &o, &BTreeSet::new());
+    assert_eq!(room.verdict, Verdict::Working);
+    o.listener.alb_target_groups = 1000;
+    let full = plan(&t, &p, &w, &o, &BTreeSet::new());
+    assert!(matches!(&full.verdict, Verdict::Waiting(why) if why.contains("1000 target groups")));
 }
 
 #[test]

@@ -16,8 +16,15 @@ pub type CloudResult<T> = Result<T, CloudError>;
 /// CloudWatch Logs.
 #[async_trait]
 pub trait Logs: Send + Sync {
-    /// Every log group whose name starts with `prefix`, paged through.
+    /// Every log group whose name starts with `prefix`, paged through,
+    /// with its tags. AWS's DescribeLogGroups carries no tags, so this costs
+    /// one more request per group: for sweeps, not for every resync.
     async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>>;
+    /// As [`Logs::log_groups`] but with `tags` left empty: DescribeLogGroups
+    /// alone, a request per 50 groups.
+    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>>;
+    /// The tags of one log group (ListTagsForResource); `None` if it is gone.
+    async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>>;
     async fn create_log_group(
         &self,
         name: &str,

@@ -252,6 +252,10 @@ impl World {
         Ok(ListenerState {
             alb_target_groups: self.elb.attached(None).len(),
             alb_rules: self.elb.custom_rules(),
+            // AWS's limit is fixed; a raised one is the simulator's own.
+            target_group_limit: (self.cfg.max_target_groups_per_alb
+                != previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB)
+                .then_some(self.cfg.max_target_groups_per_alb),
             rules,
         })
     }

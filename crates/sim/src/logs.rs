@@ -85,21 +85,51 @@ impl World {
     }
 
     pub(crate) fn logs_list(&mut self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
+        let found = self.logs_list_without_tags(prefix)?;
+        for g in &found {
+            let arn = self.log_group_arn(&g.name);
+            self.gate(&LIST_TAGS, &arn)?;
+        }
+        let groups = &self.logs.groups;
+        Ok(found
+            .into_iter()
+            .map(|g| ObservedLogGroup {
+                tags: groups
+                    .get(&g.name)
+                    .map(|x| x.tags.clone())
+                    .unwrap_or_default(),
+                ..g
+            })
+            .collect())
+    }
+
+    /// DescribeLogGroups alone: names and retention, `tags` left empty.
+    pub(crate) fn logs_list_without_tags(
+        &mut self,
+        prefix: &str,
+    ) -> CloudResult<Vec<ObservedLogGroup>> {
         let found: Vec<ObservedLogGroup> = self
             .logs
             .observed()
             .into_iter()
             .filter(|g| g.name.starts_with(prefix))
+            .map(|g| ObservedLogGroup {
+                tags: Tags::new(),
+                ..g
+            })
             .collect();
         let resource = self.log_group_arn(&format!("{prefix}*"));
         for _ in 0..Self::pages(found.len(), 50) {
             self.gate(&DESCRIBE, &resource)?;
         }
-        for g in &found {
-            let arn = self.log_group_arn(&g.name);
-            self.gate(&LIST_TAGS, &arn)?;
-        }
         Ok(found)
+    }
+
+    /// ListTagsForResource on one group; `None` when it does not exist.
+    pub(crate) fn logs_tags(&mut self, name: &str) -> CloudResult<Option<Tags>> {
+        let arn = self.log_group_arn(name);
+        self.gate(&LIST_TAGS, &arn)?;
+        Ok(self.logs.groups.get(name).map(|g| g.tags.clone()))
     }
 
     /// CreateLogGroup (with tags) then PutRetentionPolicy, as an adapter

@@ -17,6 +17,14 @@ impl Logs for Sim {
         self.call(|w| w.logs_list(prefix)).await
     }
 
+    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
+        self.call(|w| w.logs_list_without_tags(prefix)).await
+    }
+
+    async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>> {
+        self.call(|w| w.logs_tags(name)).await
+    }
+
     async fn create_log_group(
         &self,
         name: &str,

@@ -33,6 +33,12 @@ impl Logs for Gauge {
     async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
         self.sim.log_groups(prefix).await
     }
+    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
+        self.sim.log_groups_without_tags(prefix).await
+    }
+    async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>> {
+        self.sim.log_group_tags(name).await
+    }
     async fn create_log_group(&self, name: &str, days: i32, tags: &Tags) -> CloudResult<()> {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(n, Ordering::SeqCst);
