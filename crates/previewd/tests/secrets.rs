@@ -5,56 +5,13 @@
 
 mod daemon;
 
-use daemon::{Daemon, client, http, text, wait_for};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use daemon::{Daemon, client, fake_github, http, text, wait_for};
 
 const API_TOKEN: &str = "api-token-Zq81xKp0Lm";
 const GITHUB_TOKEN: &str = "ghp_GithubTokenW7v3Nq5Rt9";
 const WEBHOOK_SECRET: &str = "webhook-secret-Hf62Jd0Ss4";
 const CALLBACK_SECRET: &str = "callback-secret-Pb93Ue1Yc7";
 const SECRETS: [&str; 4] = [API_TOKEN, GITHUB_TOKEN, WEBHOOK_SECRET, CALLBACK_SECRET];
-
-/// A stand-in for GitHub and the callback receiver on 127.0.0.1: answers
-/// every request `201 {"id": 1}` and keeps each request's text.
-fn fake_github() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let keep = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            keep.lock()
-                .unwrap()
-                .push(format!("{head}\r\n{}", String::from_utf8_lossy(&body)));
-            let answer = r#"{"id": 1}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    (addr, seen)
-}
 
 #[test]
 fn no_secret_appears_in_debug_logs_or_client_output() {

@@ -3,7 +3,7 @@
 //! bare HTTP/1.1 request for what the client does not send.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_previewd");
 
 /// Settings that make a preview Ready within a fraction of a second.
-const FAST: [(&str, &str); 5] = [
+pub const FAST: [(&str, &str); 5] = [
     ("PREVIEWD_SIM_LATENCY_MS", "0"),
     ("PREVIEWD_SIM_SERVICE_STABLE_AFTER_MS", "0"),
     ("PREVIEWD_SIM_TARGET_HEALTHY_AFTER_MS", "0"),
@@ -217,4 +217,46 @@ pub fn wait_for(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A stand-in for GitHub and the callback receiver on 127.0.0.1: answers
+/// every request `201 {"id": 1}` and keeps each request's text.
+// Not every test binary that includes this module fakes GitHub.
+#[allow(dead_code)]
+pub fn fake_github() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            keep.lock()
+                .unwrap()
+                .push(format!("{head}\r\n{}", String::from_utf8_lossy(&body)));
+            let answer = r#"{"id": 1}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (addr, seen)
 }
