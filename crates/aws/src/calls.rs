@@ -8,8 +8,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use previewd_core::CloudError;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 /// What a call does to its resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -165,73 +163,38 @@ pub fn is_known(op: Op) -> bool {
     OPERATIONS.iter().any(|u| u.op == op)
 }
 
-/// Counts calls by operation and outcome, and reports them as the metric
-/// `previewd_aws_calls_total{service, operation, outcome}`.
-#[derive(Debug, Default)]
-pub struct Calls {
-    counts: Mutex<BTreeMap<(Op, &'static str), u64>>,
-}
-
-impl Calls {
-    /// Awaits one SDK call of `op`, maps its error and counts it.
-    pub async fn run<T, E>(
-        &self,
-        op: Op,
-        call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    ) -> Result<T, CloudError>
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        debug_assert!(
-            is_known(op),
-            "{} is called but missing from calls::OPERATIONS (and so from the IAM policy)",
-            op.action()
-        );
-        let result = call.await.map_err(|e| error::map(op, e));
-        self.count(op, previewd_core::metrics::aws_outcome(&result));
-        if let Err(e) = &result {
-            tracing::debug!(action = %op.action(), error = %e, "AWS call failed");
-        }
-        result
+/// Awaits one SDK call of `op`, maps its error and counts it as the
+/// metric `previewd_aws_calls_total{service, operation, outcome}`.
+pub async fn run<T, E>(
+    op: Op,
+    call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    debug_assert!(
+        is_known(op),
+        "{} is called but missing from calls::OPERATIONS (and so from the IAM policy)",
+        op.action()
+    );
+    let result = call.await.map_err(|e| error::map(op, e));
+    // The metric's service label is the simulator's too (`elbv2`, not
+    // IAM's `elasticloadbalancing`), so dashboards work on both.
+    let service = match op.service {
+        "elasticloadbalancing" => "elbv2",
+        other => other,
+    };
+    metrics::counter!(
+        previewd_core::metrics::AWS_CALLS,
+        "service" => service,
+        "operation" => op.operation,
+        "outcome" => previewd_core::metrics::aws_outcome(&result),
+    )
+    .increment(1);
+    if let Err(e) = &result {
+        tracing::debug!(action = %op.action(), error = %e, "AWS call failed");
     }
-
-    fn count(&self, op: Op, outcome: &'static str) {
-        // The metric's service label is the simulator's too (`elbv2`, not
-        // IAM's `elasticloadbalancing`), so dashboards work on both.
-        let service = match op.service {
-            "elasticloadbalancing" => "elbv2",
-            other => other,
-        };
-        metrics::counter!(
-            previewd_core::metrics::AWS_CALLS,
-            "service" => service,
-            "operation" => op.operation,
-            "outcome" => outcome,
-        )
-        .increment(1);
-        let mut counts = self.counts.lock().expect("counter lock");
-        *counts.entry((op, outcome)).or_default() += 1;
-    }
-
-    /// Calls made so far, by `service:Operation`, all outcomes summed.
-    pub fn by_operation(&self) -> BTreeMap<String, u64> {
-        let counts = self.counts.lock().expect("counter lock");
-        let mut out = BTreeMap::new();
-        for ((op, _), n) in counts.iter() {
-            *out.entry(op.action()).or_default() += n;
-        }
-        out
-    }
-
-    /// Calls of one operation, all outcomes summed.
-    pub fn of(&self, service: &str, operation: &str) -> u64 {
-        let counts = self.counts.lock().expect("counter lock");
-        counts
-            .iter()
-            .filter(|((op, _), _)| op.service == service && op.operation == operation)
-            .map(|(_, n)| n)
-            .sum()
-    }
+    result
 }
 
 #[cfg(test)]

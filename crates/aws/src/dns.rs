@@ -2,7 +2,7 @@
 //! of many previews go out in one `ChangeResourceRecordSets` batch (the
 //! controller's DNS batcher merges them).
 
-use crate::{Aws, Op};
+use crate::{Aws, Op, calls};
 use async_trait::async_trait;
 use aws_sdk_route53::types as t;
 use previewd_core::CloudError;
@@ -121,7 +121,7 @@ impl Dns for Aws {
                     .start_record_type(kind)
                     .set_start_record_identifier(id);
             }
-            let page = self.calls.run(LIST, req.send()).await?;
+            let page = calls::run(LIST, req.send()).await?;
             out.extend(page.resource_record_sets().iter().filter_map(observed));
             if !page.is_truncated() {
                 return Ok(out);
@@ -157,17 +157,16 @@ impl Dns for Aws {
                     .map_err(invalid)?,
             );
         }
-        self.calls
-            .run(
-                CHANGE,
-                self.route53
-                    .change_resource_record_sets()
-                    .hosted_zone_id(&self.settings.hosted_zone_id)
-                    .change_batch(batch.build().map_err(invalid)?)
-                    .send(),
-            )
-            .await
-            .map(drop)
+        calls::run(
+            CHANGE,
+            self.route53
+                .change_resource_record_sets()
+                .hosted_zone_id(&self.settings.hosted_zone_id)
+                .change_batch(batch.build().map_err(invalid)?)
+                .send(),
+        )
+        .await
+        .map(drop)
     }
 }
 

@@ -7,20 +7,6 @@ use crate::error::{self, Op};
 use crate::{Aws, policy};
 use previewd_core::CloudError;
 
-/// Operations only the doctor calls (with the operator's credentials);
-/// the daemon's policy does not need them.
-pub const DOCTOR_OPERATIONS: &[Op] = &[
-    Op::new("sts", "GetCallerIdentity"),
-    Op::new("ecs", "DescribeClusters"),
-    Op::new("route53", "GetHostedZone"),
-    Op::new("iam", "GetRole"),
-    Op::new("iam", "SimulatePrincipalPolicy"),
-    Op::new("ecr", "DescribeRepositories"),
-    Op::new("ecr", "GetLifecyclePolicy"),
-    Op::new("ec2", "DescribeSubnets"),
-    Op::new("ec2", "DescribeSecurityGroups"),
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Ok,

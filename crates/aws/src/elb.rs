@@ -2,7 +2,7 @@
 //! groups they forward to. Other people's rules live on the same listener;
 //! which ones are ours is decided by the tags read here, in `plan()`.
 
-use crate::{Aws, Op, tag_map};
+use crate::{Aws, Op, calls, tag_map};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types as t;
 use previewd_core::CloudError;
@@ -86,16 +86,14 @@ impl Aws {
     async fn load_balancer_arn(&self) -> CloudResult<String> {
         self.load_balancer_arn
             .get_or_try_init(|| async {
-                let out = self
-                    .calls
-                    .run(
-                        DESCRIBE_LISTENERS,
-                        self.elb
-                            .describe_listeners()
-                            .listener_arns(&self.settings.listener_arn)
-                            .send(),
-                    )
-                    .await?;
+                let out = calls::run(
+                    DESCRIBE_LISTENERS,
+                    self.elb
+                        .describe_listeners()
+                        .listener_arns(&self.settings.listener_arn)
+                        .send(),
+                )
+                .await?;
                 out.listeners()
                     .first()
                     .and_then(|l| l.load_balancer_arn())
@@ -116,18 +114,16 @@ impl Aws {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self
-                .calls
-                .run(
-                    DESCRIBE_RULES,
-                    self.elb
-                        .describe_rules()
-                        .listener_arn(listener_arn)
-                        .page_size(PAGE)
-                        .set_marker(marker.clone())
-                        .send(),
-                )
-                .await?;
+            let page = calls::run(
+                DESCRIBE_RULES,
+                self.elb
+                    .describe_rules()
+                    .listener_arn(listener_arn)
+                    .page_size(PAGE)
+                    .set_marker(marker.clone())
+                    .send(),
+            )
+            .await?;
             out.extend(page.rules().iter().cloned());
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
@@ -140,16 +136,14 @@ impl Aws {
     async fn tags_of(&self, arns: &[String]) -> CloudResult<HashMap<String, Tags>> {
         let mut out = HashMap::new();
         for chunk in arns.chunks(TAG_BATCH) {
-            let page = self
-                .calls
-                .run(
-                    DESCRIBE_TAGS,
-                    self.elb
-                        .describe_tags()
-                        .set_resource_arns(Some(chunk.to_vec()))
-                        .send(),
-                )
-                .await?;
+            let page = calls::run(
+                DESCRIBE_TAGS,
+                self.elb
+                    .describe_tags()
+                    .set_resource_arns(Some(chunk.to_vec()))
+                    .send(),
+            )
+            .await?;
             for d in page.tag_descriptions() {
                 let Some(arn) = d.resource_arn() else {
                     continue;
@@ -171,18 +165,16 @@ impl Aws {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self
-                .calls
-                .run(
-                    DESCRIBE_TGS,
-                    self.elb
-                        .describe_target_groups()
-                        .set_load_balancer_arn(load_balancer_arn.map(str::to_owned))
-                        .page_size(PAGE)
-                        .set_marker(marker.clone())
-                        .send(),
-                )
-                .await?;
+            let page = calls::run(
+                DESCRIBE_TGS,
+                self.elb
+                    .describe_target_groups()
+                    .set_load_balancer_arn(load_balancer_arn.map(str::to_owned))
+                    .page_size(PAGE)
+                    .set_marker(marker.clone())
+                    .send(),
+            )
+            .await?;
             out.extend(page.target_groups().iter().cloned());
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
@@ -205,13 +197,11 @@ impl LoadBalancer for Aws {
         let mut tags = self.tags_of(&custom).await?;
 
         // The rules quota is per load balancer: count the other listeners'.
-        let listeners = self
-            .calls
-            .run(
-                DESCRIBE_LISTENERS,
-                self.elb.describe_listeners().load_balancer_arn(&lb).send(),
-            )
-            .await?;
+        let listeners = calls::run(
+            DESCRIBE_LISTENERS,
+            self.elb.describe_listeners().load_balancer_arn(&lb).send(),
+        )
+        .await?;
         let mut alb_rules = custom.len();
         for l in listeners.listeners() {
             let Some(arn) = l.listener_arn() else {
@@ -276,16 +266,14 @@ impl LoadBalancer for Aws {
     }
 
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth> {
-        let out = self
-            .calls
-            .run(
-                DESCRIBE_HEALTH,
-                self.elb
-                    .describe_target_health()
-                    .target_group_arn(target_group_arn)
-                    .send(),
-            )
-            .await?;
+        let out = calls::run(
+            DESCRIBE_HEALTH,
+            self.elb
+                .describe_target_health()
+                .target_group_arn(target_group_arn)
+                .send(),
+        )
+        .await?;
         let mut h = TargetHealth::default();
         for d in out.target_health_descriptions() {
             match d.target_health().and_then(|x| x.state()) {
@@ -301,22 +289,20 @@ impl LoadBalancer for Aws {
         &self,
         spec: &TargetGroupSpec,
     ) -> CloudResult<ObservedTargetGroup> {
-        let out = self
-            .calls
-            .run(
-                CREATE_TG,
-                self.elb
-                    .create_target_group()
-                    .name(&spec.name)
-                    .protocol(t::ProtocolEnum::Http)
-                    .port(i32::from(spec.port))
-                    .vpc_id(&spec.vpc_id)
-                    .target_type(t::TargetTypeEnum::Ip)
-                    .health_check_path(&spec.health_check_path)
-                    .set_tags(Some(tags(&spec.tags)))
-                    .send(),
-            )
-            .await?;
+        let out = calls::run(
+            CREATE_TG,
+            self.elb
+                .create_target_group()
+                .name(&spec.name)
+                .protocol(t::ProtocolEnum::Http)
+                .port(i32::from(spec.port))
+                .vpc_id(&spec.vpc_id)
+                .target_type(t::TargetTypeEnum::Ip)
+                .health_check_path(&spec.health_check_path)
+                .set_tags(Some(tags(&spec.tags)))
+                .send(),
+        )
+        .await?;
         let g = out
             .target_groups()
             .first()
@@ -333,31 +319,28 @@ impl LoadBalancer for Aws {
     }
 
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
-        self.calls
-            .run(
-                DELETE_TG,
-                self.elb.delete_target_group().target_group_arn(arn).send(),
-            )
-            .await
-            .map(drop)
+        calls::run(
+            DELETE_TG,
+            self.elb.delete_target_group().target_group_arn(arn).send(),
+        )
+        .await
+        .map(drop)
     }
 
     async fn create_rule(&self, spec: &RuleSpec, target_group_arn: &str) -> CloudResult<String> {
-        let out = self
-            .calls
-            .run(
-                CREATE_RULE,
-                self.elb
-                    .create_rule()
-                    .listener_arn(&self.settings.listener_arn)
-                    .priority(spec.priority)
-                    .conditions(host_condition(&spec.host))
-                    .actions(forward(target_group_arn))
-                    .set_tags(Some(tags(&spec.tags)))
-                    .send(),
-            )
-            .await
-            .map_err(|e| with_priority(e, spec.priority))?;
+        let out = calls::run(
+            CREATE_RULE,
+            self.elb
+                .create_rule()
+                .listener_arn(&self.settings.listener_arn)
+                .priority(spec.priority)
+                .conditions(host_condition(&spec.host))
+                .actions(forward(target_group_arn))
+                .set_tags(Some(tags(&spec.tags)))
+                .send(),
+        )
+        .await
+        .map_err(|e| with_priority(e, spec.priority))?;
         out.rules()
             .first()
             .and_then(|r| r.rule_arn())
@@ -374,42 +357,39 @@ impl LoadBalancer for Aws {
         spec: &RuleSpec,
         target_group_arn: &str,
     ) -> CloudResult<()> {
-        self.calls
-            .run(
-                MODIFY_RULE,
-                self.elb
-                    .modify_rule()
-                    .rule_arn(arn)
-                    .conditions(host_condition(&spec.host))
-                    .actions(forward(target_group_arn))
-                    .send(),
-            )
-            .await
-            .map(drop)
+        calls::run(
+            MODIFY_RULE,
+            self.elb
+                .modify_rule()
+                .rule_arn(arn)
+                .conditions(host_condition(&spec.host))
+                .actions(forward(target_group_arn))
+                .send(),
+        )
+        .await
+        .map(drop)
     }
 
     async fn set_rule_priority(&self, arn: &str, priority: i32) -> CloudResult<()> {
-        self.calls
-            .run(
-                SET_PRIORITIES,
-                self.elb
-                    .set_rule_priorities()
-                    .rule_priorities(
-                        t::RulePriorityPair::builder()
-                            .rule_arn(arn)
-                            .priority(priority)
-                            .build(),
-                    )
-                    .send(),
-            )
-            .await
-            .map(drop)
-            .map_err(|e| with_priority(e, priority))
+        calls::run(
+            SET_PRIORITIES,
+            self.elb
+                .set_rule_priorities()
+                .rule_priorities(
+                    t::RulePriorityPair::builder()
+                        .rule_arn(arn)
+                        .priority(priority)
+                        .build(),
+                )
+                .send(),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| with_priority(e, priority))
     }
 
     async fn delete_rule(&self, arn: &str) -> CloudResult<()> {
-        self.calls
-            .run(DELETE_RULE, self.elb.delete_rule().rule_arn(arn).send())
+        calls::run(DELETE_RULE, self.elb.delete_rule().rule_arn(arn).send())
             .await
             .map(drop)
     }

@@ -9,7 +9,7 @@
 //!
 //! Observation is batched: one paged `DescribeRules` per listener, tags in
 //! batches of 20, `DescribeServices` ten at a time, `ListResourceRecordSets`
-//! paged. Every call is counted by operation and outcome ([`Calls`]).
+//! paged. Every call is counted by operation and outcome ([`calls::run`]).
 #![forbid(unsafe_code)]
 
 pub mod calls;
@@ -22,14 +22,13 @@ pub mod error;
 mod logs;
 pub mod policy;
 
-pub use calls::{Calls, OPERATIONS, Purpose, Use};
+pub use calls::{OPERATIONS, Purpose, Use};
 pub use error::Op;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -60,7 +59,6 @@ pub struct Aws {
     iam: aws_sdk_iam::Client,
     ec2: aws_sdk_ec2::Client,
     ecr: aws_sdk_ecr::Client,
-    calls: Arc<Calls>,
     /// The listener's load balancer, looked up once.
     load_balancer_arn: OnceCell<String>,
     /// Log-group tags by (name, creation time): a group's identity never
@@ -99,19 +97,9 @@ impl Aws {
             ec2: aws_sdk_ec2::Client::new(&shared),
             ecr: aws_sdk_ecr::Client::new(&shared),
             settings,
-            calls: Arc::new(Calls::default()),
             load_balancer_arn: OnceCell::new(),
             log_group_tags: Default::default(),
         }
-    }
-
-    /// The call counter, shared with whoever reports it.
-    pub fn calls(&self) -> Arc<Calls> {
-        self.calls.clone()
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
     }
 }
 

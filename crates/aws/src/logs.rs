@@ -1,7 +1,7 @@
 //! CloudWatch Logs: the preview log groups, created with their retention
 //! before any task definition points at them.
 
-use crate::{Aws, Op, tag_map};
+use crate::{Aws, Op, calls, tag_map};
 use async_trait::async_trait;
 use previewd_core::observed::ObservedLogGroup;
 use previewd_core::ports::{CloudResult, Logs};
@@ -33,17 +33,15 @@ impl Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self
-                .calls
-                .run(
-                    DESCRIBE,
-                    self.logs
-                        .describe_log_groups()
-                        .log_group_name_prefix(prefix)
-                        .set_next_token(token.clone())
-                        .send(),
-                )
-                .await?;
+            let page = calls::run(
+                DESCRIBE,
+                self.logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(prefix)
+                    .set_next_token(token.clone())
+                    .send(),
+            )
+            .await?;
             out.extend(page.log_groups().iter().filter_map(|g| {
                 Some(Listed {
                     name: g.log_group_name()?.to_owned(),
@@ -110,41 +108,37 @@ impl Logs for Aws {
         retention_days: i32,
         tags: &Tags,
     ) -> CloudResult<()> {
-        self.calls
-            .run(
-                CREATE,
-                self.logs
-                    .create_log_group()
-                    .log_group_name(name)
-                    .set_tags(Some(tags.clone().into_iter().collect()))
-                    .send(),
-            )
-            .await?;
+        calls::run(
+            CREATE,
+            self.logs
+                .create_log_group()
+                .log_group_name(name)
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .send(),
+        )
+        .await?;
         self.set_retention(name, retention_days).await
     }
 
     async fn set_retention(&self, name: &str, retention_days: i32) -> CloudResult<()> {
-        self.calls
-            .run(
-                RETENTION,
-                self.logs
-                    .put_retention_policy()
-                    .log_group_name(name)
-                    .retention_in_days(retention_days)
-                    .send(),
-            )
-            .await
-            .map(drop)
+        calls::run(
+            RETENTION,
+            self.logs
+                .put_retention_policy()
+                .log_group_name(name)
+                .retention_in_days(retention_days)
+                .send(),
+        )
+        .await
+        .map(drop)
     }
 
     async fn delete_log_group(&self, name: &str) -> CloudResult<()> {
-        let r = self
-            .calls
-            .run(
-                DELETE,
-                self.logs.delete_log_group().log_group_name(name).send(),
-            )
-            .await;
+        let r = calls::run(
+            DELETE,
+            self.logs.delete_log_group().log_group_name(name).send(),
+        )
+        .await;
         match r {
             Err(previewd_core::CloudError::NotFound(_)) => Ok(()),
             other => other.map(drop),
@@ -161,13 +155,11 @@ impl Aws {
         // DescribeLogGroups gives `…:log-group:NAME:*`; tagging wants the
         // ARN without the trailing `:*`.
         let arn = arn.strip_suffix(":*").unwrap_or(arn);
-        let listed = self
-            .calls
-            .run(
-                LIST_TAGS,
-                self.logs.list_tags_for_resource().resource_arn(arn).send(),
-            )
-            .await?;
+        let listed = calls::run(
+            LIST_TAGS,
+            self.logs.list_tags_for_resource().resource_arn(arn).send(),
+        )
+        .await?;
         let tags = tag_map(listed.tags().cloned().unwrap_or_default());
         self.log_group_tags
             .lock()

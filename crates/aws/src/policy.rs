@@ -256,7 +256,7 @@ mod tests {
     }
 
     /// The IAM coverage test: the code cannot call what the policy does
-    /// not grant (every call passes the table, see `Calls::run`).
+    /// not grant (every call passes the table, see `calls::run`).
     #[test]
     fn the_policy_grants_every_operation_the_adapters_call() {
         let p = policy(&example()).unwrap();
