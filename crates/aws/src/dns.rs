@@ -2,7 +2,7 @@
 //! of many previews go out in one `ChangeResourceRecordSets` batch (the
 //! controller's DNS batcher merges them).
 
-use crate::{Aws, Op, calls};
+use crate::{Aws, Op};
 use async_trait::async_trait;
 use aws_sdk_route53::types as t;
 use previewd_core::CloudError;
@@ -121,7 +121,7 @@ impl Dns for Aws {
                     .start_record_type(kind)
                     .set_start_record_identifier(id);
             }
-            let page = calls::run(LIST, req.send()).await?;
+            let page = self.run(LIST, req.send()).await?;
             out.extend(page.resource_record_sets().iter().filter_map(observed));
             if !page.is_truncated() {
                 return Ok(out);
@@ -157,7 +157,7 @@ impl Dns for Aws {
                     .map_err(invalid)?,
             );
         }
-        calls::run(
+        self.run(
             CHANGE,
             self.route53
                 .change_resource_record_sets()

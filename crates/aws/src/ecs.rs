@@ -1,6 +1,6 @@
 //! ECS: task definitions and services in the preview cluster.
 
-use crate::{Aws, Op, calls, tag_map};
+use crate::{Aws, Op, tag_map};
 use async_trait::async_trait;
 use aws_sdk_ecs::types as t;
 use previewd_core::CloudError;
@@ -133,7 +133,7 @@ impl Compute for Aws {
     async fn services(&self, names: &[String]) -> CloudResult<Vec<ObservedService>> {
         let mut out = Vec::new();
         for chunk in names.chunks(10) {
-            let page = calls::run(
+            let page = self.run(
                 DESCRIBE_SERVICES,
                 self.ecs
                     .describe_services()
@@ -153,7 +153,7 @@ impl Compute for Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = calls::run(
+            let page = self.run(
                 LIST_SERVICES,
                 self.ecs
                     .list_services()
@@ -179,7 +179,7 @@ impl Compute for Aws {
         &self,
         reference: &str,
     ) -> CloudResult<Option<ObservedTaskDefinition>> {
-        let r = calls::run(
+        let r = self.run(
             DESCRIBE_TD,
             self.ecs
                 .describe_task_definition()
@@ -210,7 +210,7 @@ impl Compute for Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = calls::run(
+            let page = self.run(
                 LIST_FAMILIES,
                 self.ecs
                     .list_task_definition_families()
@@ -232,7 +232,7 @@ impl Compute for Aws {
         &self,
         td: &TaskDefinition,
     ) -> CloudResult<ObservedTaskDefinition> {
-        let out = calls::run(
+        let out = self.run(
             REGISTER,
             self.ecs
                 .register_task_definition()
@@ -259,7 +259,7 @@ impl Compute for Aws {
         let mut arns = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = calls::run(
+            let page = self.run(
                 LIST_TDS,
                 self.ecs
                     .list_task_definitions()
@@ -283,7 +283,7 @@ impl Compute for Aws {
             }
         }
         for arn in arns {
-            calls::run(
+            self.run(
                 DEREGISTER,
                 self.ecs
                     .deregister_task_definition()
@@ -325,7 +325,7 @@ impl Compute for Aws {
                     .build(),
             ]
         });
-        calls::run(
+        self.run(
             CREATE_SERVICE,
             self.ecs
                 .create_service()
@@ -364,7 +364,7 @@ impl Compute for Aws {
         // retry of a FAILED rollout, a drifted count, or the scale to zero
         // before a delete. The first three all want a fresh deployment
         // (ECS would not restart a failed rollout of the same revision).
-        let out = calls::run(
+        let out = self.run(
             UPDATE_SERVICE,
             self.ecs
                 .update_service()
@@ -382,7 +382,7 @@ impl Compute for Aws {
         if desired_count == 0 || tags_wanted.is_empty() {
             return Ok(());
         }
-        calls::run(
+        self.run(
             TAG,
             self.ecs
                 .tag_resource()
@@ -395,7 +395,7 @@ impl Compute for Aws {
     }
 
     async fn delete_service(&self, name: &str) -> CloudResult<()> {
-        let r = calls::run(
+        let r = self.run(
             DELETE_SERVICE,
             self.ecs
                 .delete_service()
@@ -411,7 +411,7 @@ impl Compute for Aws {
     }
 
     async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>> {
-        let listed = calls::run(
+        let listed = self.run(
             LIST_TASKS,
             self.ecs
                 .list_tasks()
@@ -425,7 +425,7 @@ impl Compute for Aws {
         if listed.task_arns().is_empty() {
             return Ok(None);
         }
-        let described = calls::run(
+        let described = self.run(
             DESCRIBE_TASKS,
             self.ecs
                 .describe_tasks()

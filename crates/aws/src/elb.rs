@@ -2,7 +2,7 @@
 //! groups they forward to. Other people's rules live on the same listener;
 //! which ones are ours is decided by the tags read here, in `plan()`.
 
-use crate::{Aws, Op, calls, tag_map};
+use crate::{Aws, Op, tag_map};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types as t;
 use previewd_core::CloudError;
@@ -86,7 +86,7 @@ impl Aws {
     async fn load_balancer_arn(&self) -> CloudResult<String> {
         self.load_balancer_arn
             .get_or_try_init(|| async {
-                let out = calls::run(
+                let out = self.run(
                     DESCRIBE_LISTENERS,
                     self.elb
                         .describe_listeners()
@@ -114,7 +114,7 @@ impl Aws {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = calls::run(
+            let page = self.run(
                 DESCRIBE_RULES,
                 self.elb
                     .describe_rules()
@@ -136,7 +136,7 @@ impl Aws {
     async fn tags_of(&self, arns: &[String]) -> CloudResult<HashMap<String, Tags>> {
         let mut out = HashMap::new();
         for chunk in arns.chunks(TAG_BATCH) {
-            let page = calls::run(
+            let page = self.run(
                 DESCRIBE_TAGS,
                 self.elb
                     .describe_tags()
@@ -165,7 +165,7 @@ impl Aws {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = calls::run(
+            let page = self.run(
                 DESCRIBE_TGS,
                 self.elb
                     .describe_target_groups()
@@ -197,7 +197,7 @@ impl LoadBalancer for Aws {
         let mut tags = self.tags_of(&custom).await?;
 
         // The rules quota is per load balancer: count the other listeners'.
-        let listeners = calls::run(
+        let listeners = self.run(
             DESCRIBE_LISTENERS,
             self.elb.describe_listeners().load_balancer_arn(&lb).send(),
         )
@@ -266,7 +266,7 @@ impl LoadBalancer for Aws {
     }
 
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth> {
-        let out = calls::run(
+        let out = self.run(
             DESCRIBE_HEALTH,
             self.elb
                 .describe_target_health()
@@ -289,7 +289,7 @@ impl LoadBalancer for Aws {
         &self,
         spec: &TargetGroupSpec,
     ) -> CloudResult<ObservedTargetGroup> {
-        let out = calls::run(
+        let out = self.run(
             CREATE_TG,
             self.elb
                 .create_target_group()
@@ -319,7 +319,7 @@ impl LoadBalancer for Aws {
     }
 
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
-        calls::run(
+        self.run(
             DELETE_TG,
             self.elb.delete_target_group().target_group_arn(arn).send(),
         )
@@ -328,7 +328,7 @@ impl LoadBalancer for Aws {
     }
 
     async fn create_rule(&self, spec: &RuleSpec, target_group_arn: &str) -> CloudResult<String> {
-        let out = calls::run(
+        let out = self.run(
             CREATE_RULE,
             self.elb
                 .create_rule()
@@ -357,7 +357,7 @@ impl LoadBalancer for Aws {
         spec: &RuleSpec,
         target_group_arn: &str,
     ) -> CloudResult<()> {
-        calls::run(
+        self.run(
             MODIFY_RULE,
             self.elb
                 .modify_rule()
@@ -371,7 +371,7 @@ impl LoadBalancer for Aws {
     }
 
     async fn set_rule_priority(&self, arn: &str, priority: i32) -> CloudResult<()> {
-        calls::run(
+        self.run(
             SET_PRIORITIES,
             self.elb
                 .set_rule_priorities()
@@ -389,7 +389,7 @@ impl LoadBalancer for Aws {
     }
 
     async fn delete_rule(&self, arn: &str) -> CloudResult<()> {
-        calls::run(DELETE_RULE, self.elb.delete_rule().rule_arn(arn).send())
+        self.run(DELETE_RULE, self.elb.delete_rule().rule_arn(arn).send())
             .await
             .map(drop)
     }

@@ -9,7 +9,8 @@
 //!
 //! Observation is batched: one paged `DescribeRules` per listener, tags in
 //! batches of 20, `DescribeServices` ten at a time, `ListResourceRecordSets`
-//! paged. Every call is counted by operation and outcome ([`calls::run`]).
+//! paged. Every call is counted by operation and outcome ([`calls::run`]),
+//! after waiting for the client-side pacer when one is set ([`Aws::with_pacer`]).
 #![forbid(unsafe_code)]
 
 pub mod calls;
@@ -30,6 +31,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use std::time::Duration;
+use std::sync::Arc;
+use previewd_core::limits::Pacer;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
 /// Where previewd's resources live.
@@ -64,6 +70,9 @@ pub struct Aws {
     /// Log-group tags by (name, creation time): a group's identity never
     /// changes, so its ownership tags are fetched once, not every listing.
     log_group_tags: logs::TagCache,
+    /// previewd's share of the account's API buckets; every request waits
+    /// for its tokens here, page by page.
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl Aws {
@@ -99,7 +108,31 @@ impl Aws {
             settings,
             load_balancer_arn: OnceCell::new(),
             log_group_tags: Default::default(),
+            pacer: None,
         }
+    }
+
+    /// Every request from now on waits for its tokens in `pacer`.
+    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = Some(pacer);
+        self
+    }
+
+    /// One request: paced, then sent and counted by [`calls::run`].
+    async fn run<T, E>(
+        &self,
+        op: Op,
+        call: impl std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, previewd_core::CloudError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        if let Some(pacer) = &self.pacer {
+            let now = tokio::time::Instant::now();
+            let go = pacer.reserve(&op.action(), now.into_std());
+            tokio::time::sleep_until(tokio::time::Instant::from_std(go)).await;
+        }
+        calls::run(op, call).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! CloudWatch Logs: the preview log groups, created with their retention
 //! before any task definition points at them.
 
-use crate::{Aws, Op, calls, tag_map};
+use crate::{Aws, Op, tag_map};
 use async_trait::async_trait;
 use previewd_core::observed::ObservedLogGroup;
 use previewd_core::ports::{CloudResult, Logs};
@@ -33,7 +33,7 @@ impl Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = calls::run(
+            let page = self.run(
                 DESCRIBE,
                 self.logs
                     .describe_log_groups()
@@ -108,7 +108,7 @@ impl Logs for Aws {
         retention_days: i32,
         tags: &Tags,
     ) -> CloudResult<()> {
-        calls::run(
+        self.run(
             CREATE,
             self.logs
                 .create_log_group()
@@ -121,7 +121,7 @@ impl Logs for Aws {
     }
 
     async fn set_retention(&self, name: &str, retention_days: i32) -> CloudResult<()> {
-        calls::run(
+        self.run(
             RETENTION,
             self.logs
                 .put_retention_policy()
@@ -134,7 +134,7 @@ impl Logs for Aws {
     }
 
     async fn delete_log_group(&self, name: &str) -> CloudResult<()> {
-        let r = calls::run(
+        let r = self.run(
             DELETE,
             self.logs.delete_log_group().log_group_name(name).send(),
         )
@@ -155,7 +155,7 @@ impl Aws {
         // DescribeLogGroups gives `…:log-group:NAME:*`; tagging wants the
         // ARN without the trailing `:*`.
         let arn = arn.strip_suffix(":*").unwrap_or(arn);
-        let listed = calls::run(
+        let listed = self.run(
             LIST_TAGS,
             self.logs.list_tags_for_resource().resource_arn(arn).send(),
         )

@@ -16,6 +16,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Executor};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use previewd_core::limits::{Limits, Pacer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -239,11 +240,19 @@ impl Daemon {
     }
 
     pub fn start_controller(&mut self, cfg: ControllerConfig) {
+        // The simulated account is previewd's alone: it paces itself to
+        // all of AWS's limits (`cloud.api_share_percent = 100`).
+        let pacer = Arc::new(Pacer::new(
+            Limits::default(),
+            tokio::time::Instant::now().into_std(),
+        ));
+        self.sim.set_pacer(Some(pacer.clone()));
         let cloud = Cloud {
             logs: self.tap.clone(),
             compute: Arc::new(self.sim.clone()),
             load_balancer: Arc::new(self.sim.clone()),
             dns: Arc::new(self.sim.clone()),
+            pacer: Some(pacer),
         };
         let reconciler = Arc::new(Reconciler::new(
             self.store.clone(),

@@ -34,6 +34,7 @@ pub use reconcile::Reconciler;
 pub use runner::Controller;
 pub use sweep::{Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
 
+use previewd_core::limits::Pacer;
 use previewd_core::ports::{Compute, Dns, LoadBalancer, Logs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,9 @@ pub struct Cloud {
     pub compute: Arc<dyn Compute>,
     pub load_balancer: Arc<dyn LoadBalancer>,
     pub dns: Arc<dyn Dns>,
+    /// The pacer the ports' requests wait for, when they have one: read
+    /// to tell when optional listings should hold back for writes.
+    pub pacer: Option<Arc<Pacer>>,
 }
 
 impl Cloud {
@@ -56,7 +60,14 @@ impl Cloud {
             compute: x.clone(),
             load_balancer: x.clone(),
             dns: x,
+            pacer: None,
         }
+    }
+
+    /// Records that the ports pace their requests with `pacer`.
+    pub fn paced_by(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = Some(pacer);
+        self
     }
 }
 
@@ -93,7 +104,8 @@ pub struct ControllerConfig {
     pub poll_interval: Duration,
     /// How old a cached AWS listing may be for a pass that changes nothing.
     pub cache_max_age: Duration,
-    /// The least time between two fetches of one shared listing: passes
+    /// The least time between two fetches of one shared listing while the
+    /// pacer says its buckets run low (always, without a pacer): passes
     /// that need a fresh one meanwhile wait and share the next.
     pub listing_min_interval: Duration,
     /// How long DNS changes of several previews are gathered into one batch.

@@ -42,7 +42,7 @@ impl<T> Cache<T> {
     }
 
     /// The cached value if it began after `not_before`, else a new fetch,
-    /// begun no sooner than `min_gap` after the last one began.
+    /// begun no sooner than `gap()` after the last one began.
     /// Holding the lock across the fetch (and the wait before it) makes
     /// concurrent askers share the one fetch instead of each starting
     /// their own; the gap keeps a stream of passes that each want a fresh
@@ -51,7 +51,7 @@ impl<T> Cache<T> {
     async fn get<F, Fut>(
         &self,
         not_before: Instant,
-        min_gap: Duration,
+        gap: impl FnOnce() -> Duration,
         fetch: F,
     ) -> CloudResult<Arc<T>>
     where
@@ -65,7 +65,7 @@ impl<T> Cache<T> {
             return Ok(v.clone());
         }
         if let Some((at, _)) = slot.as_ref() {
-            tokio::time::sleep_until(*at + min_gap).await;
+            tokio::time::sleep_until(*at + gap()).await;
         }
         let started = Instant::now();
         let v = Arc::new(fetch().await?);
@@ -78,7 +78,8 @@ pub struct Observer {
     cloud: Cloud,
     template: Arc<Template>,
     max_age: Duration,
-    /// The least time between two fetches of one listing.
+    /// The least time between two fetches of one listing, while the
+    /// listing's buckets run low.
     min_gap: Duration,
     listener: Cache<ListenerState>,
     target_groups: Cache<Vec<ObservedTargetGroup>>,
@@ -193,6 +194,18 @@ impl Observer {
             .remove(name);
     }
 
+    /// How long after the last fetch of a listing (by its API `key`) the
+    /// next may begin: `min_gap` while the pacer finds the listing's
+    /// buckets less than half full, so listings leave room for writes;
+    /// nothing while they are full, so an idle controller acts at once.
+    /// Without a pacer there is no telling, and the gap always holds.
+    fn gap(&self, key: &'static str) -> impl FnOnce() -> Duration + '_ {
+        move || match &self.cloud.pacer {
+            Some(p) if !p.under_pressure(key, Instant::now().into_std()) => Duration::ZERO,
+            _ => self.min_gap,
+        }
+    }
+
     fn family_prefix(&self) -> String {
         format!("{}-", self.template.naming.prefix)
     }
@@ -212,7 +225,7 @@ impl Observer {
             .unwrap_or_else(Instant::now);
         let prefix = self.family_prefix();
         self.services
-            .get(not_before, self.min_gap, || async {
+            .get(not_before, self.gap("ecs:ListServices"), || async {
                 let names: Vec<String> = self
                     .cloud
                     .compute
@@ -246,15 +259,17 @@ impl Observer {
         let log_prefix = format!("/ecs/{prefix}");
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
         let (listener, tgs, lgs, records) = tokio::try_join!(
-            self.listener.get(not_before, self.min_gap, || self
+            self.listener.get(not_before, self.gap("elbv2:DescribeRules"), || self
                 .cloud
                 .load_balancer
                 .listener()),
-            self.target_groups.get(not_before, self.min_gap, || self
+            self.target_groups
+                .get(not_before, self.gap("elbv2:DescribeTargetGroups"), || self
                 .cloud
                 .load_balancer
                 .target_groups(&prefix)),
-            self.log_groups.get(not_before, self.min_gap, || self
+            self.log_groups
+                .get(not_before, self.gap("logs:DescribeLogGroups"), || self
                 .cloud
                 .logs
                 .log_groups_without_tags(&log_prefix)),
@@ -263,7 +278,11 @@ impl Observer {
                     Ok(Arc::new(Vec::new()))
                 } else {
                     self.records
-                        .get(not_before, self.min_gap, || self.cloud.dns.records())
+                        .get(
+                            not_before,
+                            self.gap("route53:ListResourceRecordSets"),
+                            || self.cloud.dns.records(),
+                        )
                         .await
                 }
             },

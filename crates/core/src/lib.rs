@@ -15,6 +15,7 @@
 pub mod error;
 pub mod gc;
 pub mod key;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod naming;

@@ -5,6 +5,7 @@ use crate::config::{CloudKind, Config};
 use anyhow::Context;
 use previewd_api::{AppState, app};
 use previewd_controller::{Cloud, Controller, ControllerConfig, Reconciler, Sweeper, run_sweeps};
+use previewd_core::limits::{Limits, Pacer};
 use previewd_core::ports::Store;
 use previewd_sim::{Sim, SimConfig};
 use std::sync::Arc;
@@ -80,20 +81,29 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
                 zone_name: cfg.naming.domain.clone(),
                 ..SimConfig::default()
             });
-            Ok(Cloud::from_one(sim))
+            let pacer = pacer(cfg.cloud.api_share_percent);
+            sim.set_pacer(Some(pacer.clone()));
+            Ok(Cloud::from_one(sim).paced_by(pacer))
         }
         CloudKind::Aws => {
             let c = &cfg.cloud;
-            let aws = aws(cfg).await;
+            let pacer = pacer(c.api_share_percent);
+            let aws = aws(cfg).await.with_pacer(pacer.clone());
             tracing::info!(
                 region = %c.region,
                 cluster = %c.cluster,
                 listener = %c.listener_arn,
                 "cloud.kind = \"aws\": previews are real AWS resources"
             );
-            Ok(Cloud::from_one(aws))
+            Ok(Cloud::from_one(aws).paced_by(pacer))
         }
     }
+}
+
+/// previewd's side of AWS's published API limits, at `percent` of each.
+fn pacer(percent: u32) -> Arc<Pacer> {
+    let limits = Limits::default().scaled(f64::from(percent) / 100.0);
+    Arc::new(Pacer::new(limits, tokio::time::Instant::now().into_std()))
 }
 
 pub(crate) fn controller_config(cfg: &Config) -> ControllerConfig {

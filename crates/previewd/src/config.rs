@@ -147,6 +147,11 @@ pub struct CloudSection {
     pub assign_public_ip: bool,
     /// A bound on each AWS call, the SDK's own retries included.
     pub call_timeout_secs: u64,
+    /// The share of the account's AWS API rate limits (burst and rate of
+    /// every bucket) this replica paces itself to, in percent. The buckets
+    /// are per account and Region, shared with production's deploys and
+    /// with the other replicas: split what previewd may spend among them.
+    pub api_share_percent: u32,
     /// The ECR repository preview images are pushed to (for the IAM
     /// policy's push statement); empty for none.
     pub ecr_repository: String,
@@ -181,6 +186,7 @@ impl Default for CloudSection {
             security_groups: t.security_groups,
             assign_public_ip: t.assign_public_ip,
             call_timeout_secs: 20,
+            api_share_percent: 50,
             ecr_repository: String::new(),
         }
     }

@@ -1,6 +1,6 @@
 //! The simulator's settings: timings, limits, faults and the fixed names.
 
-use crate::throttle::Limits;
+use previewd_core::limits::Limits;
 use std::time::Duration;
 
 /// The account every simulated ARN lives in.

@@ -1,6 +1,6 @@
 //! Route53: one hosted zone, atomic change batches, exact-match DELETE.
 
-use crate::throttle::Bucket;
+use previewd_core::limits::Bucket;
 use crate::world::{Api, World, invalid};
 use previewd_core::observed::{DnsRecord, RecordType};
 use previewd_core::ports::CloudResult;
@@ -10,12 +10,10 @@ use std::collections::BTreeMap;
 const ZONE: &str = "arn:aws:route53:::hostedzone/ZSIMPREVIEWS";
 const LIST: Api = Api {
     key: "route53:ListResourceRecordSets",
-    buckets: &[Bucket::Route53],
     mutating: false,
 };
 const CHANGE: Api = Api {
     key: "route53:ChangeResourceRecordSets",
-    buckets: &[Bucket::Route53],
     mutating: true,
 };
 /// Route53's ceiling on record elements in one change batch.

@@ -3,7 +3,6 @@
 
 use crate::config::ACCOUNT;
 use crate::service::{Deploy, EcsState, Service, Status, not_found, start_failure};
-use crate::throttle::Bucket;
 use crate::world::{Api, World, invalid};
 use previewd_core::CloudError;
 use previewd_core::naming::is_ecs_name;
@@ -12,45 +11,36 @@ use previewd_core::ports::CloudResult;
 use previewd_core::render::ServiceSpec;
 use previewd_core::tags::Tags;
 
-const MODIFY: &[Bucket] = &[Bucket::EcsServiceModify];
 const CREATE: Api = Api {
     key: "ecs:CreateService",
-    buckets: MODIFY,
     mutating: true,
 };
 const UPDATE: Api = Api {
     key: "ecs:UpdateService",
-    buckets: MODIFY,
     mutating: true,
 };
 const DELETE: Api = Api {
     key: "ecs:DeleteService",
-    buckets: MODIFY,
     mutating: true,
 };
 const TAG: Api = Api {
     key: "ecs:TagResource",
-    buckets: &[Bucket::EcsTag],
     mutating: true,
 };
 const DESCRIBE: Api = Api {
     key: "ecs:DescribeServices",
-    buckets: &[Bucket::EcsServiceRead],
     mutating: false,
 };
 const LIST: Api = Api {
     key: "ecs:ListServices",
-    buckets: &[Bucket::EcsServiceRead],
     mutating: false,
 };
 const LIST_TASKS: Api = Api {
     key: "ecs:ListTasks",
-    buckets: &[Bucket::EcsClusterRead],
     mutating: false,
 };
 const DESCRIBE_TASKS: Api = Api {
     key: "ecs:DescribeTasks",
-    buckets: &[Bucket::EcsClusterRead],
     mutating: false,
 };
 

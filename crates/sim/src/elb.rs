@@ -2,7 +2,6 @@
 //! with AWS's naming rules, priorities and per-load-balancer limits.
 
 use crate::config::ACCOUNT;
-use crate::throttle::Bucket;
 use crate::world::{Api, World, invalid, limit};
 use previewd_core::CloudError;
 use previewd_core::naming::TARGET_GROUP_MAX;
@@ -13,13 +12,10 @@ use previewd_core::tags::Tags;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
 
-const READ: &[Bucket] = &[Bucket::ElbNonMutating, Bucket::ElbAccount];
-const WRITE: &[Bucket] = &[Bucket::ElbMutating, Bucket::ElbAccount];
 
 const fn read(key: &'static str) -> Api {
     Api {
         key,
-        buckets: READ,
         mutating: false,
     }
 }
@@ -27,7 +23,6 @@ const fn read(key: &'static str) -> Api {
 const fn write(key: &'static str) -> Api {
     Api {
         key,
-        buckets: WRITE,
         mutating: true,
     }
 }

@@ -35,13 +35,12 @@ mod ports;
 mod service;
 mod snapshot;
 mod taskdefs;
-mod throttle;
 mod world;
 
 pub use config::{ACCOUNT, SimConfig};
 pub use service::LOG_GROUP_MISSING;
 pub use snapshot::{ServiceSnapshot, Snapshot};
-pub use throttle::{BucketSpec, Limits};
+pub use previewd_core::limits::{BucketSpec, Limits, Pacer};
 
 use previewd_core::ports::CloudResult;
 use std::collections::BTreeMap;
@@ -92,24 +91,43 @@ impl Sim {
     }
 
     /// One port call: the first request's latency, the work under the lock,
-    /// then the latency of any further requests (pages) it made.
-    async fn call<T>(&self, f: impl FnOnce(&mut World) -> CloudResult<T>) -> CloudResult<T> {
-        let latency = self.lock().cfg.latency;
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+    /// then the latency of any further requests (pages) it made and the
+    /// time the client's pacer held them back.
+    ///
+    /// When the pacer holds back the call's first request, nothing has
+    /// happened yet: the call sleeps until its reserved time and starts
+    /// over, so its effects land when the request does. Later requests of
+    /// one call (pages) are applied under the one lock but checked against
+    /// AWS's buckets at the time the pacer lets each go.
+    async fn call<T>(&self, mut f: impl FnMut(&mut World) -> CloudResult<T>) -> CloudResult<T> {
+        let mut prepaid = None;
+        loop {
+            let latency = self.lock().cfg.latency;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let (result, requests, held, done) = {
+                let mut w = self.lock();
+                w.begin_call(prepaid.take());
+                let result = f(&mut w);
+                let held = w.held.take();
+                (result, std::mem::take(&mut w.requests), held, w.cursor)
+            };
+            if let Some((key, until)) = held {
+                prepaid = Some(key);
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
+            record_requests(&requests, &result);
+            tokio::time::sleep_until(done).await;
+            return result;
         }
-        let (result, requests) = {
-            let mut w = self.lock();
-            w.requests.clear();
-            let result = f(&mut w);
-            (result, std::mem::take(&mut w.requests))
-        };
-        record_requests(&requests, &result);
-        let pages = u32::try_from(requests.len()).unwrap_or(u32::MAX);
-        if pages > 1 && !latency.is_zero() {
-            tokio::time::sleep(latency * (pages - 1)).await;
-        }
-        result
+    }
+
+    /// previewd's client-side pacer: every request waits for it. The
+    /// simulated account's own buckets still apply (`throttling`).
+    pub fn set_pacer(&self, pacer: Option<Arc<Pacer>>) {
+        self.lock().pacer = pacer;
     }
 
     /// Every request of `action` (an IAM action such as

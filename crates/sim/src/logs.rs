@@ -1,7 +1,6 @@
 //! CloudWatch Logs: log groups with retention and tags.
 
 use crate::config::ACCOUNT;
-use crate::throttle::Bucket;
 use crate::world::{Api, World, invalid};
 use previewd_core::CloudError;
 use previewd_core::naming::is_log_group_name;
@@ -10,33 +9,26 @@ use previewd_core::ports::CloudResult;
 use previewd_core::tags::Tags;
 use std::collections::BTreeMap;
 
-const ADMIN: &[Bucket] = &[Bucket::LogsAdmin];
-const CONFIG: &[Bucket] = &[Bucket::LogsConfig];
 const DESCRIBE: Api = Api {
     key: "logs:DescribeLogGroups",
-    buckets: ADMIN,
     mutating: false,
 };
 // AWS publishes no rate for it; DescribeLogGroups carries no tags, so an
 // adapter pays one of these per group.
 const LIST_TAGS: Api = Api {
     key: "logs:ListTagsForResource",
-    buckets: &[],
     mutating: false,
 };
 const CREATE: Api = Api {
     key: "logs:CreateLogGroup",
-    buckets: ADMIN,
     mutating: true,
 };
 const DELETE: Api = Api {
     key: "logs:DeleteLogGroup",
-    buckets: ADMIN,
     mutating: true,
 };
 const PUT_RETENTION: Api = Api {
     key: "logs:PutRetentionPolicy",
-    buckets: CONFIG,
     mutating: true,
 };
 

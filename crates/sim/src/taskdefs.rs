@@ -1,7 +1,6 @@
 //! ECS task definitions: families of numbered revisions, ACTIVE or INACTIVE.
 
 use crate::config::ACCOUNT;
-use crate::throttle::Bucket;
 use crate::world::{Api, World, invalid};
 use previewd_core::naming::is_ecs_name;
 use previewd_core::observed::ObservedTaskDefinition;
@@ -9,26 +8,20 @@ use previewd_core::ports::CloudResult;
 use previewd_core::render::TaskDefinition;
 use std::collections::BTreeMap;
 
-const MODIFY: &[Bucket] = &[Bucket::EcsTaskDefModify];
-const READ: &[Bucket] = &[Bucket::EcsTaskDefRead];
 const REGISTER: Api = Api {
     key: "ecs:RegisterTaskDefinition",
-    buckets: MODIFY,
     mutating: true,
 };
 const DEREGISTER: Api = Api {
     key: "ecs:DeregisterTaskDefinition",
-    buckets: MODIFY,
     mutating: true,
 };
 const DESCRIBE: Api = Api {
     key: "ecs:DescribeTaskDefinition",
-    buckets: READ,
     mutating: false,
 };
 const LIST_FAMILIES: Api = Api {
     key: "ecs:ListTaskDefinitionFamilies",
-    buckets: READ,
     mutating: false,
 };
 

@@ -6,7 +6,8 @@ use crate::dns::DnsState;
 use crate::elb::ElbState;
 use crate::logs::LogsState;
 use crate::service::EcsState;
-use crate::throttle::{Bucket, Buckets};
+use previewd_core::limits::{Bucket, Buckets, Pacer, buckets_of};
+use std::sync::Arc;
 use previewd_core::CloudError;
 use previewd_core::ports::CloudResult;
 use rand::rngs::StdRng;
@@ -19,8 +20,6 @@ use tokio::time::Instant;
 pub(crate) struct Api {
     /// The key in [`crate::Sim::calls`], e.g. `elbv2:CreateRule`.
     pub key: &'static str,
-    /// Every bucket a request takes a token from.
-    pub buckets: &'static [Bucket],
     /// Whether a lost response (`fault_after_apply_rate`) can follow it.
     pub mutating: bool,
 }
@@ -31,6 +30,7 @@ pub(crate) struct World {
     pub cfg: SimConfig,
     /// The one random source, seeded from the config for replayable runs.
     rng: StdRng,
+    /// AWS's side of the API limits.
     buckets: Buckets,
     /// Requests attempted per API key, including refused ones.
     pub calls: BTreeMap<String, u64>,
@@ -40,6 +40,16 @@ pub(crate) struct World {
     /// it pays `latency` per request once the lock is released, and each
     /// is counted in the `previewd_aws_calls_total` metric.
     pub requests: Vec<&'static str>,
+    /// previewd's client-side pacer, when the caller runs one.
+    pub pacer: Option<Arc<Pacer>>,
+    /// When the next request of the call in progress goes: its start,
+    /// plus one latency per earlier request, plus any wait for the pacer.
+    pub cursor: Instant,
+    /// The first request's API and its reserved time, when the pacer held
+    /// it back: the call is retried then, with its tokens already paid.
+    pub held: Option<(&'static str, Instant)>,
+    /// The API whose first request already holds a reservation.
+    prepaid: Option<&'static str>,
     /// Feeds every generated id, so ARNs are unique and replayable.
     next_id: u64,
     /// The time of the call in progress; state has been advanced to it.
@@ -85,10 +95,14 @@ impl World {
         let elb = ElbState::new(&cfg.listener_arn);
         Self {
             rng: StdRng::seed_from_u64(cfg.seed),
-            buckets: Buckets::full(cfg.limits.clone(), now),
+            buckets: Buckets::full(cfg.limits.clone(), now.into_std()),
             calls: BTreeMap::new(),
             denied: BTreeSet::new(),
             requests: Vec::new(),
+            pacer: None,
+            cursor: now,
+            held: None,
+            prepaid: None,
             next_id: 0,
             now,
             logs: LogsState::default(),
@@ -115,10 +129,45 @@ impl World {
     /// Refills every bucket, so switching throttling on starts from a
     /// quiet account.
     pub(crate) fn reset_buckets(&mut self) {
-        self.buckets = Buckets::full(self.cfg.limits.clone(), self.now);
+        self.buckets = Buckets::full(self.cfg.limits.clone(), self.now.into_std());
     }
 
-    /// One API request: counted, then throttled, then authorized, then
+    /// Starts a port call at the present.
+    pub(crate) fn begin_call(&mut self, prepaid: Option<&'static str>) {
+        self.requests.clear();
+        self.cursor = self.now;
+        self.held = None;
+        self.prepaid = prepaid;
+    }
+
+    /// Moves the call's clock to when `api`'s request may go: one latency
+    /// after the previous request, and no sooner than the pacer allows.
+    /// `Err` when the call's first request must wait (nothing has happened).
+    fn pace(&mut self, api: &Api) -> CloudResult<()> {
+        let first = self.requests.is_empty();
+        if !first {
+            self.cursor += self.cfg.latency;
+        }
+        let Some(pacer) = &self.pacer else {
+            return Ok(());
+        };
+        let go = if first && self.prepaid == Some(api.key) {
+            self.cursor
+        } else {
+            Instant::from_std(pacer.reserve(api.key, self.cursor.into_std()))
+        };
+        self.prepaid = None;
+        if go > self.cursor {
+            if first {
+                self.held = Some((api.key, go));
+                return Err(CloudError::Throttled("held back by previewd's pacer".into()));
+            }
+            self.cursor = go;
+        }
+        Ok(())
+    }
+
+    /// One API request: paced, counted, then throttled, then authorized, then
     /// possibly failed before it is applied.
     pub(crate) fn gate(&mut self, api: &Api, resource: &str) -> CloudResult<()> {
         self.gate_costing(api, resource, &[])
@@ -132,12 +181,14 @@ impl World {
         resource: &str,
         extra: &[(Bucket, f64)],
     ) -> CloudResult<()> {
+        self.pace(api)?;
         self.requests.push(api.key);
         *self.calls.entry(api.key.to_string()).or_default() += 1;
         if self.cfg.throttling {
-            let mut cost: Vec<(Bucket, f64)> = api.buckets.iter().map(|b| (*b, 1.0)).collect();
+            let mut cost: Vec<(Bucket, f64)> =
+                buckets_of(api.key).iter().map(|b| (*b, 1.0)).collect();
             cost.extend_from_slice(extra);
-            if !self.buckets.take(&cost, self.now) {
+            if !self.buckets.take(&cost, self.cursor.into_std()) {
                 tracing::debug!(api = api.key, "sim: throttled");
                 return Err(CloudError::Throttled("Rate exceeded".into()));
             }

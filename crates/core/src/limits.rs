@@ -1,0 +1,411 @@
+//! AWS's API request throttling as token buckets: the published limits
+//! (AWS-LIMITS.md), which bucket each request takes from, and the
+//! client-side [`Pacer`] that keeps previewd's own requests inside them.
+//!
+//! AWS refuses a request when a bucket is empty; the simulator does the
+//! same with [`Buckets::take`]. previewd paces itself instead: a request
+//! reserves its tokens and waits until they exist ([`Buckets::reserve`]),
+//! so a burst of work queues in order on our side rather than turning into
+//! throttled retries and backoff. Time arrives as a value, as everywhere
+//! in this crate.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One token bucket: `burst` tokens at most, refilled at `per_sec`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketSpec {
+    pub burst: f64,
+    pub per_sec: f64,
+}
+
+impl BucketSpec {
+    pub const fn new(burst: f64, per_sec: f64) -> Self {
+        Self { burst, per_sec }
+    }
+}
+
+/// Every bucket; the defaults are AWS's (see AWS-LIMITS.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// DescribeServices, ListServices.
+    pub ecs_service_read: BucketSpec,
+    /// CreateService, UpdateService, DeleteService.
+    pub ecs_service_modify: BucketSpec,
+    /// RegisterTaskDefinition, DeregisterTaskDefinition: 1 per second.
+    pub ecs_task_def_modify: BucketSpec,
+    /// DescribeTaskDefinition, ListTaskDefinition*.
+    pub ecs_task_def_read: BucketSpec,
+    /// DescribeTasks, ListTasks.
+    pub ecs_cluster_read: BucketSpec,
+    /// TagResource, UntagResource.
+    pub ecs_tag: BucketSpec,
+    /// Every ELB call also takes a token from this account-wide bucket.
+    pub elb_account: BucketSpec,
+    pub elb_non_mutating: BucketSpec,
+    pub elb_mutating: BucketSpec,
+    /// RegisterTargets, DeregisterTargets.
+    pub elb_targets: BucketSpec,
+    /// All Route53 actions together.
+    pub route53: BucketSpec,
+    /// Route53 change throughput in record changes (CREATE/DELETE 1, UPSERT 2).
+    pub route53_changes: BucketSpec,
+    /// CreateLogGroup, DeleteLogGroup, DescribeLogGroups (no burst published).
+    pub logs_admin: BucketSpec,
+    /// PutRetentionPolicy, TagResource.
+    pub logs_config: BucketSpec,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            ecs_service_read: BucketSpec::new(100.0, 20.0),
+            ecs_service_modify: BucketSpec::new(50.0, 5.0),
+            ecs_task_def_modify: BucketSpec::new(20.0, 1.0),
+            ecs_task_def_read: BucketSpec::new(50.0, 20.0),
+            ecs_cluster_read: BucketSpec::new(100.0, 20.0),
+            ecs_tag: BucketSpec::new(20.0, 10.0),
+            elb_account: BucketSpec::new(40.0, 10.0),
+            elb_non_mutating: BucketSpec::new(40.0, 10.0),
+            elb_mutating: BucketSpec::new(20.0, 3.0),
+            elb_targets: BucketSpec::new(20.0, 4.0),
+            route53: BucketSpec::new(50.0, 10.0),
+            route53_changes: BucketSpec::new(1500.0, 100.0),
+            // AWS publishes only a rate; the bucket holds one second of it.
+            logs_admin: BucketSpec::new(10.0, 10.0),
+            logs_config: BucketSpec::new(5.0, 5.0),
+        }
+    }
+}
+
+/// Names a bucket in [`Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bucket {
+    EcsServiceRead,
+    EcsServiceModify,
+    EcsTaskDefModify,
+    EcsTaskDefRead,
+    EcsClusterRead,
+    EcsTag,
+    ElbAccount,
+    ElbNonMutating,
+    ElbMutating,
+    ElbTargets,
+    Route53,
+    Route53Changes,
+    LogsAdmin,
+    LogsConfig,
+}
+
+const ALL: [Bucket; 14] = [
+    Bucket::EcsServiceRead,
+    Bucket::EcsServiceModify,
+    Bucket::EcsTaskDefModify,
+    Bucket::EcsTaskDefRead,
+    Bucket::EcsClusterRead,
+    Bucket::EcsTag,
+    Bucket::ElbAccount,
+    Bucket::ElbNonMutating,
+    Bucket::ElbMutating,
+    Bucket::ElbTargets,
+    Bucket::Route53,
+    Bucket::Route53Changes,
+    Bucket::LogsAdmin,
+    Bucket::LogsConfig,
+];
+
+/// The buckets one request of `key` (`elbv2:CreateRule`, `ecs:ListServices`)
+/// takes a token from; empty for an API AWS publishes no limit for.
+pub fn buckets_of(key: &str) -> &'static [Bucket] {
+    use Bucket::*;
+    let (service, op) = key.split_once(':').unwrap_or(("", key));
+    match service {
+        "ecs" => match op {
+            "DescribeServices" | "ListServices" => &[EcsServiceRead],
+            "CreateService" | "UpdateService" | "DeleteService" => &[EcsServiceModify],
+            "RegisterTaskDefinition" | "DeregisterTaskDefinition" => &[EcsTaskDefModify],
+            "DescribeTasks" | "ListTasks" => &[EcsClusterRead],
+            "TagResource" | "UntagResource" => &[EcsTag],
+            o if o.starts_with("DescribeTaskDefinition") || o.starts_with("ListTaskDefinition") => {
+                &[EcsTaskDefRead]
+            }
+            _ => &[],
+        },
+        "elbv2" | "elasticloadbalancing" => match op {
+            "RegisterTargets" | "DeregisterTargets" => &[ElbTargets, ElbAccount],
+            o if o.starts_with("Describe") => &[ElbNonMutating, ElbAccount],
+            _ => &[ElbMutating, ElbAccount],
+        },
+        "route53" => &[Route53],
+        "logs" => match op {
+            "CreateLogGroup" | "DeleteLogGroup" | "DescribeLogGroups" => &[LogsAdmin],
+            "PutRetentionPolicy" | "TagResource" | "TagLogGroup" => &[LogsConfig],
+            _ => &[],
+        },
+        _ => &[],
+    }
+}
+
+impl Limits {
+    fn spec(&self, b: Bucket) -> BucketSpec {
+        match b {
+            Bucket::EcsServiceRead => self.ecs_service_read,
+            Bucket::EcsServiceModify => self.ecs_service_modify,
+            Bucket::EcsTaskDefModify => self.ecs_task_def_modify,
+            Bucket::EcsTaskDefRead => self.ecs_task_def_read,
+            Bucket::EcsClusterRead => self.ecs_cluster_read,
+            Bucket::EcsTag => self.ecs_tag,
+            Bucket::ElbAccount => self.elb_account,
+            Bucket::ElbNonMutating => self.elb_non_mutating,
+            Bucket::ElbMutating => self.elb_mutating,
+            Bucket::ElbTargets => self.elb_targets,
+            Bucket::Route53 => self.route53,
+            Bucket::Route53Changes => self.route53_changes,
+            Bucket::LogsAdmin => self.logs_admin,
+            Bucket::LogsConfig => self.logs_config,
+        }
+    }
+
+    /// Every bucket at `share` of its burst and rate: what one replica may
+    /// spend of an account it shares with production and with its peers.
+    /// A burst never drops below one token, so every request can pass.
+    pub fn scaled(&self, share: f64) -> Limits {
+        let mut out = self.clone();
+        for b in ALL {
+            let s = self.spec(b);
+            *out.spec_mut(b) = BucketSpec::new((s.burst * share).max(1.0), s.per_sec * share);
+        }
+        out
+    }
+
+    fn spec_mut(&mut self, b: Bucket) -> &mut BucketSpec {
+        match b {
+            Bucket::EcsServiceRead => &mut self.ecs_service_read,
+            Bucket::EcsServiceModify => &mut self.ecs_service_modify,
+            Bucket::EcsTaskDefModify => &mut self.ecs_task_def_modify,
+            Bucket::EcsTaskDefRead => &mut self.ecs_task_def_read,
+            Bucket::EcsClusterRead => &mut self.ecs_cluster_read,
+            Bucket::EcsTag => &mut self.ecs_tag,
+            Bucket::ElbAccount => &mut self.elb_account,
+            Bucket::ElbNonMutating => &mut self.elb_non_mutating,
+            Bucket::ElbMutating => &mut self.elb_mutating,
+            Bucket::ElbTargets => &mut self.elb_targets,
+            Bucket::Route53 => &mut self.route53,
+            Bucket::Route53Changes => &mut self.route53_changes,
+            Bucket::LogsAdmin => &mut self.logs_admin,
+            Bucket::LogsConfig => &mut self.logs_config,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Level {
+    /// Below zero when reservations have run ahead of the refill.
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    at: Instant,
+}
+
+/// The live token levels, one per [`Bucket`].
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    limits: Limits,
+    levels: Vec<Level>,
+}
+
+impl Buckets {
+    /// Every bucket full at `now`.
+    pub fn full(limits: Limits, now: Instant) -> Self {
+        let levels = ALL
+            .iter()
+            .map(|b| Level {
+                tokens: limits.spec(*b).burst,
+                at: now,
+            })
+            .collect();
+        Self { limits, levels }
+    }
+
+    fn refill(&mut self, b: Bucket, now: Instant) -> f64 {
+        let spec = self.limits.spec(b);
+        let level = &mut self.levels[b as usize];
+        let elapsed = now.saturating_duration_since(level.at).as_secs_f64();
+        level.tokens = (level.tokens + elapsed * spec.per_sec).min(spec.burst);
+        level.at = level.at.max(now);
+        level.tokens
+    }
+
+    /// Takes `cost` tokens from every bucket in `from`, or none at all when
+    /// any of them is short (AWS refuses the request as a whole).
+    pub fn take(&mut self, from: &[(Bucket, f64)], now: Instant) -> bool {
+        let enough = from
+            .iter()
+            .all(|(b, cost)| self.refill(*b, now) + 1e-9 >= *cost);
+        if enough {
+            for (b, cost) in from {
+                self.levels[*b as usize].tokens -= cost;
+            }
+        }
+        enough
+    }
+
+    /// Reserves one token from every bucket in `from` for a request that
+    /// wants to go at `at`, and says when it may: at once if every bucket
+    /// has a token, else when the slowest refills far enough. Reservations
+    /// run into debt, so requests go in the order they asked.
+    pub fn reserve(&mut self, from: &[Bucket], at: Instant) -> Instant {
+        let mut go = at;
+        for b in from {
+            let tokens = self.refill(*b, at);
+            if tokens < 1.0 {
+                let per_sec = self.limits.spec(*b).per_sec;
+                let wait = if per_sec > 0.0 {
+                    (1.0 - tokens) / per_sec
+                } else {
+                    f64::MAX
+                };
+                go = go.max(at + Duration::from_secs_f64(wait.min(86_400.0)));
+            }
+        }
+        for b in from {
+            self.levels[*b as usize].tokens -= 1.0;
+        }
+        go
+    }
+
+    /// The fraction of its burst the emptiest bucket in `from` holds at
+    /// `now` (below zero while in debt).
+    pub fn fullness(&mut self, from: &[Bucket], now: Instant) -> f64 {
+        from.iter()
+            .map(|b| self.refill(*b, now) / self.limits.spec(*b).burst)
+            .fold(1.0, f64::min)
+    }
+}
+
+/// previewd's side of the buckets, shared by every port of one process.
+#[derive(Debug)]
+pub struct Pacer {
+    buckets: Mutex<Buckets>,
+}
+
+impl Pacer {
+    pub fn new(limits: Limits, now: Instant) -> Self {
+        Self {
+            buckets: Mutex::new(Buckets::full(limits, now)),
+        }
+    }
+
+    /// When a request of `key` that wants to go at `at` may go; its tokens
+    /// are spent from now on. A caller that gives up loses them, which
+    /// only errs on the side of fewer requests.
+    pub fn reserve(&self, key: &str, at: Instant) -> Instant {
+        let from = buckets_of(key);
+        if from.is_empty() {
+            return at;
+        }
+        self.lock().reserve(from, at)
+    }
+
+    /// Whether a request of `key` would find its buckets less than half
+    /// full: the sign that optional reads should hold back for writes.
+    pub fn under_pressure(&self, key: &str, now: Instant) -> bool {
+        let from = buckets_of(key);
+        !from.is_empty() && self.lock().fullness(from, now) < 0.5
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
+        // Token counts stay consistent whatever a panicking holder did.
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_refuses_past_its_burst_and_refills_at_its_rate() {
+        let t0 = Instant::now();
+        let mut b = Buckets::full(Limits::default(), t0);
+        let td = [(Bucket::EcsTaskDefModify, 1.0)];
+        for _ in 0..20 {
+            assert!(b.take(&td, t0));
+        }
+        assert!(!b.take(&td, t0));
+        assert!(!b.take(&td, t0 + Duration::from_millis(999)));
+        assert!(b.take(&td, t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_short_bucket_takes_nothing_from_the_others() {
+        let t0 = Instant::now();
+        let mut b = Buckets::full(Limits::default(), t0);
+        let write = [(Bucket::ElbMutating, 1.0), (Bucket::ElbAccount, 1.0)];
+        for _ in 0..20 {
+            assert!(b.take(&write, t0));
+        }
+        assert!(!b.take(&write, t0));
+        // The account bucket kept its other 20 tokens for reads.
+        let read = [(Bucket::ElbNonMutating, 1.0), (Bucket::ElbAccount, 1.0)];
+        for _ in 0..20 {
+            assert!(b.take(&read, t0));
+        }
+        assert!(!b.take(&read, t0));
+    }
+
+    #[test]
+    fn reservations_queue_in_order_at_the_refill_rate() {
+        let t0 = Instant::now();
+        let pacer = Pacer::new(Limits::default(), t0);
+        let go: Vec<Instant> = (0..23)
+            .map(|_| pacer.reserve("ecs:RegisterTaskDefinition", t0))
+            .collect();
+        // The burst of 20 goes at once, then one per second.
+        assert!(go[..20].iter().all(|g| *g == t0));
+        for (i, g) in go[20..].iter().enumerate() {
+            let want = Duration::from_secs(i as u64 + 1);
+            let got = g.duration_since(t0);
+            assert!(got.abs_diff(want) < Duration::from_millis(1), "{i}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn paced_requests_never_find_aws_short() {
+        // Whatever the pacer lets through, AWS's own buckets accept.
+        let t0 = Instant::now();
+        let pacer = Pacer::new(Limits::default(), t0);
+        let mut aws = Buckets::full(Limits::default(), t0);
+        let keys = ["elbv2:DescribeRules", "elbv2:CreateRule", "elbv2:DescribeTags"];
+        let mut sent: Vec<(Instant, &str)> = (0..300)
+            .map(|i| {
+                let key = keys[i % keys.len()];
+                (pacer.reserve(key, t0 + Duration::from_millis(i as u64)), key)
+            })
+            .collect();
+        sent.sort();
+        for (at, key) in sent {
+            let cost: Vec<(Bucket, f64)> = buckets_of(key).iter().map(|b| (*b, 1.0)).collect();
+            assert!(aws.take(&cost, at), "{key} at {:?}", at.duration_since(t0));
+        }
+    }
+
+    #[test]
+    fn a_share_scales_burst_and_rate_but_keeps_one_token() {
+        let half = Limits::default().scaled(0.5);
+        assert_eq!(half.elb_account, BucketSpec::new(20.0, 5.0));
+        let tiny = Limits::default().scaled(0.01);
+        assert_eq!(tiny.logs_config.burst, 1.0);
+    }
+
+    #[test]
+    fn every_metered_api_has_its_buckets() {
+        use Bucket::*;
+        assert_eq!(buckets_of("elbv2:DescribeTags"), &[ElbNonMutating, ElbAccount]);
+        assert_eq!(buckets_of("elbv2:SetRulePriorities"), &[ElbMutating, ElbAccount]);
+        assert_eq!(buckets_of("ecs:DescribeTaskDefinition"), &[EcsTaskDefRead]);
+        assert_eq!(buckets_of("ecs:ListTaskDefinitionFamilies"), &[EcsTaskDefRead]);
+        assert_eq!(buckets_of("route53:GetChange"), &[Route53]);
+        assert!(buckets_of("logs:ListTagsForResource").is_empty());
+        assert!(buckets_of("sts:GetCallerIdentity").is_empty());
+    }
+}
