@@ -10,7 +10,7 @@ use previewd_core::observed::{ListenerState, ObservedRule, ObservedTargetGroup, 
 use previewd_core::ports::{CloudResult, LoadBalancer};
 use previewd_core::render::{RuleSpec, TargetGroupSpec};
 use previewd_core::tags::Tags;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 const DESCRIBE_LISTENERS: Op = Op::new("elasticloadbalancing", "DescribeListeners");
 const DESCRIBE_RULES: Op = Op::new("elasticloadbalancing", "DescribeRules");
@@ -184,9 +184,10 @@ impl Aws {
     }
 }
 
-#[async_trait]
-impl LoadBalancer for Aws {
-    async fn listener(&self) -> CloudResult<ListenerState> {
+impl Aws {
+    /// The listener's rules (with their tags when `with_tags`) and how full
+    /// its load balancer is.
+    async fn listener_state(&self, with_tags: bool) -> CloudResult<ListenerState> {
         let lb = self.load_balancer_arn().await?;
         let rules = self.rules_of(&self.settings.listener_arn).await?;
         let custom: Vec<String> = rules
@@ -194,7 +195,11 @@ impl LoadBalancer for Aws {
             .filter(|r| !r.is_default().unwrap_or(false))
             .filter_map(|r| r.rule_arn().map(str::to_owned))
             .collect();
-        let mut tags = self.tags_of(&custom).await?;
+        let mut tags = if with_tags {
+            self.tags_of(&custom).await?
+        } else {
+            HashMap::new()
+        };
 
         // The rules quota is per load balancer: count the other listeners'.
         let listeners = self.run(
@@ -239,7 +244,13 @@ impl LoadBalancer for Aws {
         })
     }
 
-    async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {
+
+    /// Target groups whose name starts with `prefix`.
+    async fn target_groups_named(
+        &self,
+        prefix: &str,
+        with_tags: bool,
+    ) -> CloudResult<Vec<ObservedTargetGroup>> {
         let groups: Vec<t::TargetGroup> = self
             .target_groups_where(None)
             .await?
@@ -250,7 +261,11 @@ impl LoadBalancer for Aws {
             .iter()
             .filter_map(|g| g.target_group_arn().map(str::to_owned))
             .collect();
-        let mut tags = self.tags_of(&arns).await?;
+        let mut tags = if with_tags {
+            self.tags_of(&arns).await?
+        } else {
+            HashMap::new()
+        };
         Ok(groups
             .iter()
             .filter_map(|g| {
@@ -263,6 +278,33 @@ impl LoadBalancer for Aws {
                 })
             })
             .collect())
+    }
+
+}
+
+#[async_trait]
+impl LoadBalancer for Aws {
+    async fn listener(&self) -> CloudResult<ListenerState> {
+        self.listener_state(true).await
+    }
+
+    async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {
+        self.target_groups_named(prefix, true).await
+    }
+
+    async fn listener_without_tags(&self) -> CloudResult<ListenerState> {
+        self.listener_state(false).await
+    }
+
+    async fn target_groups_without_tags(
+        &self,
+        prefix: &str,
+    ) -> CloudResult<Vec<ObservedTargetGroup>> {
+        self.target_groups_named(prefix, false).await
+    }
+
+    async fn tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Tags>> {
+        Ok(self.tags_of(arns).await?.into_iter().collect())
     }
 
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth> {

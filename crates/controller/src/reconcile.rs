@@ -5,11 +5,13 @@ use crate::execute::{ExecuteError, execute};
 use crate::observe::{Freshness, Observer};
 use crate::status::{Outcome, next_status};
 use crate::{Cloud, ControllerConfig, DnsBatcher};
+use previewd_core::CloudError;
 use previewd_core::model::{Phase, Preview, StatusUpdate};
 use previewd_core::observed::ObservedService;
 use previewd_core::plan::{Change, Plan, Verdict, plan};
 use previewd_core::ports::Store;
 use previewd_core::render::{Template, render};
+use previewd_core::tags;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -144,6 +146,7 @@ impl Reconciler {
         if !changes.is_empty() {
             let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
             tracing::info!(key = %p.key, generation = p.generation, changes = ?names, "applying plan");
+            self.verify_ownership(p, &changes).await?;
             execute(
                 &self.cloud,
                 &self.dns,
@@ -154,5 +157,44 @@ impl Reconciler {
             .await?;
         }
         Ok(verdict)
+    }
+
+    /// The ELB resources a plan modifies or deletes still carry this
+    /// preview's tags, read now: the listings' tags are remembered by ARN,
+    /// and a remembered tag never licenses a change. One DescribeTags, and
+    /// only for a pass that touches an existing rule or target group.
+    async fn verify_ownership(&self, p: &Preview, changes: &[Change]) -> Result<(), ExecuteError> {
+        let arns: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::ModifyRule { arn, .. }
+                | Change::DeleteRule { arn, .. }
+                | Change::DeleteTargetGroup { arn, .. } => Some(arn.clone()),
+                _ => None,
+            })
+            .collect();
+        let refused = |source| ExecuteError::Cloud {
+            step: "VerifyOwnership",
+            source,
+        };
+        let found = self.observer.fresh_tags(&arns).await.map_err(refused)?;
+        let id = self.template.controller_id.as_str();
+        for arn in &arns {
+            // Gone already: deleting it succeeds anyway, and modifying it
+            // fails with NotFound and is planned again.
+            let Some(tags) = found.get(arn) else {
+                continue;
+            };
+            if tags::owner_slug(tags, id) != Some(p.slug.as_str()) {
+                return Err(refused(CloudError::Transient {
+                    code: "OwnershipChanged".into(),
+                    message: format!(
+                        "{arn} no longer carries previewd's tags for {}; leaving it alone and observing again",
+                        p.slug
+                    ),
+                }));
+            }
+        }
+        Ok(())
     }
 }

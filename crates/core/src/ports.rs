@@ -9,6 +9,7 @@ use crate::observed::*;
 use crate::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition};
 use crate::tags::Tags;
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub type CloudResult<T> = Result<T, CloudError>;
@@ -83,6 +84,17 @@ pub trait LoadBalancer: Send + Sync {
     async fn listener(&self) -> CloudResult<ListenerState>;
     /// Every target group whose name starts with `prefix`, with its tags.
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>>;
+    /// [`LoadBalancer::listener`] with every rule's tags left empty, for a
+    /// caller that keeps tags by ARN (an ARN is never reused).
+    async fn listener_without_tags(&self) -> CloudResult<ListenerState>;
+    /// [`LoadBalancer::target_groups`] with tags left empty.
+    async fn target_groups_without_tags(
+        &self,
+        prefix: &str,
+    ) -> CloudResult<Vec<ObservedTargetGroup>>;
+    /// The tags of rules and target groups by ARN. Fails with `NotFound`
+    /// when one of them no longer exists.
+    async fn tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Tags>>;
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth>;
     async fn create_target_group(&self, spec: &TargetGroupSpec)
     -> CloudResult<ObservedTargetGroup>;

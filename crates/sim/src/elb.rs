@@ -236,14 +236,20 @@ impl World {
         Ok(())
     }
 
-    pub(crate) fn elb_listener(&mut self) -> CloudResult<ListenerState> {
+    /// The listener's rules, each page one DescribeRules (400 per page, as
+    /// AWS allows), and with `with_tags` their tags, twenty per DescribeTags.
+    pub(crate) fn elb_listener(&mut self, with_tags: bool) -> CloudResult<ListenerState> {
         let listener = self.cfg.listener_arn.clone();
-        for _ in 0..Self::pages(self.elb.rules.len(), 100) {
+        for _ in 0..Self::pages(self.elb.rules.len(), 400) {
             self.gate(&DESCRIBE_RULES, &listener)?;
         }
-        let rules = self.elb.observed_rules();
-        let arns: Vec<String> = rules.iter().map(|r| r.arn.clone()).collect();
-        self.describe_tags(&arns)?;
+        let mut rules = self.elb.observed_rules();
+        if with_tags {
+            let arns: Vec<String> = rules.iter().map(|r| r.arn.clone()).collect();
+            self.describe_tags(&arns)?;
+        } else {
+            rules.iter_mut().for_each(|r| r.tags.clear());
+        }
         Ok(ListenerState {
             alb_target_groups: self.elb.attached(None).len(),
             alb_rules: self.elb.custom_rules(),
@@ -259,19 +265,44 @@ impl World {
     pub(crate) fn elb_target_groups(
         &mut self,
         prefix: &str,
+        with_tags: bool,
     ) -> CloudResult<Vec<ObservedTargetGroup>> {
         for _ in 0..Self::pages(self.elb.target_groups.len(), 400) {
             self.gate(&DESCRIBE_TGS, "*")?;
         }
-        let found: Vec<ObservedTargetGroup> = self
+        let mut found: Vec<ObservedTargetGroup> = self
             .elb
             .observed_target_groups()
             .into_iter()
             .filter(|t| t.name.starts_with(prefix))
             .collect();
-        let arns: Vec<String> = found.iter().map(|t| t.arn.clone()).collect();
-        self.describe_tags(&arns)?;
+        if with_tags {
+            let arns: Vec<String> = found.iter().map(|t| t.arn.clone()).collect();
+            self.describe_tags(&arns)?;
+        } else {
+            found.iter_mut().for_each(|t| t.tags.clear());
+        }
         Ok(found)
+    }
+
+    /// DescribeTags of rules and target groups, twenty ARNs per request;
+    /// like AWS, an ARN that does not exist fails the request.
+    pub(crate) fn elb_tags(&mut self, arns: &[String]) -> CloudResult<BTreeMap<String, Tags>> {
+        self.describe_tags(arns)?;
+        let mut out = BTreeMap::new();
+        for arn in arns {
+            let tags = if let Some(tg) = self.elb.target_groups.get(arn) {
+                tg.tags.clone()
+            } else if let Some(rule) = self.elb.rules.get(arn) {
+                rule.tags.clone()
+            } else if arn.contains(":targetgroup/") {
+                return Err(tg_not_found(arn));
+            } else {
+                return Err(rule_not_found(arn));
+            };
+            out.insert(arn.clone(), tags);
+        }
+        Ok(out)
     }
 
     pub(crate) fn elb_target_health(&mut self, arn: &str) -> CloudResult<TargetHealth> {

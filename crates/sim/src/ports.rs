@@ -10,6 +10,7 @@ use previewd_core::observed::{
 use previewd_core::ports::{CloudResult, Compute, Dns, LoadBalancer, Logs};
 use previewd_core::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition};
 use previewd_core::tags::Tags;
+use std::collections::BTreeMap;
 
 #[async_trait]
 impl Logs for Sim {
@@ -107,11 +108,26 @@ impl Compute for Sim {
 #[async_trait]
 impl LoadBalancer for Sim {
     async fn listener(&self) -> CloudResult<ListenerState> {
-        self.call(|w| w.elb_listener()).await
+        self.call(|w| w.elb_listener(true)).await
     }
 
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {
-        self.call(|w| w.elb_target_groups(prefix)).await
+        self.call(|w| w.elb_target_groups(prefix, true)).await
+    }
+
+    async fn listener_without_tags(&self) -> CloudResult<ListenerState> {
+        self.call(|w| w.elb_listener(false)).await
+    }
+
+    async fn target_groups_without_tags(
+        &self,
+        prefix: &str,
+    ) -> CloudResult<Vec<ObservedTargetGroup>> {
+        self.call(|w| w.elb_target_groups(prefix, false)).await
+    }
+
+    async fn tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Tags>> {
+        self.call(|w| w.elb_tags(arns)).await
     }
 
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth> {
