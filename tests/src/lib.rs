@@ -33,6 +33,7 @@ pub fn fast_controller(replica: &str) -> ControllerConfig {
         poll_interval: Duration::from_millis(25),
         cache_max_age: Duration::from_millis(100),
         listing_min_interval: Duration::from_millis(10),
+        elb_tags_max_age: Duration::from_secs(600),
         dns_batch_window: Duration::from_millis(2),
     }
 }

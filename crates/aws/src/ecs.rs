@@ -133,16 +133,17 @@ impl Compute for Aws {
     async fn services(&self, names: &[String]) -> CloudResult<Vec<ObservedService>> {
         let mut out = Vec::new();
         for chunk in names.chunks(10) {
-            let page = self.run(
-                DESCRIBE_SERVICES,
-                self.ecs
-                    .describe_services()
-                    .cluster(&self.settings.cluster)
-                    .set_services(Some(chunk.to_vec()))
-                    .include(t::ServiceField::Tags)
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    DESCRIBE_SERVICES,
+                    self.ecs
+                        .describe_services()
+                        .cluster(&self.settings.cluster)
+                        .set_services(Some(chunk.to_vec()))
+                        .include(t::ServiceField::Tags)
+                        .send(),
+                )
+                .await?;
             // Names that do not exist come back as `failures` (MISSING).
             out.extend(page.services().iter().map(observed_service));
         }
@@ -153,16 +154,17 @@ impl Compute for Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self.run(
-                LIST_SERVICES,
-                self.ecs
-                    .list_services()
-                    .cluster(&self.settings.cluster)
-                    .max_results(100)
-                    .set_next_token(token.clone())
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    LIST_SERVICES,
+                    self.ecs
+                        .list_services()
+                        .cluster(&self.settings.cluster)
+                        .max_results(100)
+                        .set_next_token(token.clone())
+                        .send(),
+                )
+                .await?;
             out.extend(
                 page.service_arns()
                     .iter()
@@ -179,15 +181,16 @@ impl Compute for Aws {
         &self,
         reference: &str,
     ) -> CloudResult<Option<ObservedTaskDefinition>> {
-        let r = self.run(
-            DESCRIBE_TD,
-            self.ecs
-                .describe_task_definition()
-                .task_definition(reference)
-                .include(t::TaskDefinitionField::Tags)
-                .send(),
-        )
-        .await;
+        let r = self
+            .run(
+                DESCRIBE_TD,
+                self.ecs
+                    .describe_task_definition()
+                    .task_definition(reference)
+                    .include(t::TaskDefinitionField::Tags)
+                    .send(),
+            )
+            .await;
         // A bare family names its latest ACTIVE revision; should an
         // endpoint answer with an INACTIVE one (moto does), the family has
         // none, as AWS would say.
@@ -210,16 +213,17 @@ impl Compute for Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self.run(
-                LIST_FAMILIES,
-                self.ecs
-                    .list_task_definition_families()
-                    .family_prefix(prefix)
-                    .status(t::TaskDefinitionFamilyStatus::Active)
-                    .set_next_token(token.clone())
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    LIST_FAMILIES,
+                    self.ecs
+                        .list_task_definition_families()
+                        .family_prefix(prefix)
+                        .status(t::TaskDefinitionFamilyStatus::Active)
+                        .set_next_token(token.clone())
+                        .send(),
+                )
+                .await?;
             out.extend(page.families().iter().cloned());
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
@@ -232,22 +236,23 @@ impl Compute for Aws {
         &self,
         td: &TaskDefinition,
     ) -> CloudResult<ObservedTaskDefinition> {
-        let out = self.run(
-            REGISTER,
-            self.ecs
-                .register_task_definition()
-                .family(&td.family)
-                .requires_compatibilities(t::Compatibility::Fargate)
-                .network_mode(t::NetworkMode::Awsvpc)
-                .cpu(&td.cpu)
-                .memory(&td.memory)
-                .set_execution_role_arn(td.execution_role_arn.clone())
-                .set_task_role_arn(td.task_role_arn.clone())
-                .container_definitions(container(td)?)
-                .set_tags(Some(tags(&td.tags)))
-                .send(),
-        )
-        .await?;
+        let out = self
+            .run(
+                REGISTER,
+                self.ecs
+                    .register_task_definition()
+                    .family(&td.family)
+                    .requires_compatibilities(t::Compatibility::Fargate)
+                    .network_mode(t::NetworkMode::Awsvpc)
+                    .cpu(&td.cpu)
+                    .memory(&td.memory)
+                    .set_execution_role_arn(td.execution_role_arn.clone())
+                    .set_task_role_arn(td.task_role_arn.clone())
+                    .container_definitions(container(td)?)
+                    .set_tags(Some(tags(&td.tags)))
+                    .send(),
+            )
+            .await?;
         let made = out.task_definition().ok_or_else(|| CloudError::Transient {
             code: "EmptyResponse".into(),
             message: "RegisterTaskDefinition returned no task definition".into(),
@@ -259,16 +264,17 @@ impl Compute for Aws {
         let mut arns = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self.run(
-                LIST_TDS,
-                self.ecs
-                    .list_task_definitions()
-                    .family_prefix(family)
-                    .status(t::TaskDefinitionStatus::Active)
-                    .set_next_token(token.clone())
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    LIST_TDS,
+                    self.ecs
+                        .list_task_definitions()
+                        .family_prefix(family)
+                        .status(t::TaskDefinitionStatus::Active)
+                        .set_next_token(token.clone())
+                        .send(),
+                )
+                .await?;
             // `familyPrefix` is a prefix: `preview-issue-1` also lists
             // `preview-issue-10`, which is another preview's.
             arns.extend(
@@ -364,18 +370,19 @@ impl Compute for Aws {
         // retry of a FAILED rollout, a drifted count, or the scale to zero
         // before a delete. The first three all want a fresh deployment
         // (ECS would not restart a failed rollout of the same revision).
-        let out = self.run(
-            UPDATE_SERVICE,
-            self.ecs
-                .update_service()
-                .cluster(&self.settings.cluster)
-                .service(name)
-                .task_definition(task_definition_arn)
-                .desired_count(desired_count)
-                .force_new_deployment(desired_count > 0)
-                .send(),
-        )
-        .await?;
+        let out = self
+            .run(
+                UPDATE_SERVICE,
+                self.ecs
+                    .update_service()
+                    .cluster(&self.settings.cluster)
+                    .service(name)
+                    .task_definition(task_definition_arn)
+                    .desired_count(desired_count)
+                    .force_new_deployment(desired_count > 0)
+                    .send(),
+            )
+            .await?;
         let Some(arn) = out.service().and_then(|s| s.service_arn()) else {
             return Ok(());
         };
@@ -395,15 +402,16 @@ impl Compute for Aws {
     }
 
     async fn delete_service(&self, name: &str) -> CloudResult<()> {
-        let r = self.run(
-            DELETE_SERVICE,
-            self.ecs
-                .delete_service()
-                .cluster(&self.settings.cluster)
-                .service(name)
-                .send(),
-        )
-        .await;
+        let r = self
+            .run(
+                DELETE_SERVICE,
+                self.ecs
+                    .delete_service()
+                    .cluster(&self.settings.cluster)
+                    .service(name)
+                    .send(),
+            )
+            .await;
         match r {
             Err(CloudError::NotFound(_)) => Ok(()),
             other => other.map(drop),
@@ -411,29 +419,31 @@ impl Compute for Aws {
     }
 
     async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>> {
-        let listed = self.run(
-            LIST_TASKS,
-            self.ecs
-                .list_tasks()
-                .cluster(&self.settings.cluster)
-                .service_name(name)
-                .desired_status(t::DesiredStatus::Stopped)
-                .max_results(10)
-                .send(),
-        )
-        .await?;
+        let listed = self
+            .run(
+                LIST_TASKS,
+                self.ecs
+                    .list_tasks()
+                    .cluster(&self.settings.cluster)
+                    .service_name(name)
+                    .desired_status(t::DesiredStatus::Stopped)
+                    .max_results(10)
+                    .send(),
+            )
+            .await?;
         if listed.task_arns().is_empty() {
             return Ok(None);
         }
-        let described = self.run(
-            DESCRIBE_TASKS,
-            self.ecs
-                .describe_tasks()
-                .cluster(&self.settings.cluster)
-                .set_tasks(Some(listed.task_arns().to_vec()))
-                .send(),
-        )
-        .await?;
+        let described = self
+            .run(
+                DESCRIBE_TASKS,
+                self.ecs
+                    .describe_tasks()
+                    .cluster(&self.settings.cluster)
+                    .set_tasks(Some(listed.task_arns().to_vec()))
+                    .send(),
+            )
+            .await?;
         let newest = described
             .tasks()
             .iter()

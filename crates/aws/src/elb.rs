@@ -86,14 +86,15 @@ impl Aws {
     async fn load_balancer_arn(&self) -> CloudResult<String> {
         self.load_balancer_arn
             .get_or_try_init(|| async {
-                let out = self.run(
-                    DESCRIBE_LISTENERS,
-                    self.elb
-                        .describe_listeners()
-                        .listener_arns(&self.settings.listener_arn)
-                        .send(),
-                )
-                .await?;
+                let out = self
+                    .run(
+                        DESCRIBE_LISTENERS,
+                        self.elb
+                            .describe_listeners()
+                            .listener_arns(&self.settings.listener_arn)
+                            .send(),
+                    )
+                    .await?;
                 out.listeners()
                     .first()
                     .and_then(|l| l.load_balancer_arn())
@@ -114,16 +115,17 @@ impl Aws {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self.run(
-                DESCRIBE_RULES,
-                self.elb
-                    .describe_rules()
-                    .listener_arn(listener_arn)
-                    .page_size(PAGE)
-                    .set_marker(marker.clone())
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    DESCRIBE_RULES,
+                    self.elb
+                        .describe_rules()
+                        .listener_arn(listener_arn)
+                        .page_size(PAGE)
+                        .set_marker(marker.clone())
+                        .send(),
+                )
+                .await?;
             out.extend(page.rules().iter().cloned());
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
@@ -136,14 +138,15 @@ impl Aws {
     async fn tags_of(&self, arns: &[String]) -> CloudResult<HashMap<String, Tags>> {
         let mut out = HashMap::new();
         for chunk in arns.chunks(TAG_BATCH) {
-            let page = self.run(
-                DESCRIBE_TAGS,
-                self.elb
-                    .describe_tags()
-                    .set_resource_arns(Some(chunk.to_vec()))
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    DESCRIBE_TAGS,
+                    self.elb
+                        .describe_tags()
+                        .set_resource_arns(Some(chunk.to_vec()))
+                        .send(),
+                )
+                .await?;
             for d in page.tag_descriptions() {
                 let Some(arn) = d.resource_arn() else {
                     continue;
@@ -165,16 +168,17 @@ impl Aws {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self.run(
-                DESCRIBE_TGS,
-                self.elb
-                    .describe_target_groups()
-                    .set_load_balancer_arn(load_balancer_arn.map(str::to_owned))
-                    .page_size(PAGE)
-                    .set_marker(marker.clone())
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    DESCRIBE_TGS,
+                    self.elb
+                        .describe_target_groups()
+                        .set_load_balancer_arn(load_balancer_arn.map(str::to_owned))
+                        .page_size(PAGE)
+                        .set_marker(marker.clone())
+                        .send(),
+                )
+                .await?;
             out.extend(page.target_groups().iter().cloned());
             marker = page.next_marker().map(str::to_owned);
             if marker.is_none() {
@@ -202,11 +206,12 @@ impl Aws {
         };
 
         // The rules quota is per load balancer: count the other listeners'.
-        let listeners = self.run(
-            DESCRIBE_LISTENERS,
-            self.elb.describe_listeners().load_balancer_arn(&lb).send(),
-        )
-        .await?;
+        let listeners = self
+            .run(
+                DESCRIBE_LISTENERS,
+                self.elb.describe_listeners().load_balancer_arn(&lb).send(),
+            )
+            .await?;
         let mut alb_rules = custom.len();
         for l in listeners.listeners() {
             let Some(arn) = l.listener_arn() else {
@@ -244,7 +249,6 @@ impl Aws {
         })
     }
 
-
     /// Target groups whose name starts with `prefix`.
     async fn target_groups_named(
         &self,
@@ -279,7 +283,6 @@ impl Aws {
             })
             .collect())
     }
-
 }
 
 #[async_trait]
@@ -308,14 +311,15 @@ impl LoadBalancer for Aws {
     }
 
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth> {
-        let out = self.run(
-            DESCRIBE_HEALTH,
-            self.elb
-                .describe_target_health()
-                .target_group_arn(target_group_arn)
-                .send(),
-        )
-        .await?;
+        let out = self
+            .run(
+                DESCRIBE_HEALTH,
+                self.elb
+                    .describe_target_health()
+                    .target_group_arn(target_group_arn)
+                    .send(),
+            )
+            .await?;
         let mut h = TargetHealth::default();
         for d in out.target_health_descriptions() {
             match d.target_health().and_then(|x| x.state()) {
@@ -331,20 +335,21 @@ impl LoadBalancer for Aws {
         &self,
         spec: &TargetGroupSpec,
     ) -> CloudResult<ObservedTargetGroup> {
-        let out = self.run(
-            CREATE_TG,
-            self.elb
-                .create_target_group()
-                .name(&spec.name)
-                .protocol(t::ProtocolEnum::Http)
-                .port(i32::from(spec.port))
-                .vpc_id(&spec.vpc_id)
-                .target_type(t::TargetTypeEnum::Ip)
-                .health_check_path(&spec.health_check_path)
-                .set_tags(Some(tags(&spec.tags)))
-                .send(),
-        )
-        .await?;
+        let out = self
+            .run(
+                CREATE_TG,
+                self.elb
+                    .create_target_group()
+                    .name(&spec.name)
+                    .protocol(t::ProtocolEnum::Http)
+                    .port(i32::from(spec.port))
+                    .vpc_id(&spec.vpc_id)
+                    .target_type(t::TargetTypeEnum::Ip)
+                    .health_check_path(&spec.health_check_path)
+                    .set_tags(Some(tags(&spec.tags)))
+                    .send(),
+            )
+            .await?;
         let g = out
             .target_groups()
             .first()
@@ -370,19 +375,20 @@ impl LoadBalancer for Aws {
     }
 
     async fn create_rule(&self, spec: &RuleSpec, target_group_arn: &str) -> CloudResult<String> {
-        let out = self.run(
-            CREATE_RULE,
-            self.elb
-                .create_rule()
-                .listener_arn(&self.settings.listener_arn)
-                .priority(spec.priority)
-                .conditions(host_condition(&spec.host))
-                .actions(forward(target_group_arn))
-                .set_tags(Some(tags(&spec.tags)))
-                .send(),
-        )
-        .await
-        .map_err(|e| with_priority(e, spec.priority))?;
+        let out = self
+            .run(
+                CREATE_RULE,
+                self.elb
+                    .create_rule()
+                    .listener_arn(&self.settings.listener_arn)
+                    .priority(spec.priority)
+                    .conditions(host_condition(&spec.host))
+                    .actions(forward(target_group_arn))
+                    .set_tags(Some(tags(&spec.tags)))
+                    .send(),
+            )
+            .await
+            .map_err(|e| with_priority(e, spec.priority))?;
         out.rules()
             .first()
             .and_then(|r| r.rule_arn())

@@ -30,12 +30,12 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use std::time::Duration;
-use std::sync::Arc;
-use previewd_core::limits::Pacer;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use previewd_core::limits::Pacer;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// Where previewd's resources live.

@@ -33,15 +33,16 @@ impl Aws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self.run(
-                DESCRIBE,
-                self.logs
-                    .describe_log_groups()
-                    .log_group_name_prefix(prefix)
-                    .set_next_token(token.clone())
-                    .send(),
-            )
-            .await?;
+            let page = self
+                .run(
+                    DESCRIBE,
+                    self.logs
+                        .describe_log_groups()
+                        .log_group_name_prefix(prefix)
+                        .set_next_token(token.clone())
+                        .send(),
+                )
+                .await?;
             out.extend(page.log_groups().iter().filter_map(|g| {
                 Some(Listed {
                     name: g.log_group_name()?.to_owned(),
@@ -134,11 +135,12 @@ impl Logs for Aws {
     }
 
     async fn delete_log_group(&self, name: &str) -> CloudResult<()> {
-        let r = self.run(
-            DELETE,
-            self.logs.delete_log_group().log_group_name(name).send(),
-        )
-        .await;
+        let r = self
+            .run(
+                DELETE,
+                self.logs.delete_log_group().log_group_name(name).send(),
+            )
+            .await;
         match r {
             Err(previewd_core::CloudError::NotFound(_)) => Ok(()),
             other => other.map(drop),
@@ -155,11 +157,12 @@ impl Aws {
         // DescribeLogGroups gives `…:log-group:NAME:*`; tagging wants the
         // ARN without the trailing `:*`.
         let arn = arn.strip_suffix(":*").unwrap_or(arn);
-        let listed = self.run(
-            LIST_TAGS,
-            self.logs.list_tags_for_resource().resource_arn(arn).send(),
-        )
-        .await?;
+        let listed = self
+            .run(
+                LIST_TAGS,
+                self.logs.list_tags_for_resource().resource_arn(arn).send(),
+            )
+            .await?;
         let tags = tag_map(listed.tags().cloned().unwrap_or_default());
         self.log_group_tags
             .lock()

@@ -108,6 +108,9 @@ pub struct ControllerConfig {
     /// pacer says its buckets run low (always, without a pacer): passes
     /// that need a fresh one meanwhile wait and share the next.
     pub listing_min_interval: Duration,
+    /// How long the tags of an ELB rule or target group, kept by ARN, are
+    /// trusted before a listing reads them again (changes never trust them).
+    pub elb_tags_max_age: Duration,
     /// How long DNS changes of several previews are gathered into one batch.
     pub dns_batch_window: Duration,
 }
@@ -129,6 +132,7 @@ impl Default for ControllerConfig {
             poll_interval: Duration::from_secs(10),
             cache_max_age: Duration::from_secs(60),
             listing_min_interval: Duration::from_secs(2),
+            elb_tags_max_age: Duration::from_secs(600),
             dns_batch_window: Duration::from_millis(200),
         }
     }

@@ -9,8 +9,8 @@
 //!
 //! The listener's rules and the target groups are listed without their
 //! tags too: an ELB ARN is never reused, so its tags are read once (twenty
-//! per DescribeTags) and kept by ARN, read again every `10 × max_age` and
-//! dropped when the ARN leaves the listing. A listing of a thousand rules
+//! per DescribeTags) and kept by ARN, read again after `elb_tags_max_age`
+//! and dropped when the ARN leaves the listing. A listing of a thousand rules
 //! then costs three DescribeRules, not fifty DescribeTags more. Before a
 //! pass modifies or deletes an ELB resource it reads that resource's tags
 //! afresh ([`Observer::verify_ownership`]), so nothing is changed on the
@@ -105,6 +105,8 @@ pub struct Observer {
     log_group_tags: std::sync::Mutex<HashMap<String, Tags>>,
     /// Rule and target group ARN → its tags and when they were read.
     elb_tags: std::sync::Mutex<HashMap<String, (Tags, Instant)>>,
+    /// How long a listing trusts a remembered ELB tag.
+    elb_tags_max_age: Duration,
 }
 
 /// How fresh an observation must be.
@@ -122,6 +124,7 @@ impl Observer {
         template: Arc<Template>,
         max_age: Duration,
         min_gap: Duration,
+        elb_tags_max_age: Duration,
     ) -> Self {
         Self {
             cloud,
@@ -136,16 +139,17 @@ impl Observer {
             revision_hashes: std::sync::Mutex::new(HashMap::new()),
             log_group_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags: std::sync::Mutex::new(HashMap::new()),
+            elb_tags_max_age,
         }
     }
 
-    /// The tags of `arns`, from the book where read less than ten cache
-    /// ages ago, else from AWS; `kind` (`:listener-rule/`, `:targetgroup/`)
+    /// The tags of `arns`, from the book where read less than
+    /// `elb_tags_max_age` ago, else from AWS; `kind` (`:listener-rule/`, `:targetgroup/`)
     /// names the listing `arns` is all of, so the book forgets that kind's
     /// ARNs that left it. An ARN missing from the answer no longer exists.
     async fn listed_tags(&self, kind: &str, arns: &[String]) -> CloudResult<HashMap<String, Tags>> {
         let now = Instant::now();
-        let refresh = self.max_age * 10;
+        let refresh = self.elb_tags_max_age;
         let mut out = HashMap::new();
         let missing: Vec<String> = {
             let mut book = self.elb_tags.lock().expect("not poisoned");
@@ -179,7 +183,12 @@ impl Observer {
             Err(previewd_core::CloudError::NotFound(_)) => {
                 let mut found = HashMap::new();
                 for arn in arns {
-                    match self.cloud.load_balancer.tags(std::slice::from_ref(arn)).await {
+                    match self
+                        .cloud
+                        .load_balancer
+                        .tags(std::slice::from_ref(arn))
+                        .await
+                    {
                         Ok(one) => found.extend(one),
                         Err(previewd_core::CloudError::NotFound(_)) => {}
                         Err(e) => return Err(e),
@@ -376,16 +385,17 @@ impl Observer {
         let log_prefix = format!("/ecs/{prefix}");
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
         let (listener, tgs, lgs, records) = tokio::try_join!(
-            self.listener.get(not_before, self.gap("elbv2:DescribeRules"), || self
-                .fetch_listener()),
+            self.listener
+                .get(not_before, self.gap("elbv2:DescribeRules"), || self
+                    .fetch_listener()),
             self.target_groups
                 .get(not_before, self.gap("elbv2:DescribeTargetGroups"), || self
                     .fetch_target_groups(&prefix)),
             self.log_groups
                 .get(not_before, self.gap("logs:DescribeLogGroups"), || self
-                .cloud
-                .logs
-                .log_groups_without_tags(&log_prefix)),
+                    .cloud
+                    .logs
+                    .log_groups_without_tags(&log_prefix)),
             async {
                 if wildcard {
                     Ok(Arc::new(Vec::new()))

@@ -54,6 +54,7 @@ impl Reconciler {
                 template.clone(),
                 config.cache_max_age,
                 config.listing_min_interval,
+                config.elb_tags_max_age,
             ),
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,

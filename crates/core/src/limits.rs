@@ -365,7 +365,10 @@ mod tests {
         for (i, g) in go[20..].iter().enumerate() {
             let want = Duration::from_secs(i as u64 + 1);
             let got = g.duration_since(t0);
-            assert!(got.abs_diff(want) < Duration::from_millis(1), "{i}: {got:?}");
+            assert!(
+                got.abs_diff(want) < Duration::from_millis(1),
+                "{i}: {got:?}"
+            );
         }
     }
 
@@ -375,11 +378,18 @@ mod tests {
         let t0 = Instant::now();
         let pacer = Pacer::new(Limits::default(), t0);
         let mut aws = Buckets::full(Limits::default(), t0);
-        let keys = ["elbv2:DescribeRules", "elbv2:CreateRule", "elbv2:DescribeTags"];
+        let keys = [
+            "elbv2:DescribeRules",
+            "elbv2:CreateRule",
+            "elbv2:DescribeTags",
+        ];
         let mut sent: Vec<(Instant, &str)> = (0..300)
             .map(|i| {
                 let key = keys[i % keys.len()];
-                (pacer.reserve(key, t0 + Duration::from_millis(i as u64)), key)
+                (
+                    pacer.reserve(key, t0 + Duration::from_millis(i as u64)),
+                    key,
+                )
             })
             .collect();
         sent.sort();
@@ -400,10 +410,19 @@ mod tests {
     #[test]
     fn every_metered_api_has_its_buckets() {
         use Bucket::*;
-        assert_eq!(buckets_of("elbv2:DescribeTags"), &[ElbNonMutating, ElbAccount]);
-        assert_eq!(buckets_of("elbv2:SetRulePriorities"), &[ElbMutating, ElbAccount]);
+        assert_eq!(
+            buckets_of("elbv2:DescribeTags"),
+            &[ElbNonMutating, ElbAccount]
+        );
+        assert_eq!(
+            buckets_of("elbv2:SetRulePriorities"),
+            &[ElbMutating, ElbAccount]
+        );
         assert_eq!(buckets_of("ecs:DescribeTaskDefinition"), &[EcsTaskDefRead]);
-        assert_eq!(buckets_of("ecs:ListTaskDefinitionFamilies"), &[EcsTaskDefRead]);
+        assert_eq!(
+            buckets_of("ecs:ListTaskDefinitionFamilies"),
+            &[EcsTaskDefRead]
+        );
         assert_eq!(buckets_of("route53:GetChange"), &[Route53]);
         assert!(buckets_of("logs:ListTagsForResource").is_empty());
         assert!(buckets_of("sts:GetCallerIdentity").is_empty());

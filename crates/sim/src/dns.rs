@@ -1,7 +1,7 @@
 //! Route53: one hosted zone, atomic change batches, exact-match DELETE.
 
-use previewd_core::limits::Bucket;
 use crate::world::{Api, World, invalid};
+use previewd_core::limits::Bucket;
 use previewd_core::observed::{DnsRecord, RecordType};
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsAction, DnsChange};

@@ -12,7 +12,6 @@ use previewd_core::tags::Tags;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
 
-
 const fn read(key: &'static str) -> Api {
     Api {
         key,

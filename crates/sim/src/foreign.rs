@@ -53,6 +53,19 @@ impl Sim {
         arn
     }
 
+    /// Replaces the tags of a rule or target group, as a person in the
+    /// console would.
+    pub fn set_elb_tags(&self, arn: &str, tags: Tags) {
+        let mut w = self.lock();
+        if let Some(tg) = w.elb.target_groups.get_mut(arn) {
+            tg.tags = tags;
+        } else if let Some(rule) = w.elb.rules.get_mut(arn) {
+            rule.tags = tags;
+        } else {
+            panic!("test setup: no rule or target group {arn}");
+        }
+    }
+
     /// A target group on port 80; returns its ARN.
     pub fn add_foreign_target_group(&self, name: &str, tags: Tags) -> String {
         let mut w = self.lock();

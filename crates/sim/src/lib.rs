@@ -38,9 +38,9 @@ mod taskdefs;
 mod world;
 
 pub use config::{ACCOUNT, SimConfig};
+pub use previewd_core::limits::{BucketSpec, Limits, Pacer};
 pub use service::LOG_GROUP_MISSING;
 pub use snapshot::{ServiceSnapshot, Snapshot};
-pub use previewd_core::limits::{BucketSpec, Limits, Pacer};
 
 use previewd_core::ports::CloudResult;
 use std::collections::BTreeMap;

@@ -6,13 +6,13 @@ use crate::dns::DnsState;
 use crate::elb::ElbState;
 use crate::logs::LogsState;
 use crate::service::EcsState;
-use previewd_core::limits::{Bucket, Buckets, Pacer, buckets_of};
-use std::sync::Arc;
 use previewd_core::CloudError;
+use previewd_core::limits::{Bucket, Buckets, Pacer, buckets_of};
 use previewd_core::ports::CloudResult;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use tokio::time::Instant;
 
 /// One AWS API operation as the simulator meters it.
@@ -160,7 +160,9 @@ impl World {
         if go > self.cursor {
             if first {
                 self.held = Some((api.key, go));
-                return Err(CloudError::Throttled("held back by previewd's pacer".into()));
+                return Err(CloudError::Throttled(
+                    "held back by previewd's pacer".into(),
+                ));
             }
             self.cursor = go;
         }

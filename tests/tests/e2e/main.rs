@@ -4,6 +4,7 @@ mod api;
 mod engine;
 mod gc;
 mod metrics;
+mod ownership;
 mod queue;
 mod reporting;
 mod status_page;

@@ -214,7 +214,7 @@ async fn listing_costs_pages_and_tag_batches() {
         alb_rule_quota: 1000,
         ..SimConfig::default()
     });
-    for i in 0..250 {
+    for i in 0..450 {
         sim.add_foreign_rule(i + 1, &format!("s{i}.example.com"), Tags::new());
     }
     for i in 0..30 {
@@ -222,9 +222,9 @@ async fn listing_costs_pages_and_tag_batches() {
     }
     sim.add_foreign_target_group("prod", Tags::new());
     sim.listener().await.unwrap();
-    // 251 rules with the default one: 3 pages, 13 tag batches of 20.
-    assert_eq!(calls(&sim, "elbv2:DescribeRules"), 3);
-    assert_eq!(calls(&sim, "elbv2:DescribeTags"), 13);
+    // 451 rules with the default one: 2 pages of 400, 23 tag batches of 20.
+    assert_eq!(calls(&sim, "elbv2:DescribeRules"), 2);
+    assert_eq!(calls(&sim, "elbv2:DescribeTags"), 23);
     sim.reset_calls();
     assert_eq!(sim.target_groups("pv-").await.unwrap().len(), 30);
     assert_eq!(calls(&sim, "elbv2:DescribeTargetGroups"), 1);

@@ -5,6 +5,7 @@ mod ecs;
 mod elb;
 mod knobs;
 mod logs;
+mod pacing;
 
 use previewd_core::ports::{Compute, LoadBalancer, Logs};
 use previewd_core::render::{
