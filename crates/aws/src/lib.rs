@@ -33,7 +33,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use previewd_core::limits::Pacer;
+use previewd_core::limits::{MAX_PACED_WAIT, Pacer, paced_out};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -118,7 +118,10 @@ impl Aws {
         self
     }
 
-    /// One request: paced, then sent and counted by [`calls::run`].
+    /// One request: paced, then sent and counted by [`calls::run`]. A
+    /// request that would wait past [`MAX_PACED_WAIT`] is not sent: its
+    /// call fails as throttled and the pass is retried, every page of a
+    /// listing alike.
     async fn run<T, E>(
         &self,
         op: Op,
@@ -128,8 +131,11 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         if let Some(pacer) = &self.pacer {
-            let now = tokio::time::Instant::now();
-            let go = pacer.reserve(&op.action(), now.into_std());
+            let key = op.action();
+            let now = tokio::time::Instant::now().into_std();
+            let go = pacer
+                .try_reserve(&key, now, Some(MAX_PACED_WAIT))
+                .map_err(|wait| paced_out(&key, wait))?;
             tokio::time::sleep_until(tokio::time::Instant::from_std(go)).await;
         }
         calls::run(op, call).await

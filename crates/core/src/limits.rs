@@ -252,8 +252,14 @@ impl Buckets {
     /// Reserves one token from every bucket in `from` for a request that
     /// wants to go at `at`, and says when it may: at once if every bucket
     /// has a token, else when the slowest refills far enough. Reservations
-    /// run into debt, so requests go in the order they asked.
-    pub fn reserve(&mut self, from: &[Bucket], at: Instant) -> Instant {
+    /// run into debt, so requests go in the order they asked. When the wait
+    /// would pass `max_wait`, nothing is reserved and the wait is the error.
+    pub fn reserve(
+        &mut self,
+        from: &[Bucket],
+        at: Instant,
+        max_wait: Option<Duration>,
+    ) -> Result<Instant, Duration> {
         let mut go = at;
         for b in from {
             let tokens = self.refill(*b, at);
@@ -267,10 +273,14 @@ impl Buckets {
                 go = go.max(at + Duration::from_secs_f64(wait.min(86_400.0)));
             }
         }
+        let wait = go.duration_since(at);
+        if max_wait.is_some_and(|max| wait > max) {
+            return Err(wait);
+        }
         for b in from {
             self.levels[*b as usize].tokens -= 1.0;
         }
-        go
+        Ok(go)
     }
 
     /// The fraction of its burst the emptiest bucket in `from` holds at
@@ -280,6 +290,18 @@ impl Buckets {
             .map(|b| self.refill(*b, now) / self.limits.spec(*b).burst)
             .fold(1.0, f64::min)
     }
+}
+
+/// The longest a request waits for its tokens before its call fails as
+/// throttled instead (and its pass is retried): what a worker may be held.
+pub const MAX_PACED_WAIT: Duration = Duration::from_secs(3);
+
+/// The error of a request that would have waited past [`MAX_PACED_WAIT`].
+pub fn paced_out(key: &str, wait: Duration) -> crate::CloudError {
+    crate::CloudError::Throttled(format!(
+        "{key} would wait {:.1} s for previewd's share of the account's rate limit",
+        wait.as_secs_f64()
+    ))
 }
 
 /// previewd's side of the buckets, shared by every port of one process.
@@ -299,11 +321,25 @@ impl Pacer {
     /// are spent from now on. A caller that gives up loses them, which
     /// only errs on the side of fewer requests.
     pub fn reserve(&self, key: &str, at: Instant) -> Instant {
+        self.try_reserve(key, at, None).unwrap_or(at)
+    }
+
+    /// [`Pacer::reserve`], unless the request would wait longer than
+    /// `max_wait`: then nothing is spent and the wait is the error. A
+    /// reconcile pass must not hold its worker through a long queue (a
+    /// burst of 100 task definitions is 80 s of RegisterTaskDefinition);
+    /// it gives the worker back and is retried.
+    pub fn try_reserve(
+        &self,
+        key: &str,
+        at: Instant,
+        max_wait: Option<Duration>,
+    ) -> Result<Instant, Duration> {
         let from = buckets_of(key);
         if from.is_empty() {
-            return at;
+            return Ok(at);
         }
-        self.lock().reserve(from, at)
+        self.lock().reserve(from, at, max_wait)
     }
 
     /// Whether a request of `key` would find its buckets less than half
@@ -370,6 +406,22 @@ mod tests {
                 "{i}: {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_wait_past_the_limit_reserves_nothing() {
+        let t0 = Instant::now();
+        let pacer = Pacer::new(Limits::default(), t0);
+        let key = "ecs:RegisterTaskDefinition";
+        let max = Some(Duration::from_secs(2));
+        for _ in 0..22 {
+            pacer.try_reserve(key, t0, max).unwrap();
+        }
+        let wait = pacer.try_reserve(key, t0, max).unwrap_err();
+        assert!(wait > Duration::from_secs(2), "{wait:?}");
+        // The refusal spent nothing: the 23rd still goes at 3 s.
+        let go = pacer.reserve(key, t0);
+        assert!(go.duration_since(t0).abs_diff(Duration::from_secs(3)) < Duration::from_millis(1));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::elb::ElbState;
 use crate::logs::LogsState;
 use crate::service::EcsState;
 use previewd_core::CloudError;
-use previewd_core::limits::{Bucket, Buckets, Pacer, buckets_of};
+use previewd_core::limits::{Bucket, Buckets, MAX_PACED_WAIT, Pacer, buckets_of, paced_out};
 use previewd_core::ports::CloudResult;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -151,10 +151,16 @@ impl World {
         let Some(pacer) = &self.pacer else {
             return Ok(());
         };
+        // A call's first request gives up past MAX_PACED_WAIT, spending
+        // nothing; its later requests (pages) always wait their turn.
         let go = if first && self.prepaid == Some(api.key) {
             self.cursor
         } else {
-            Instant::from_std(pacer.reserve(api.key, self.cursor.into_std()))
+            let max_wait = first.then_some(MAX_PACED_WAIT);
+            match pacer.try_reserve(api.key, self.cursor.into_std(), max_wait) {
+                Ok(go) => Instant::from_std(go),
+                Err(wait) => return Err(paced_out(api.key, wait)),
+            }
         };
         self.prepaid = None;
         if go > self.cursor {
