@@ -38,9 +38,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// One shared listing and when its fetch began.
+/// One shared listing, when its fetch began and how long it took.
 struct Cache<T> {
-    slot: Mutex<Option<(Instant, Arc<T>)>>,
+    slot: Mutex<Option<(Instant, Duration, Arc<T>)>>,
 }
 
 impl<T> Cache<T> {
@@ -50,8 +50,12 @@ impl<T> Cache<T> {
         }
     }
 
-    /// The cached value if it began after `not_before`, else a new fetch,
-    /// begun no sooner than `gap()` after the last one began.
+    /// The cached value if it began after `not_before` (or at all, when
+    /// `pacing.stale_ok`), else a new fetch. Under pressure it begins no
+    /// sooner than `pacing.gap`, or as long as the last fetch took if
+    /// longer, after the last one began: a listing whose pages waited for
+    /// their tokens is not fetched again before the bucket has refilled as
+    /// much, so its cost can never outgrow the bucket.
     /// Holding the lock across the fetch (and the wait before it) makes
     /// concurrent askers share the one fetch instead of each starting
     /// their own; the gap keeps a stream of passes that each want a fresh
@@ -60,7 +64,7 @@ impl<T> Cache<T> {
     async fn get<F, Fut>(
         &self,
         not_before: Instant,
-        gap: impl FnOnce() -> Duration,
+        pacing: Pacing,
         fetch: F,
     ) -> CloudResult<Arc<T>>
     where
@@ -68,19 +72,30 @@ impl<T> Cache<T> {
         Fut: Future<Output = CloudResult<T>>,
     {
         let mut slot = self.slot.lock().await;
-        if let Some((at, v)) = slot.as_ref()
-            && *at >= not_before
+        if let Some((at, _, v)) = slot.as_ref()
+            && (*at >= not_before || pacing.stale_ok)
         {
             return Ok(v.clone());
         }
-        if let Some((at, _)) = slot.as_ref() {
-            tokio::time::sleep_until(*at + gap()).await;
+        if let Some((at, took, _)) = slot.as_ref()
+            && !pacing.gap.is_zero()
+        {
+            tokio::time::sleep_until(*at + pacing.gap.max(*took)).await;
         }
         let started = Instant::now();
         let v = Arc::new(fetch().await?);
-        *slot = Some((started, v.clone()));
+        *slot = Some((started, started.elapsed(), v.clone()));
         Ok(v)
     }
+}
+
+/// How a listing may be fetched now, by how full the pacer finds its buckets.
+#[derive(Debug, Clone, Copy)]
+struct Pacing {
+    /// The least time since the last fetch began.
+    gap: Duration,
+    /// Whether an expired listing will do for a pass that only confirms.
+    stale_ok: bool,
 }
 
 pub struct Observer {
@@ -320,15 +335,27 @@ impl Observer {
             .remove(name);
     }
 
-    /// How long after the last fetch of a listing (by its API `key`) the
-    /// next may begin: `min_gap` while the pacer finds the listing's
-    /// buckets less than half full, so listings leave room for writes;
-    /// nothing while they are full, so an idle controller acts at once.
-    /// Without a pacer there is no telling, and the gap always holds.
-    fn gap(&self, key: &'static str) -> impl FnOnce() -> Duration + '_ {
-        move || match &self.cloud.pacer {
-            Some(p) if !p.under_pressure(key, Instant::now().into_std()) => Duration::ZERO,
-            _ => self.min_gap,
+    /// How a listing (by its API `key`) may be fetched now. While the
+    /// pacer finds the listing's buckets under half full, a new fetch waits
+    /// `min_gap` after the last one began, so listings leave room for
+    /// writes, and a pass that only confirms (`confirming`) makes do with
+    /// the listing it has, however old: a resync round must not spend more
+    /// than the bucket refills (at N=1,000 one listing of the services is
+    /// 110 requests, five seconds of ECS's 20 per second). With the buckets
+    /// full, nothing waits, so an idle controller acts at once. Without a
+    /// pacer there is no telling: the gap always holds and caches expire.
+    fn pacing(&self, key: &'static str, confirming: bool) -> Pacing {
+        let pressed = match &self.cloud.pacer {
+            Some(p) => p.under_pressure(key, Instant::now().into_std()),
+            None => true,
+        };
+        Pacing {
+            gap: if pressed {
+                self.min_gap
+            } else {
+                Duration::ZERO
+            },
+            stale_ok: confirming && pressed && self.cloud.pacer.is_some(),
         }
     }
 
@@ -351,18 +378,22 @@ impl Observer {
             .unwrap_or_else(Instant::now);
         let prefix = self.family_prefix();
         self.services
-            .get(not_before, self.gap("ecs:ListServices"), || async {
-                let names: Vec<String> = self
-                    .cloud
-                    .compute
-                    .service_names()
-                    .await?
-                    .into_iter()
-                    .filter(|n| n.starts_with(&prefix))
-                    .collect();
-                let found = self.cloud.compute.services(&names).await?;
-                Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
-            })
+            .get(
+                not_before,
+                self.pacing("ecs:ListServices", true),
+                || async {
+                    let names: Vec<String> = self
+                        .cloud
+                        .compute
+                        .service_names()
+                        .await?
+                        .into_iter()
+                        .filter(|n| n.starts_with(&prefix))
+                        .collect();
+                    let found = self.cloud.compute.services(&names).await?;
+                    Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
+                },
+            )
             .await
     }
 
@@ -384,18 +415,23 @@ impl Observer {
         let prefix = self.family_prefix();
         let log_prefix = format!("/ecs/{prefix}");
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
+        let confirming = matches!(freshness, Freshness::Cached);
         let (listener, tgs, lgs, records) = tokio::try_join!(
-            self.listener
-                .get(not_before, self.gap("elbv2:DescribeRules"), || self
-                    .fetch_listener()),
-            self.target_groups
-                .get(not_before, self.gap("elbv2:DescribeTargetGroups"), || self
-                    .fetch_target_groups(&prefix)),
-            self.log_groups
-                .get(not_before, self.gap("logs:DescribeLogGroups"), || self
-                    .cloud
-                    .logs
-                    .log_groups_without_tags(&log_prefix)),
+            self.listener.get(
+                not_before,
+                self.pacing("elbv2:DescribeRules", confirming),
+                || self.fetch_listener()
+            ),
+            self.target_groups.get(
+                not_before,
+                self.pacing("elbv2:DescribeTargetGroups", confirming),
+                || self.fetch_target_groups(&prefix)
+            ),
+            self.log_groups.get(
+                not_before,
+                self.pacing("logs:DescribeLogGroups", confirming),
+                || self.cloud.logs.log_groups_without_tags(&log_prefix)
+            ),
             async {
                 if wildcard {
                     Ok(Arc::new(Vec::new()))
@@ -403,7 +439,7 @@ impl Observer {
                     self.records
                         .get(
                             not_before,
-                            self.gap("route53:ListResourceRecordSets"),
+                            self.pacing("route53:ListResourceRecordSets", confirming),
                             || self.cloud.dns.records(),
                         )
                         .await
