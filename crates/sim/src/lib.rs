@@ -10,6 +10,7 @@
 //!
 //! ```text
 //!  port call ─▶ sleep(latency) ─▶ lock World ─▶ advance(now) ─▶ per request:
+//!                                               pace (previewd's pacer, if set)
 //!                                               count → throttle → IAM → fault
 //!                                               apply → maybe lose the response
 //! ```
