@@ -341,6 +341,10 @@ fn check(c: &Config) -> Vec<Problem> {
             "must be at least 1",
         ));
     }
+    // The simulator paces previewd too, so this holds for either kind.
+    if !(1..=100).contains(&c.cloud.api_share_percent) {
+        out.push(problem("cloud.api_share_percent", "must be 1..=100"));
+    }
     out
 }
 
@@ -392,9 +396,6 @@ fn aws_problems(c: &crate::config::CloudSection) -> Vec<Problem> {
     }
     if !(1..=300).contains(&c.call_timeout_secs) {
         out.push(problem("cloud.call_timeout_secs", "must be 1..=300"));
-    }
-    if !(1..=100).contains(&c.api_share_percent) {
-        out.push(problem("cloud.api_share_percent", "must be 1..=100"));
     }
     out
 }

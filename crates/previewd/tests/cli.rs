@@ -101,6 +101,27 @@ fn unknown_keys_and_secrets_in_the_file_are_refused() {
 }
 
 #[test]
+fn the_api_share_is_a_percentage() {
+    for bad in ["0", "101"] {
+        let out = previewd(
+            &["config", "check"],
+            &[("PREVIEWD_CLOUD_API_SHARE_PERCENT", bad)],
+        );
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("cloud.api_share_percent: must be 1..=100"),
+            "{bad}: {err}"
+        );
+    }
+    let out = previewd(
+        &["config", "check"],
+        &[("PREVIEWD_CLOUD_API_SHARE_PERCENT", "25")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn environment_overrides_any_key() {
     let out = previewd(
         &["config", "check"],
