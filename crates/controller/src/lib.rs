@@ -35,7 +35,8 @@ pub use runner::Controller;
 pub use sweep::{Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
 
 use previewd_core::limits::Pacer;
-use previewd_core::ports::{Compute, Dns, LoadBalancer, Logs};
+use previewd_core::observed::ObservedService;
+use previewd_core::ports::{CloudResult, Compute, Dns, LoadBalancer, Logs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +63,19 @@ impl Cloud {
             dns: x,
             pacer: None,
         }
+    }
+
+    /// Every service whose name starts with `prefix`: ListServices, then
+    /// DescribeServices ten at a time.
+    pub async fn services_named(&self, prefix: &str) -> CloudResult<Vec<ObservedService>> {
+        let names: Vec<String> = self
+            .compute
+            .service_names()
+            .await?
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        self.compute.services(&names).await
     }
 
     /// Records that the ports pace their requests with `pacer`.

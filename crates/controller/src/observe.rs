@@ -274,15 +274,7 @@ impl Observer {
                 not_before,
                 self.pacing("ecs:ListServices", true),
                 || async {
-                    let names: Vec<String> = self
-                        .cloud
-                        .compute
-                        .service_names()
-                        .await?
-                        .into_iter()
-                        .filter(|n| n.starts_with(&prefix))
-                        .collect();
-                    let found = self.cloud.compute.services(&names).await?;
+                    let found = self.cloud.services_named(&prefix).await?;
                     Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
                 },
             )

@@ -265,15 +265,7 @@ impl Sweeper {
         if !matches!(self.template.dns, DnsMode::Wildcard) {
             out.extend(dns_inventory(id, self.cloud.dns.records().await?));
         }
-        let names: Vec<String> = self
-            .cloud
-            .compute
-            .service_names()
-            .await?
-            .into_iter()
-            .filter(|n| n.starts_with(&prefix))
-            .collect();
-        for s in self.cloud.compute.services(&names).await? {
+        for s in self.cloud.services_named(&prefix).await? {
             if s.status == "ACTIVE"
                 && let Some(mut r) = own(ResourceKind::Service, s.name.clone(), &s.tags)
             {

@@ -318,14 +318,9 @@ impl Pacer {
     }
 
     /// When a request of `key` that wants to go at `at` may go; its tokens
-    /// are spent from now on. A caller that gives up loses them, which
-    /// only errs on the side of fewer requests.
-    pub fn reserve(&self, key: &str, at: Instant) -> Instant {
-        self.try_reserve(key, at, None).unwrap_or(at)
-    }
-
-    /// [`Pacer::reserve`], unless the request would wait longer than
-    /// `max_wait`: then nothing is spent and the wait is the error. A
+    /// are spent from now on (a caller that gives up loses them, which only
+    /// errs on the side of fewer requests). If it would wait longer than
+    /// `max_wait`, nothing is spent and the wait is the error. A
     /// reconcile pass must not hold its worker through a long queue (a
     /// burst of 100 task definitions is 80 s of RegisterTaskDefinition);
     /// it gives the worker back and is retried.
@@ -394,7 +389,11 @@ mod tests {
         let t0 = Instant::now();
         let pacer = Pacer::new(Limits::default(), t0);
         let go: Vec<Instant> = (0..23)
-            .map(|_| pacer.reserve("ecs:RegisterTaskDefinition", t0))
+            .map(|_| {
+                pacer
+                    .try_reserve("ecs:RegisterTaskDefinition", t0, None)
+                    .unwrap()
+            })
             .collect();
         // The burst of 20 goes at once, then one per second.
         assert!(go[..20].iter().all(|g| *g == t0));
@@ -420,7 +419,7 @@ mod tests {
         let wait = pacer.try_reserve(key, t0, max).unwrap_err();
         assert!(wait > Duration::from_secs(2), "{wait:?}");
         // The refusal spent nothing: the 23rd still goes at 3 s.
-        let go = pacer.reserve(key, t0);
+        let go = pacer.try_reserve(key, t0, None).unwrap();
         assert!(go.duration_since(t0).abs_diff(Duration::from_secs(3)) < Duration::from_millis(1));
     }
 
@@ -439,7 +438,9 @@ mod tests {
             .map(|i| {
                 let key = keys[i % keys.len()];
                 (
-                    pacer.reserve(key, t0 + Duration::from_millis(i as u64)),
+                    pacer
+                        .try_reserve(key, t0 + Duration::from_millis(i as u64), None)
+                        .unwrap(),
                     key,
                 )
             })

@@ -40,7 +40,7 @@ impl Observer {
     /// The tags of `arns` read from AWS now, and written to the book. An
     /// ARN gone meanwhile is left out: one DescribeTags fails as a whole
     /// when any ARN is unknown, so the batch is then asked one by one.
-    pub async fn fresh_tags(&self, arns: &[String]) -> CloudResult<HashMap<String, Tags>> {
+    pub(crate) async fn fresh_tags(&self, arns: &[String]) -> CloudResult<HashMap<String, Tags>> {
         if arns.is_empty() {
             return Ok(HashMap::new());
         }
