@@ -94,19 +94,18 @@ fn validate_run_id(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn dispatch(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let req = parse(&body)?;
-    let key = PreviewKey::new(&state.project, &req.branch).map_err(|e| match e {
-        previewd_core::key::KeyError::Branch(rule) => ApiError::invalid("branch", rule.to_string()),
-        previewd_core::key::KeyError::Project(rule) => {
-            ApiError::invalid("project", rule.to_string())
-        }
-    })?;
-    let now = Utc::now();
-    let (changed, preview) = match req.action.as_str() {
+/// A dispatch that passed every rule that needs no IO.
+#[derive(Debug)]
+pub(crate) enum Checked {
+    Deploy { key: PreviewKey, spec: PreviewSpec },
+    Destroy { key: PreviewKey },
+}
+
+/// Every rule of the contract that needs neither the store nor DNS; the
+/// error names the field it is about.
+pub(crate) fn check(req: &DispatchRequest, project: &str) -> Result<Checked, ApiError> {
+    let key = PreviewKey::new(project, &req.branch).map_err(ApiError::key)?;
+    match req.action.as_str() {
         "deploy" => {
             let commit = present(&req.commit_sha).ok_or_else(|| {
                 ApiError::invalid("commit_sha", "is required for action \"deploy\"")
@@ -115,13 +114,6 @@ pub async fn dispatch(
             let callback_url = present(&req.callback_url);
             if let Some(url) = &callback_url {
                 validate_callback(url)?;
-                let policy = state.callback_policy.as_deref();
-                if let Err(why) = policy.map_or(
-                    Err("no callback hosts are allowed (callbacks.allowed_hosts)".to_string()),
-                    |p| p.allows(url),
-                ) {
-                    return Err(ApiError::invalid("callback_url", why));
-                }
             }
             let ai_run_id = present(&req.ai_run_id);
             if let Some(id) = &ai_run_id {
@@ -133,6 +125,36 @@ pub async fn dispatch(
                 callback_url,
                 ..Default::default()
             };
+            Ok(Checked::Deploy { key, spec })
+        }
+        "destroy" => Ok(Checked::Destroy { key }),
+        _ => Err(ApiError::invalid(
+            "action",
+            "must be \"deploy\" or \"destroy\"",
+        )),
+    }
+}
+
+pub async fn dispatch(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req = parse(&body)?;
+    let checked = check(&req, &state.project)?;
+    let now = Utc::now();
+    let (key, changed, preview) = match checked {
+        Checked::Deploy { key, spec } => {
+            if let Some(url) = &spec.callback_url {
+                // Resolved now, so that a name pointing inside is refused
+                // before anything is written; the delivery checks again
+                // at connect time.
+                let policy = state.callback_policy.as_deref();
+                let verdict = match policy {
+                    Some(p) => p.vet(url).await,
+                    None => Err("no callback hosts are allowed (callbacks.allowed_hosts)".to_string()),
+                };
+                verdict.map_err(|why| ApiError::invalid("callback_url", why))?;
+            }
             // TTL from this deploy, but never past the preview's maximum
             // lifetime counted from when it was first created.
             let created = match state.store.get(&key).await? {
@@ -158,18 +180,12 @@ pub async fn dispatch(
                     now,
                 )
                 .await?;
-            (out.changed, Some(out.preview))
+            (key, out.changed, Some(out.preview))
         }
-        "destroy" => match state.store.apply_destroy(&key, now).await? {
-            Some(out) => (out.changed, Some(out.preview)),
-            None => (false, None),
+        Checked::Destroy { key } => match state.store.apply_destroy(&key, now).await? {
+            Some(out) => (key, out.changed, Some(out.preview)),
+            None => (key, false, None),
         },
-        _ => {
-            return Err(ApiError::invalid(
-                "action",
-                "must be \"deploy\" or \"destroy\"",
-            ));
-        }
     };
     if changed {
         state.wake.notify_one();
@@ -206,5 +222,74 @@ mod tests {
         );
         assert_eq!(field(r#"{"action":"deploy","branch":7}"#), "branch");
         assert!(matches!(parse(b"{not json"), Err(ApiError::BadJson(_))));
+    }
+
+    /// The field a refusal names, or a panic naming the refusal that names
+    /// none.
+    fn field_of(e: &ApiError) -> String {
+        match e {
+            ApiError::BadJson(_) => "body".into(),
+            ApiError::Invalid { field, .. } => field.clone(),
+            other => panic!("a dispatch refusal of an unexpected kind: {other:?}"),
+        }
+    }
+
+    fn judge(body: &[u8]) {
+        match parse(body).and_then(|req| check(&req, "acme/shop")) {
+            Ok(Checked::Deploy { key, spec }) => {
+                // What passes is well formed: a valid key, a lowercase sha.
+                assert!(previewd_core::key::validate_branch(&key.branch).is_ok());
+                let sha = spec.commit_sha.unwrap();
+                assert!(sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            }
+            Ok(Checked::Destroy { key }) => {
+                assert!(previewd_core::key::validate_branch(&key.branch).is_ok());
+            }
+            Err(e) => {
+                let field = field_of(&e);
+                assert!(!field.is_empty(), "{e:?}");
+                assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,30}".prop_map(Value::from),
+            prop_oneof![Just("deploy"), Just("destroy"), Just("qanote/issue-1"), Just("abc1234")]
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            let key = prop_oneof![
+                Just("action".to_string()),
+                Just("branch".to_string()),
+                Just("commit_sha".to_string()),
+                Just("ai_run_id".to_string()),
+                Just("callback_url".to_string()),
+                "\\PC{0,8}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(key, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_every_refusal_names_a_field(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            judge(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics_and_every_refusal_names_a_field(value in any_json()) {
+            judge(value.to_string().as_bytes());
+        }
     }
 }

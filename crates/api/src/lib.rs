@@ -1,28 +1,47 @@
 //! previewd's HTTP API: the dispatch contract, the previews resource,
-//! health checks, Prometheus metrics and the status page. `app(state)` is a
-//! pure function of the state, so tests serve it on `127.0.0.1:0` exactly as
-//! `previewd serve` does.
+//! health checks, Prometheus metrics and the status page, and the server
+//! that serves them to hostile clients.
+//!
+//! Two routers: [`public_app`] (what the outside needs: `/v1` with its
+//! token, the signed webhook, health) and [`internal_app`] (the pages and
+//! `/metrics`, which publish the fleet, for listeners only the VPC or the
+//! machine reaches). [`app`] is both, for loopback and tests. Each is a
+//! pure function of the state, so tests serve it on `127.0.0.1:0` exactly
+//! as `previewd serve` does.
+//!
+//! ```text
+//!  request ─► json_refusals ─► security headers ─► request_shape ─► browser_guard
+//!             (one error shape)                    (414/431)        (415/403)
+//!          ─► [loopback_host] ─► router ─► [require_token on /v1] ─► handler
+//! ```
 #![forbid(unsafe_code)]
 
 mod auth;
 mod dispatch;
 mod error;
+mod guard;
+pub mod limits;
 pub mod metrics;
 mod previews;
+pub mod server;
 pub mod status_page;
 mod webhook;
 
+pub use auth::ApiToken;
 pub use dispatch::DispatchRequest;
 pub use error::ApiError;
 pub use previews::{PreviewView, status_url};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use previewd_core::naming::NamingConfig;
 use previewd_core::ports::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -36,7 +55,7 @@ pub struct AppState {
     /// Woken after every write so the controller acts at once.
     pub wake: Arc<Notify>,
     /// Bearer token for `/v1/*`; `None` only when listening on loopback.
-    pub api_token: Option<Arc<str>>,
+    pub api_token: Option<ApiToken>,
     /// How long after its last deploy a preview expires.
     pub ttl: Duration,
     /// No preview outlives its creation by more than this, redeploys or not.
@@ -79,9 +98,31 @@ async fn gc_dry_run(
         .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
-pub fn app(state: AppState) -> Router {
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routes {
+    /// `/v1` (with the bearer token), the webhook and health: what the
+    /// public load balancer forwards.
+    pub api: bool,
+    /// The status page, the per-preview pages and `/metrics`: read-only
+    /// and without a token (a browser and Prometheus carry none), so only
+    /// for a listener that the VPC or this machine alone reaches.
+    pub pages: bool,
+}
+
+impl Routes {
+    pub const ALL: Routes = Routes {
+        api: true,
+        pages: true,
+    };
+}
+
+fn api_routes(state: &AppState) -> Router<AppState> {
     let v1 = Router::new()
-        .route("/v1/dispatch", post(dispatch::dispatch))
+        .route(
+            "/v1/dispatch",
+            post(dispatch::dispatch).layer(DefaultBodyLimit::max(limits::MAX_DISPATCH_BODY)),
+        )
         .route("/v1/previews", get(previews::list))
         .route("/v1/gc", get(gc_dry_run))
         .route(
@@ -92,15 +133,77 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ));
-    // Read-only and without the bearer token, like the health checks: a
-    // person's browser and Prometheus carry none.
+    // Signed instead of token-checked: GitHub carries no bearer token. The
+    // handler reads the body itself, after checking the headers.
+    Router::new()
+        .route("/v1/github/webhook", post(webhook::receive))
+        .merge(v1)
+}
+
+fn page_routes() -> Router<AppState> {
     Router::new()
         .route("/", get(status_page::index))
         .route("/previews/{*branch}", get(status_page::detail))
         .route("/metrics", get(metrics::render))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/v1/github/webhook", post(webhook::receive))
-        .route("/readyz", get(previews::ready))
-        .merge(v1)
+}
+
+/// The router for one listener. `loopback`: the listener is bound to a
+/// loopback address, so only loopback `Host` names are served (a
+/// DNS-rebinding page's requests carry its own).
+pub fn router(state: AppState, routes: Routes, loopback: bool) -> Router {
+    let mut router = health();
+    if routes.api {
+        router = router.merge(api_routes(&state));
+    }
+    if routes.pages {
+        router = router.merge(page_routes());
+    }
+    let mut router = router
+        .fallback(|| async {
+            ApiError::refused(axum::http::StatusCode::NOT_FOUND, "path", "no such route")
+        })
         .with_state(state)
+        .layer(axum::middleware::from_fn(guard::browser_guard));
+    if loopback {
+        router = router.layer(axum::middleware::from_fn(guard::loopback_host));
+    }
+    harden(router)
+}
+
+/// Every route, no `Host` check: `once` and tests.
+pub fn app(state: AppState) -> Router {
+    router(state, Routes::ALL, false)
+}
+
+fn health() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(previews::ready))
+}
+
+/// The layers every router gets, outermost last: request limits, security
+/// headers, one error shape, and a panic caught as a 500.
+fn harden(router: Router) -> Router {
+    router
+        .layer(axum::middleware::from_fn(limits::request_shape))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(status_page::content_security_policy()),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(axum::middleware::from_fn(error::json_refusals))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_reply,
+        ))
 }

@@ -88,6 +88,10 @@ fn describe() {
         names::LEASE_TAKEOVERS,
         "Claims of a preview whose lease ran out while another replica held it."
     );
+    describe_counter!(
+        names::AUTH_FAILURES,
+        "Requests to /v1 refused for their bearer token, by reason (missing, malformed, empty, wrong)."
+    );
 }
 
 /// The exposition; 404 when this app was built without metrics.

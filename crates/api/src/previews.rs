@@ -121,7 +121,7 @@ pub async fn list(
 }
 
 fn key(state: &AppState, branch: &str) -> Result<PreviewKey, ApiError> {
-    PreviewKey::new(&state.project, branch).map_err(|e| ApiError::invalid("branch", e.to_string()))
+    PreviewKey::new(&state.project, branch).map_err(ApiError::key)
 }
 
 pub async fn get_one(
@@ -167,6 +167,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) 
     match state.store.list(&probe).await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(e) => {
+            // Logged here, once; the probe's reply says only what failed.
             tracing::warn!(error = %e, "readiness probe: store unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
         }

@@ -27,6 +27,22 @@ border-bottom:1px solid #d0d7de;vertical-align:top}th{background:#f6f8fa}\
 dt{font-weight:600;float:left;clear:left;width:11em}dd{margin-left:12em}\
 code{font-family:ui-monospace,monospace}.muted{color:#57606a}";
 
+/// The page's Content-Security-Policy: nothing may load or run but the one
+/// inline style block, named by its digest; no frame may embed the page.
+pub fn content_security_policy() -> &'static str {
+    use base64::Engine;
+    use sha2::Digest;
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        let digest = sha2::Sha256::digest(STYLE.as_bytes());
+        let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'"
+        )
+    })
+}
+
 fn page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)

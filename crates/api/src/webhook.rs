@@ -1,77 +1,220 @@
 //! `POST /v1/github/webhook`: GitHub tells us a PR closed or a branch was
 //! deleted, and the preview goes.
 //!
-//! The signature is checked (in constant time) before anything is read;
-//! each `X-GitHub-Delivery` id is acted on once, so a replayed body is
-//! dropped; events for other repositories are ignored.
+//! Anyone can reach this route, so it is built to cost an attacker's
+//! request nothing and to make a replay a no-op.
+//!
+//! # Guarantees
+//! - Before a byte of the body is read: the signature header must have the
+//!   `sha256=<64 hex>` form, the event must be one previewd handles, the
+//!   delivery id must be short and printable, and `Content-Length` must be
+//!   given and at most 1 MB. A body then has 10 s to arrive.
+//! - The signature is checked (in constant time) before the body is parsed.
+//! - A delivery is acted on once, known both by its `X-GitHub-Delivery` id
+//!   and by the SHA-256 of its body: the same signed body under a fresh id
+//!   is a duplicate. A close older than the preview's last deploy is stale
+//!   and ignored.
+//! - The delivery is recorded in the transaction of the destroy it causes,
+//!   so a failure between the two cannot turn GitHub's redelivery into a
+//!   no-op.
+//! - Events for other repositories are ignored.
 
+use crate::limits::{MAX_WEBHOOK_BODY, WEBHOOK_BODY_TIMEOUT, declared_length};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use previewd_core::key::PreviewKey;
-use previewd_github::{WebhookEvent, parse_event, verify_signature};
+use previewd_core::ports::{Delivery, WebhookDestroy};
+use previewd_github::{HANDLED_EVENTS, WebhookEvent, parse_event, verify_signature};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// GitHub's delivery ids are UUIDs (36 characters); room for more, not
+/// for an attacker's megabyte.
+const MAX_DELIVERY_ID: usize = 128;
+
+fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid(name_of(name), "header is required"))
+}
+
+/// The header's name as GitHub's documentation writes it.
+fn name_of(lower: &'static str) -> &'static str {
+    match lower {
+        "x-hub-signature-256" => "X-Hub-Signature-256",
+        "x-github-event" => "X-GitHub-Event",
+        _ => "X-GitHub-Delivery",
+    }
+}
+
+/// Everything that can be judged from the head alone.
+struct Head<'a> {
+    signature: &'a str,
+    event: &'a str,
+    delivery: &'a str,
+}
+
+fn check_head(headers: &HeaderMap) -> Result<Head<'_>, ApiError> {
+    let signature = header(headers, "x-hub-signature-256").map_err(|_| ApiError::BadSignature)?;
+    let well_formed = signature
+        .strip_prefix("sha256=")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        return Err(ApiError::BadSignature);
+    }
+    let event = header(headers, "x-github-event")?;
+    if !HANDLED_EVENTS.contains(&event) {
+        return Err(ApiError::invalid(
+            "X-GitHub-Event",
+            format!(
+                "previewd handles only {}; configure the webhook to send just those",
+                HANDLED_EVENTS.join(", ")
+            ),
+        ));
+    }
+    let delivery = header(headers, "x-github-delivery")?;
+    if delivery.len() > MAX_DELIVERY_ID || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "X-GitHub-Delivery",
+            format!("must be at most {MAX_DELIVERY_ID} printable characters"),
+        ));
+    }
+    Ok(Head {
+        signature,
+        event,
+        delivery,
+    })
+}
+
+/// Reads at most `MAX_WEBHOOK_BODY` bytes within `WEBHOOK_BODY_TIMEOUT`.
+async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let too_slow = || {
+        ApiError::refused(
+            StatusCode::REQUEST_TIMEOUT,
+            "body",
+            format!(
+                "did not arrive within {} s",
+                WEBHOOK_BODY_TIMEOUT.as_secs()
+            ),
+        )
+    };
+    tokio::time::timeout(
+        WEBHOOK_BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_WEBHOOK_BODY),
+    )
+    .await
+    .map_err(|_| too_slow())?
+    .map_err(|_| {
+        ApiError::refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+            format!("is longer than its Content-Length or {MAX_WEBHOOK_BODY} bytes"),
+        )
+    })
 }
 
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some(secret) = &state.webhook_secret else {
         return Err(ApiError::Unavailable(
             "no webhook secret is configured (PREVIEWD_GITHUB_WEBHOOK_SECRET)".into(),
         ));
     };
-    let signature = header(&headers, "x-hub-signature-256").unwrap_or("");
-    if !verify_signature(secret.as_bytes(), &body, signature) {
+    let head = check_head(&headers)?;
+    declared_length(&headers, MAX_WEBHOOK_BODY)?;
+    let body = read_body(body).await?;
+    if !verify_signature(secret.as_bytes(), &body, head.signature) {
         return Err(ApiError::BadSignature);
     }
-    let delivery = header(&headers, "x-github-delivery")
-        .ok_or_else(|| ApiError::invalid("X-GitHub-Delivery", "header is required"))?;
-    let event = header(&headers, "x-github-event")
-        .ok_or_else(|| ApiError::invalid("X-GitHub-Event", "header is required"))?;
-    let parsed = parse_event(event, &body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let parsed = parse_event(head.event, &body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let delivery = Delivery {
+        id: head.delivery.to_owned(),
+        body_sha256: hex::encode(Sha256::digest(&body)),
+        event: head.event.to_owned(),
+    };
+    let now = chrono::Utc::now();
+    // What to destroy, or the answer for a delivery that destroys nothing.
+    let (branch, event_at) = match parsed {
+        WebhookEvent::PullRequestClosed {
+            repo,
+            branch,
+            closed_at,
+            ..
+        } if repo.eq_ignore_ascii_case(&state.project) => (branch, closed_at),
+        // A branch deletion carries no time of its own: the body digest
+        // is what makes its replay a duplicate.
+        WebhookEvent::BranchDeleted { repo, branch } if repo.eq_ignore_ascii_case(&state.project) => {
+            (branch, None)
+        }
+        WebhookEvent::PullRequestClosed { repo, .. } | WebhookEvent::BranchDeleted { repo, .. } => {
+            let why = format!("repository {repo} is not {}", state.project);
+            return remembered(&state, &delivery, StatusCode::ACCEPTED, json!({ "ignored": why })).await;
+        }
+        WebhookEvent::Ping => {
+            return remembered(&state, &delivery, StatusCode::OK, json!({ "pong": true })).await;
+        }
+        WebhookEvent::Other(what) => {
+            return remembered(&state, &delivery, StatusCode::ACCEPTED, json!({ "ignored": what })).await;
+        }
+    };
+    let Ok(key) = PreviewKey::new(&state.project, &branch) else {
+        let answer = json!({ "ignored": "not a valid branch name" });
+        return remembered(&state, &delivery, StatusCode::ACCEPTED, answer).await;
+    };
+    let out = state
+        .store
+        .apply_webhook_destroy(&delivery, &key, event_at, now)
+        .await?;
+    match out {
+        WebhookDestroy::Duplicate => Ok(duplicate(&delivery)),
+        WebhookDestroy::Stale => {
+            tracing::info!(%key, event = head.event, "webhook: close older than the last deploy; ignored");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "branch": branch, "ignored": "older than the preview's last deploy" })),
+            ))
+        }
+        WebhookDestroy::Applied(out) => {
+            if out.as_ref().is_some_and(|o| o.changed) {
+                state.wake.notify_one();
+            }
+            tracing::info!(%key, event = head.event, found = out.is_some(), "webhook: destroying preview");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "branch": branch, "found": out.is_some() })),
+            ))
+        }
+    }
+}
+
+/// Records a delivery that destroys nothing and answers it, or answers it
+/// as a duplicate.
+async fn remembered(
+    state: &AppState,
+    delivery: &Delivery,
+    status: StatusCode,
+    answer: Value,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !state
         .store
         .remember_delivery(delivery, chrono::Utc::now())
         .await?
     {
-        tracing::info!(delivery, event, "webhook delivery seen before; dropped");
-        return Ok((StatusCode::OK, Json(json!({ "duplicate": true }))));
+        return Ok(duplicate(delivery));
     }
-    let (repo, branch) = match parsed {
-        WebhookEvent::Ping => return Ok((StatusCode::OK, Json(json!({ "pong": true })))),
-        WebhookEvent::PullRequestClosed { repo, branch, .. }
-        | WebhookEvent::BranchDeleted { repo, branch } => (repo, branch),
-        WebhookEvent::Other(what) => {
-            return Ok((StatusCode::ACCEPTED, Json(json!({ "ignored": what }))));
-        }
-    };
-    if !repo.eq_ignore_ascii_case(&state.project) {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "ignored": format!("repository {repo} is not {}", state.project) })),
-        ));
-    }
-    let Ok(key) = PreviewKey::new(&state.project, &branch) else {
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "ignored": "not a valid branch name" })),
-        ));
-    };
-    let out = state.store.apply_destroy(&key, chrono::Utc::now()).await?;
-    if out.as_ref().is_some_and(|o| o.changed) {
-        state.wake.notify_one();
-    }
-    tracing::info!(%key, event, found = out.is_some(), "webhook: destroying preview");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "branch": branch, "found": out.is_some() })),
-    ))
+    Ok((status, Json(answer)))
+}
+
+fn duplicate(delivery: &Delivery) -> (StatusCode, Json<Value>) {
+    tracing::info!(delivery = %delivery.id, event = %delivery.event, "webhook delivery seen before; dropped");
+    (StatusCode::OK, Json(json!({ "duplicate": true })))
 }

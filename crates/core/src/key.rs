@@ -37,6 +37,25 @@ pub enum KeyError {
     Branch(BranchError),
 }
 
+impl KeyError {
+    /// The part that broke a rule, as a field name for an error reply.
+    pub fn field(&self) -> &'static str {
+        match self {
+            KeyError::Project(_) => "project",
+            KeyError::Branch(_) => "branch",
+        }
+    }
+
+    /// The rule alone, without the field in front (the reply names the
+    /// field apart).
+    pub fn rule(&self) -> String {
+        match self {
+            KeyError::Project(e) => e.to_string(),
+            KeyError::Branch(e) => e.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProjectError {
     #[error("must not be empty")]
@@ -76,6 +95,11 @@ pub enum BranchError {
     DoubleDot,
     #[error("must not contain control characters or spaces")]
     ControlOrSpace,
+    /// Invisible and direction-changing characters make a name render
+    /// unlike the bytes it is matched by (a right-to-left override shows
+    /// `qanote/issue-42` for a different branch).
+    #[error("must not contain invisible or direction-changing characters (found U+{0:04X})", *.0 as u32)]
+    FormatCharacter(char),
     #[error("must not contain any of `~ ^ : ? * [ \\` (found {0:?})")]
     ForbiddenCharacter(char),
     #[error("must not start or end with `/` or contain `//`")]
@@ -109,8 +133,12 @@ pub fn validate_branch(branch: &str) -> Result<(), BranchError> {
         return Err(BranchError::LeadingDash);
     }
     for c in branch.chars() {
-        if c.is_control() || c == ' ' {
+        // Every Unicode space too: a no-break space looks like a space.
+        if c.is_control() || c.is_whitespace() {
             return Err(BranchError::ControlOrSpace);
+        }
+        if is_format_character(c) {
+            return Err(BranchError::FormatCharacter(c));
         }
         if matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\') {
             return Err(BranchError::ForbiddenCharacter(c));
@@ -137,6 +165,36 @@ pub fn validate_branch(branch: &str) -> Result<(), BranchError> {
         }
     }
     Ok(())
+}
+
+/// Unicode's format characters (general category Cf, Unicode 15): zero
+/// widths, joiners, bidirectional marks, embeddings, overrides and
+/// isolates, the byte-order mark, and the invisible tag characters.
+fn is_format_character(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 #[cfg(test)]
@@ -169,6 +227,11 @@ mod tests {
             ("a@{1}", BranchError::AtBrace),
             ("@", BranchError::LoneAt),
             ("-x", BranchError::LeadingDash),
+            ("a\u{a0}b", BranchError::ControlOrSpace),
+            ("qanote/\u{202e}24-eussi", BranchError::FormatCharacter('\u{202e}')),
+            ("a\u{200b}b", BranchError::FormatCharacter('\u{200b}')),
+            ("a\u{2066}b", BranchError::FormatCharacter('\u{2066}')),
+            ("\u{feff}main", BranchError::FormatCharacter('\u{feff}')),
         ];
         for (branch, rule) in cases {
             assert_eq!(validate_branch(branch), Err(rule), "{branch:?}");
@@ -182,5 +245,27 @@ mod tests {
         assert_eq!(err.to_string(), "branch: must not contain `..`");
         let err = PreviewKey::new("", "main").unwrap_err();
         assert_eq!(err.to_string(), "project: must not be empty");
+        assert_eq!((err.field(), err.rule().as_str()), ("project", "must not be empty"));
+    }
+
+    #[test]
+    fn format_character_rule_names_the_code_point() {
+        let err = validate_branch("a\u{202e}b").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "must not contain invisible or direction-changing characters (found U+202E)"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the input, validation answers (never panics), and a
+        /// name it accepts holds no character that renders unlike itself.
+        #[test]
+        fn any_string_is_judged_and_accepted_names_are_visible(branch in "\\PC{0,40}|.{0,300}") {
+            if validate_branch(&branch).is_ok() {
+                proptest::prop_assert!(branch.chars().all(|c| !c.is_control() && !c.is_whitespace() && !is_format_character(c)));
+                proptest::prop_assert!(!branch.is_empty() && branch.len() <= 255);
+            }
+        }
     }
 }

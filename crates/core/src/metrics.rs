@@ -35,6 +35,14 @@ pub const SWEEP_EXPIRED: &str = "previewd_sweep_expired_total";
 /// held it (that replica died or stalled mid-pass).
 pub const LEASE_TAKEOVERS: &str = "previewd_lease_takeovers_total";
 
+/// Counter, label `reason` (one of [`AUTH_FAILURE_REASONS`]): requests to
+/// `/v1` refused for their bearer token.
+pub const AUTH_FAILURES: &str = "previewd_auth_failures_total";
+/// Why a bearer token was refused: no `Authorization` header; a header that
+/// is not `Bearer <token>`; `Bearer` with nothing after it; a token that is
+/// not ours.
+pub const AUTH_FAILURE_REASONS: [&str; 4] = ["missing", "malformed", "empty", "wrong"];
+
 /// The `result` of a reconcile pass: it reached a verdict; it failed and
 /// will be retried; it failed for good; it ran out of time.
 pub const RESULTS: [&str; 4] = ["ok", "retryable_error", "terminal_error", "timeout"];

@@ -2,7 +2,12 @@
 //! `X-GitHub-Event` header and JSON body. Check the body's signature with
 //! [`crate::verify_signature`] before parsing it.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
+
+/// The `X-GitHub-Event` values previewd reads; any other delivery is
+/// refused before its body is read.
+pub const HANDLED_EVENTS: [&str; 3] = ["ping", "pull_request", "delete"];
 
 /// What a webhook delivery asks of previewd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +18,9 @@ pub enum WebhookEvent {
         repo: String,
         branch: String,
         merged: bool,
+        /// When it was closed (`pull_request.closed_at`): a close older
+        /// than the preview's last deploy is a replay or a late delivery.
+        closed_at: Option<DateTime<Utc>>,
     },
     /// A branch was deleted; its preview should go.
     BranchDeleted { repo: String, branch: String },
@@ -68,6 +76,8 @@ struct PullRequest {
     // Null on some payloads of unmerged PRs; absent means not merged.
     #[serde(default)]
     merged: Option<bool>,
+    #[serde(default)]
+    closed_at: Option<DateTime<Utc>>,
     head: Head,
 }
 
@@ -118,6 +128,7 @@ pub fn parse_event(event_header: &str, body: &[u8]) -> Result<WebhookEvent, Webh
                 repo: p.repository.full_name,
                 branch: p.pull_request.head.ref_name,
                 merged: p.pull_request.merged.unwrap_or(false),
+                closed_at: p.pull_request.closed_at,
             })
         }
         "delete" => {

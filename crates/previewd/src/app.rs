@@ -3,7 +3,7 @@
 
 use crate::config::{CloudKind, Config};
 use anyhow::Context;
-use previewd_api::{AppState, app};
+use previewd_api::{AppState, Routes};
 use previewd_controller::{Cloud, Controller, ControllerConfig, Reconciler, Sweeper, run_sweeps};
 use previewd_core::limits::{Limits, Pacer};
 use previewd_core::ports::Store;
@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    previewd_store::open(&cfg.store.url)
+    previewd_store::open(cfg.store_url()?.expose())
         .await
         .with_context(|| format!("opening {}", crate::redact_url(&cfg.store.url)))
 }
@@ -224,6 +224,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if token.is_none() {
         tracing::warn!(%listen, "no API token configured: /v1 is open to anyone on this machine (loopback only)");
     }
+    let limits = server_limits(&cfg);
     // Before anything records: a metric recorded earlier would be lost.
     let metrics_handle = previewd_api::metrics::install_recorder();
     let store = open_store(&cfg).await?;
@@ -249,7 +250,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         project: cfg.previews.project.clone(),
         url_scheme: cfg.container.url_scheme.clone(),
         wake: wake.clone(),
-        api_token: token.map(|t| Arc::from(t.expose())),
+        api_token: token,
         ttl: Duration::from_secs(cfg.previews.ttl_hours * 3600),
         max_lifetime: Duration::from_secs(cfg.previews.max_lifetime_hours * 3600),
         gc: Some((sweeps.clone(), cfg.sweep_options(false))),
@@ -263,7 +264,33 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("server.listen: cannot bind {listen}"))?;
-    tracing::info!(addr = %listener.local_addr()?, store = %crate::redact_url(&cfg.store.url), "previewd listening");
+    let internal = match cfg.server.internal_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("server.internal_listen: cannot bind {addr}"))?,
+        ),
+        None => None,
+    };
+    // The pages publish every branch, commit and AWS error: on the public
+    // listener only when that is loopback and no internal one is set.
+    let pages_on_public = internal.is_none() && listen.ip().is_loopback();
+    if internal.is_none() && !pages_on_public {
+        tracing::warn!(%listen, "the status pages and /metrics are not served: set server.internal_listen to an address only the VPC reaches");
+    }
+    let public_router = previewd_api::router(
+        state.clone(),
+        Routes {
+            api: true,
+            pages: pages_on_public,
+        },
+        listen.ip().is_loopback(),
+    );
+    if let Some(l) = &internal {
+        let addr = l.local_addr()?;
+        tracing::info!(addr = %addr, max_connections = limits.max_connections, "status pages and /metrics listening");
+    }
+    tracing::info!(addr = %listener.local_addr()?, store = %crate::redact_url(&cfg.store.url), max_connections = limits.max_connections, "previewd listening");
 
     let cancel = CancellationToken::new();
     let reported = reconciler.reported.clone();
@@ -297,12 +324,29 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         tracing::info!("shutdown requested");
         shutdown.cancel();
     });
-    let server_cancel = cancel.clone();
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(async move { server_cancel.cancelled().await })
-            .await
+    let internal_server = internal.map(|l| {
+        let loopback = l.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        let router = previewd_api::router(
+            state.clone(),
+            Routes {
+                api: false,
+                pages: true,
+            },
+            loopback,
+        );
+        tokio::spawn(previewd_api::server::serve(
+            l,
+            router,
+            limits,
+            cancel.child_token(),
+        ))
     });
+    let mut server = tokio::spawn(previewd_api::server::serve(
+        listener,
+        public_router,
+        limits,
+        cancel.child_token(),
+    ));
     // If the controller dies the daemon must not keep accepting work it
     // will never do: stop everything and fail. On a signal, everything
     // drains: the server stops accepting, passes under way finish.
@@ -317,10 +361,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(why) = failure {
         anyhow::bail!(why);
     }
-    server
-        .await
-        .context("HTTP server task panicked")?
-        .context("HTTP server failed")?;
+    server.await.context("HTTP server task panicked")?;
+    if let Some(s) = internal_server {
+        s.await.context("internal HTTP server task panicked")?;
+    }
     controller.await.context("controller task panicked")?;
     let _ = sweep_loop.await;
     let _ = delivery_loop.await;
@@ -328,6 +372,18 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = upkeep.await;
     tracing::info!("previewd stopped");
     Ok(())
+}
+
+/// The HTTP limits of `server.*`, the connection cap held under half the
+/// process's open-file limit.
+fn server_limits(cfg: &Config) -> previewd_api::server::ServerLimits {
+    let s = &cfg.server;
+    previewd_api::server::ServerLimits {
+        header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+        request_timeout: Duration::from_secs(s.request_timeout_secs),
+        max_connections: s.max_connections,
+    }
+    .capped_by_file_limit(previewd_api::server::open_file_limit())
 }
 
 /// Drains the recorder's histogram buffers now and then, so they stay

@@ -12,19 +12,38 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Server {
+    /// The API (`/v1`, the webhook) and health checks: what the public load
+    /// balancer forwards. On a loopback address it serves the pages and
+    /// `/metrics` too, unless `internal_listen` is set.
     pub listen: SocketAddr,
+    /// The status pages and `/metrics`, which publish every branch, commit
+    /// and AWS error: bind it where only the VPC reaches. Unset, they are
+    /// served on `listen` if that is loopback, else nowhere.
+    pub internal_listen: Option<SocketAddr>,
     /// File holding the API bearer token (else `PREVIEWD_API_TOKEN`).
     pub api_token_file: Option<PathBuf>,
     /// Serve the read-only HTML status page at `/` (no token needed).
     pub status_page: bool,
+    /// Open connections per listener, further capped at half the
+    /// process's open-file limit so idle sockets cannot exhaust it.
+    pub max_connections: usize,
+    /// A connection must send a whole request head within this, and is
+    /// closed after this long idle between keep-alive requests.
+    pub header_read_timeout_secs: u64,
+    /// One request, body included, is answered 408 after this.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Server {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".parse().expect("valid"),
+            internal_listen: None,
             api_token_file: None,
             status_page: true,
+            max_connections: 512,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -32,14 +51,18 @@ impl Default for Server {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// `sqlite://previewd.db` (default) or `postgres://…`.
+    /// `sqlite://previewd.db` (default) or `postgres://…`. A password may
+    /// sit in it only when it comes from `PREVIEWD_STORE_URL`.
     pub url: String,
+    /// A file holding the PostgreSQL password, put into `url` at start.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
         Self {
             url: "sqlite://previewd.db".into(),
+            password_file: None,
         }
     }
 }
@@ -379,22 +402,43 @@ impl Config {
         }
     }
 
-    /// The API token from `PREVIEWD_API_TOKEN` or `server.api_token_file`.
-    pub fn api_token(&self) -> anyhow::Result<Option<Secret>> {
-        if let Ok(v) = std::env::var("PREVIEWD_API_TOKEN")
-            && !v.is_empty()
-        {
-            return Ok(Some(Secret(v)));
-        }
-        match &self.server.api_token_file {
-            Some(path) => {
+    /// The API token from `PREVIEWD_API_TOKEN` or `server.api_token_file`,
+    /// refused (naming where it came from) when it is empty, blank or
+    /// shorter than 32 characters: a weak token is no token at all, and
+    /// with a token the daemon agrees to listen beyond loopback.
+    pub fn api_token(&self) -> anyhow::Result<Option<previewd_api::ApiToken>> {
+        let (source, raw) = match (std::env::var("PREVIEWD_API_TOKEN"), &self.server.api_token_file) {
+            (Ok(v), _) => ("PREVIEWD_API_TOKEN".to_owned(), v),
+            (Err(_), Some(path)) => {
                 let v = std::fs::read_to_string(path).map_err(|e| {
                     anyhow::anyhow!("server.api_token_file: cannot read {}: {e}", path.display())
                 })?;
-                Ok(Some(Secret(v.trim().to_owned())))
+                // One trailing newline is how files end, not part of the token.
+                let v = v.strip_suffix('\n').unwrap_or(&v);
+                let v = v.strip_suffix('\r').unwrap_or(v).to_owned();
+                (format!("server.api_token_file ({})", path.display()), v)
             }
-            None => Ok(None),
-        }
+            (Err(_), None) => return Ok(None),
+        };
+        previewd_api::ApiToken::new(&raw)
+            .map(Some)
+            .map_err(|rule| anyhow::anyhow!("{source}: the API token {rule}"))
+    }
+
+    /// `store.url` with the password of `store.password_file` put in.
+    pub fn store_url(&self) -> anyhow::Result<Secret> {
+        let Some(path) = &self.store.password_file else {
+            return Ok(Secret(self.store.url.clone()));
+        };
+        let password = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("store.password_file: cannot read {}: {e}", path.display())
+        })?;
+        let password = password.trim_end_matches(['\n', '\r']);
+        let mut url = reqwest::Url::parse(&self.store.url)
+            .map_err(|e| anyhow::anyhow!("store.url: not a URL ({e})"))?;
+        url.set_password(Some(password))
+            .map_err(|()| anyhow::anyhow!("store.url: cannot carry a password"))?;
+        Ok(Secret(url.to_string()))
     }
 }
 

@@ -131,6 +131,14 @@ pub fn load(
         sim: section(&root, "sim", &env_raw, &mut problems),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
+    // A file is read by whoever can read the deploy repository or the
+    // image; the environment comes from the secret store.
+    if !env_raw.contains_key("store.url") && has_password(&cfg.store.url) {
+        problems.push(problem(
+            "store.url",
+            "a password must not sit in the configuration file: set PREVIEWD_STORE_URL, or name a file with store.password_file",
+        ));
+    }
     problems.extend(check(&cfg));
     if problems.is_empty() {
         Ok(cfg)
@@ -203,6 +211,30 @@ fn looks_secret(key: &str, value: &toml::Value) -> bool {
             .any(|s| key.contains(s))
 }
 
+/// Whether a URL's userinfo holds a password (`scheme://user:pass@host`).
+fn has_password(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
+}
+
+/// `github.api_url` is where the GitHub token is sent: https only, except
+/// to this machine (the tests' fake GitHub).
+fn api_url_problem(url: &str) -> Option<String> {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return Some("must be an absolute URL (https://api.github.com or your GitHub Enterprise API)".into());
+    };
+    let host = u.host_str().unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match u.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        _ => Some("must be https:// (plain http only to a loopback address): the GitHub token travels with every request".into()),
+    }
+}
+
 /// CloudWatch Logs accepts only these retention periods.
 const RETENTION_DAYS: [i32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -231,6 +263,33 @@ fn check(c: &Config) -> Vec<Problem> {
         out.push(problem(
             "previews.max_lifetime_hours",
             "must be at least ttl_hours and at most 87600",
+        ));
+    }
+    if let Some(rule) = api_url_problem(&c.github.api_url) {
+        out.push(problem("github.api_url", rule));
+    }
+    let s = &c.server;
+    if !(1..=65_536).contains(&s.max_connections) {
+        out.push(problem("server.max_connections", "must be 1..=65536"));
+    }
+    for (key, secs) in [
+        ("server.header_read_timeout_secs", s.header_read_timeout_secs),
+        ("server.request_timeout_secs", s.request_timeout_secs),
+    ] {
+        if !(1..=600).contains(&secs) {
+            out.push(problem(key, "must be 1..=600 (seconds)"));
+        }
+    }
+    if s.internal_listen.is_some_and(|i| i.port() != 0 && i == s.listen) {
+        out.push(problem(
+            "server.internal_listen",
+            "must differ from server.listen: the pages must not share the public listener",
+        ));
+    }
+    if c.store.password_file.is_some() && !c.store.url.starts_with("postgres") {
+        out.push(problem(
+            "store.password_file",
+            "only a postgres:// store has a password",
         ));
     }
     if let Err(e) = previewd_github::CallbackPolicy::new(&c.callbacks.allowed_hosts) {

@@ -165,16 +165,59 @@ async fn run(command: Command, cfg: config::Config) -> anyhow::Result<ExitCode> 
     }
 }
 
-/// A database URL with any password replaced, for printing.
+/// A URL with its password and every password-like query parameter
+/// (`password`, `sslpassword`, `token`, `secret`, `…key`) replaced, for
+/// printing.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
+    const SENSITIVE: [&str; 4] = ["pass", "secret", "token", "key"];
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        // Not a URL a parser reads: print nothing after the scheme's host.
+        return match url.find("://") {
+            Some(s) => format!("{}://***", &url[..s]),
+            None => "***".into(),
+        };
+    };
+    let mut changed = false;
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+        changed = true;
+    }
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let lower = k.to_ascii_lowercase();
+            if SENSITIVE.iter().any(|s| lower.contains(s)) {
+                changed = true;
+                (k.into_owned(), "***".to_owned())
+            } else {
+                (k.into_owned(), v.into_owned())
             }
-        }
-        _ => url.to_owned(),
+        })
+        .collect();
+    if !changed {
+        return url.to_owned();
+    }
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_and_password_like_parameters_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/previews?sslmode=require"),
+            "postgres://app:***@db:5432/previews?sslmode=require"
+        );
+        let r = redact_url("postgres://db/previews?user=app&password=hunter2&sslpassword=x2&sslkey=/k");
+        assert!(!r.contains("hunter2") && !r.contains("x2"), "{r}");
+        assert!(r.contains("user=app"), "{r}");
+        assert_eq!(redact_url("sqlite://previewd.db"), "sqlite://previewd.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+        assert!(!redact_url("post gres://u:hunter2@x").contains("hunter2"));
     }
 }

@@ -38,6 +38,7 @@ fn pull_request(action: &str, merged: bool, head_repo: serde_json::Value) -> Vec
         "pull_request": {
             "number": 42,
             "state": "closed",
+            "closed_at": "2026-11-30T10:15:00Z",
             "merged": merged,
             "merge_commit_sha": "e5bd3914e2e596debea16f433f57875b5b90bcd6",
             "head": {
@@ -64,6 +65,7 @@ fn a_merged_pull_request_names_its_head_branch() {
             repo: "acme/shop".into(),
             branch: "qanote/issue-42".into(),
             merged: true,
+            closed_at: Some("2026-11-30T10:15:00Z".parse().unwrap()),
         }
     );
 }

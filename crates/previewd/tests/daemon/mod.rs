@@ -68,9 +68,23 @@ impl Daemon {
     /// Starts `serve` with `env` on top of the fast settings; nothing of the
     /// caller's environment but PATH reaches it.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_wrapped(&[], env)
+    }
+
+    /// Like [`Daemon::start`], with `wrapper` in front of the binary: a
+    /// command that ends by running its last two arguments (`BIN serve`),
+    /// such as `sh -c 'ulimit -n 256; exec "$@"' sh`.
+    pub fn start_wrapped(wrapper: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = format!("sqlite://{}/previewd.db", dir.path().display());
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -116,6 +130,18 @@ impl Daemon {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The process id (of the wrapper, which `exec`s the daemon).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every line printed so far.
+    #[allow(dead_code)]
+    pub fn lines(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
     }
 
     /// SIGTERM, then everything it printed, one line each.
@@ -191,6 +217,26 @@ pub fn http(
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Sends `request` as it is on its own connection and reads the whole
+/// answer: status, head (lower-cased) and body.
+#[allow(dead_code)]
+pub fn raw(addr: &str, request: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the daemon");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The daemon may answer and close before it reads everything.
+    let _ = s.write_all(request);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 /// Polls `get BRANCH --output json` until `done` holds, or panics.
