@@ -4,6 +4,7 @@
 use crate::deployment::DeploymentState;
 use crate::http::{self, snippet};
 use crate::policy::CallbackPolicy;
+use crate::resolve::{AllowlistResolver, ResolveError};
 use crate::signature::signature_header;
 use crate::{Secret, USER_AGENT};
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,8 @@ impl CallbackConfig {
 /// A callback that was not delivered, named for the step that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
-    /// The allowlist refuses the URL.
+    /// The allowlist refuses the URL, or every address its host resolves
+    /// to.
     #[error("callback_url: {0}")]
     NotAllowed(String),
     /// An argument or setting breaks a rule; `field` names it.
@@ -69,7 +71,8 @@ pub enum CallbackError {
     HttpClient(#[source] reqwest::Error),
     #[error("encoding the callback body: {0}")]
     Encode(#[source] serde_json::Error),
-    /// No response: refused connection, DNS, TLS, timeout.
+    /// No response: refused connection, DNS, TLS, timeout. The error
+    /// carries no URL (a callback's query may hold a token).
     #[error("sending the callback: {0}")]
     Send(#[source] reqwest::Error),
     /// A 4xx (or a redirect, which is never followed): the receiver does not
@@ -120,8 +123,11 @@ impl CallbackError {
     }
 }
 
-/// Posts callbacks. Redirects are not followed: the allowlist judged the
-/// URL, not wherever a receiver points next.
+/// Posts callbacks. Host names are resolved through the allowlist (see
+/// [`CallbackPolicy`]): only the addresses it permits are connected to.
+/// Redirects are not followed: the allowlist judged the URL, not wherever
+/// a receiver points next. No proxy is used. Logs and errors name the
+/// callback's host, never its URL.
 pub struct CallbackClient {
     http: reqwest::Client,
     secret: Secret,
@@ -136,8 +142,13 @@ impl CallbackClient {
                 rule: "must not be empty: receivers check the HMAC made with it".into(),
             });
         }
-        let http = http::client(&config.user_agent, config.timeout, false)
-            .map_err(CallbackError::HttpClient)?;
+        // Names resolve through the allowlist, and never through a proxy:
+        // a proxy would resolve the name itself, past the allowlist.
+        let http = http::builder(&config.user_agent, config.timeout, false)
+            .no_proxy()
+            .dns_resolver(AllowlistResolver::new(config.policy.clone()))
+            .build()
+            .map_err(|e| CallbackError::HttpClient(e.without_url()))?;
         Ok(CallbackClient {
             http,
             secret: config.secret,
@@ -153,7 +164,8 @@ impl CallbackClient {
     /// Posts `body` to `url`, signed, with `idempotency_key` (the same on
     /// every retry of one message). 2xx is delivered; see
     /// [`CallbackError::is_retryable`] for the rest.
-    #[tracing::instrument(name = "callback.post", skip_all, fields(branch = %body.branch, state = %body.state))]
+    #[tracing::instrument(name = "callback.post", skip_all,
+        fields(host = %host_of(url), branch = %body.branch, state = %body.state))]
     pub async fn post(
         &self,
         url: &str,
@@ -179,14 +191,18 @@ impl CallbackClient {
             .body(bytes)
             .send()
             .await
-            .map_err(CallbackError::Send)?;
+            .map_err(send_error)?;
         let status = response.status().as_u16();
         let retry_after = http::retry_after(response.headers(), chrono::Utc::now().timestamp());
+        // Only the host of a redirect's target: its query may hold a token.
         let location = response
             .headers()
             .get("location")
             .and_then(|l| l.to_str().ok())
-            .map(str::to_owned);
+            .map(|l| match reqwest::Url::parse(l) {
+                Ok(u) => format!("host {}", u.host_str().unwrap_or("none")),
+                Err(_) => "a relative path".to_owned(),
+            });
         if (200..300).contains(&status) {
             tracing::debug!(status, "callback delivered");
             return Ok(());
@@ -217,4 +233,28 @@ impl CallbackClient {
             },
         })
     }
+}
+
+/// The host of a callback URL, for logs: never the path or query.
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "(invalid)".to_owned())
+}
+
+/// A request that got no response. When the allowlist resolver refused
+/// every address of the host, that is the allowlist's answer, not the
+/// network's; otherwise the error, without its URL.
+fn send_error(e: reqwest::Error) -> CallbackError {
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<ResolveError>()
+            && r.is_refusal()
+        {
+            return CallbackError::NotAllowed(r.to_string());
+        }
+        source = s.source();
+    }
+    CallbackError::Send(e.without_url())
 }

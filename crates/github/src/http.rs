@@ -26,6 +26,16 @@ pub(crate) fn client(
     timeout: Duration,
     follow_redirects: bool,
 ) -> reqwest::Result<reqwest::Client> {
+    builder(user_agent, timeout, follow_redirects).build()
+}
+
+/// [`client`]'s settings, for a caller to add to (the callback client adds
+/// its resolver).
+pub(crate) fn builder(
+    user_agent: &str,
+    timeout: Duration,
+    follow_redirects: bool,
+) -> reqwest::ClientBuilder {
     install_ring_provider();
     let redirects = if follow_redirects {
         reqwest::redirect::Policy::limited(5)
@@ -37,7 +47,6 @@ pub(crate) fn client(
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(redirects)
-        .build()
 }
 
 /// How long a 403 or 429 asks the caller to wait, or `None` when the

@@ -3,7 +3,7 @@
 //! ```text
 //!  outbox worker ──▶ GithubClient ──▶ POST /repos/{o}/{r}/deployments[/{id}/statuses]
 //!                │        └─ Auth::Token, or Auth::App: RS256 JWT ─▶ installation token (cached)
-//!                └─▶ CallbackClient ─▶ callback_url (allowlisted, HMAC-signed, Idempotency-Key)
+//!                └─▶ CallbackClient ─▶ callback_url (allowlisted, resolved by us, HMAC-signed, Idempotency-Key)
 //!  webhook route ──▶ verify_signature + parse_event ─▶ WebhookEvent (destroy on close/delete)
 //! ```
 //!
@@ -23,8 +23,10 @@ pub mod error;
 mod http;
 pub mod policy;
 pub mod reporter;
+mod resolve;
 pub mod secret;
 pub mod signature;
+mod special;
 pub mod webhook;
 
 pub use app_auth::KeyError;

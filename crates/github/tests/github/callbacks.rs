@@ -29,8 +29,10 @@ fn client(allow: &[&str], timeout: Duration) -> CallbackClient {
     CallbackClient::new(config).unwrap()
 }
 
+/// The fake listens on 127.0.0.1 on a random port: `127.0.0.1` alone
+/// would allow only 80 and 443.
 fn loopback_client() -> CallbackClient {
-    client(&["127.0.0.1"], Duration::from_secs(5))
+    client(&["127.0.0.1:*"], Duration::from_secs(5))
 }
 
 /// The receiver's side: recompute the HMAC of the exact bytes received.
@@ -109,10 +111,11 @@ async fn a_host_off_the_allowlist_is_never_called() {
 fn the_allowlist_judges_scheme_host_and_address_range() {
     let p = CallbackPolicy::new([
         "hooks.example.com",
+        "hooks.example.com:8080",
         "*.qa.example.org",
-        "10.0.0.7",
-        "[::1]",
-        "localhost",
+        "10.0.0.7:9000",
+        "[::1]:9000",
+        "localhost:3000",
     ])
     .unwrap();
     for ok in [
@@ -144,6 +147,8 @@ fn the_allowlist_judges_scheme_host_and_address_range() {
         ),
         ("http://10.0.0.8/", "private"),
         ("http://127.0.0.1/", "private"),
+        ("http://hooks.example.com:8081/", "port 8081 is not allowed"),
+        ("http://10.0.0.7/", "port 80 is not allowed"),
         ("not a url", "not an absolute URL"),
     ] {
         let e = p.allows(bad).unwrap_err();
@@ -234,7 +239,7 @@ async fn a_redirect_is_not_followed() {
 #[tokio::test]
 async fn a_timeout_is_retryable() {
     let fake = Fake::start(|_| Reply::json(200, json!({})).after(Duration::from_secs(3))).await;
-    let c = client(&["127.0.0.1"], Duration::from_millis(200));
+    let c = client(&["127.0.0.1:*"], Duration::from_millis(200));
     let err = c.post(&fake.url, &body(), "k").await.unwrap_err();
     assert!(matches!(err, CallbackError::Send(_)), "{err:?}");
     assert!(err.is_retryable());
