@@ -1,6 +1,9 @@
 """Creates the CloudFormation stack deploy/cloudformation/previewd.yaml on
 moto (a local AWS emulator) and checks what comes out: the stack completes,
 its intrinsic functions resolve to the ARNs and values previewd needs, the
+public ALB rule forwards only /v1/* of DaemonHost and a lower-precedence rule
+answers 404 for the rest, the internal listener (9090) is open to
+InternalCidr only, the
 configuration the task definition hands previewd passes `previewd config
 check`, and the deployed policy grants the actions `previewd iam-policy`
 prints for that configuration. cfn-lint checks the template's shape; this
@@ -91,6 +94,7 @@ def main() -> int:
             "ClusterName": "previews", "ListenerArn": listener, "AlbDnsName": lb["DNSName"],
             "AlbCanonicalZoneId": lb["CanonicalHostedZoneId"], "HostedZoneId": zone,
             "PreviewDomain": "preview.example.com", "DaemonHost": "previewd.preview.example.com",
+            "InternalCidr": "10.0.0.0/16",
             "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/previewd@sha256:" + "a" * 64,
             "DatabaseUrlSecretArn": secret("db"), "ApiTokenSecretArn": secret("api"),
             "GitHubTokenSecretArn": secret("gh"),
@@ -124,6 +128,38 @@ def main() -> int:
         expect(sorted(passed) == sorted([outputs["PreviewExecutionRoleArn"], params["PreviewTaskRoleArn"]]),
                f"iam:PassRole names {passed}")
 
+        # What the shared listener exposes of previewd: /v1/* of DaemonHost
+        # forwarded, everything else on DaemonHost a fixed 404 evaluated after
+        # it (DaemonRulePriority 10, DaemonFallbackRulePriority 11 by default).
+        host = params["DaemonHost"]
+        daemon_rules = {}
+        for r in c["elbv2"].describe_rules(ListenerArn=listener)["Rules"]:
+            conds = {}
+            for cond in r.get("Conditions", []):
+                values = (cond.get("Values")
+                          or cond.get("HostHeaderConfig", {}).get("Values")
+                          or cond.get("PathPatternConfig", {}).get("Values") or [])
+                conds[cond["Field"]] = sorted(values)
+            if conds.get("host-header") == [host]:
+                daemon_rules[r["Priority"]] = (conds, r["Actions"])
+        expect(sorted(daemon_rules) == ["10", "11"], f"rules for {host} at priorities {sorted(daemon_rules)}, want 10 and 11")
+        if "10" in daemon_rules:
+            conds, acts = daemon_rules["10"]
+            expect(conds.get("path-pattern") == ["/v1/*"], f"the forwarding rule's paths are {conds.get('path-pattern')}, want ['/v1/*']")
+            expect([a["Type"] for a in acts] == ["forward"], f"the /v1/* rule's actions {acts}")
+        if "11" in daemon_rules:
+            conds, acts = daemon_rules["11"]
+            expect("path-pattern" not in conds, f"the fallback rule has paths {conds.get('path-pattern')}")
+            expect([(a["Type"], a.get("FixedResponseConfig", {}).get("StatusCode")) for a in acts] == [("fixed-response", "404")],
+                   f"the fallback rule's actions {acts}, want a fixed 404")
+        groups = c["ec2"].describe_security_groups(GroupIds=[outputs["DaemonSecurityGroupId"]])["SecurityGroups"]
+        ingress = sorted((p.get("FromPort"), p.get("ToPort"),
+                          tuple(sorted(x["CidrIp"] for x in p.get("IpRanges", []))),
+                          tuple(sorted(x["GroupId"] for x in p.get("UserIdGroupPairs", []))))
+                         for p in groups[0]["IpPermissions"])
+        expect(ingress == [(8080, 8080, (), (alb_sg,)), (9090, 9090, ("10.0.0.0/16",), ())],
+               f"previewd's security group admits {ingress}; want 8080 from the ALB, 9090 from InternalCidr only")
+
         # The GitHub role's trust: one repository, one ref, STS audience.
         role = c["iam"].get_role(RoleName=outputs["GitHubRoleArn"].split("/")[-1])["Role"]
         trust = role["AssumeRolePolicyDocument"]
@@ -153,9 +189,15 @@ def main() -> int:
         secrets = [s["name"] for s in container.get("secrets") or [] if s]
         expect(secrets == ["PREVIEWD_STORE_URL", "PREVIEWD_API_TOKEN", "PREVIEWD_GITHUB_TOKEN"], f"secrets {secrets}")
         expect(env.get("PREVIEWD_CONTAINER_IMAGE") == outputs["RepositoryUri"] + ":{commit_sha}", "container.image")
+        expect(env.get("PREVIEWD_SERVER_LISTEN") == "0.0.0.0:8080", f"server.listen {env.get('PREVIEWD_SERVER_LISTEN')}")
+        expect(env.get("PREVIEWD_SERVER_INTERNAL_LISTEN") == "0.0.0.0:9090",
+               f"server.internal_listen {env.get('PREVIEWD_SERVER_INTERNAL_LISTEN')}")
+        ports = sorted(m["containerPort"] for m in container.get("portMappings", []))
+        expect(ports == [8080, 9090], f"container ports {ports}")
         run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env,
                    "PREVIEWD_STORE_URL": "postgres://previewd:pw@db.internal:5432/previewd",
-                   "PREVIEWD_API_TOKEN": "token", "PREVIEWD_GITHUB_TOKEN": "token"}
+                   # previewd refuses an API token shorter than 32 characters.
+                   "PREVIEWD_API_TOKEN": "t" * 32, "PREVIEWD_GITHUB_TOKEN": "token"}
         check = subprocess.run([binary, "config", "check"], env=run_env, capture_output=True, text=True)
         expect(check.returncode == 0, f"previewd config check on the stack's configuration:\n{check.stdout}{check.stderr}")
         printed = subprocess.run([binary, "iam-policy"], env=run_env, capture_output=True, text=True)
@@ -175,7 +217,8 @@ def main() -> int:
         print(p, file=sys.stderr)
     if problems:
         return 1
-    print("stack OK on moto: created, ARNs resolved, previewd accepts its configuration, "
+    print("stack OK on moto: created, ARNs resolved, only /v1/* public, 9090 from InternalCidr only, "
+          "previewd accepts its configuration, "
           "policy matches `previewd iam-policy`")
     return 0
 
