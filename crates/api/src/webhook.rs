@@ -37,9 +37,10 @@ pub async fn receive(
     let event = header(&headers, "x-github-event")
         .ok_or_else(|| ApiError::invalid("X-GitHub-Event", "header is required"))?;
     let parsed = parse_event(event, &body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let seen = previewd_core::ports::Delivery::of_body(delivery, event, &body);
     if !state
         .store
-        .remember_delivery(delivery, chrono::Utc::now())
+        .remember_delivery(&seen, chrono::Utc::now())
         .await?
     {
         tracing::info!(delivery, event, "webhook delivery seen before; dropped");
