@@ -197,8 +197,31 @@ pub trait Store: Send + Sync {
         key: &PreviewKey,
         generation: Option<i64>,
     ) -> StoreResult<Option<i64>>;
-    /// True the first time a webhook delivery id is seen, false after.
-    async fn remember_delivery(&self, delivery_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Records a webhook delivery: true the first time, false when its id
+    /// **or** its body digest was seen before (a replay under a fresh id).
+    /// Deliveries older than [`DELIVERIES_KEPT_FOR`] are forgotten on the way.
+    /// `Invalid` names the field when the delivery breaks [`Delivery::check`].
+    async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool>;
+    /// Records the delivery and performs the destroy it asks for, in one
+    /// transaction.
+    ///
+    /// # Guarantees
+    /// - A delivery whose id or body digest is known is [`WebhookDestroy::Duplicate`]
+    ///   and writes nothing.
+    /// - With `event_at`, a close that happened before the preview's current
+    ///   spec was deployed is [`WebhookDestroy::Stale`]: the delivery is
+    ///   recorded, the row untouched. `None` (GitHub's `delete` event has no
+    ///   time) skips this rule.
+    /// - Otherwise it does exactly what [`Store::apply_destroy`] does.
+    /// - On any error nothing is written, the delivery included, so GitHub's
+    ///   redelivery of it is acted on.
+    async fn apply_webhook_destroy(
+        &self,
+        delivery: &Delivery,
+        key: &PreviewKey,
+        event_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<WebhookDestroy>;
     /// Gives up a lease we hold (a no-op otherwise).
     async fn release_lease(&self, key: &PreviewKey, owner: &str) -> StoreResult<()>;
     /// Extends a held lease; `LeaseLost` if it is no longer ours.
@@ -256,6 +279,77 @@ pub trait Store: Send + Sync {
     /// database do not sweep at once: `None` while another holder has it.
     /// Dropping the returned guard gives it up; so does the holder's death.
     async fn try_sweep_lock(&self) -> StoreResult<Option<SweepLock>>;
+}
+
+/// How long a webhook delivery is remembered. GitHub lets a repository
+/// owner redeliver a delivery for a few days (three, at the time of
+/// writing) and a replayed body is only useful to an attacker while the
+/// preview it names might still exist; thirty days covers both with room
+/// to spare while keeping the table a month of webhooks small.
+pub const DELIVERIES_KEPT_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The longest `X-GitHub-Delivery` id the store keeps (GitHub's are
+/// 36-character UUIDs).
+pub const DELIVERY_ID_MAX: usize = 128;
+
+/// The longest `X-GitHub-Event` name the store keeps.
+pub const DELIVERY_EVENT_MAX: usize = 64;
+
+/// A webhook delivery, known by GitHub's delivery id and by the SHA-256 of
+/// its signed body: a replay under a fresh id still carries the same body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// `X-GitHub-Delivery`.
+    pub id: String,
+    /// The SHA-256 of the raw (signed) body, as 64 lowercase hex digits.
+    pub body_sha256: String,
+    /// `X-GitHub-Event`, kept for whoever reads the table.
+    pub event: String,
+}
+
+impl Delivery {
+    /// The delivery of `body`, digesting it.
+    pub fn of_body(id: &str, event: &str, body: &[u8]) -> Self {
+        use sha2::Digest;
+        Self {
+            id: id.to_owned(),
+            body_sha256: hex::encode(sha2::Sha256::digest(body)),
+            event: event.to_owned(),
+        }
+    }
+
+    /// The rules the store holds a delivery to, each failure naming its field.
+    pub fn check(&self) -> StoreResult<()> {
+        let invalid = |field, rule: &str| {
+            Err(StoreError::Invalid {
+                field,
+                rule: rule.to_owned(),
+            })
+        };
+        if self.id.is_empty() || self.id.len() > DELIVERY_ID_MAX {
+            return invalid("delivery_id", "must be 1 to 128 bytes");
+        }
+        let hex_digit = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+        if self.body_sha256.len() != 64 || !self.body_sha256.bytes().all(hex_digit) {
+            return invalid("body_sha256", "must be 64 lowercase hex digits");
+        }
+        if self.event.is_empty() || self.event.len() > DELIVERY_EVENT_MAX {
+            return invalid("event", "must be 1 to 64 bytes");
+        }
+        Ok(())
+    }
+}
+
+/// What [`Store::apply_webhook_destroy`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookDestroy {
+    /// The delivery id or body digest was seen before: nothing written.
+    Duplicate,
+    /// The event predates the preview's current deploy: the delivery is
+    /// recorded and the preview left as it is.
+    Stale,
+    /// The destroy ran; what [`Store::apply_destroy`] would have returned.
+    Applied(Option<ApplyOutcome>),
 }
 
 /// Proof that this process holds the sweep lock; dropping it releases the
@@ -317,4 +411,47 @@ pub trait Reporter: Send + Sync {
         body: &crate::report::CallbackBody,
         idempotency_key: &str,
     ) -> Result<(), ReportError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(id: &str, digest: &str, event: &str) -> Delivery {
+        Delivery {
+            id: id.into(),
+            body_sha256: digest.into(),
+            event: event.into(),
+        }
+    }
+
+    #[test]
+    fn a_delivery_is_known_by_the_sha256_of_its_body() {
+        let d = Delivery::of_body("72d3162e", "pull_request", b"");
+        assert_eq!(
+            d.body_sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(d.check().is_ok());
+    }
+
+    #[test]
+    fn a_delivery_breaking_a_bound_is_refused_with_the_field_named() {
+        let good = "a".repeat(64);
+        for (d, named) in [
+            (delivery("", &good, "push"), "delivery_id"),
+            (delivery(&"x".repeat(129), &good, "push"), "delivery_id"),
+            (delivery("1", &"a".repeat(63), "push"), "body_sha256"),
+            (delivery("1", &"A".repeat(64), "push"), "body_sha256"),
+            (delivery("1", &"g".repeat(64), "push"), "body_sha256"),
+            (delivery("1", &good, ""), "event"),
+            (delivery("1", &good, &"e".repeat(65)), "event"),
+        ] {
+            match d.check() {
+                Err(StoreError::Invalid { field, .. }) => assert_eq!(field, named, "{d:?}"),
+                other => panic!("{d:?}: {other:?}"),
+            }
+        }
+        assert!(delivery(&"x".repeat(128), &good, "push").check().is_ok());
+    }
 }

@@ -7,6 +7,10 @@
 //! read). A writer that loses a race sees the guard fail and reads again.
 //! This also avoids SQLite's deferred-transaction upgrade, which fails at
 //! once with SQLITE_BUSY instead of waiting for the lock.
+//!
+//! The destroy is one guarded statement and a read, on any connection, so
+//! the webhook path (`deliveries.rs`) runs the very same code inside the
+//! transaction that records its delivery.
 
 /// How often a deploy re-reads and retries after losing a race (a
 /// concurrent insert of the same key or of a look-alike name).
@@ -17,19 +21,32 @@ pub(crate) const SLUG_CANDIDATES: usize = 64;
 
 /// The inherent `deploy` and `destroy` behind the `Store` methods, plus
 /// their helpers. Expands inside `shared::impl_store!`'s module and uses
-/// the names it imports.
+/// the names it imports; `$db` is the backend's `sqlx::Database`.
 macro_rules! impl_apply {
-    ($store:ident) => {
+    ($store:ident, $db:ty) => {
         impl $store {
             async fn fetch_preview(
                 &self,
                 key: &PreviewKey,
                 step: &'static str,
             ) -> StoreResult<Option<Preview>> {
+                Self::read_preview(&self.pool, key, step).await
+            }
+
+            /// The row of `key` through any executor (the pool, or a
+            /// transaction's connection).
+            async fn read_preview<'c, E>(
+                executor: E,
+                key: &PreviewKey,
+                step: &'static str,
+            ) -> StoreResult<Option<Preview>>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
                 sqlx::query_as::<_, rows::PreviewRow>(sql::GET)
                     .bind(&key.project)
                     .bind(&key.branch)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(executor)
                     .await
                     .map_err(error::query(step))?
                     .map(rows::PreviewRow::into_preview)
@@ -171,11 +188,29 @@ macro_rules! impl_apply {
                 key: &PreviewKey,
                 now: Timestamp,
             ) -> StoreResult<Option<ApplyOutcome>> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(error::query("apply_destroy: connect"))?;
+                Self::destroy_on(&mut conn, key, now, None).await
+            }
+
+            /// `apply_destroy` on `conn`. With `deployed_by`, a row whose
+            /// current spec was deployed later is left present (and
+            /// reported unchanged); the check is part of the update.
+            async fn destroy_on(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                key: &PreviewKey,
+                now: Timestamp,
+                deployed_by: Option<Timestamp>,
+            ) -> StoreResult<Option<ApplyOutcome>> {
                 let row = sqlx::query_as::<_, rows::PreviewRow>(sql::DESTROY)
                     .bind(&key.project)
                     .bind(&key.branch)
                     .bind(rows::to_ms(now))
-                    .fetch_optional(&self.pool)
+                    .bind(deployed_by.map(rows::to_ms))
+                    .fetch_optional(&mut *conn)
                     .await
                     .map_err(error::query("apply_destroy: update"))?;
                 if let Some(row) = row {
@@ -185,8 +220,7 @@ macro_rules! impl_apply {
                     }));
                 }
                 // Already absent, or no such row: report what is there.
-                Ok(self
-                    .fetch_preview(key, "apply_destroy: read")
+                Ok(Self::read_preview(&mut *conn, key, "apply_destroy: read")
                     .await?
                     .map(|preview| ApplyOutcome {
                         preview,

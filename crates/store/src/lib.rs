@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod apply;
+mod deliveries;
 mod error;
 mod events;
 mod postgres;

@@ -92,6 +92,7 @@ const SWEEP_LOCK_KEY: i64 = i64::from_be_bytes(*b"prevgc01");
 
 crate::shared::impl_store!(
     PgStore,
+    db: sqlx::Postgres,
     claim_due: crate::sql::CLAIM_DUE_POSTGRES,
     claim_outbox: crate::sql::CLAIM_OUTBOX_POSTGRES,
 );

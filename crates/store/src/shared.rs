@@ -7,7 +7,12 @@
 
 /// Implements `Store` for `$store`, a struct with a `pool` field.
 macro_rules! impl_store {
-    ($store:ident, claim_due: $claim_due:expr, claim_outbox: $claim_outbox:expr $(,)?) => {
+    (
+        $store:ident,
+        db: $db:ty,
+        claim_due: $claim_due:expr,
+        claim_outbox: $claim_outbox:expr $(,)?
+    ) => {
         // A module of its own, so the bodies can use short names without
         // clashing with the backend file's imports; as a child module it
         // still sees the store's private `pool`.
@@ -15,7 +20,9 @@ macro_rules! impl_store {
             use super::$store;
             use async_trait::async_trait;
             use previewd_core::naming::{host_label_candidates, slug_candidates};
-            use previewd_core::ports::{Store, StoreError, StoreResult, SweepLock};
+            use previewd_core::ports::{
+                Delivery, Store, StoreError, StoreResult, SweepLock, WebhookDestroy,
+            };
             use previewd_core::{
                 ApplyOutcome, DeployRequest, Desired, ListFilter, NamingConfig, OutboxItem, Phase,
                 Preview, PreviewKey, StatusUpdate, Timestamp,
@@ -23,7 +30,8 @@ macro_rules! impl_store {
             use std::time::Duration;
             use $crate::{apply, error, rows, shared, sql};
 
-            $crate::apply::impl_apply!($store);
+            $crate::apply::impl_apply!($store, $db);
+            $crate::deliveries::impl_deliveries!($store, $db);
             $crate::events::impl_events!($store, $claim_due);
 
             #[async_trait]
@@ -120,16 +128,20 @@ macro_rules! impl_store {
 
                 async fn remember_delivery(
                     &self,
-                    delivery_id: &str,
+                    delivery: &Delivery,
                     now: Timestamp,
                 ) -> StoreResult<bool> {
-                    let done = sqlx::query(sql::REMEMBER_DELIVERY)
-                        .bind(delivery_id)
-                        .bind(rows::to_ms(now))
-                        .execute(&self.pool)
-                        .await
-                        .map_err(error::query("remember_delivery"))?;
-                    Ok(done.rows_affected() == 1)
+                    self.remember(delivery, now).await
+                }
+
+                async fn apply_webhook_destroy(
+                    &self,
+                    delivery: &Delivery,
+                    key: &PreviewKey,
+                    event_at: Option<Timestamp>,
+                    now: Timestamp,
+                ) -> StoreResult<WebhookDestroy> {
+                    self.webhook_destroy(delivery, key, event_at, now).await
                 }
 
                 async fn lease_deleted(

@@ -95,26 +95,33 @@ pub(crate) const HOST_HOLDERS: &str = "SELECT COUNT(*) FROM previews WHERE host_
 pub(crate) const INSERT: &str = concat!(
     "INSERT INTO previews (project, branch, slug, host_label, commit_sha, ai_run_id, \
        callback_url, image, env_json, desired, generation, phase, conditions_json, \
-       observed_generation, created_at, updated_at, expires_at, next_reconcile_at, attempts) \
+       observed_generation, created_at, updated_at, expires_at, next_reconcile_at, attempts, \
+       deployed_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'present', 1, 'Pending', $10, 0, \
-       $11, $11, $12, $11, 0) RETURNING ",
+       $11, $11, $12, $11, 0, $11) RETURNING ",
     preview_columns!()
 );
 
 /// Guarded by the generation that was read (`$10`), so a concurrent change
-/// makes this match nothing and the caller reads again.
+/// makes this match nothing and the caller reads again. `deployed_at` moves
+/// here and at insert only: it dates the spec, not the status.
 pub(crate) const REDEPLOY: &str = concat!(
     "UPDATE previews SET commit_sha = $3, ai_run_id = $4, callback_url = $5, image = $6, \
        env_json = $7, desired = 'present', generation = generation + 1, expires_at = $8, \
-       next_reconcile_at = $9, attempts = 0, updated_at = $9 \
+       next_reconcile_at = $9, attempts = 0, updated_at = $9, deployed_at = $9 \
      WHERE project = $1 AND branch = $2 AND generation = $10 RETURNING ",
     preview_columns!()
 );
 
+/// With `$4`, only a row whose current spec was deployed at or before `$4`
+/// (or at an unknown time) goes: a webhook about an older event leaves a
+/// later redeploy alone. The check is in the statement, so a redeploy
+/// committed meanwhile is seen by it.
 pub(crate) const DESTROY: &str = concat!(
     "UPDATE previews SET desired = 'absent', generation = generation + 1, \
        next_reconcile_at = $3, attempts = 0, updated_at = $3 \
-     WHERE project = $1 AND branch = $2 AND desired = 'present' RETURNING ",
+     WHERE project = $1 AND branch = $2 AND desired = 'present' \
+       AND ($4 IS NULL OR deployed_at IS NULL OR deployed_at <= $4) RETURNING ",
     preview_columns!()
 );
 
@@ -168,8 +175,14 @@ pub(crate) const FIND_DEPLOYMENT: &str = "SELECT deployment_id FROM github_deplo
      WHERE project = $1 AND branch = $2 AND ($3 IS NULL OR generation = $3) \
      ORDER BY generation DESC LIMIT 1";
 
-pub(crate) const REMEMBER_DELIVERY: &str = "INSERT INTO webhook_deliveries (delivery_id, received_at) \
-     VALUES ($1, $2) ON CONFLICT (delivery_id) DO NOTHING";
+/// No conflict target: a known id and a known body digest (each unique)
+/// both make this insert nothing.
+pub(crate) const REMEMBER_DELIVERY: &str = "INSERT INTO webhook_deliveries \
+       (delivery_id, body_sha256, event, received_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT DO NOTHING";
+
+/// Forgets deliveries received before `$1` (an index range scan).
+pub(crate) const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE received_at < $1";
 
 /// Marks a resource seen now, keeping its first sighting.
 pub(crate) const SIGHT: &str = "INSERT INTO gc_sightings (resource, first_seen, last_seen) \

@@ -142,6 +142,7 @@ impl SqliteStore {
 
 crate::shared::impl_store!(
     SqliteStore,
+    db: sqlx::Sqlite,
     claim_due: crate::sql::CLAIM_DUE_SQLITE,
     claim_outbox: crate::sql::CLAIM_OUTBOX_SQLITE,
 );

@@ -7,12 +7,22 @@ mod cases;
 mod support;
 
 macro_rules! conformance {
-    (both: [$($case:ident),* $(,)?], postgres_only: [$($pg_case:ident),* $(,)?] $(,)?) => {
+    (
+        both: [$($case:ident),* $(,)?],
+        both_with_sql: [$($sql_case:ident),* $(,)?],
+        postgres_only: [$($pg_case:ident),* $(,)?] $(,)?
+    ) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     crate::support::run_sqlite(crate::cases::$case).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $sql_case() {
+                    crate::support::run_sqlite_with(crate::cases::$sql_case).await;
                 }
             )*
         }
@@ -22,6 +32,12 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     crate::support::run_postgres(crate::cases::$case).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $sql_case() {
+                    crate::support::run_postgres_with(crate::cases::$sql_case).await;
                 }
             )*
             $(
@@ -69,11 +85,24 @@ conformance! {
         an_expired_outbox_lease_can_be_reclaimed,
         outbox_claim_respects_its_limit_oldest_first,
         github_deployments_are_kept_per_generation,
-        a_webhook_delivery_is_acted_on_once,
         // events
         status_changes_are_kept_as_events_newest_first,
         events_are_pruned_to_the_newest_fifty_per_preview,
         a_status_write_with_a_lost_lease_notes_no_event,
+        // webhook deliveries
+        a_webhook_delivery_is_acted_on_once,
+        a_body_replayed_under_a_fresh_id_is_a_duplicate,
+        a_redelivered_destroy_is_a_duplicate_and_writes_nothing,
+        a_close_older_than_the_redeploy_is_stale_and_the_preview_stays,
+        a_close_after_the_deploy_applies_though_status_was_written_since,
+        a_close_without_a_time_skips_the_staleness_rule,
+        a_webhook_destroy_does_what_apply_destroy_does,
+        deliveries_older_than_thirty_days_are_forgotten,
+        a_delivery_breaking_a_bound_is_refused_with_the_field_named,
+    ],
+    // Cases that also reach the database directly (see `support::Sql`).
+    both_with_sql: [
+        a_failed_webhook_destroy_records_no_delivery,
     ],
     postgres_only: [
         concurrent_claimers_never_share_a_row,

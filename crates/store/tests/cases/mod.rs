@@ -1,11 +1,13 @@
 //! The conformance cases, each an `async fn(Arc<dyn Store>)` written once.
 
+mod deliveries;
 mod events;
 mod outbox;
 mod previews;
 mod races;
 mod schedule;
 
+pub use deliveries::*;
 pub use events::*;
 pub use outbox::*;
 pub use previews::*;

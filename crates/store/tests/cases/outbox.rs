@@ -199,19 +199,3 @@ pub async fn github_deployments_are_kept_per_generation(store: Arc<dyn Store>) {
     );
     assert_eq!(store.deployment(&key("other"), None).await.unwrap(), None);
 }
-
-pub async fn a_webhook_delivery_is_acted_on_once(store: Arc<dyn Store>) {
-    assert!(
-        store
-            .remember_delivery("72d3162e-cc78-11e3-81ab-4c9367dc0958", t(0))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .remember_delivery("72d3162e-cc78-11e3-81ab-4c9367dc0958", t(5))
-            .await
-            .unwrap()
-    );
-    assert!(store.remember_delivery("another", t(5)).await.unwrap());
-}

@@ -1,7 +1,7 @@
 //! Fixtures for the conformance suite: a fresh database per test on each
 //! backend, and small builders that keep the cases readable.
 
-use previewd_core::ports::Store;
+use previewd_core::ports::{Delivery, Store};
 use previewd_core::{
     ApplyOutcome, DeployRequest, NamingConfig, OutboxMessage, Phase, PreviewKey, PreviewSpec,
     PreviewStatus, StatusUpdate, Timestamp,
@@ -22,10 +22,39 @@ pub const T0: i64 = 1_700_000_000_000;
 
 pub const LEASE: Duration = Duration::from_secs(30);
 
+/// The database behind a case's store, for the few cases that must put a
+/// row into a state the `Store` API never writes.
+#[derive(Clone)]
+pub enum Sql {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Sql {
+    /// Runs one statement the case wrote (text shared by both backends).
+    pub async fn execute(&self, statement: &'static str) {
+        let done = match self {
+            Sql::Sqlite(s) => s.pool().execute(statement).await.map(|d| d.rows_affected()),
+            Sql::Postgres(s) => s.pool().execute(statement).await.map(|d| d.rows_affected()),
+        };
+        let rows = done.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        assert!(rows > 0, "{statement} changed nothing");
+    }
+}
+
 /// Runs `case` against a fresh SQLite file that is deleted afterwards.
 pub async fn run_sqlite<F, Fut>(case: F)
 where
     F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    run_sqlite_with(|store, _| case(store)).await;
+}
+
+/// [`run_sqlite`] for a case that also needs the database itself.
+pub async fn run_sqlite_with<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<dyn Store>, Sql) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
@@ -33,7 +62,7 @@ where
     let store = SqliteStore::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
-    let outcome = tokio::spawn(case(Arc::new(store.clone()))).await;
+    let outcome = tokio::spawn(case(Arc::new(store.clone()), Sql::Sqlite(store.clone()))).await;
     store.close().await;
     drop(dir);
     finish(outcome);
@@ -45,6 +74,15 @@ where
 pub async fn run_postgres<F, Fut>(case: F)
 where
     F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    run_postgres_with(|store, _| case(store)).await;
+}
+
+/// [`run_postgres`] for a case that also needs the database itself.
+pub async fn run_postgres_with<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<dyn Store>, Sql) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let admin_url =
@@ -68,7 +106,7 @@ where
     let store = PgStore::connect_with(admin_options.clone().database(&name))
         .await
         .unwrap_or_else(|e| panic!("opening database {name} at {where_}: {e}"));
-    let outcome = tokio::spawn(case(Arc::new(store.clone()))).await;
+    let outcome = tokio::spawn(case(Arc::new(store.clone()), Sql::Postgres(store.clone()))).await;
     store.close().await;
     // FORCE ends any connection a panicking case left behind.
     let _ = admin
@@ -172,4 +210,9 @@ pub async fn claim_all(store: &dyn Store, owner: &str, at: i64) -> Vec<PreviewKe
         .into_iter()
         .map(|p| p.key)
         .collect()
+}
+
+/// A `pull_request` delivery `id` of `body`.
+pub fn delivery(id: &str, body: &str) -> Delivery {
+    Delivery::of_body(id, "pull_request", body.as_bytes())
 }
