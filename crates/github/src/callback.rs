@@ -156,7 +156,8 @@ impl CallbackClient {
         })
     }
 
-    /// The allowlist, for the API to vet a `callback_url` up front.
+    /// The allowlist, for the API to vet a `callback_url` up front
+    /// ([`CallbackPolicy::vet`]).
     pub fn policy(&self) -> &CallbackPolicy {
         &self.policy
     }

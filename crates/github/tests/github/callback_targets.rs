@@ -39,7 +39,7 @@ async fn a_loopback_receiver_is_called_only_when_its_port_is_listed() {
     let url = format!("{}/cb", fake.url);
 
     for refused in ["127.0.0.1".to_owned(), format!("127.0.0.1:{}", port ^ 1)] {
-        let err = client(&[refused.clone()])
+        let err = client(std::slice::from_ref(&refused))
             .post(&url, &body(), "k")
             .await
             .unwrap_err();
