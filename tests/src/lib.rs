@@ -84,12 +84,15 @@ pub struct TestApi {
 }
 
 impl TestApi {
-    pub async fn serve(state: AppState) -> Self {
+    /// Serves `state` with `token` (at least 32 characters) as its API
+    /// token.
+    pub async fn serve(mut state: AppState, token: Option<&str>) -> Self {
+        state.api_token = token.map(|t| previewd_api::ApiToken::new(t).expect("a strong test token"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
-        let token = state.api_token.as_ref().map(|t| t.to_string());
+        let token = token.map(str::to_owned);
         // reqwest is built with rustls and no provider of its own (the
         // workspace uses ring); a client needs one installed first.
         previewd_github::install_ring_provider();

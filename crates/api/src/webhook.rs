@@ -29,7 +29,6 @@ use previewd_core::key::PreviewKey;
 use previewd_core::ports::{Delivery, WebhookDestroy};
 use previewd_github::{HANDLED_EVENTS, WebhookEvent, parse_event, verify_signature};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// GitHub's delivery ids are UUIDs (36 characters); room for more, not
 /// for an attacker's megabyte.
@@ -136,11 +135,7 @@ pub async fn receive(
         return Err(ApiError::BadSignature);
     }
     let parsed = parse_event(head.event, &body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    let delivery = Delivery {
-        id: head.delivery.to_owned(),
-        body_sha256: hex::encode(Sha256::digest(&body)),
-        event: head.event.to_owned(),
-    };
+    let delivery = Delivery::of_body(head.delivery, head.event, &body);
     let now = chrono::Utc::now();
     // What to destroy, or the answer for a delivery that destroys nothing.
     let (branch, event_at) = match parsed {

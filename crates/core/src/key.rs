@@ -98,7 +98,7 @@ pub enum BranchError {
     /// Invisible and direction-changing characters make a name render
     /// unlike the bytes it is matched by (a right-to-left override shows
     /// `qanote/issue-42` for a different branch).
-    #[error("must not contain invisible or direction-changing characters (found U+{0:04X})", *.0 as u32)]
+    #[error("must not contain invisible or direction-changing characters (found U+{:04X})", u32::from(*.0))]
     FormatCharacter(char),
     #[error("must not contain any of `~ ^ : ? * [ \\` (found {0:?})")]
     ForbiddenCharacter(char),

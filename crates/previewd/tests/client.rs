@@ -4,7 +4,7 @@ mod daemon;
 
 use daemon::{Daemon, client, http, text, wait_for};
 
-const TOKEN: &str = "client-test-token";
+const TOKEN: &str = "client-test-token-0123456789abcdef";
 const AUTH: [(&str, &str); 1] = [("PREVIEWD_API_TOKEN", TOKEN)];
 
 #[test]

@@ -23,7 +23,7 @@ fn once_posts_the_github_statuses_and_the_signed_callback_before_it_exits() {
         .env("PREVIEWD_GITHUB_TOKEN", "ghp_once_test_token")
         .env("PREVIEWD_GITHUB_API_URL", &github_url)
         .env("PREVIEWD_CALLBACK_SECRET", "once-callback-secret")
-        .env("PREVIEWD_CALLBACKS_ALLOWED_HOSTS", r#"["127.0.0.1"]"#)
+        .env("PREVIEWD_CALLBACKS_ALLOWED_HOSTS", r#"["127.0.0.1:*"]"#)
         .output()
         .expect("previewd once runs");
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -7,7 +7,7 @@ mod daemon;
 
 use daemon::{Daemon, client, fake_github, http, text, wait_for};
 
-const API_TOKEN: &str = "api-token-Zq81xKp0Lm";
+const API_TOKEN: &str = "api-token-Zq81xKp0Lm-Wd4Ty7Ub2Nc9";
 const GITHUB_TOKEN: &str = "ghp_GithubTokenW7v3Nq5Rt9";
 const WEBHOOK_SECRET: &str = "webhook-secret-Hf62Jd0Ss4";
 const CALLBACK_SECRET: &str = "callback-secret-Pb93Ue1Yc7";
@@ -26,7 +26,7 @@ fn no_secret_appears_in_debug_logs_or_client_output() {
         ("PREVIEWD_LOG_FORMAT", "json"),
         ("PREVIEWD_PREVIEWS_PROJECT", "acme/shop"),
         ("PREVIEWD_GITHUB_API_URL", &github_url),
-        ("PREVIEWD_CALLBACKS_ALLOWED_HOSTS", r#"["127.0.0.1"]"#),
+        ("PREVIEWD_CALLBACKS_ALLOWED_HOSTS", r#"["127.0.0.1:*"]"#),
     ]);
     let server = d.url();
     let auth = [("PREVIEWD_API_TOKEN", API_TOKEN), ("PREVIEWD_LOG", "debug")];

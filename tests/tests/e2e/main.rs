@@ -62,12 +62,12 @@ pub async fn spawn_app_with(
         project: PROJECT.into(),
         url_scheme: "https".into(),
         wake: wake.clone(),
-        api_token: token.map(Arc::from),
+        api_token: None,
         ttl: Duration::from_secs(72 * 3600),
         max_lifetime: Duration::from_secs(14 * 24 * 3600),
         webhook_secret: Some(Arc::from(WEBHOOK_SECRET)),
         callback_policy: Some(Arc::new(
-            previewd_github::CallbackPolicy::new(["127.0.0.1"]).unwrap(),
+            previewd_github::CallbackPolicy::new(["127.0.0.1:*"]).unwrap(),
         )),
         gc: Some((
             Arc::new(previewd_controller::Sweeper {
@@ -84,7 +84,7 @@ pub async fn spawn_app_with(
         )),
         metrics: Some(previewd_api::metrics::install_recorder()),
         status_page: true,
-    })
+    }, token)
     .await;
     TestApp {
         api,

@@ -94,7 +94,7 @@ fn start_deliverer(
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let mut gh = GithubConfig::new("acme", "shop", Auth::Token(Secret::new("ghp_test")));
     gh.api_url = base.to_string();
-    let policy = CallbackPolicy::new(["127.0.0.1"]).unwrap();
+    let policy = CallbackPolicy::new(["127.0.0.1:*"]).unwrap();
     let reporter = GithubReporter {
         github: Some(GithubClient::new(gh).unwrap()),
         callbacks: Some(

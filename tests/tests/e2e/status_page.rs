@@ -85,7 +85,7 @@ async fn three_phases() -> TestApp {
         drain_after: Duration::from_secs(60),
         ..SimConfig::default()
     };
-    let app = spawn_app(sim, Some("s3cret-token")).await;
+    let app = spawn_app(sim, Some("s3cret-token-for-the-e2e-tests-0001")).await;
     for (branch, commit) in [
         ("qanote/issue-1", "1111111aaa"),
         ("feature/<b>bold</b>", "2222222bbb"),
