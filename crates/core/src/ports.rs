@@ -341,6 +341,13 @@ impl Delivery {
 }
 
 /// What [`Store::apply_webhook_destroy`] did.
+// Returned once per webhook and matched at once, like `apply_destroy`'s
+// unboxed `Option<ApplyOutcome>`; a box would only make callers' patterns
+// (`Applied(Some(o))`) clumsier.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a short-lived return value, matched at once"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookDestroy {
     /// The delivery id or body digest was seen before: nothing written.
