@@ -320,27 +320,41 @@ impl Delivery {
 
     /// The rules the store holds a delivery to, each failure naming its field.
     pub fn check(&self) -> StoreResult<()> {
-        let invalid = |field, rule: &str| {
-            Err(StoreError::Invalid {
-                field,
-                rule: rule.to_owned(),
-            })
-        };
+        let invalid = |field, rule: String| Err(StoreError::Invalid { field, rule });
         if self.id.is_empty() || self.id.len() > DELIVERY_ID_MAX {
-            return invalid("delivery_id", "must be 1 to 128 bytes");
+            return invalid(
+                "delivery_id",
+                format!(
+                    "must be 1 to {DELIVERY_ID_MAX} bytes (got {})",
+                    self.id.len()
+                ),
+            );
         }
         let hex_digit = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
         if self.body_sha256.len() != 64 || !self.body_sha256.bytes().all(hex_digit) {
-            return invalid("body_sha256", "must be 64 lowercase hex digits");
+            return invalid("body_sha256", "must be 64 lowercase hex digits".into());
         }
         if self.event.is_empty() || self.event.len() > DELIVERY_EVENT_MAX {
-            return invalid("event", "must be 1 to 64 bytes");
+            return invalid(
+                "event",
+                format!(
+                    "must be 1 to {DELIVERY_EVENT_MAX} bytes (got {})",
+                    self.event.len()
+                ),
+            );
         }
         Ok(())
     }
 }
 
 /// What [`Store::apply_webhook_destroy`] did.
+// Returned once per webhook and matched at once, like `apply_destroy`'s
+// unboxed `Option<ApplyOutcome>`; a box would only make callers' patterns
+// (`Applied(Some(o))`) clumsier.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a short-lived return value, matched at once"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookDestroy {
     /// The delivery id or body digest was seen before: nothing written.

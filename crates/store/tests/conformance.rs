@@ -109,5 +109,6 @@ conformance! {
         concurrent_outbox_workers_keep_per_preview_order,
         only_one_replica_at_a_time_holds_the_sweep_lock,
         concurrent_sweepers_get_the_lock_exactly_once,
+        concurrent_replays_of_one_body_destroy_once,
     ],
 }

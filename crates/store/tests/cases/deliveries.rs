@@ -87,9 +87,7 @@ pub async fn a_redelivered_destroy_is_a_duplicate_and_writes_nothing(store: Arc<
     assert_eq!(before.generation, after_first.generation + 1);
 }
 
-pub async fn a_close_older_than_the_redeploy_is_stale_and_the_preview_stays(
-    store: Arc<dyn Store>,
-) {
+pub async fn a_close_older_than_the_redeploy_is_stale_and_the_preview_stays(store: Arc<dyn Store>) {
     let k = key("feature");
     deploy(&*store, &k, "c1", 0).await;
     deploy(&*store, &k, "c2", 10_000).await;
@@ -168,7 +166,10 @@ pub async fn a_webhook_destroy_does_what_apply_destroy_does(store: Arc<dyn Store
     assert!(webhook.changed && plain.changed);
     assert_eq!(webhook.preview.desired, Desired::Absent);
     assert_eq!(
-        (webhook.preview.generation, webhook.preview.next_reconcile_at),
+        (
+            webhook.preview.generation,
+            webhook.preview.next_reconcile_at
+        ),
         (plain.preview.generation, plain.preview.next_reconcile_at)
     );
     assert_eq!(store.get(&k).await.unwrap().unwrap(), webhook.preview);
@@ -220,7 +221,12 @@ pub async fn a_failed_webhook_destroy_records_no_delivery(store: Arc<dyn Store>,
 
 pub async fn deliveries_older_than_thirty_days_are_forgotten(store: Arc<dyn Store>) {
     let (old, recent) = (delivery("old", "1"), delivery("recent", "2"));
-    assert!(store.remember_delivery(&old, t(-31 * DAY_MS)).await.unwrap());
+    assert!(
+        store
+            .remember_delivery(&old, t(-31 * DAY_MS))
+            .await
+            .unwrap()
+    );
     assert!(
         store
             .remember_delivery(&recent, t(-29 * DAY_MS))
@@ -256,7 +262,10 @@ pub async fn a_delivery_breaking_a_bound_is_refused_with_the_field_named(store: 
             with(|d| d.body_sha256 = d.body_sha256.to_uppercase()),
             "body_sha256",
         ),
-        (with(|d| d.body_sha256.replace_range(..1, "g")), "body_sha256"),
+        (
+            with(|d| d.body_sha256.replace_range(..1, "g")),
+            "body_sha256",
+        ),
         (with(|d| d.id = "x".repeat(129)), "delivery_id"),
         (with(|d| d.id.clear()), "delivery_id"),
     ] {

@@ -179,3 +179,29 @@ pub async fn concurrent_sweepers_get_the_lock_exactly_once(store: Arc<dyn Store>
         .count();
     assert_eq!(winners, 1, "exactly one of {CLAIMERS} sweepers may run");
 }
+
+/// The same signed body arriving at several replicas at once under fresh
+/// delivery ids: the digest's unique index lets exactly one act on it.
+pub async fn concurrent_replays_of_one_body_destroy_once(store: Arc<dyn Store>) {
+    let k = key("feature");
+    deploy(&*store, &k, "c1", 0).await;
+    let racers: Vec<_> = (0..CLAIMERS)
+        .map(|n| {
+            let (store, k) = (store.clone(), k.clone());
+            async move {
+                let d = delivery(&format!("d{n}"), "one signed body");
+                store
+                    .apply_webhook_destroy(&d, &k, Some(t(500)), t(1_000))
+                    .await
+                    .unwrap()
+            }
+        })
+        .collect();
+    let outcomes = join_all(racers).await;
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| **o == previewd_core::ports::WebhookDestroy::Duplicate)
+        .count();
+    assert_eq!(duplicates, CLAIMERS - 1, "{outcomes:?}");
+    assert_eq!(store.get(&k).await.unwrap().unwrap().generation, 2);
+}
