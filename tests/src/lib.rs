@@ -87,7 +87,8 @@ impl TestApi {
     /// Serves `state` with `token` (at least 32 characters) as its API
     /// token.
     pub async fn serve(mut state: AppState, token: Option<&str>) -> Self {
-        state.api_token = token.map(|t| previewd_api::ApiToken::new(t).expect("a strong test token"));
+        state.api_token =
+            token.map(|t| previewd_api::ApiToken::new(t).expect("a strong test token"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");

@@ -48,6 +48,12 @@ fn parse(body: &[u8]) -> Result<DispatchRequest, ApiError> {
         } else {
             path
         };
+        // An unknown key `""` is still a refusal of the body.
+        let field = if field.is_empty() {
+            "body".to_owned()
+        } else {
+            field
+        };
         let rule = message
             .split(" at line ")
             .next()
@@ -151,7 +157,9 @@ pub async fn dispatch(
                 let policy = state.callback_policy.as_deref();
                 let verdict = match policy {
                     Some(p) => p.vet(url).await,
-                    None => Err("no callback hosts are allowed (callbacks.allowed_hosts)".to_string()),
+                    None => {
+                        Err("no callback hosts are allowed (callbacks.allowed_hosts)".to_string())
+                    }
                 };
                 verdict.map_err(|why| ApiError::invalid("callback_url", why))?;
             }
@@ -240,7 +248,10 @@ mod tests {
                 // What passes is well formed: a valid key, a lowercase sha.
                 assert!(previewd_core::key::validate_branch(&key.branch).is_ok());
                 let sha = spec.commit_sha.unwrap();
-                assert!(sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                assert!(
+                    sha.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                );
             }
             Ok(Checked::Destroy { key }) => {
                 assert!(previewd_core::key::validate_branch(&key.branch).is_ok());
@@ -259,10 +270,16 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::from),
             any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
             "\\PC{0,30}".prop_map(Value::from),
-            prop_oneof![Just("deploy"), Just("destroy"), Just("qanote/issue-1"), Just("abc1234")]
-                .prop_map(Value::from),
+            prop_oneof![
+                Just("deploy"),
+                Just("destroy"),
+                Just("qanote/issue-1"),
+                Just("abc1234")
+            ]
+            .prop_map(Value::from),
         ];
         leaf.prop_recursive(3, 24, 6, |inner| {
             let key = prop_oneof![

@@ -77,10 +77,9 @@ impl ApiError {
             }
             ApiError::Refused { status, field, .. } => (*status, Some(field.clone())),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, Some("Authorization".into())),
-            ApiError::BadSignature => (
-                StatusCode::UNAUTHORIZED,
-                Some("X-Hub-Signature-256".into()),
-            ),
+            ApiError::BadSignature => {
+                (StatusCode::UNAUTHORIZED, Some("X-Hub-Signature-256".into()))
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Some("branch".into())),
             ApiError::Store(StoreError::Invalid { field, .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, Some(field.to_string()))
@@ -175,5 +174,8 @@ pub fn panic_reply(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into());
-    internal(StatusCode::INTERNAL_SERVER_ERROR, &format!("handler panicked: {what}"))
+    internal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("handler panicked: {what}"),
+    )
 }

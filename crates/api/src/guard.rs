@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-fn value<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn value(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
@@ -108,7 +108,9 @@ fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((ip, rest)) if rest.is_empty() || port(rest) => {
-                return ip.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+                return ip
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             }
             _ => return false,
         },
@@ -157,7 +159,11 @@ mod tests {
     fn bodies_must_be_json() {
         let json = ("content-type", "application/json; charset=utf-8");
         assert_eq!(refused_field(Method::POST, &[json]), None);
-        for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"] {
+        for ct in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ] {
             assert_eq!(
                 refused_field(Method::POST, &[("content-type", ct)]).as_deref(),
                 Some("Content-Type")
@@ -190,7 +196,10 @@ mod tests {
         assert_eq!(
             refused_field(
                 Method::DELETE,
-                &[("origin", "https://evil.example"), ("host", "127.0.0.1:8080")]
+                &[
+                    ("origin", "https://evil.example"),
+                    ("host", "127.0.0.1:8080")
+                ]
             )
             .as_deref(),
             Some("Origin")
@@ -202,7 +211,10 @@ mod tests {
         assert_eq!(
             refused_field(
                 Method::DELETE,
-                &[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]
+                &[
+                    ("origin", "http://127.0.0.1:8080"),
+                    ("host", "127.0.0.1:8080")
+                ]
             ),
             None
         );

@@ -26,10 +26,7 @@ pub const WEBHOOK_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Refuses an oversized request target or head with the JSON refusal.
 pub async fn request_shape(req: Request, next: Next) -> Result<Response, ApiError> {
-    let uri_len = req
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return Err(ApiError::refused(
             StatusCode::URI_TOO_LONG,
@@ -103,7 +100,10 @@ impl Throttle {
     /// one may be logged, `None` when it is held back.
     pub fn allow_counting(&mut self) -> Option<u64> {
         let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < self.every) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < self.every)
+        {
             self.held_back += 1;
             return None;
         }

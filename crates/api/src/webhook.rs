@@ -97,10 +97,7 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
         ApiError::refused(
             StatusCode::REQUEST_TIMEOUT,
             "body",
-            format!(
-                "did not arrive within {} s",
-                WEBHOOK_BODY_TIMEOUT.as_secs()
-            ),
+            format!("did not arrive within {} s", WEBHOOK_BODY_TIMEOUT.as_secs()),
         )
     };
     tokio::time::timeout(
@@ -134,7 +131,8 @@ pub async fn receive(
     if !verify_signature(secret.as_bytes(), &body, head.signature) {
         return Err(ApiError::BadSignature);
     }
-    let parsed = parse_event(head.event, &body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let parsed =
+        parse_event(head.event, &body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
     let delivery = Delivery::of_body(head.delivery, head.event, &body);
     let now = chrono::Utc::now();
     // What to destroy, or the answer for a delivery that destroys nothing.
@@ -147,18 +145,32 @@ pub async fn receive(
         } if repo.eq_ignore_ascii_case(&state.project) => (branch, closed_at),
         // A branch deletion carries no time of its own: the body digest
         // is what makes its replay a duplicate.
-        WebhookEvent::BranchDeleted { repo, branch } if repo.eq_ignore_ascii_case(&state.project) => {
+        WebhookEvent::BranchDeleted { repo, branch }
+            if repo.eq_ignore_ascii_case(&state.project) =>
+        {
             (branch, None)
         }
         WebhookEvent::PullRequestClosed { repo, .. } | WebhookEvent::BranchDeleted { repo, .. } => {
             let why = format!("repository {repo} is not {}", state.project);
-            return remembered(&state, &delivery, StatusCode::ACCEPTED, json!({ "ignored": why })).await;
+            return remembered(
+                &state,
+                &delivery,
+                StatusCode::ACCEPTED,
+                json!({ "ignored": why }),
+            )
+            .await;
         }
         WebhookEvent::Ping => {
             return remembered(&state, &delivery, StatusCode::OK, json!({ "pong": true })).await;
         }
         WebhookEvent::Other(what) => {
-            return remembered(&state, &delivery, StatusCode::ACCEPTED, json!({ "ignored": what })).await;
+            return remembered(
+                &state,
+                &delivery,
+                StatusCode::ACCEPTED,
+                json!({ "ignored": what }),
+            )
+            .await;
         }
     };
     let Ok(key) = PreviewKey::new(&state.project, &branch) else {
@@ -175,7 +187,9 @@ pub async fn receive(
             tracing::info!(%key, event = head.event, "webhook: close older than the last deploy; ignored");
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({ "branch": branch, "ignored": "older than the preview's last deploy" })),
+                Json(
+                    json!({ "branch": branch, "ignored": "older than the preview's last deploy" }),
+                ),
             ))
         }
         WebhookDestroy::Applied(out) => {

@@ -228,7 +228,10 @@ mod tests {
             ("@", BranchError::LoneAt),
             ("-x", BranchError::LeadingDash),
             ("a\u{a0}b", BranchError::ControlOrSpace),
-            ("qanote/\u{202e}24-eussi", BranchError::FormatCharacter('\u{202e}')),
+            (
+                "qanote/\u{202e}24-eussi",
+                BranchError::FormatCharacter('\u{202e}'),
+            ),
             ("a\u{200b}b", BranchError::FormatCharacter('\u{200b}')),
             ("a\u{2066}b", BranchError::FormatCharacter('\u{2066}')),
             ("\u{feff}main", BranchError::FormatCharacter('\u{feff}')),
@@ -245,7 +248,10 @@ mod tests {
         assert_eq!(err.to_string(), "branch: must not contain `..`");
         let err = PreviewKey::new("", "main").unwrap_err();
         assert_eq!(err.to_string(), "project: must not be empty");
-        assert_eq!((err.field(), err.rule().as_str()), ("project", "must not be empty"));
+        assert_eq!(
+            (err.field(), err.rule().as_str()),
+            ("project", "must not be empty")
+        );
     }
 
     #[test]

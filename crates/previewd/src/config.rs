@@ -407,7 +407,10 @@ impl Config {
     /// shorter than 32 characters: a weak token is no token at all, and
     /// with a token the daemon agrees to listen beyond loopback.
     pub fn api_token(&self) -> anyhow::Result<Option<previewd_api::ApiToken>> {
-        let (source, raw) = match (std::env::var("PREVIEWD_API_TOKEN"), &self.server.api_token_file) {
+        let (source, raw) = match (
+            std::env::var("PREVIEWD_API_TOKEN"),
+            &self.server.api_token_file,
+        ) {
             (Ok(v), _) => ("PREVIEWD_API_TOKEN".to_owned(), v),
             (Err(_), Some(path)) => {
                 let v = std::fs::read_to_string(path).map_err(|e| {

@@ -220,7 +220,9 @@ fn has_password(url: &str) -> bool {
 /// to this machine (the tests' fake GitHub).
 fn api_url_problem(url: &str) -> Option<String> {
     let Ok(u) = reqwest::Url::parse(url) else {
-        return Some("must be an absolute URL (https://api.github.com or your GitHub Enterprise API)".into());
+        return Some(
+            "must be an absolute URL (https://api.github.com or your GitHub Enterprise API)".into(),
+        );
     };
     let host = u.host_str().unwrap_or("");
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -273,14 +275,19 @@ fn check(c: &Config) -> Vec<Problem> {
         out.push(problem("server.max_connections", "must be 1..=65536"));
     }
     for (key, secs) in [
-        ("server.header_read_timeout_secs", s.header_read_timeout_secs),
+        (
+            "server.header_read_timeout_secs",
+            s.header_read_timeout_secs,
+        ),
         ("server.request_timeout_secs", s.request_timeout_secs),
     ] {
         if !(1..=600).contains(&secs) {
             out.push(problem(key, "must be 1..=600 (seconds)"));
         }
     }
-    if s.internal_listen.is_some_and(|i| i.port() != 0 && i == s.listen) {
+    if s.internal_listen
+        .is_some_and(|i| i.port() != 0 && i == s.listen)
+    {
         out.push(problem(
             "server.internal_listen",
             "must differ from server.listen: the pages must not share the public listener",

@@ -213,7 +213,8 @@ mod tests {
             redact_url("postgres://app:hunter2@db:5432/previews?sslmode=require"),
             "postgres://app:***@db:5432/previews?sslmode=require"
         );
-        let r = redact_url("postgres://db/previews?user=app&password=hunter2&sslpassword=x2&sslkey=/k");
+        let r =
+            redact_url("postgres://db/previews?user=app&password=hunter2&sslpassword=x2&sslkey=/k");
         assert!(!r.contains("hunter2") && !r.contains("x2"), "{r}");
         assert!(r.contains("user=app"), "{r}");
         assert_eq!(redact_url("sqlite://previewd.db"), "sqlite://previewd.db");

@@ -31,7 +31,8 @@ pub const TOKEN: &str = "sec-token-4c1Pq0Zr9tLm2Vb8Xn5Hw3Jd7Ks6Fa";
 /// The reply as JSON, asserting the one error shape and its field.
 pub fn refusal(status: u16, body: &str, want_status: u16, field: &str) -> Value {
     assert_eq!(status, want_status, "{body}");
-    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
+    let v: Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
     assert!(v["error"].is_string(), "no error text: {v}");
     assert_eq!(v["field"], field, "{v}");
     v
@@ -51,7 +52,8 @@ pub fn previews(d: &Daemon, token: Option<&str>) -> Vec<Value> {
 
 /// A deploy dispatch body for `branch`.
 pub fn deploy_body(branch: &str, callback: Option<&str>) -> String {
-    let mut v = serde_json::json!({ "action": "deploy", "branch": branch, "commit_sha": "abc1234" });
+    let mut v =
+        serde_json::json!({ "action": "deploy", "branch": branch, "commit_sha": "abc1234" });
     if let Some(c) = callback {
         v["callback_url"] = c.into();
     }

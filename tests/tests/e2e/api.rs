@@ -79,7 +79,11 @@ async fn empty_optional_inputs_count_as_absent() {
 
 #[tokio::test]
 async fn the_api_wants_the_bearer_token() {
-    let app = spawn_app(SimConfig::default(), Some("s3cret-token-for-the-e2e-tests-0001")).await;
+    let app = spawn_app(
+        SimConfig::default(),
+        Some("s3cret-token-for-the-e2e-tests-0001"),
+    )
+    .await;
     let url = app.api.url("/v1/previews");
     let none = app.api.client.get(&url).send().await.unwrap();
     assert_eq!(none.status().as_u16(), 401);

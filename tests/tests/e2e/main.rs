@@ -56,35 +56,38 @@ pub async fn spawn_app_with(
         fast_controller("e2e"),
         wake.clone(),
     );
-    let api = TestApi::serve(AppState {
-        store: store.clone(),
-        naming: NamingConfig::default(),
-        project: PROJECT.into(),
-        url_scheme: "https".into(),
-        wake: wake.clone(),
-        api_token: None,
-        ttl: Duration::from_secs(72 * 3600),
-        max_lifetime: Duration::from_secs(14 * 24 * 3600),
-        webhook_secret: Some(Arc::from(WEBHOOK_SECRET)),
-        callback_policy: Some(Arc::new(
-            previewd_github::CallbackPolicy::new(["127.0.0.1:*"]).unwrap(),
-        )),
-        gc: Some((
-            Arc::new(previewd_controller::Sweeper {
-                cloud: previewd_controller::Cloud::from_one(sim.clone()),
-                store: store.clone(),
-                template: template.clone(),
-                wake: wake.clone(),
-            }),
-            previewd_controller::SweepOptions {
-                dry_run: false,
-                grace: Duration::from_secs(900),
-                max_deletions: 20,
-            },
-        )),
-        metrics: Some(previewd_api::metrics::install_recorder()),
-        status_page: true,
-    }, token)
+    let api = TestApi::serve(
+        AppState {
+            store: store.clone(),
+            naming: NamingConfig::default(),
+            project: PROJECT.into(),
+            url_scheme: "https".into(),
+            wake: wake.clone(),
+            api_token: None,
+            ttl: Duration::from_secs(72 * 3600),
+            max_lifetime: Duration::from_secs(14 * 24 * 3600),
+            webhook_secret: Some(Arc::from(WEBHOOK_SECRET)),
+            callback_policy: Some(Arc::new(
+                previewd_github::CallbackPolicy::new(["127.0.0.1:*"]).unwrap(),
+            )),
+            gc: Some((
+                Arc::new(previewd_controller::Sweeper {
+                    cloud: previewd_controller::Cloud::from_one(sim.clone()),
+                    store: store.clone(),
+                    template: template.clone(),
+                    wake: wake.clone(),
+                }),
+                previewd_controller::SweepOptions {
+                    dry_run: false,
+                    grace: Duration::from_secs(900),
+                    max_deletions: 20,
+                },
+            )),
+            metrics: Some(previewd_api::metrics::install_recorder()),
+            status_page: true,
+        },
+        token,
+    )
     .await;
     TestApp {
         api,

@@ -68,7 +68,11 @@ fn value(s: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_reconciles_phases_aws_calls_deliveries_and_sweeps() {
-    let app = spawn_app(SimConfig::default(), Some("s3cret-token-for-the-e2e-tests-0001")).await;
+    let app = spawn_app(
+        SimConfig::default(),
+        Some("s3cret-token-for-the-e2e-tests-0001"),
+    )
+    .await;
     for (branch, commit) in [("qanote/issue-1", "aaa1111"), ("qanote/issue-2", "bbb2222")] {
         let mut body = deploy(branch, commit);
         body["callback_url"] = "http://127.0.0.1:9/done".into();
@@ -157,7 +161,11 @@ async fn metrics_show_reconciles_phases_aws_calls_deliveries_and_sweeps() {
 
 #[tokio::test]
 async fn metrics_and_the_status_page_need_no_token_but_v1_does() {
-    let app = spawn_app(SimConfig::default(), Some("s3cret-token-for-the-e2e-tests-0001")).await;
+    let app = spawn_app(
+        SimConfig::default(),
+        Some("s3cret-token-for-the-e2e-tests-0001"),
+    )
+    .await;
     let get = |path: &str| app.api.client.get(app.api.url(path)).send();
     assert_eq!(get("/metrics").await.unwrap().status(), 200);
     assert_eq!(get("/").await.unwrap().status(), 200);

@@ -50,7 +50,10 @@ fn weak_tokens_from_the_environment_refuse_to_start_naming_the_variable() {
             err.contains("PREVIEWD_API_TOKEN") && err.contains(rule),
             "{token:?}: {err}"
         );
-        assert!(token.trim().is_empty() || !err.contains(token), "the token is echoed: {err}");
+        assert!(
+            token.trim().is_empty() || !err.contains(token),
+            "the token is echoed: {err}"
+        );
     }
 }
 
@@ -60,7 +63,13 @@ fn empty_missing_and_wrong_tokens_are_refused_counted_and_logged_without_the_val
     let body = deploy_body("qanote/issue-1", None);
     let json = ("Content-Type", "application/json");
     let wrong = format!("Bearer {}x", &TOKEN[..TOKEN.len() - 1]);
-    for auth in [None, Some("Bearer "), Some("Bearer"), Some("Basic YTpi"), Some(wrong.as_str())] {
+    for auth in [
+        None,
+        Some("Bearer "),
+        Some("Bearer"),
+        Some("Basic YTpi"),
+        Some(wrong.as_str()),
+    ] {
         let mut headers = vec![json];
         if let Some(a) = auth {
             headers.push(("Authorization", a));
@@ -68,7 +77,10 @@ fn empty_missing_and_wrong_tokens_are_refused_counted_and_logged_without_the_val
         let (status, reply) = http(&d.addr, "POST", "/v1/dispatch", &headers, &body);
         refusal(status, &reply, 401, "Authorization");
     }
-    assert!(previews(&d, Some(TOKEN)).is_empty(), "a refused request wrote a row");
+    assert!(
+        previews(&d, Some(TOKEN)).is_empty(),
+        "a refused request wrote a row"
+    );
     // RFC 7235: the scheme is case-insensitive.
     let lower = format!("bearer {TOKEN}");
     let (status, reply) = http(
@@ -82,13 +94,21 @@ fn empty_missing_and_wrong_tokens_are_refused_counted_and_logged_without_the_val
     let (_, metrics) = http(&d.addr, "GET", "/metrics", &[], "");
     for reason in ["missing", "empty", "malformed", "wrong"] {
         assert!(
-            metrics.contains(&format!("previewd_auth_failures_total{{reason=\"{reason}\"}}")),
+            metrics.contains(&format!(
+                "previewd_auth_failures_total{{reason=\"{reason}\"}}"
+            )),
             "{reason} not counted:\n{metrics}"
         );
     }
     let lines = d.stop();
-    let refusals: Vec<_> = lines.iter().filter(|l| l.contains("refused a /v1 request")).collect();
+    let refusals: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("refused a /v1 request"))
+        .collect();
     // Five refusals within ten seconds: one line, the rest held back.
     assert_eq!(refusals.len(), 1, "{refusals:#?}");
-    assert!(lines.iter().all(|l| !l.contains(&TOKEN[..TOKEN.len() - 1])), "a token reached the log");
+    assert!(
+        lines.iter().all(|l| !l.contains(&TOKEN[..TOKEN.len() - 1])),
+        "a token reached the log"
+    );
 }

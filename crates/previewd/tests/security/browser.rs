@@ -11,7 +11,11 @@ fn a_cross_site_text_plain_post_is_refused_and_writes_nothing() {
     let body = deploy_body("qanote/issue-2", None);
     // What a form or `fetch(…, {mode: "no-cors"})` can send without a
     // preflight.
-    for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"] {
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ] {
         let (status, reply) = http(
             &d.addr,
             "POST",
@@ -49,7 +53,10 @@ fn a_cross_site_text_plain_post_is_refused_and_writes_nothing() {
         "",
     );
     refusal(status, &reply, 403, "Sec-Fetch-Site");
-    assert!(previews(&d, None).is_empty(), "a refused request wrote a row");
+    assert!(
+        previews(&d, None).is_empty(),
+        "a refused request wrote a row"
+    );
     // The command-line client's request goes through.
     let (status, reply) = http(&d.addr, "POST", "/v1/dispatch", &[json], &body);
     assert_eq!(status, 202, "{reply}");
@@ -87,8 +94,19 @@ fn a_dns_rebinding_host_is_refused_on_loopback() {
 fn a_branch_with_a_right_to_left_override_is_refused_naming_the_rule() {
     let d = Daemon::start(&[]);
     let json = ("Content-Type", "application/json");
-    for branch in ["qanote/\u{202e}24-eussi", "qanote/issue\u{200b}-42", "\u{feff}main", "a\u{2066}b"] {
-        let (status, reply) = http(&d.addr, "POST", "/v1/dispatch", &[json], &deploy_body(branch, None));
+    for branch in [
+        "qanote/\u{202e}24-eussi",
+        "qanote/issue\u{200b}-42",
+        "\u{feff}main",
+        "a\u{2066}b",
+    ] {
+        let (status, reply) = http(
+            &d.addr,
+            "POST",
+            "/v1/dispatch",
+            &[json],
+            &deploy_body(branch, None),
+        );
         let v = refusal(status, &reply, 422, "branch");
         let error = v["error"].as_str().unwrap();
         assert!(error.contains("invisible or direction-changing"), "{error}");
@@ -101,10 +119,22 @@ fn a_branch_with_a_right_to_left_override_is_refused_naming_the_rule() {
 fn every_page_carries_the_security_headers() {
     let d = Daemon::start(&[]);
     let json = ("Content-Type", "application/json");
-    let (status, _) = http(&d.addr, "POST", "/v1/dispatch", &[json], &deploy_body("qanote/issue-4", None));
+    let (status, _) = http(
+        &d.addr,
+        "POST",
+        "/v1/dispatch",
+        &[json],
+        &deploy_body("qanote/issue-4", None),
+    );
     assert_eq!(status, 202);
-    for path in ["/", "/previews/qanote%2Fissue-4", "/v1/previews", "/no-such-page"] {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    for path in [
+        "/",
+        "/previews/qanote%2Fissue-4",
+        "/v1/previews",
+        "/no-such-page",
+    ] {
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
         let (_, head, _) = raw(&d.addr, request.as_bytes());
         for header in [
             "content-security-policy: default-src 'none'; style-src 'sha256-",

@@ -34,8 +34,14 @@ fn a_password_in_store_url_in_the_file_is_refused_and_never_printed() {
     );
     let text = all(&out);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("store.url") && text.contains("PREVIEWD_STORE_URL"), "{text}");
-    assert!(!text.contains("hunter2"), "the password was printed: {text}");
+    assert!(
+        text.contains("store.url") && text.contains("PREVIEWD_STORE_URL"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2"),
+        "the password was printed: {text}"
+    );
 }
 
 #[test]
@@ -49,8 +55,14 @@ fn a_password_from_the_environment_is_accepted_and_printed_redacted() {
     );
     let text = all(&out);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("postgres://previewd:***@db.internal:5432/previews"), "{text}");
-    assert!(!text.contains("hunter2") && !text.contains("Zx9-key"), "{text}");
+    assert!(
+        text.contains("postgres://previewd:***@db.internal:5432/previews"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("Zx9-key"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -29,7 +29,11 @@ fn send(addr: &str, request: &[u8]) -> (u16, String) {
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
@@ -46,7 +50,20 @@ fn request(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) 
 
 fn random_string(rng: &mut StdRng, max: usize) -> String {
     const ALPHABET: [&str; 14] = [
-        "a", "/", ".", "-", "..", "@{", "\u{202e}", "\u{200b}", "é", "%2F", " ", "~", "\\", "qanote/issue-",
+        "a",
+        "/",
+        ".",
+        "-",
+        "..",
+        "@{",
+        "\u{202e}",
+        "\u{200b}",
+        "é",
+        "%2F",
+        " ",
+        "~",
+        "\\",
+        "qanote/issue-",
     ];
     (0..rng.random_range(0..max))
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
@@ -60,12 +77,27 @@ fn random_json(rng: &mut StdRng, depth: u32) -> Value {
         2 => json!(rng.random::<i64>()),
         3 => json!(rng.random::<f64>()),
         4 => json!(random_string(rng, 20)),
-        5 => Value::Array((0..rng.random_range(0..4)).map(|_| random_json(rng, depth + 1)).collect()),
+        5 => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| random_json(rng, depth + 1))
+                .collect(),
+        ),
         _ => {
-            const KEYS: [&str; 7] = ["action", "branch", "commit_sha", "ai_run_id", "callback_url", "x", ""];
+            const KEYS: [&str; 7] = [
+                "action",
+                "branch",
+                "commit_sha",
+                "ai_run_id",
+                "callback_url",
+                "x",
+                "",
+            ];
             let mut m = serde_json::Map::new();
             for _ in 0..rng.random_range(0..6) {
-                m.insert(KEYS[rng.random_range(0..KEYS.len())].into(), random_json(rng, depth + 1));
+                m.insert(
+                    KEYS[rng.random_range(0..KEYS.len())].into(),
+                    random_json(rng, depth + 1),
+                );
             }
             Value::Object(m)
         }
@@ -94,16 +126,24 @@ fn a_hostile_run_gets_no_5xx_no_panic_no_secret_in_logs_and_writes_nothing_refus
         let (req, dispatch_branch) = match i % 8 {
             // Random bytes as a dispatch, with the right token.
             0 => {
-                let body: Vec<u8> = (0..rng.random_range(0..200)).map(|_| rng.random()).collect();
+                let body: Vec<u8> = (0..rng.random_range(0..200))
+                    .map(|_| rng.random())
+                    .collect();
                 let h = vec![json_ct.clone(), ("Authorization".into(), bearer.clone())];
                 (request("POST", "/v1/dispatch", &h, &body), None)
             }
             // Random JSON values as a dispatch, with the right token.
             1 | 2 => {
                 let body = random_json(&mut rng, 0);
-                let branch = body.get("branch").and_then(Value::as_str).map(str::to_owned);
+                let branch = body
+                    .get("branch")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let h = vec![json_ct.clone(), ("Authorization".into(), bearer.clone())];
-                (request("POST", "/v1/dispatch", &h, body.to_string().as_bytes()), branch)
+                (
+                    request("POST", "/v1/dispatch", &h, body.to_string().as_bytes()),
+                    branch,
+                )
             }
             // A good body with a forged, partial or empty token.
             3 => {
@@ -111,11 +151,15 @@ fn a_hostile_run_gets_no_5xx_no_panic_no_secret_in_logs_and_writes_nothing_refus
                     0 => "Bearer ".to_owned(),
                     1 => format!("Bearer {}", &TOKEN[..rng.random_range(0..TOKEN.len())]),
                     2 => format!("Basic {}", random_string(&mut rng, 10)),
-                    _ => format!("Bearer {TOKEN}{}", random_string(&mut rng, 3)),
+                    _ => format!("Bearer {TOKEN}x{}", random_string(&mut rng, 3)),
                 };
                 let h = vec![json_ct.clone(), ("Authorization".into(), forged)];
-                let body = json!({"action": "deploy", "branch": "qanote/forged", "commit_sha": "abc1234"});
-                (request("POST", "/v1/dispatch", &h, body.to_string().as_bytes()), None)
+                let body =
+                    json!({"action": "deploy", "branch": "qanote/forged", "commit_sha": "abc1234"});
+                (
+                    request("POST", "/v1/dispatch", &h, body.to_string().as_bytes()),
+                    None,
+                )
             }
             // Webhooks: forged signatures, or a valid signature over junk.
             4 => {
@@ -128,34 +172,56 @@ fn a_hostile_run_gets_no_5xx_no_panic_no_secret_in_logs_and_writes_nothing_refus
                 let events = ["pull_request", "delete", "ping", "push", ""];
                 let h = vec![
                     json_ct.clone(),
-                    ("X-GitHub-Event".into(), events[rng.random_range(0..events.len())].into()),
+                    (
+                        "X-GitHub-Event".into(),
+                        events[rng.random_range(0..events.len())].into(),
+                    ),
                     ("X-GitHub-Delivery".into(), format!("hostile-{i}")),
                     ("X-Hub-Signature-256".into(), signature),
                 ];
-                (request("POST", "/v1/github/webhook", &h, body.as_bytes()), None)
+                (
+                    request("POST", "/v1/github/webhook", &h, body.as_bytes()),
+                    None,
+                )
             }
             // Strange paths and methods.
             5 => {
                 let methods = ["GET", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD", "TRACE"];
                 let method = methods[rng.random_range(0..methods.len())];
-                let path = format!("/v1/previews/{}", random_string(&mut rng, 30).replace(' ', "%20"));
+                let path = format!(
+                    "/v1/previews/{}",
+                    random_string(&mut rng, 30).replace(' ', "%20")
+                );
                 let h = vec![("Authorization".into(), bearer.clone())];
                 (request(method, &path, &h, b""), None)
             }
             // Content types and origins a browser would send.
             6 => {
-                let cts = ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", ""];
+                let cts = [
+                    "text/plain",
+                    "application/x-www-form-urlencoded",
+                    "application/jsonx",
+                    "",
+                ];
                 let h = vec![
-                    ("Content-Type".into(), cts[rng.random_range(0..cts.len())].into()),
+                    (
+                        "Content-Type".into(),
+                        cts[rng.random_range(0..cts.len())].into(),
+                    ),
                     ("Authorization".into(), bearer.clone()),
                     ("Origin".into(), "https://evil.example".into()),
                 ];
                 let body = json!({"action": "destroy", "branch": "qanote/csrf"});
-                (request("POST", "/v1/dispatch", &h, body.to_string().as_bytes()), None)
+                (
+                    request("POST", "/v1/dispatch", &h, body.to_string().as_bytes()),
+                    None,
+                )
             }
             // Not HTTP at all, or a broken head.
             _ => {
-                let junk: Vec<u8> = (0..rng.random_range(1..300)).map(|_| rng.random()).collect();
+                let junk: Vec<u8> = (0..rng.random_range(1..300))
+                    .map(|_| rng.random())
+                    .collect();
                 let mut r = b"GET / HTTP/1.1\r\nHost: ".to_vec();
                 r.extend_from_slice(&junk);
                 r.extend_from_slice(b"\r\n\r\n");
@@ -170,18 +236,30 @@ fn a_hostile_run_gets_no_5xx_no_panic_no_secret_in_logs_and_writes_nothing_refus
         }
     }
     // Every row belongs to a request that was accepted.
-    let (status, body) = crate::daemon::http(&d.addr, "GET", "/v1/previews", &[("Authorization", &bearer)], "");
+    let (status, body) = crate::daemon::http(
+        &d.addr,
+        "GET",
+        "/v1/previews",
+        &[("Authorization", &bearer)],
+        "",
+    );
     assert_eq!(status, 200);
     let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
     for row in &rows {
         let branch = row["branch"].as_str().unwrap();
-        assert!(accepted_branches.contains(branch), "row {branch:?} was written by a refused request");
+        assert!(
+            accepted_branches.contains(branch),
+            "row {branch:?} was written by a refused request"
+        );
     }
     let lines = d.stop();
     assert!(
         !lines.iter().any(|l| l.contains("panicked")),
         "a panic: {:#?}",
-        lines.iter().filter(|l| l.contains("panicked")).collect::<Vec<_>>()
+        lines
+            .iter()
+            .filter(|l| l.contains("panicked"))
+            .collect::<Vec<_>>()
     );
     for secret in [TOKEN, WEBHOOK_SECRET, GITHUB_TOKEN, CALLBACK_SECRET] {
         // Any eight characters in a row of a secret count as part of it.

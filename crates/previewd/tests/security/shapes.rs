@@ -6,7 +6,10 @@ use crate::{deploy_body, previews, refusal};
 
 #[test]
 fn refusals_of_every_kind_are_json_naming_a_field() {
-    let d = Daemon::start(&[("PREVIEWD_GITHUB_WEBHOOK_SECRET", "webhook-secret-for-shapes")]);
+    let d = Daemon::start(&[(
+        "PREVIEWD_GITHUB_WEBHOOK_SECRET",
+        "webhook-secret-for-shapes",
+    )]);
     let json = ("Content-Type", "application/json");
     // 405
     let (status, reply) = http(&d.addr, "GET", "/v1/dispatch", &[], "");
@@ -15,7 +18,10 @@ fn refusals_of_every_kind_are_json_naming_a_field() {
     let (status, reply) = http(&d.addr, "GET", "/v2/anything", &[], "");
     refusal(status, &reply, 404, "path");
     // 413: a dispatch body over 64 KiB.
-    let big = format!(r#"{{"action":"deploy","branch":"a","ai_run_id":"{}"}}"#, "x".repeat(70_000));
+    let big = format!(
+        r#"{{"action":"deploy","branch":"a","ai_run_id":"{}"}}"#,
+        "x".repeat(70_000)
+    );
     let (status, reply) = http(&d.addr, "POST", "/v1/dispatch", &[json], &big);
     refusal(status, &reply, 413, "body");
     // 414
@@ -23,7 +29,8 @@ fn refusals_of_every_kind_are_json_naming_a_field() {
     let (status, reply) = http(&d.addr, "GET", &path, &[], "");
     refusal(status, &reply, 414, "uri");
     // 431
-    let mut request = String::from("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut request =
+        String::from("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for i in 0..120 {
         request.push_str(&format!("X-Filler-{i}: {i}\r\n"));
     }
@@ -38,13 +45,28 @@ fn refusals_of_every_kind_are_json_naming_a_field() {
     let (status, _, reply) = raw(&d.addr, request.as_bytes());
     refusal(status, &reply, 411, "Content-Length");
     // 415
-    let (status, reply) = http(&d.addr, "POST", "/v1/dispatch", &[("Content-Type", "text/plain")], "{}");
+    let (status, reply) = http(
+        &d.addr,
+        "POST",
+        "/v1/dispatch",
+        &[("Content-Type", "text/plain")],
+        "{}",
+    );
     refusal(status, &reply, 415, "Content-Type");
     // 400: a syntax error names line and column.
-    let (status, reply) = http(&d.addr, "POST", "/v1/dispatch", &[json], "{\n  \"action\": deploy\n}");
+    let (status, reply) = http(
+        &d.addr,
+        "POST",
+        "/v1/dispatch",
+        &[json],
+        "{\n  \"action\": deploy\n}",
+    );
     let v = refusal(status, &reply, 400, "body");
     let error = v["error"].as_str().unwrap();
-    assert!(error.contains("line 2") && error.contains("column"), "{error}");
+    assert!(
+        error.contains("line 2") && error.contains("column"),
+        "{error}"
+    );
     // 422 on a path: the field named once, not `branch: branch: …`.
     let (status, reply) = http(&d.addr, "GET", "/v1/previews/a..b", &[], "");
     let v = refusal(status, &reply, 422, "branch");
@@ -61,17 +83,25 @@ fn a_5xx_carries_a_request_id_and_no_internal_text() {
         &d.addr,
         "POST",
         "/v1/github/webhook",
-        &[("Content-Type", "application/json"), ("X-GitHub-Event", "ping")],
+        &[
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", "ping"),
+        ],
         body,
     );
     assert_eq!(status, 503, "{reply}");
     let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
     let id = v["request_id"].as_str().expect("a request id").to_owned();
     assert!(v["field"].is_null(), "{v}");
-    assert!(!reply.contains("PREVIEWD_GITHUB_WEBHOOK_SECRET"), "internal text in the reply: {reply}");
+    assert!(
+        !reply.contains("PREVIEWD_GITHUB_WEBHOOK_SECRET"),
+        "internal text in the reply: {reply}"
+    );
     let lines = d.stop();
     assert!(
-        lines.iter().any(|l| l.contains(&id) && l.contains("PREVIEWD_GITHUB_WEBHOOK_SECRET")),
+        lines
+            .iter()
+            .any(|l| l.contains(&id) && l.contains("PREVIEWD_GITHUB_WEBHOOK_SECRET")),
         "the cause is not logged under {id}: {lines:#?}"
     );
     let _ = deploy_body;

@@ -53,7 +53,10 @@ fn dispatch(d: &Daemon, branch: &str, callback: &str) -> (u16, String) {
 fn callback_names_resolving_inside_are_refused_and_nothing_is_written() {
     let (d, _dir) = daemon_with_hosts(
         "",
-        &[("PREVIEWD_CALLBACKS_ALLOWED_HOSTS", r#"["*.callbacks.test", "*"]"#)],
+        &[(
+            "PREVIEWD_CALLBACKS_ALLOWED_HOSTS",
+            r#"["*.callbacks.test", "*"]"#,
+        )],
     );
     for (i, url) in [
         "http://loop.callbacks.test/done",
@@ -76,9 +79,15 @@ fn callback_names_resolving_inside_are_refused_and_nothing_is_written() {
     {
         let (status, reply) = dispatch(&d, &format!("qanote/issue-{i}"), url);
         let v = refusal(status, &reply, 422, "callback_url");
-        assert!(!v["error"].as_str().unwrap().contains("/done"), "the URL's path is echoed: {v}");
+        assert!(
+            !v["error"].as_str().unwrap().contains("/done"),
+            "the URL's path is echoed: {v}"
+        );
     }
-    assert!(previews(&d, None).is_empty(), "a refused dispatch wrote a row");
+    assert!(
+        previews(&d, None).is_empty(),
+        "a refused dispatch wrote a row"
+    );
 }
 
 #[test]
@@ -118,7 +127,12 @@ fn a_listed_internal_address_is_called_at_the_address_that_was_checked() {
     let (status, reply) = dispatch(&d, "qanote/issue-10", &url);
     assert_eq!(status, 202, "{reply}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !seen.lock().unwrap().iter().any(|r| r.starts_with("POST /done")) {
+    while !seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.starts_with("POST /done"))
+    {
         assert!(std::time::Instant::now() < deadline, "no callback arrived");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

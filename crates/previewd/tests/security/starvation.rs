@@ -16,7 +16,9 @@ fn idle_and_trickling_connections_cannot_exhaust_descriptors() {
     );
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
     assert!(
-        limits.lines().any(|l| l.starts_with("Max open files") && l.contains(" 256 ")),
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max open files") && l.contains(" 256 ")),
         "{limits}"
     );
     let started = Instant::now();
@@ -57,7 +59,8 @@ fn idle_and_trickling_connections_cannot_exhaust_descriptors() {
         match std::io::Read::read(s, &mut buf) {
             Ok(_) => {}
             Err(e) => assert!(
-                e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut,
+                e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut,
                 "a hostile connection is still open after 15 s"
             ),
         }

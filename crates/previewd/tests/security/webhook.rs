@@ -37,7 +37,10 @@ fn deliver(d: &Daemon, event: &str, delivery: &str, body: &str) -> (u16, serde_j
         ],
         body,
     );
-    (status, serde_json::from_str(&reply).unwrap_or_else(|_| panic!("{reply}")))
+    (
+        status,
+        serde_json::from_str(&reply).unwrap_or_else(|_| panic!("{reply}")),
+    )
 }
 
 fn daemon() -> Daemon {
@@ -71,9 +74,16 @@ fn a_replayed_close_under_a_fresh_delivery_id_does_not_destroy_the_redeployed_pr
     wait_for(&server, &[], "qanote/issue-8", |p| p["phase"] == "Deleted");
     // Reopened and redeployed.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let mut redeploy = serde_json::from_str::<serde_json::Value>(&deploy_body("qanote/issue-8", None)).unwrap();
+    let mut redeploy =
+        serde_json::from_str::<serde_json::Value>(&deploy_body("qanote/issue-8", None)).unwrap();
     redeploy["commit_sha"] = "def5678".into();
-    let (status, _) = http(&d.addr, "POST", "/v1/dispatch", &[("Content-Type", "application/json")], &redeploy.to_string());
+    let (status, _) = http(
+        &d.addr,
+        "POST",
+        "/v1/dispatch",
+        &[("Content-Type", "application/json")],
+        &redeploy.to_string(),
+    );
     assert_eq!(status, 202);
     wait_for(&server, &[], "qanote/issue-8", |p| p["phase"] == "Ready");
     // The attacker replays the signed body: same id, then a fresh id.
@@ -103,15 +113,27 @@ fn headers_are_judged_before_the_body_is_read() {
     // Each refusal comes with a 2 MB body declared but never sent: the
     // answer arrives at once, so the daemon did not wait to read it.
     let cases: [(&str, u16, &str); 5] = [
-        ("X-GitHub-Event: ping\r\nX-GitHub-Delivery: d\r\n", 401, "X-Hub-Signature-256"),
+        (
+            "X-GitHub-Event: ping\r\nX-GitHub-Delivery: d\r\n",
+            401,
+            "X-Hub-Signature-256",
+        ),
         (
             "X-GitHub-Event: ping\r\nX-GitHub-Delivery: d\r\nX-Hub-Signature-256: sha256=zz\r\n",
             401,
             "X-Hub-Signature-256",
         ),
-        ("X-GitHub-Event: push\r\nX-GitHub-Delivery: d\r\n", 422, "X-GitHub-Event"),
+        (
+            "X-GitHub-Event: push\r\nX-GitHub-Delivery: d\r\n",
+            422,
+            "X-GitHub-Event",
+        ),
         ("X-GitHub-Event: ping\r\n", 422, "X-GitHub-Delivery"),
-        ("X-GitHub-Event: ping\r\nX-GitHub-Delivery: d\r\n", 413, "body"),
+        (
+            "X-GitHub-Event: ping\r\nX-GitHub-Delivery: d\r\n",
+            413,
+            "body",
+        ),
     ];
     for (i, (headers, want, field)) in cases.iter().enumerate() {
         let sig = if i < 2 { "" } else { sig };
@@ -122,9 +144,15 @@ fn headers_are_judged_before_the_body_is_read() {
         let started = std::time::Instant::now();
         let (status, _, reply) = raw(&d.addr, request.as_bytes());
         refusal(status, &reply, *want, field);
-        assert!(started.elapsed().as_secs() < 5, "the daemon waited for the body");
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "the daemon waited for the body"
+        );
     }
-    let long_id = format!("X-GitHub-Event: ping\r\nX-GitHub-Delivery: {}\r\n", "d".repeat(200));
+    let long_id = format!(
+        "X-GitHub-Event: ping\r\nX-GitHub-Delivery: {}\r\n",
+        "d".repeat(200)
+    );
     let request = format!(
         "POST /v1/github/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{json}{sig}{long_id}Content-Length: 2\r\n\r\n{{}}"
     );
