@@ -58,6 +58,7 @@ async fn bad_dispatches_are_refused_naming_the_field() {
         .api
         .client
         .post(app.api.url("/v1/dispatch"))
+        .header("content-type", "application/json")
         .body("{nope")
         .send()
         .await
