@@ -66,10 +66,7 @@ pub struct AppState {
     /// Hosts `callback_url` may point at; `None` allows none.
     pub callback_policy: Option<Arc<previewd_github::CallbackPolicy>>,
     /// Garbage collection, for `GET /v1/gc` (a dry run of the next sweep).
-    pub gc: Option<(
-        Arc<previewd_controller::Sweeper>,
-        previewd_controller::SweepOptions,
-    )>,
+    pub gc: Option<Arc<dyn previewd_core::gc_report::GcDryRun>>,
     /// The Prometheus recorder's handle for `GET /metrics` (see
     /// [`metrics::install_recorder`]); `None` answers 404.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -80,22 +77,17 @@ pub struct AppState {
 /// What the next sweep would do, changing nothing.
 async fn gc_dry_run(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<axum::Json<previewd_controller::SweepReport>, ApiError> {
-    let Some((sweeper, opts)) = &state.gc else {
+) -> Result<axum::Json<previewd_core::gc_report::SweepReport>, ApiError> {
+    let Some(gc) = &state.gc else {
         return Err(ApiError::invalid(
             "gc",
             "garbage collection is not configured on this daemon",
         ));
     };
-    let opts = previewd_controller::SweepOptions {
-        dry_run: true,
-        ..opts.clone()
-    };
-    sweeper
-        .sweep(&opts, chrono::Utc::now())
+    gc.dry_run(chrono::Utc::now())
         .await
         .map(axum::Json)
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+        .map_err(ApiError::Unavailable)
 }
 
 /// Which routes a listener serves.

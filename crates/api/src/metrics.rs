@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use previewd_core::gauges::TableGauges;
 use previewd_core::metrics as names;
 use std::sync::OnceLock;
 
@@ -99,7 +100,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are not enabled").into_response();
     };
-    if let Err(e) = previewd_controller::metrics::refresh_table_gauges(state.store.as_ref()).await {
+    if let Err(e) = refresh_table_gauges(state.store.as_ref()).await {
         // The counters are still worth serving; the gauges keep their
         // last values and the log says why they are stale.
         tracing::warn!(error = %e, "metrics: reading the table for gauges failed");
@@ -113,4 +114,22 @@ pub async fn render(State(state): State<AppState>) -> Response {
         handle.render(),
     )
         .into_response()
+}
+
+/// Reads the table and sets every gauge, zeros included, so a phase that
+/// empties reads 0 rather than its last value; run just before each scrape.
+async fn refresh_table_gauges(
+    store: &dyn previewd_core::ports::Store,
+) -> Result<(), previewd_core::ports::StoreError> {
+    use previewd_core::model::{ListFilter, Phase};
+    let rows = store.list(&ListFilter::default()).await?;
+    let outbox = store.outbox_backlog().await?;
+    let g = TableGauges::count(&rows, outbox, chrono::Utc::now());
+    metrics::gauge!(names::QUEUE_DEPTH).set(g.queue_depth as f64);
+    for (phase, n) in Phase::ALL.iter().zip(g.by_phase) {
+        metrics::gauge!(names::PREVIEWS, "phase" => phase.as_str()).set(n as f64);
+    }
+    metrics::gauge!(names::OUTBOX_BACKLOG).set(g.outbox_backlog as f64);
+    metrics::gauge!(names::OUTBOX_OLDEST_AGE).set(g.outbox_oldest_age.as_secs_f64());
+    Ok(())
 }

@@ -24,7 +24,6 @@ mod reconcile;
 mod runner;
 mod status;
 mod sweep;
-mod sweep_table;
 
 pub use backoff::backoff_delay;
 pub use deliver::Deliverer;
@@ -32,7 +31,7 @@ pub use dns_batch::DnsBatcher;
 pub use observe::Observer;
 pub use reconcile::Reconciler;
 pub use runner::Controller;
-pub use sweep::{Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
+pub use sweep::{GcPreview, Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
 
 use previewd_core::limits::Pacer;
 use previewd_core::observed::ObservedService;

@@ -4,7 +4,7 @@
 
 use previewd_core::ErrorClass;
 use previewd_core::metrics::*;
-use previewd_core::model::{Phase, StatusUpdate};
+use previewd_core::model::StatusUpdate;
 use previewd_core::ports::ReportError;
 use std::time::Duration;
 
@@ -43,108 +43,4 @@ pub fn swept(kind: &previewd_core::gc::ResourceKind) {
 /// Previews garbage collection marked absent for their TTL.
 pub fn expired(n: usize) {
     metrics::counter!(SWEEP_EXPIRED).increment(n as u64);
-}
-
-/// The table-derived gauges, as of one look at the store.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TableGauges {
-    /// Rows due and not held by a live lease.
-    pub queue_depth: u64,
-    /// Previews per phase, in `Phase::ALL` order.
-    pub by_phase: [u64; 6],
-    pub outbox_backlog: i64,
-    pub outbox_oldest_age: Duration,
-}
-
-impl TableGauges {
-    /// Counts `rows` as of `now`.
-    pub fn count(
-        rows: &[previewd_core::model::Preview],
-        outbox: (i64, Option<previewd_core::Timestamp>),
-        now: previewd_core::Timestamp,
-    ) -> Self {
-        let mut g = TableGauges {
-            outbox_backlog: outbox.0,
-            outbox_oldest_age: outbox
-                .1
-                .and_then(|t| (now - t).to_std().ok())
-                .unwrap_or_default(),
-            ..Default::default()
-        };
-        for p in rows {
-            let leased = p.lease_owner.is_some() && p.lease_until.is_some_and(|u| u >= now);
-            if p.next_reconcile_at <= now && !leased {
-                g.queue_depth += 1;
-            }
-            if let Some(i) = Phase::ALL.iter().position(|ph| *ph == p.status.phase) {
-                g.by_phase[i] += 1;
-            }
-        }
-        g
-    }
-
-    /// Sets every gauge, zeros included, so a phase that empties reads 0
-    /// rather than its last value.
-    pub fn set(&self) {
-        metrics::gauge!(QUEUE_DEPTH).set(self.queue_depth as f64);
-        for (phase, n) in Phase::ALL.iter().zip(self.by_phase) {
-            metrics::gauge!(PREVIEWS, "phase" => phase.as_str()).set(n as f64);
-        }
-        metrics::gauge!(OUTBOX_BACKLOG).set(self.outbox_backlog as f64);
-        metrics::gauge!(OUTBOX_OLDEST_AGE).set(self.outbox_oldest_age.as_secs_f64());
-    }
-}
-
-/// Reads the table and sets the gauges; run just before each scrape.
-pub async fn refresh_table_gauges(
-    store: &dyn previewd_core::ports::Store,
-) -> Result<TableGauges, previewd_core::ports::StoreError> {
-    let rows = store
-        .list(&previewd_core::model::ListFilter::default())
-        .await?;
-    let outbox = store.outbox_backlog().await?;
-    let g = TableGauges::count(&rows, outbox, chrono::Utc::now());
-    g.set();
-    Ok(g)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use previewd_core::key::PreviewKey;
-    use previewd_core::model::{Preview, PreviewSpec};
-
-    fn row(branch: &str, phase: Phase, now: previewd_core::Timestamp) -> Preview {
-        let key = PreviewKey::new("acme/shop", branch).unwrap();
-        let mut p = Preview::fresh(key, branch, branch, PreviewSpec::default(), now);
-        p.status.phase = phase;
-        p
-    }
-
-    #[test]
-    fn queue_depth_counts_due_rows_nobody_holds() {
-        let now = chrono::Utc::now();
-        let due = row("a", Phase::Pending, now);
-        let mut held = row("b", Phase::Provisioning, now);
-        held.lease_owner = Some("r1".into());
-        held.lease_until = Some(now + chrono::Duration::seconds(30));
-        let mut expired = row("c", Phase::Provisioning, now);
-        expired.lease_owner = Some("r2".into());
-        expired.lease_until = Some(now - chrono::Duration::seconds(1));
-        let mut later = row("d", Phase::Ready, now);
-        later.next_reconcile_at = now + chrono::Duration::seconds(60);
-        let g = TableGauges::count(&[due, held, expired, later], (0, None), now);
-        assert_eq!(g.queue_depth, 2);
-        assert_eq!(g.by_phase, [1, 2, 1, 0, 0, 0]);
-    }
-
-    #[test]
-    fn the_oldest_outbox_age_is_measured_from_now() {
-        let now = chrono::Utc::now();
-        let g = TableGauges::count(&[], (3, Some(now - chrono::Duration::seconds(90))), now);
-        assert_eq!(
-            (g.outbox_backlog, g.outbox_oldest_age),
-            (3, Duration::from_secs(90))
-        );
-    }
 }

@@ -20,14 +20,13 @@
 use crate::Cloud;
 use chrono::Duration as ChronoDuration;
 use previewd_core::CloudError;
-use previewd_core::gc::{self, Candidate, OwnedResource, Reason, ResourceKind};
-use previewd_core::key::PreviewKey;
+use previewd_core::gc::{self, OwnedResource, Reason, ResourceKind};
+pub use previewd_core::gc_report::{Planned, SweepOptions, SweepReport};
 use previewd_core::model::{Desired, ListFilter, Timestamp};
 use previewd_core::observed::RecordType;
 use previewd_core::ports::{CloudResult, Store, StoreError};
 use previewd_core::render::{DnsAction, DnsChange, DnsMode, Template};
 use previewd_core::tags;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,38 +34,6 @@ use tokio::sync::Notify;
 
 /// How long a sweep may hold a half-deleted row while deleting leftovers.
 const GC_LEASE: Duration = Duration::from_secs(300);
-
-#[derive(Debug, Clone)]
-pub struct SweepOptions {
-    /// Report what would happen; change nothing, record nothing.
-    pub dry_run: bool,
-    /// How long a resource must stay unwanted before it is deleted.
-    pub grace: Duration,
-    /// The brake: more due deletions than this and the sweep deletes none.
-    pub max_deletions: usize,
-}
-
-/// One unwanted resource and when it may go.
-#[derive(Debug, Clone, Serialize)]
-pub struct Planned {
-    #[serde(flatten)]
-    pub candidate: Candidate,
-    pub first_seen: Timestamp,
-    /// Past its grace period.
-    pub due: bool,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct SweepReport {
-    pub dry_run: bool,
-    /// Previews past their TTL, marked absent (or that would be).
-    pub expired: Vec<PreviewKey>,
-    pub unwanted: Vec<Planned>,
-    pub deleted: usize,
-    /// True when the brake stopped the sweep.
-    pub braked: bool,
-    pub errors: Vec<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
@@ -79,6 +46,27 @@ pub enum SweepError {
     Busy,
     #[error("taking the sweep lock: {0}")]
     Lock(#[source] StoreError),
+}
+
+/// The API's view of garbage collection: a dry run of the next sweep with
+/// the daemon's options.
+pub struct GcPreview {
+    pub sweeper: Arc<Sweeper>,
+    pub options: SweepOptions,
+}
+
+#[async_trait::async_trait]
+impl previewd_core::gc_report::GcDryRun for GcPreview {
+    async fn dry_run(&self, now: Timestamp) -> Result<SweepReport, String> {
+        let options = SweepOptions {
+            dry_run: true,
+            ..self.options.clone()
+        };
+        self.sweeper
+            .sweep(&options, now)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 pub struct Sweeper {

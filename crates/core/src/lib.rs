@@ -13,7 +13,9 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod gauges;
 pub mod gc;
+pub mod gc_report;
 pub mod key;
 pub mod limits;
 pub mod metrics;

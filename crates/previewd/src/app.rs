@@ -253,7 +253,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         api_token: token,
         ttl: Duration::from_secs(cfg.previews.ttl_hours * 3600),
         max_lifetime: Duration::from_secs(cfg.previews.max_lifetime_hours * 3600),
-        gc: Some((sweeps.clone(), cfg.sweep_options(false))),
+        gc: Some(Arc::new(previewd_controller::GcPreview {
+            sweeper: sweeps.clone(),
+            options: cfg.sweep_options(false),
+        })),
         webhook_secret: secret_env("PREVIEWD_GITHUB_WEBHOOK_SECRET").map(Arc::from),
         callback_policy: Some(Arc::new(callback_policy(&cfg)?)),
         metrics: Some(metrics_handle.clone()),

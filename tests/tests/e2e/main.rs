@@ -70,19 +70,19 @@ pub async fn spawn_app_with(
             callback_policy: Some(Arc::new(
                 previewd_github::CallbackPolicy::new(["127.0.0.1:*"]).unwrap(),
             )),
-            gc: Some((
-                Arc::new(previewd_controller::Sweeper {
+            gc: Some(Arc::new(previewd_controller::GcPreview {
+                sweeper: Arc::new(previewd_controller::Sweeper {
                     cloud: previewd_controller::Cloud::from_one(sim.clone()),
                     store: store.clone(),
                     template: template.clone(),
                     wake: wake.clone(),
                 }),
-                previewd_controller::SweepOptions {
+                options: previewd_controller::SweepOptions {
                     dry_run: false,
                     grace: Duration::from_secs(900),
                     max_deletions: 20,
                 },
-            )),
+            })),
             metrics: Some(previewd_api::metrics::install_recorder()),
             status_page: true,
         },

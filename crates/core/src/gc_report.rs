@@ -1,13 +1,59 @@
-//! A sweep report as the table `previewd gc` prints.
+//! What a garbage-collection sweep found and did: the report `previewd
+//! gc` prints as a table and `GET /v1/gc` serves as JSON, and the port the
+//! API asks for a dry run through.
 
-use crate::SweepReport;
+use crate::gc::Candidate;
+use crate::key::PreviewKey;
+use crate::model::Timestamp;
+use serde::Serialize;
 use std::fmt::Write;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Report what would happen; change nothing, record nothing.
+    pub dry_run: bool,
+    /// How long a resource must stay unwanted before it is deleted.
+    pub grace: Duration,
+    /// The brake: more due deletions than this and the sweep deletes none.
+    pub max_deletions: usize,
+}
+
+/// One unwanted resource and when it may go.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    #[serde(flatten)]
+    pub candidate: Candidate,
+    pub first_seen: Timestamp,
+    /// Past its grace period.
+    pub due: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SweepReport {
+    pub dry_run: bool,
+    /// Previews past their TTL, marked absent (or that would be).
+    pub expired: Vec<PreviewKey>,
+    pub unwanted: Vec<Planned>,
+    pub deleted: usize,
+    /// True when the brake stopped the sweep.
+    pub braked: bool,
+    pub errors: Vec<String>,
+}
 
 impl SweepReport {
     /// What the sweep found, did, or would do, one resource a line.
     pub fn to_table(&self, grace_secs: u64) -> String {
         render(self, grace_secs)
     }
+}
+
+/// What the next sweep would do, changing nothing: how the API serves
+/// `GET /v1/gc` without knowing how a sweep is made.
+#[async_trait::async_trait]
+pub trait GcDryRun: Send + Sync {
+    /// The error is a sentence for an operator.
+    async fn dry_run(&self, now: Timestamp) -> Result<SweepReport, String>;
 }
 
 fn render(r: &SweepReport, grace_secs: u64) -> String {
