@@ -38,7 +38,7 @@ pub struct SimParams {
     pub stable_after_ms: u64,
     /// Task running until its target is healthy.
     pub healthy_after_ms: u64,
-    /// AWS's published token buckets (AWS-LIMITS.md) are enforced.
+    /// AWS's published token buckets (docs/aws-limits.md) are enforced.
     pub throttling: bool,
     /// Target groups (and rules) per ALB; AWS's hard limit is 100. Raised
     /// only where a run says so, because previewd serves one listener.

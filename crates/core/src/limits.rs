@@ -1,5 +1,5 @@
 //! AWS's API request throttling as token buckets: the published limits
-//! (AWS-LIMITS.md), which bucket each request takes from, and the
+//! (docs/aws-limits.md), which bucket each request takes from, and the
 //! client-side [`Pacer`] that keeps previewd's own requests inside them.
 //!
 //! AWS refuses a request when a bucket is empty; the simulator does the
@@ -25,7 +25,7 @@ impl BucketSpec {
     }
 }
 
-/// Every bucket; the defaults are AWS's (see AWS-LIMITS.md).
+/// Every bucket; the defaults are AWS's (see docs/aws-limits.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// DescribeServices, ListServices.

@@ -1,5 +1,5 @@
 //! previewd's AWS adapters on the wire: the real daemon, the official AWS
-//! SDK, and moto as the AWS account. Known moto gaps are in DESIGN.md
+//! SDK, and moto as the AWS account. Known moto gaps are in docs/design.md
 //! ("Two AWS back-ends for tests"); the tests register the target that
 //! ECS would, and expect no second rollout from moto after a redeploy.
 
