@@ -133,7 +133,11 @@ impl Default for ControllerConfig {
         Self {
             replica_id: format!("replica-{}", std::process::id()),
             workers: 16,
-            lease: Duration::from_secs(120),
+            // As Kubernetes leader election does: a short lease renewed
+            // every quarter of it, so a dead replica's rows are another's
+            // within seconds (issue 15). Renewals run only during passes,
+            // and only passes longer than a quarter lease make any.
+            lease: Duration::from_secs(15),
             reconcile_timeout: Duration::from_secs(90),
             shutdown_grace: Duration::from_secs(20),
             resync_interval: Duration::from_secs(300),

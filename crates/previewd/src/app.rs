@@ -114,6 +114,7 @@ pub(crate) fn controller_config(cfg: &Config) -> ControllerConfig {
         progress_interval: Duration::from_millis(c.progress_interval_ms),
         poll_interval: Duration::from_millis(c.poll_interval_ms),
         shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
+        lease: Duration::from_secs(c.lease_secs),
         replica_id: replica_id(),
         ..ControllerConfig::default()
     }

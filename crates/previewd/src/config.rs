@@ -267,6 +267,11 @@ pub struct ControllerSection {
     /// On SIGTERM/SIGINT, how long reconciles under way may take to finish;
     /// the rest are abandoned and their leases released to other replicas.
     pub shutdown_grace_secs: u64,
+    /// How long a claimed preview stays a replica's without renewal (every
+    /// quarter of it while a pass runs): how soon another replica takes
+    /// over from one that died. Replicas' clocks must agree to within a
+    /// quarter of it.
+    pub lease_secs: u64,
 }
 
 impl Default for ControllerSection {
@@ -278,6 +283,7 @@ impl Default for ControllerSection {
             progress_interval_ms: 2000,
             poll_interval_ms: 5000,
             shutdown_grace_secs: 20,
+            lease_secs: 15,
         }
     }
 }

@@ -398,6 +398,12 @@ fn check(c: &Config) -> Vec<Problem> {
     {
         out.push(problem("controller.id", "must be 1..=64 of [A-Za-z0-9-_.]"));
     }
+    if !(4..=600).contains(&c.controller.lease_secs) {
+        out.push(problem(
+            "controller.lease_secs",
+            "must be 4..=600 (seconds; it is renewed every quarter of it)",
+        ));
+    }
     if !(1..=256).contains(&c.controller.workers) {
         out.push(problem("controller.workers", "must be between 1 and 256"));
     }

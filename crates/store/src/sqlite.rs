@@ -52,6 +52,36 @@ fn lock_replica(db: &Path) -> StoreResult<File> {
     }
 }
 
+/// Frees every lease an earlier process left behind. The lock file proves
+/// that no other process uses this database now, so a lease that is not
+/// ours belongs to a process that is gone: waiting for it to run out would
+/// only keep a restarted daemon from its own previews (issue 15).
+async fn take_back_leases(pool: &SqlitePool) -> StoreResult<()> {
+    use crate::error::query;
+    let rows = sqlx::query(
+        "UPDATE previews SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+    )
+    .execute(pool)
+    .await
+    .map_err(query("take_back_leases"))?
+    .rows_affected();
+    let reports = sqlx::query(
+        "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+    )
+    .execute(pool)
+    .await
+    .map_err(query("take_back_leases"))?
+    .rows_affected();
+    if rows + reports > 0 {
+        tracing::info!(
+            previews = rows,
+            reports,
+            "took back the leases an earlier process left on this SQLite file"
+        );
+    }
+    Ok(())
+}
+
 /// The store on SQLite.
 ///
 /// # Guarantees
@@ -117,6 +147,9 @@ impl SqliteStore {
                 backend: Self::BACKEND,
                 source,
             })?;
+        if replica_lock.is_some() {
+            take_back_leases(&pool).await?;
+        }
         Ok(Self {
             pool,
             _replica_lock: replica_lock,

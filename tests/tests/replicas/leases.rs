@@ -241,3 +241,59 @@ async fn a_pass_whose_lease_cannot_be_renewed_stops_before_the_lease_runs_out() 
     drop(s);
     drop_database(&name).await;
 }
+
+/// Issue 15: with the production lease (15 s, renewed every quarter), a
+/// replica killed mid-reconcile hands its rows to another within that
+/// lease, not after the two minutes it used to be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_rows_are_taken_over_within_the_default_lease() {
+    let (url, name) = fresh_database().await;
+    let s = stores(&url, 2).await;
+    // Passes that take a while, so the kill finds some under way.
+    let sim = Sim::new(SimConfig {
+        latency: Duration::from_millis(40),
+        service_stable_after: Duration::from_millis(300),
+        ..SimConfig::default()
+    });
+    let template = Arc::new(Template::default());
+    let lease = ControllerConfig::default().lease;
+    assert_eq!(lease, Duration::from_secs(15));
+    let mut replicas: Vec<RunningController> = ["doomed", "survivor"]
+        .iter()
+        .zip(&s)
+        .map(|(id, store)| {
+            RunningController::start(
+                store.clone(),
+                &sim,
+                template.clone(),
+                patient(id, lease),
+                Arc::new(Notify::new()),
+            )
+        })
+        .collect();
+    deploy(s[0].as_ref(), 0..6).await;
+    wait_rows(
+        s[1].as_ref(),
+        Duration::from_secs(10),
+        "doomed holds a row",
+        |rows| {
+            rows.iter()
+                .any(|p| p.lease_owner.as_deref() == Some("doomed"))
+        },
+    )
+    .await;
+    replicas.remove(0).kill().await;
+    let killed_at = tokio::time::Instant::now();
+    wait_rows(
+        s[1].as_ref(),
+        lease + Duration::from_secs(10),
+        "all Ready after the kill",
+        all_ready,
+    )
+    .await;
+    let took = killed_at.elapsed();
+    eprintln!("taken over and Ready {took:?} after the kill (lease {lease:?})");
+    assert!(took < lease + Duration::from_secs(10), "{took:?}");
+    replicas.remove(0).stop().await;
+    drop_database(&name).await;
+}
