@@ -58,20 +58,18 @@ fn lock_replica(db: &Path) -> StoreResult<File> {
 /// only keep a restarted daemon from its own previews (issue 15).
 async fn take_back_leases(pool: &SqlitePool) -> StoreResult<()> {
     use crate::error::query;
-    let rows = sqlx::query(
+    let mut freed = [0u64; 2];
+    for (n, statement) in freed.iter_mut().zip([
         "UPDATE previews SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
-    )
-    .execute(pool)
-    .await
-    .map_err(query("take_back_leases"))?
-    .rows_affected();
-    let reports = sqlx::query(
         "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
-    )
-    .execute(pool)
-    .await
-    .map_err(query("take_back_leases"))?
-    .rows_affected();
+    ]) {
+        *n = sqlx::query(statement)
+            .execute(pool)
+            .await
+            .map_err(query("take_back_leases"))?
+            .rows_affected();
+    }
+    let [rows, reports] = freed;
     if rows + reports > 0 {
         tracing::info!(
             previews = rows,
