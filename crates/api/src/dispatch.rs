@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use previewd_core::decide::expires_at;
 use previewd_core::key::PreviewKey;
 use previewd_core::model::{DeployRequest, PreviewSpec};
 use serde::Deserialize;
@@ -163,19 +164,12 @@ pub async fn dispatch(
                 };
                 verdict.map_err(|why| ApiError::invalid("callback_url", why))?;
             }
-            // TTL from this deploy, but never past the preview's maximum
-            // lifetime counted from when it was first created.
+            // A Deleted row's lifetime is over: a deploy starts a new one.
             let created = match state.store.get(&key).await? {
-                Some(p) if p.status.phase != previewd_core::Phase::Deleted => p.created_at,
-                _ => now,
+                Some(p) if p.status.phase != previewd_core::Phase::Deleted => Some(p.created_at),
+                _ => None,
             };
-            let ttl = chrono::Duration::from_std(state.ttl).unwrap_or(chrono::Duration::MAX);
-            let max =
-                chrono::Duration::from_std(state.max_lifetime).unwrap_or(chrono::Duration::MAX);
-            let expires_at = [now.checked_add_signed(ttl), created.checked_add_signed(max)]
-                .into_iter()
-                .flatten()
-                .min();
+            let expires_at = expires_at(now, created, state.ttl, state.max_lifetime);
             let out = state
                 .store
                 .apply_deploy(

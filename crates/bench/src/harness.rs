@@ -171,7 +171,10 @@ impl StoreHandle {
 pub fn controller_config(params: &SimParams) -> ControllerConfig {
     ControllerConfig {
         replica_id: "bench".into(),
-        progress_interval: Duration::from_millis(params.progress_ms),
+        policy: previewd_controller::Policy {
+            progress_interval: Duration::from_millis(params.progress_ms),
+            ..previewd_controller::Policy::default()
+        },
         ..ControllerConfig::default()
     }
 }

@@ -11,8 +11,8 @@
 //!   generation is created once and kept in the store; callbacks carry an
 //!   idempotency key the receiver can drop repeats by.
 
-use crate::backoff::backoff_delay;
 use chrono::Duration as ChronoDuration;
+use previewd_core::decide::backoff_delay;
 use previewd_core::key::PreviewKey;
 use previewd_core::model::OutboxItem;
 use previewd_core::ports::{ReportError, Reporter, Store};
@@ -71,9 +71,13 @@ impl Deliverer {
             match self.deliver(&item).await {
                 Ok(()) => self.store.ack_outbox(item.id, chrono::Utc::now()).await?,
                 Err(e) if e.retryable => {
-                    let wait =
-                        backoff_delay(item.attempts + 1, self.backoff_base, self.backoff_max)
-                            .max(e.retry_after.unwrap_or_default());
+                    let wait = backoff_delay(
+                        item.attempts + 1,
+                        self.backoff_base,
+                        self.backoff_max,
+                        crate::jitter(),
+                    )
+                    .max(e.retry_after.unwrap_or_default());
                     let at = chrono::Utc::now()
                         + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::MAX);
                     tracing::info!(key = %item.key, id = item.id, attempts = item.attempts + 1, error = %e, ?wait, "report delivery failed; will retry");

@@ -3,26 +3,10 @@
 
 use crate::{Cloud, DnsBatcher};
 use previewd_core::CloudError;
+use previewd_core::decide::ExecuteError;
 use previewd_core::key::PreviewKey;
 use previewd_core::plan::Change;
-use previewd_core::ports::{Store, StoreError};
-
-/// Why applying a plan stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecuteError {
-    #[error("{step}: {source}")]
-    Cloud {
-        step: &'static str,
-        #[source]
-        source: CloudError,
-    },
-    #[error("{step}: {source}")]
-    Store {
-        step: &'static str,
-        #[source]
-        source: StoreError,
-    },
-}
+use previewd_core::ports::Store;
 
 /// Applies `changes` for `key`, stopping at the first error. Returns how
 /// many changes were applied.

@@ -1,11 +1,13 @@
 //! previewd's controller: claims due previews from the store, observes AWS
-//! in batches, plans with `previewd_core::plan`, applies the plan, and
-//! writes the status back with the reports it owes.
+//! in batches, plans with `previewd_core::plan`, applies the plan, decides
+//! the next status with `previewd_core::decide`, and writes it back with the
+//! reports it owes.
 //!
 //! ```text
-//!  store ──claim (lease)──▶ runner ──▶ reconcile(key) ──▶ observe ─▶ plan ─▶ execute
-//!    ▲                        │  bounded workers, per-key backoff      │
-//!    └──── record_status ◀────┴──────────────────────────────────────┘
+//!  store ──claim (lease)──▶ runner ──▶ attempt(key): observe ─▶ plan ─▶ execute
+//!    ▲                        │  bounded workers                         │ Outcome
+//!    │                        ▼                                          ▼
+//!    └──── record_status ◀── decide(row, outcome, policy) ◀──────────────┘
 //! ```
 //!
 //! The store's `next_reconcile_at` is the work queue: it survives restarts,
@@ -14,7 +16,6 @@
 //! holds the row's lease for the whole pass.
 #![forbid(unsafe_code)]
 
-mod backoff;
 mod deliver;
 mod dns_batch;
 mod execute;
@@ -22,17 +23,17 @@ pub mod metrics;
 mod observe;
 mod reconcile;
 mod runner;
-mod status;
 mod sweep;
 
-pub use backoff::backoff_delay;
 pub use deliver::Deliverer;
 pub use dns_batch::DnsBatcher;
 pub use observe::Observer;
+pub use previewd_core::decide::Policy;
 pub use reconcile::Reconciler;
 pub use runner::Controller;
 pub use sweep::{GcPreview, Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
 
+use previewd_core::decide::Jitter;
 use previewd_core::limits::Pacer;
 use previewd_core::observed::ObservedService;
 use previewd_core::ports::{CloudResult, Compute, Dns, LoadBalancer, Logs};
@@ -101,17 +102,9 @@ pub struct ControllerConfig {
     /// On shutdown, how long passes under way may take to finish before
     /// they are abandoned and their leases released for other replicas.
     pub shutdown_grace: Duration,
-    /// Look again at a Ready preview this often (drift repair).
-    pub resync_interval: Duration,
-    /// Look again this soon while a preview is converging.
-    pub progress_interval: Duration,
-    /// Look again this soon while waiting for load-balancer capacity.
-    pub waiting_interval: Duration,
-    /// Look again this soon after a terminal failure (a person may fix IAM).
-    pub failed_interval: Duration,
-    /// First retry delay after a retryable error; doubles per attempt.
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
+    /// When to look at a preview again: the intervals and the backoff of
+    /// the decision (`previewd_core::decide`).
+    pub policy: Policy,
     /// Sleep at most this long between looks at the store (fallback to
     /// wake-ups, and what other replicas' writes wait for without NOTIFY).
     pub poll_interval: Duration,
@@ -140,12 +133,7 @@ impl Default for ControllerConfig {
             lease: Duration::from_secs(15),
             reconcile_timeout: Duration::from_secs(90),
             shutdown_grace: Duration::from_secs(20),
-            resync_interval: Duration::from_secs(300),
-            progress_interval: Duration::from_secs(5),
-            waiting_interval: Duration::from_secs(60),
-            failed_interval: Duration::from_secs(600),
-            backoff_base: Duration::from_secs(2),
-            backoff_max: Duration::from_secs(300),
+            policy: Policy::default(),
             poll_interval: Duration::from_secs(10),
             cache_max_age: Duration::from_secs(60),
             listing_min_interval: Duration::from_secs(2),
@@ -153,4 +141,11 @@ impl Default for ControllerConfig {
             dns_batch_window: Duration::from_millis(200),
         }
     }
+}
+
+/// A backoff's random factor: core reads no random source, so the
+/// controller draws it, uniformly in [0.5, 1.0].
+pub(crate) fn jitter() -> Jitter {
+    use rand::Rng;
+    Jitter::new(rand::rng().random_range(0.5..=1.0))
 }

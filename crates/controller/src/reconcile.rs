@@ -1,17 +1,18 @@
-//! One reconcile pass over one preview: observe, plan, apply, and decide
-//! the status to write.
+//! One reconcile pass over one preview: observe, plan and apply
+//! ([`Reconciler::attempt`]), then decide the status to write
+//! ([`Reconciler::decide`], `previewd_core::decide`).
 
-use crate::execute::{ExecuteError, execute};
+use crate::execute::execute;
 use crate::observe::{Freshness, Observer};
-use crate::status::{Outcome, next_status};
 use crate::{Cloud, ControllerConfig, DnsBatcher};
-use previewd_core::CloudError;
-use previewd_core::model::{Phase, Preview, StatusUpdate};
+use previewd_core::decide::{
+    ExecuteError, Outcome, check_ownership, decide, must_confirm, ownership_arns, reserved_priority,
+};
+use previewd_core::model::{Preview, StatusUpdate};
 use previewd_core::observed::ObservedService;
 use previewd_core::plan::{Change, Plan, Verdict, plan};
 use previewd_core::ports::Store;
 use previewd_core::render::{Template, render};
-use previewd_core::tags;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -66,22 +67,24 @@ impl Reconciler {
         }
     }
 
-    /// Converges one preview and returns the status to record. Never asks
-    /// why it was woken: it reads the row and AWS and acts on the difference.
-    /// `service` is the preview's service when the caller described it in
-    /// a batch (`Some(None)`: described, does not exist).
-    pub async fn reconcile(
-        &self,
-        p: &Preview,
-        service: Option<Option<ObservedService>>,
-    ) -> StatusUpdate {
+    /// Observes, plans and applies for one preview (the pass up to the
+    /// decision), and says how it ended. Never asks why it was woken: it
+    /// reads the row and AWS and acts on the difference. `service` is the
+    /// preview's service when the caller described it in a batch
+    /// (`Some(None)`: described, does not exist).
+    pub async fn attempt(&self, p: &Preview, service: Option<Option<ObservedService>>) -> Outcome {
         let started = Instant::now();
-        let outcome = match self.pass(p, service, started).await {
+        match self.pass(p, service, started).await {
             Ok(verdict) => Outcome::Planned(verdict),
             Err(e) => Outcome::Error(e),
-        };
+        }
+    }
+
+    /// The status, schedule and reports to record after an attempt.
+    pub fn decide(&self, p: &Preview, outcome: &Outcome) -> StatusUpdate {
         let url = render(&self.template, p).url;
-        next_status(p, &outcome, &url, &self.config, chrono::Utc::now())
+        let now = chrono::Utc::now();
+        decide(p, outcome, &url, &self.config.policy, now, crate::jitter()).into()
     }
 
     async fn pass(
@@ -101,18 +104,8 @@ impl Reconciler {
             .await
             .map_err(observe_err)?;
         let first = plan(&self.template, p, &w, &o, &BTreeSet::new());
-        // Act only on what is true now: a plan that changes anything, or
-        // that makes a new claim (gone, failed, or Ready for a generation
-        // not yet Ready), is made again on listings fetched after this pass
-        // began, with the priorities other rows hold. A cached listing may
-        // predate a deletion by someone else (a sweep, a person).
-        let already_ready =
-            p.status.phase == Phase::Ready && p.status.observed_generation == p.generation;
-        let acting = !first.changes.is_empty()
-            || matches!(first.verdict, Verdict::Gone | Verdict::Failed(_))
-            || (first.verdict == Verdict::Ready && !already_ready);
         let mut choosing = None;
-        let Plan { changes, verdict } = if acting {
+        let Plan { changes, verdict } = if must_confirm(&first, p) {
             let o = self
                 .observer
                 .observe(p, &w, None, Freshness::After(started))
@@ -134,10 +127,7 @@ impl Reconciler {
             let mut pending = self.choosing.lock().expect("not poisoned");
             reserved.extend(pending.iter().copied());
             let planned = plan(&self.template, p, &w, &o, &reserved);
-            choosing = planned.changes.iter().find_map(|c| match c {
-                Change::ReservePriority(prio) => Some(*prio),
-                _ => None,
-            });
+            choosing = reserved_priority(&planned.changes);
             pending.extend(choosing);
             planned
         } else {
@@ -160,42 +150,19 @@ impl Reconciler {
         Ok(verdict)
     }
 
-    /// The ELB resources a plan modifies or deletes still carry this
-    /// preview's tags, read now: the listings' tags are remembered by ARN,
-    /// and a remembered tag never licenses a change. One DescribeTags, and
-    /// only for a pass that touches an existing rule or target group.
+    /// Reads afresh the tags of the ELB resources a plan modifies or
+    /// deletes (the listings' tags are remembered by ARN) and checks them
+    /// with [`check_ownership`]. One DescribeTags, and only for a pass that
+    /// touches an existing rule or target group.
     async fn verify_ownership(&self, p: &Preview, changes: &[Change]) -> Result<(), ExecuteError> {
-        let arns: Vec<String> = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::ModifyRule { arn, .. }
-                | Change::DeleteRule { arn, .. }
-                | Change::DeleteTargetGroup { arn, .. } => Some(arn.clone()),
-                _ => None,
-            })
-            .collect();
-        let refused = |source| ExecuteError::Cloud {
-            step: "VerifyOwnership",
-            source,
-        };
-        let found = self.observer.fresh_tags(&arns).await.map_err(refused)?;
-        let id = self.template.controller_id.as_str();
-        for arn in &arns {
-            // Gone already: deleting it succeeds anyway, and modifying it
-            // fails with NotFound and is planned again.
-            let Some(tags) = found.get(arn) else {
-                continue;
-            };
-            if tags::owner_slug(tags, id) != Some(p.slug.as_str()) {
-                return Err(refused(CloudError::Transient {
-                    code: "OwnershipChanged".into(),
-                    message: format!(
-                        "{arn} no longer carries previewd's tags for {}; leaving it alone and observing again",
-                        p.slug
-                    ),
-                }));
-            }
-        }
-        Ok(())
+        let found = self
+            .observer
+            .fresh_tags(&ownership_arns(changes))
+            .await
+            .map_err(|source| ExecuteError::Cloud {
+                step: "VerifyOwnership",
+                source,
+            })?;
+        check_ownership(changes, &found, &self.template.controller_id, &p.slug)
     }
 }

@@ -25,11 +25,9 @@
 //! already handed to the batcher are still sent.
 
 use crate::Reconciler;
-use crate::execute::ExecuteError;
-use crate::status::{Outcome, next_status};
-use previewd_core::CloudError;
+use previewd_core::decide::{Outcome, Stop};
 use previewd_core::key::PreviewKey;
-use previewd_core::model::{Desired, Phase, Preview, StatusUpdate};
+use previewd_core::model::{Desired, Preview};
 use previewd_core::observed::ObservedService;
 use previewd_core::ports::StoreError;
 use previewd_core::render::render;
@@ -196,9 +194,7 @@ impl Controller {
 /// A Ready preview at its generation: this pass is a resync that most
 /// likely confirms the steady state.
 fn is_steady(p: &Preview) -> bool {
-    p.desired == Desired::Present
-        && p.status.phase == Phase::Ready
-        && p.status.observed_generation == p.generation
+    p.desired == Desired::Present && p.is_ready_at_generation()
 }
 
 /// One bounded pass and the write of its result, in a span that carries
@@ -218,17 +214,18 @@ async fn run_one(
 
 /// How a pass ended.
 enum Ended {
-    /// It ran to the end and decided a status.
-    Done(Box<StatusUpdate>),
-    /// It was stopped (timeout, lease no longer renewable); record why,
-    /// with an error code for the status.
-    Stopped(&'static str, String),
+    /// It ran to the end: a status is to be decided from its outcome.
+    Done(Box<Outcome>),
+    /// It was stopped (timeout, lease no longer renewable); record why.
+    Stopped(Stop),
     /// Another replica holds the row now: write nothing.
     LeaseLost,
     /// Shutdown: give the row back untouched.
     Abandoned,
 }
 
+/// claim (the loop, before this) → observe → plan → execute (`attempt`)
+/// → decide → record.
 async fn pass_and_record(
     r: &Reconciler,
     p: Preview,
@@ -246,32 +243,14 @@ async fn pass_and_record(
         biased;
         _ = abandon.cancelled() => Ended::Abandoned,
         end = hold_lease(r, &p.key, claimed_at) => end,
-        done = tokio::time::timeout_at(deadline, r.reconcile(&p, service)) => match done {
-            Ok(update) => Ended::Done(Box::new(update)),
-            Err(_) => Ended::Stopped(
-                "Timeout",
-                format!("reconcile took longer than {:?}", cfg.reconcile_timeout),
-            ),
+        done = tokio::time::timeout_at(deadline, r.attempt(&p, service)) => match done {
+            Ok(outcome) => Ended::Done(Box::new(outcome)),
+            Err(_) => Ended::Stopped(Stop::Timeout(cfg.reconcile_timeout)),
         },
     };
-    // A pass stopped by its deadline or its lease counts as a timeout.
-    let mut result = crate::metrics::names::RESULTS[3];
-    let update = match ended {
-        Ended::Done(update) => {
-            result = crate::metrics::reconcile_result(&update);
-            *update
-        }
-        Ended::Stopped(code, message) => {
-            let outcome = Outcome::Error(ExecuteError::Cloud {
-                step: "Reconcile",
-                source: CloudError::Transient {
-                    code: code.into(),
-                    message,
-                },
-            });
-            let url = render(&r.template, &p).url;
-            next_status(&p, &outcome, &url, cfg, chrono::Utc::now())
-        }
+    let outcome = match ended {
+        Ended::Done(outcome) => *outcome,
+        Ended::Stopped(stop) => Outcome::Stopped(stop),
         Ended::LeaseLost => {
             tracing::warn!(key = %p.key, "lease lost to another replica; pass abandoned");
             return;
@@ -287,6 +266,13 @@ async fn pass_and_record(
             }
             return;
         }
+    };
+    let update = r.decide(&p, &outcome);
+    // A pass stopped by its deadline or its lease counts as a timeout.
+    let result = if matches!(outcome, Outcome::Stopped(_)) {
+        crate::metrics::names::RESULTS[3]
+    } else {
+        crate::metrics::reconcile_result(&update)
     };
     let message = update.status.message.as_deref().unwrap_or("");
     tracing::info!(key = %p.key, phase = %update.status.phase, message, "reconciled");
@@ -338,10 +324,5 @@ async fn hold_lease(r: &Reconciler, key: &PreviewKey, claimed_at: Instant) -> En
 }
 
 fn stopped_unrenewed(lease: Duration) -> Ended {
-    Ended::Stopped(
-        "LeaseNotRenewed",
-        format!(
-            "could not renew the {lease:?} lease in time; stopped before another replica may take the row"
-        ),
-    )
+    Ended::Stopped(Stop::LeaseNotRenewed(lease))
 }

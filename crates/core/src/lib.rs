@@ -1,5 +1,6 @@
 //! previewd's core: the model of a preview, the names and tags of its AWS
-//! resources, the pure `plan()` that decides what to change, and the ports
+//! resources, the pure `plan()` that decides what to change, the pure
+//! `decide()` that turns a pass's outcome into the next status, and the ports
 //! (traits) through which the controller reaches storage and the cloud.
 //!
 //! Nothing in this crate performs IO or reads a clock: time arrives as a
@@ -8,10 +9,13 @@
 //! ```text
 //!  desired (store row) ─┐
 //!                       ├─▶ plan() ─▶ Vec<Change> ─▶ executor (controller)
-//!  observed (cloud)   ──┘
+//!  observed (cloud)   ──┘                                │ outcome
+//!                                                         ▼
+//!  row + Outcome + Policy ─▶ decide() ─▶ Decision (status, Action, reports)
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod decide;
 pub mod error;
 pub mod gauges;
 pub mod gc;

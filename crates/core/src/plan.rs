@@ -176,9 +176,7 @@ pub fn needs_target_health(p: &Preview, service: Option<&ObservedService>) -> bo
     let stable = service
         .and_then(|s| s.primary())
         .is_some_and(|d| d.rollout_state == RolloutState::Completed);
-    let already_ready =
-        p.status.phase == crate::Phase::Ready && p.status.observed_generation == p.generation;
-    p.desired == Desired::Present && stable && !already_ready
+    p.desired == Desired::Present && stable && !p.is_ready_at_generation()
 }
 
 /// Whether to ask why a task stopped: only while a rollout is unfinished.

@@ -4,7 +4,9 @@
 use crate::config::{CloudKind, Config};
 use anyhow::Context;
 use previewd_api::{AppState, Routes};
-use previewd_controller::{Cloud, Controller, ControllerConfig, Reconciler, Sweeper, run_sweeps};
+use previewd_controller::{
+    Cloud, Controller, ControllerConfig, Policy, Reconciler, Sweeper, run_sweeps,
+};
 use previewd_core::limits::{Limits, Pacer};
 use previewd_core::ports::Store;
 use previewd_sim::{Sim, SimConfig};
@@ -110,8 +112,11 @@ pub(crate) fn controller_config(cfg: &Config) -> ControllerConfig {
     let c = &cfg.controller;
     ControllerConfig {
         workers: c.workers,
-        resync_interval: Duration::from_secs(c.resync_interval_secs),
-        progress_interval: Duration::from_millis(c.progress_interval_ms),
+        policy: Policy {
+            resync_interval: Duration::from_secs(c.resync_interval_secs),
+            progress_interval: Duration::from_millis(c.progress_interval_ms),
+            ..Policy::default()
+        },
         poll_interval: Duration::from_millis(c.poll_interval_ms),
         shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
         lease: Duration::from_secs(c.lease_secs),

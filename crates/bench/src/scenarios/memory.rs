@@ -25,10 +25,14 @@ pub fn rss_kib() -> (u64, u64) {
 }
 
 pub async fn memory(n: usize, resync: Duration, params: &SimParams) -> anyhow::Result<Outcome> {
+    let base = controller_config(params);
     let cfg = previewd_controller::ControllerConfig {
-        resync_interval: resync,
+        policy: previewd_controller::Policy {
+            resync_interval: resync,
+            ..base.policy.clone()
+        },
         cache_max_age: resync / 5,
-        ..controller_config(params)
+        ..base
     };
     let mut fleet = Fleet::start(System::Previewd, params, cfg).await?;
     let (_, start_rss) = rss_kib();

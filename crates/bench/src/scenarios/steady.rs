@@ -22,10 +22,14 @@ pub async fn steady(
 ) -> anyhow::Result<Outcome> {
     // previewd's default cache age is a fifth of its resync interval; the
     // run keeps that ratio at a shorter interval.
+    let base = controller_config(params);
     let cfg = previewd_controller::ControllerConfig {
-        resync_interval: resync,
+        policy: previewd_controller::Policy {
+            resync_interval: resync,
+            ..base.policy.clone()
+        },
         cache_max_age: resync / 5,
-        ..controller_config(params)
+        ..base
     };
     let mut fleet = Fleet::start(system, params, cfg).await?;
     fleet.deploy_all(n, "c0ffee1", 1).await?;

@@ -1,0 +1,322 @@
+//! `decide()`: the pure decision of what a pass over a preview leaves
+//! behind — the next status (the phase machine), when to look again, the
+//! attempts counter, and the reports owed.
+//!
+//! ```text
+//!  row ──────┐
+//!  outcome ──┼─▶ decide() ─▶ Decision { status, action, attempts, reports }
+//!  policy ───┤                  │
+//!  now, jitter┘                 └─▶ StatusUpdate (the store's write)
+//! ```
+//!
+//! # Guarantees
+//! - A retryable failure leaves the phase's meaning alone: this generation
+//!   is not marked observed (a Ready left from the last one is no claim
+//!   about it), except when it is a wait for load-balancer capacity.
+//! - A terminal failure is `Failed` and is reported.
+//! - A report is queued exactly when the phase or the observed generation
+//!   changes; a condition's `since` moves only when its status flips.
+//! - The next look is after `now` and no later than
+//!   [`Policy::longest_wait`].
+
+mod outcome;
+mod policy;
+mod rules;
+
+pub use outcome::{ExecuteError, Outcome, Stop};
+pub use policy::{Action, Jitter, Policy, THROTTLED_BACKOFF_MAX, backoff_delay, resync_slot};
+pub use rules::{check_ownership, expires_at, must_confirm, ownership_arns, reserved_priority};
+
+use crate::error::{CloudError, ErrorClass};
+use crate::model::*;
+use crate::plan::Verdict;
+use std::time::Duration;
+
+/// What a pass leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub status: PreviewStatus,
+    /// When to look again, counted from `decided_at`.
+    pub action: Action,
+    /// Consecutive failed passes, for the backoff.
+    pub attempts: i32,
+    /// Reports (GitHub statuses, callbacks) to queue with the status.
+    pub reports: Vec<OutboxMessage>,
+    /// The `now` the decision was made at.
+    pub decided_at: Timestamp,
+}
+
+impl From<Decision> for StatusUpdate {
+    fn from(d: Decision) -> Self {
+        StatusUpdate {
+            next_reconcile_at: d.action.due_at(d.decided_at),
+            status: d.status,
+            attempts: d.attempts,
+            outbox: d.reports,
+        }
+    }
+}
+
+impl Preview {
+    /// Ready, and Ready about the generation the row asks for now.
+    pub fn is_ready_at_generation(&self) -> bool {
+        self.status.phase == Phase::Ready && self.status.observed_generation == self.generation
+    }
+}
+
+/// A condition's (status, reason).
+type Cond = (bool, &'static str);
+
+/// The phase, message, conditions and schedule a plan's verdict leads to.
+struct Step {
+    phase: Phase,
+    message: String,
+    wait: Duration,
+    synced: Cond,
+    ready: Cond,
+}
+
+fn planned(v: &Verdict, present: bool, old: Phase, policy: &Policy) -> Step {
+    let step = |phase, message: &str, wait, synced, ready| Step {
+        phase,
+        message: message.to_string(),
+        wait,
+        synced,
+        ready,
+    };
+    let quick = policy.progress_interval / 4;
+    match (v, present) {
+        (Verdict::Working, true) => step(
+            Phase::Provisioning,
+            "applying changes",
+            quick,
+            (false, "Applying"),
+            (false, "Applying"),
+        ),
+        (Verdict::Waiting(r), true) => step(
+            Phase::Pending,
+            r,
+            policy.waiting_interval,
+            (false, "WaitingForCapacity"),
+            (false, "WaitingForCapacity"),
+        ),
+        (Verdict::Progressing(r), true) => step(
+            Phase::Provisioning,
+            r,
+            policy.progress_interval,
+            (true, "Synced"),
+            (false, "Progressing"),
+        ),
+        (Verdict::Ready, true) => step(
+            Phase::Ready,
+            "preview is ready",
+            policy.resync_interval,
+            (true, "Synced"),
+            (true, "Ready"),
+        ),
+        (Verdict::Failed(r), _) => step(
+            Phase::Failed,
+            r,
+            policy.failed_interval,
+            (true, "Synced"),
+            (false, "Failed"),
+        ),
+        (Verdict::Gone, false) => step(
+            Phase::Deleted,
+            "all resources deleted",
+            policy.resync_interval * 4,
+            (true, "Synced"),
+            (false, "Deleted"),
+        ),
+        (Verdict::Working | Verdict::Waiting(_), false) => step(
+            Phase::Deleting,
+            "deleting resources",
+            quick,
+            (false, "Deleting"),
+            (false, "Deleting"),
+        ),
+        (Verdict::Progressing(r), false) => step(
+            Phase::Deleting,
+            r,
+            policy.progress_interval,
+            (false, "Deleting"),
+            (false, "Deleting"),
+        ),
+        // A plan never says Gone for a present row, nor Ready for an
+        // absent one; treat it as work still under way.
+        (Verdict::Gone, true) | (Verdict::Ready, false) => step(
+            old,
+            "re-checking",
+            policy.progress_interval,
+            (false, "Unknown"),
+            (false, "Unknown"),
+        ),
+    }
+}
+
+/// Decides the status, schedule, attempts and reports after a pass over
+/// `row` that ended with `outcome`. `url` is the preview's URL, `jitter`
+/// scales a backoff.
+pub fn decide(
+    row: &Preview,
+    outcome: &Outcome,
+    url: &str,
+    policy: &Policy,
+    now: Timestamp,
+    jitter: Jitter,
+) -> Decision {
+    let present = row.desired == Desired::Present;
+    let old = &row.status;
+    let mut s = PreviewStatus {
+        observed_generation: row.generation,
+        last_error: None,
+        ..old.clone()
+    };
+    let (synced, ready): (Cond, Cond);
+    let mut attempts = 0;
+    let wait;
+    match outcome.result() {
+        Ok(v) => {
+            let step = planned(v, present, old.phase, policy);
+            s.phase = step.phase;
+            s.message = Some(step.message);
+            s.url = (step.phase == Phase::Ready)
+                .then(|| url.to_owned())
+                .or(if present { old.url.clone() } else { None });
+            (synced, ready) = (step.synced, step.ready);
+            wait = step.wait;
+        }
+        Err(f) => {
+            s.last_error = Some(LastError {
+                code: f.code,
+                message: f.message.clone(),
+                class: f.class,
+                at: now,
+            });
+            s.message = Some(f.message.clone());
+            match (f.cloud, f.class) {
+                (Some(CloudError::LimitExceeded { .. }), _) if present => {
+                    s.phase = Phase::Pending;
+                    s.message = Some(format!("waiting for capacity: {}", f.message));
+                    (synced, ready) =
+                        ((false, "WaitingForCapacity"), (false, "WaitingForCapacity"));
+                    wait = policy.waiting_interval;
+                }
+                (_, ErrorClass::Terminal) => {
+                    s.phase = Phase::Failed;
+                    (synced, ready) = ((false, "Error"), (false, "Failed"));
+                    wait = policy.failed_interval;
+                }
+                (_, ErrorClass::Retryable) => {
+                    // The pass did not get through and the phase is left
+                    // as it was: this generation is not observed yet, so a
+                    // Ready left from the last one is no claim about it.
+                    s.observed_generation = old.observed_generation;
+                    // Losing a rule priority to a concurrent pass is no
+                    // failure: plan again soon, with the priority now taken.
+                    attempts = if f.contention {
+                        row.attempts
+                    } else {
+                        row.attempts.saturating_add(1)
+                    };
+                    if !present && s.phase != Phase::Deleted {
+                        s.phase = Phase::Deleting;
+                    } else if present
+                        && matches!(s.phase, Phase::Pending | Phase::Deleting | Phase::Deleted)
+                    {
+                        s.phase = Phase::Provisioning;
+                    }
+                    (synced, ready) = (
+                        (false, "Retrying"),
+                        (
+                            old.conditions.ready.as_ref().is_some_and(|c| c.status),
+                            "Retrying",
+                        ),
+                    );
+                    wait = if f.contention {
+                        policy.progress_interval / 4
+                    } else if matches!(f.cloud, Some(CloudError::Throttled(_))) {
+                        // Refused before doing anything: back off as the AWS
+                        // SDKs do for throttling, never longer than their cap.
+                        let max = policy.backoff_max.min(THROTTLED_BACKOFF_MAX);
+                        backoff_delay(attempts, policy.backoff_base, max, jitter)
+                    } else {
+                        backoff_delay(attempts, policy.backoff_base, policy.backoff_max, jitter)
+                    };
+                }
+            }
+        }
+    }
+    let message = s.message.clone().unwrap_or_default();
+    s.conditions = Conditions {
+        synced: condition(&old.conditions.synced, synced, &message, now),
+        ready: condition(&old.conditions.ready, ready, &message, now),
+    };
+    let mut reports = Vec::new();
+    if s.phase != old.phase || s.observed_generation != old.observed_generation {
+        reports.push(report(row, &s));
+    }
+    let resync = matches!(outcome, Outcome::Planned(Verdict::Ready)) && present;
+    let action = if resync {
+        Action::resync(wait)
+    } else {
+        Action::requeue(wait)
+    };
+    Decision {
+        status: s,
+        action,
+        attempts,
+        reports,
+        decided_at: now,
+    }
+}
+
+fn condition(
+    old: &Option<Condition>,
+    (status, reason): Cond,
+    message: &str,
+    now: Timestamp,
+) -> Option<Condition> {
+    let since = match old {
+        Some(c) if c.status == status => c.since,
+        _ => now,
+    };
+    Some(Condition {
+        status,
+        reason: reason.into(),
+        message: message.into(),
+        since,
+    })
+}
+
+/// A phase change the delivery worker turns into a GitHub deployment
+/// status and a callback.
+fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
+    let report = crate::report::Report {
+        project: p.key.project.clone(),
+        branch: p.key.branch.clone(),
+        generation: p.generation,
+        action: if p.desired == Desired::Present {
+            "deploy"
+        } else {
+            "destroy"
+        }
+        .into(),
+        phase: s.phase,
+        url: s.url.clone(),
+        message: s.message.clone(),
+        commit_sha: p.spec.commit_sha.clone(),
+        ai_run_id: p.spec.ai_run_id.clone(),
+        callback_url: p.spec.callback_url.clone(),
+    };
+    OutboxMessage {
+        kind: "report".into(),
+        payload: serde_json::to_value(report).expect("reports serialize"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod props;

@@ -1,0 +1,94 @@
+//! The small rules around a pass: when a plan must be confirmed on fresh
+//! listings, whether a change may touch what it names, and when a preview
+//! expires.
+
+use super::ExecuteError;
+use crate::error::CloudError;
+use crate::model::{Preview, Timestamp};
+use crate::plan::{Change, Plan, Verdict};
+use crate::tags::{self, Tags};
+use chrono::Duration as ChronoDuration;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Act only on what is true now: a plan that changes anything, or that
+/// makes a new claim (gone, failed, or Ready for a generation not yet
+/// Ready), must be made again on listings fetched after the pass began,
+/// with the priorities other rows hold. A cached listing may predate a
+/// deletion by someone else (a sweep, a person).
+pub fn must_confirm(first: &Plan, row: &Preview) -> bool {
+    !first.changes.is_empty()
+        || matches!(first.verdict, Verdict::Gone | Verdict::Failed(_))
+        || (first.verdict == Verdict::Ready && !row.is_ready_at_generation())
+}
+
+/// The rule priority a plan reserves, if any: while the pass runs it counts
+/// as taken for the other passes of this process.
+pub fn reserved_priority(changes: &[Change]) -> Option<i32> {
+    changes.iter().find_map(|c| match c {
+        Change::ReservePriority(prio) => Some(*prio),
+        _ => None,
+    })
+}
+
+/// The ELB resources `changes` modify or delete: their tags must be read
+/// afresh before the changes are applied (see [`check_ownership`]).
+pub fn ownership_arns(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::ModifyRule { arn, .. }
+            | Change::DeleteRule { arn, .. }
+            | Change::DeleteTargetGroup { arn, .. } => Some(arn.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether the resources `changes` modify or delete still carry this
+/// preview's tags, as read just now (`found`, by ARN). A remembered tag
+/// never licenses a change. An ARN missing from `found` is gone already:
+/// deleting it succeeds anyway, and modifying it fails with NotFound and
+/// is planned again.
+pub fn check_ownership(
+    changes: &[Change],
+    found: &HashMap<String, Tags>,
+    controller_id: &str,
+    slug: &str,
+) -> Result<(), ExecuteError> {
+    for arn in ownership_arns(changes) {
+        let Some(tags) = found.get(&arn) else {
+            continue;
+        };
+        if tags::owner_slug(tags, controller_id) != Some(slug) {
+            return Err(ExecuteError::Cloud {
+                step: "VerifyOwnership",
+                source: CloudError::Transient {
+                    code: "OwnershipChanged".into(),
+                    message: format!(
+                        "{arn} no longer carries previewd's tags for {slug}; leaving it alone and observing again"
+                    ),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// When a deploy made at `now` expires: `ttl` from now, but never past
+/// `max_lifetime` counted from when the preview was first created
+/// (`created_at`; `None` for a new one, which is created now).
+pub fn expires_at(
+    now: Timestamp,
+    created_at: Option<Timestamp>,
+    ttl: Duration,
+    max_lifetime: Duration,
+) -> Option<Timestamp> {
+    let created = created_at.unwrap_or(now);
+    let ttl = ChronoDuration::from_std(ttl).unwrap_or(ChronoDuration::MAX);
+    let max = ChronoDuration::from_std(max_lifetime).unwrap_or(ChronoDuration::MAX);
+    [now.checked_add_signed(ttl), created.checked_add_signed(max)]
+        .into_iter()
+        .flatten()
+        .min()
+}
