@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod naming;
+pub mod operations;
 pub mod observed;
 pub mod plan;
 pub mod ports;
