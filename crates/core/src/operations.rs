@@ -340,7 +340,11 @@ pub fn controller_operations() -> impl Iterator<Item = &'static Spec> {
 /// what they also need, once each, by action.
 pub fn required_permissions() -> Vec<Permission> {
     let mut out: Vec<Permission> = controller_operations()
-        .flat_map(|s| s.op.permission().into_iter().chain(s.also_needs.iter().copied()))
+        .flat_map(|s| {
+            s.op.permission()
+                .into_iter()
+                .chain(s.also_needs.iter().copied())
+        })
         .collect();
     out.sort_by_key(|p| p.action());
     out.dedup_by_key(|p| p.action());

@@ -31,9 +31,7 @@ fn a_key_in_either_spelling_names_its_operation() {
 /// The `service` label values the README's Metrics table documents.
 #[test]
 fn the_controller_labels_its_calls_with_the_documented_services() {
-    let labels: BTreeSet<&str> = controller_operations()
-        .map(|s| s.service.label())
-        .collect();
+    let labels: BTreeSet<&str> = controller_operations().map(|s| s.service.label()).collect();
     assert_eq!(
         labels,
         BTreeSet::from(["ecs", "elbv2", "logs", "route53"]),
@@ -80,7 +78,11 @@ fn the_pacer_reads_the_registry() {
 fn an_action_needed_twice_is_scoped_once() {
     for p in required_permissions() {
         let same: BTreeSet<IamScope> = controller_operations()
-            .flat_map(|s| s.op.permission().into_iter().chain(s.also_needs.iter().copied()))
+            .flat_map(|s| {
+                s.op.permission()
+                    .into_iter()
+                    .chain(s.also_needs.iter().copied())
+            })
             .filter(|q| q.action() == p.action())
             .map(|q| q.scope)
             .collect();
