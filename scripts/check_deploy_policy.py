@@ -1,5 +1,5 @@
 """The CloudFormation stack's previewd policy grants exactly the IAM actions
-of the operation table in crates/aws/src/calls.rs: none missing (a deploy
+of the operation registry in crates/core/src/operations.rs: none missing (a deploy
 would fail with AccessDenied), none extra (least privilege), no wildcard
 action, and iam:PassRole only towards ECS tasks. When the generated policy
 deploy/iam/previewd-policy.json is present, it must grant the same actions,
@@ -19,7 +19,7 @@ from pathlib import Path
 from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CALLS = ROOT / "crates/aws/src/calls.rs"
+REGISTRY = ROOT / "crates/core/src/operations.rs"
 TEMPLATE = ROOT / "deploy/cloudformation/previewd.yaml"
 GENERATED = ROOT / "deploy/iam/previewd-policy.json"
 # What pushing a preview image to one ECR repository takes.
@@ -34,21 +34,47 @@ ECR_PUSH = {
 }
 
 
+def registry_constants(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The registry's service prefixes (`Service::iam_prefix`, falling back
+    on `Service::label`) and its extra permissions (`ELB_ADD_TAGS`, ...)."""
+    labels = dict(re.findall(r'Service::(\w+) => "([a-z0-9-]+)",', text))
+    prefix_fn = text[text.index("fn iam_prefix"):]
+    prefix_fn = prefix_fn[: prefix_fn.index("\n    }\n")]
+    prefixes = {**labels, **dict(re.findall(r'Service::(\w+) => "([a-z0-9-]+)",', prefix_fn))}
+    extras = {
+        name: f"{prefixes[service]}:{action}"
+        for name, service, action in re.findall(
+            r'pub const (\w+): Permission = Permission \{\s*service: Service::(\w+),\s*name: "(\w+)",',
+            text,
+        )
+    }
+    return prefixes, extras
+
+
 def table_actions() -> set[str]:
-    text = CALLS.read_text()
-    services = dict(re.findall(r'const (\w+): &str = "([a-z0-9-]+)";', text))
+    """The IAM actions of the controller's operations in the registry (rows
+    whose IAM scope is `Some(..)`; the doctor's checks are `None`)."""
+    text = REGISTRY.read_text()
+    prefixes, extras = registry_constants(text)
+    body = text[text.index("registry! {"):]
     rows = re.findall(
-        r'row\(\s*(\w+),\s*"(\w+)",\s*"[^"]*",\s*&\[[^\]]*\],\s*&\[([^\]]*)\],?\s*\)',
-        text,
+        r"^\s*(\w+) (\w+): \"[^\"]*\", \[[^\]]*\], \w+, \w+, (Some\(\w+\)|None), \[([^\]]*)\];",
+        body,
+        re.M,
     )
     if not rows:
-        sys.exit(f"{CALLS}: found no row(...) entries; has the table's shape changed?")
+        sys.exit(f"{REGISTRY}: found no registry! rows; has the table's shape changed?")
     actions = set()
-    for service, operation, also in rows:
-        if service not in services:
-            sys.exit(f"{CALLS}: row uses unknown service constant {service}")
-        actions.add(f"{services[service]}:{operation}")
-        actions.update(re.findall(r'"([^"]+)"', also))
+    for service, operation, scope, also in rows:
+        if scope == "None":
+            continue
+        if service not in prefixes:
+            sys.exit(f"{REGISTRY}: row uses unknown service {service}")
+        actions.add(f"{prefixes[service]}:{operation}")
+        for extra in re.findall(r"\w+", also):
+            if extra not in extras:
+                sys.exit(f"{REGISTRY}: row needs unknown permission {extra}")
+            actions.add(extras[extra])
     return actions
 
 
@@ -86,9 +112,9 @@ def policy_actions(doc, where: str, problems: list[str]) -> set[str]:
 
 def compare(where: str, got: set[str], want: set[str], problems: list[str]) -> None:
     for a in sorted(want - got):
-        problems.append(f"{where}: missing {a} (calls.rs needs it)")
+        problems.append(f"{where}: missing {a} (operations.rs needs it)")
     for a in sorted(got - want):
-        problems.append(f"{where}: grants {a}, which no operation in calls.rs needs")
+        problems.append(f"{where}: grants {a}, which no operation in operations.rs needs")
 
 
 def main() -> int:
@@ -115,7 +141,7 @@ def main() -> int:
         print(p, file=sys.stderr)
     if problems:
         return 1
-    print(f"policy OK: {len(want)} actions from calls.rs, granted exactly in {', '.join(checked)}")
+    print(f"policy OK: {len(want)} actions from operations.rs, granted exactly in {', '.join(checked)}")
     return 0
 
 

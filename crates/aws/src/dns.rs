@@ -10,9 +10,6 @@ use previewd_core::observed::{AliasTarget, DnsRecord, RecordType};
 use previewd_core::ports::{CloudResult, Dns};
 use previewd_core::render::{DnsAction, DnsChange};
 
-const LIST: Op = Op::new("route53", "ListResourceRecordSets");
-const CHANGE: Op = Op::new("route53", "ChangeResourceRecordSets");
-
 fn invalid(e: impl std::fmt::Display) -> CloudError {
     CloudError::Invalid {
         code: "InvalidRequest".into(),
@@ -121,7 +118,7 @@ impl Dns for Aws {
                     .start_record_type(kind)
                     .set_start_record_identifier(id);
             }
-            let page = self.run(LIST, req.send()).await?;
+            let page = self.run(Op::ListResourceRecordSets, req.send()).await?;
             out.extend(page.resource_record_sets().iter().filter_map(observed));
             if !page.is_truncated() {
                 return Ok(out);
@@ -158,7 +155,7 @@ impl Dns for Aws {
             );
         }
         self.run(
-            CHANGE,
+            Op::ChangeResourceRecordSets,
             self.route53
                 .change_resource_record_sets()
                 .hosted_zone_id(&self.settings.hosted_zone_id)

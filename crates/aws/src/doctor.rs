@@ -79,7 +79,7 @@ impl Aws {
     }
 
     async fn check_identity(&self, out: &mut Vec<Check>) -> Option<String> {
-        let op = Op::new("sts", "GetCallerIdentity");
+        let op = Op::GetCallerIdentity;
         match self.sts.get_caller_identity().send().await {
             Ok(me) => {
                 let arn = me.arn().unwrap_or_default().to_owned();
@@ -104,7 +104,7 @@ impl Aws {
     }
 
     async fn check_cluster(&self, out: &mut Vec<Check>) {
-        let op = Op::new("ecs", "DescribeClusters");
+        let op = Op::DescribeClusters;
         let cluster = &self.settings.cluster;
         let r = self.ecs.describe_clusters().clusters(cluster).send().await;
         out.push(match r {
@@ -127,7 +127,7 @@ impl Aws {
     }
 
     async fn check_listener(&self, out: &mut Vec<Check>) {
-        let op = Op::new("elasticloadbalancing", "DescribeListeners");
+        let op = Op::DescribeListeners;
         let arn = &self.settings.listener_arn;
         let r = self
             .elb
@@ -158,7 +158,7 @@ impl Aws {
     }
 
     async fn check_zone(&self, input: &DoctorInput, out: &mut Vec<Check>) {
-        let op = Op::new("route53", "GetHostedZone");
+        let op = Op::GetHostedZone;
         let id = &self.settings.hosted_zone_id;
         let r = self.route53.get_hosted_zone().id(id).send().await;
         out.push(match r {
@@ -187,7 +187,7 @@ impl Aws {
     }
 
     async fn check_network(&self, input: &DoctorInput, out: &mut Vec<Check>) {
-        let op = Op::new("ec2", "DescribeSubnets");
+        let op = Op::DescribeSubnets;
         let r = self
             .ec2
             .describe_subnets()
@@ -225,7 +225,7 @@ impl Aws {
                 "fix cloud.subnets (one of them does not exist)",
             ),
         });
-        let op = Op::new("ec2", "DescribeSecurityGroups");
+        let op = Op::DescribeSecurityGroups;
         let r = self
             .ec2
             .describe_security_groups()

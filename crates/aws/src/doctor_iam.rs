@@ -6,11 +6,9 @@ use crate::error::{self, Op};
 use crate::{Aws, policy};
 use previewd_core::CloudError;
 
-const SIMULATE: Op = Op::new("iam", "SimulatePrincipalPolicy");
-
 impl Aws {
     pub(crate) async fn check_roles(&self, input: &DoctorInput, out: &mut Vec<Check>) {
-        let op = Op::new("iam", "GetRole");
+        let op = Op::GetRole;
         for arn in &input.scope.pass_roles {
             let name = arn.rsplit('/').next().unwrap_or(arn);
             let r = self.iam.get_role().role_name(name).send().await;
@@ -51,7 +49,7 @@ impl Aws {
         let Some(repo) = &input.scope.ecr_repository else {
             return;
         };
-        let op = Op::new("ecr", "GetLifecyclePolicy");
+        let op = Op::GetLifecyclePolicy;
         let r = self
             .ecr
             .get_lifecycle_policy()
@@ -113,7 +111,7 @@ impl Aws {
                     )
                 }
             }
-            Err(e) => match error::map(SIMULATE, e) {
+            Err(e) => match error::map(Op::SimulatePrincipalPolicy, e) {
                 CloudError::AccessDenied { .. } => row(
                     "permissions",
                     Verdict::Warning,

@@ -9,20 +9,6 @@ use previewd_core::ports::{CloudResult, Compute};
 use previewd_core::render::{ServiceSpec, TaskDefinition};
 use previewd_core::tags::Tags;
 
-const DESCRIBE_SERVICES: Op = Op::new("ecs", "DescribeServices");
-const LIST_SERVICES: Op = Op::new("ecs", "ListServices");
-const DESCRIBE_TD: Op = Op::new("ecs", "DescribeTaskDefinition");
-const LIST_FAMILIES: Op = Op::new("ecs", "ListTaskDefinitionFamilies");
-const LIST_TDS: Op = Op::new("ecs", "ListTaskDefinitions");
-const REGISTER: Op = Op::new("ecs", "RegisterTaskDefinition");
-const DEREGISTER: Op = Op::new("ecs", "DeregisterTaskDefinition");
-const CREATE_SERVICE: Op = Op::new("ecs", "CreateService");
-const UPDATE_SERVICE: Op = Op::new("ecs", "UpdateService");
-const TAG: Op = Op::new("ecs", "TagResource");
-const DELETE_SERVICE: Op = Op::new("ecs", "DeleteService");
-const LIST_TASKS: Op = Op::new("ecs", "ListTasks");
-const DESCRIBE_TASKS: Op = Op::new("ecs", "DescribeTasks");
-
 /// A request the SDK's builder refused: a bug or a bad template.
 fn built<T>(r: Result<T, aws_sdk_ecs::error::BuildError>) -> CloudResult<T> {
     r.map_err(|e| CloudError::Invalid {
@@ -135,7 +121,7 @@ impl Compute for Aws {
         for chunk in names.chunks(10) {
             let page = self
                 .run(
-                    DESCRIBE_SERVICES,
+                    Op::DescribeServices,
                     self.ecs
                         .describe_services()
                         .cluster(&self.settings.cluster)
@@ -156,7 +142,7 @@ impl Compute for Aws {
         loop {
             let page = self
                 .run(
-                    LIST_SERVICES,
+                    Op::ListServices,
                     self.ecs
                         .list_services()
                         .cluster(&self.settings.cluster)
@@ -183,7 +169,7 @@ impl Compute for Aws {
     ) -> CloudResult<Option<ObservedTaskDefinition>> {
         let r = self
             .run(
-                DESCRIBE_TD,
+                Op::DescribeTaskDefinition,
                 self.ecs
                     .describe_task_definition()
                     .task_definition(reference)
@@ -215,7 +201,7 @@ impl Compute for Aws {
         loop {
             let page = self
                 .run(
-                    LIST_FAMILIES,
+                    Op::ListTaskDefinitionFamilies,
                     self.ecs
                         .list_task_definition_families()
                         .family_prefix(prefix)
@@ -238,7 +224,7 @@ impl Compute for Aws {
     ) -> CloudResult<ObservedTaskDefinition> {
         let out = self
             .run(
-                REGISTER,
+                Op::RegisterTaskDefinition,
                 self.ecs
                     .register_task_definition()
                     .family(&td.family)
@@ -266,7 +252,7 @@ impl Compute for Aws {
         loop {
             let page = self
                 .run(
-                    LIST_TDS,
+                    Op::ListTaskDefinitions,
                     self.ecs
                         .list_task_definitions()
                         .family_prefix(family)
@@ -290,7 +276,7 @@ impl Compute for Aws {
         }
         for arn in arns {
             self.run(
-                DEREGISTER,
+                Op::DeregisterTaskDefinition,
                 self.ecs
                     .deregister_task_definition()
                     .task_definition(&arn)
@@ -332,7 +318,7 @@ impl Compute for Aws {
             ]
         });
         self.run(
-            CREATE_SERVICE,
+            Op::CreateService,
             self.ecs
                 .create_service()
                 .cluster(&self.settings.cluster)
@@ -372,7 +358,7 @@ impl Compute for Aws {
         // (ECS would not restart a failed rollout of the same revision).
         let out = self
             .run(
-                UPDATE_SERVICE,
+                Op::UpdateService,
                 self.ecs
                     .update_service()
                     .cluster(&self.settings.cluster)
@@ -390,7 +376,7 @@ impl Compute for Aws {
             return Ok(());
         }
         self.run(
-            TAG,
+            Op::TagResource,
             self.ecs
                 .tag_resource()
                 .resource_arn(arn)
@@ -404,7 +390,7 @@ impl Compute for Aws {
     async fn delete_service(&self, name: &str) -> CloudResult<()> {
         let r = self
             .run(
-                DELETE_SERVICE,
+                Op::DeleteService,
                 self.ecs
                     .delete_service()
                     .cluster(&self.settings.cluster)
@@ -421,7 +407,7 @@ impl Compute for Aws {
     async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>> {
         let listed = self
             .run(
-                LIST_TASKS,
+                Op::ListTasks,
                 self.ecs
                     .list_tasks()
                     .cluster(&self.settings.cluster)
@@ -436,7 +422,7 @@ impl Compute for Aws {
         }
         let described = self
             .run(
-                DESCRIBE_TASKS,
+                Op::DescribeTasks,
                 self.ecs
                     .describe_tasks()
                     .cluster(&self.settings.cluster)

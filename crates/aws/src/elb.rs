@@ -12,18 +12,6 @@ use previewd_core::render::{RuleSpec, TargetGroupSpec};
 use previewd_core::tags::Tags;
 use std::collections::{BTreeMap, HashMap};
 
-const DESCRIBE_LISTENERS: Op = Op::new("elasticloadbalancing", "DescribeListeners");
-const DESCRIBE_RULES: Op = Op::new("elasticloadbalancing", "DescribeRules");
-const DESCRIBE_TAGS: Op = Op::new("elasticloadbalancing", "DescribeTags");
-const DESCRIBE_TGS: Op = Op::new("elasticloadbalancing", "DescribeTargetGroups");
-const DESCRIBE_HEALTH: Op = Op::new("elasticloadbalancing", "DescribeTargetHealth");
-const CREATE_TG: Op = Op::new("elasticloadbalancing", "CreateTargetGroup");
-const DELETE_TG: Op = Op::new("elasticloadbalancing", "DeleteTargetGroup");
-const CREATE_RULE: Op = Op::new("elasticloadbalancing", "CreateRule");
-const MODIFY_RULE: Op = Op::new("elasticloadbalancing", "ModifyRule");
-const SET_PRIORITIES: Op = Op::new("elasticloadbalancing", "SetRulePriorities");
-const DELETE_RULE: Op = Op::new("elasticloadbalancing", "DeleteRule");
-
 /// DescribeTags takes at most 20 ARNs; DescribeRules and
 /// DescribeTargetGroups page up to 400.
 const TAG_BATCH: usize = 20;
@@ -88,7 +76,7 @@ impl Aws {
             .get_or_try_init(|| async {
                 let out = self
                     .run(
-                        DESCRIBE_LISTENERS,
+                        Op::DescribeListeners,
                         self.elb
                             .describe_listeners()
                             .listener_arns(&self.settings.listener_arn)
@@ -117,7 +105,7 @@ impl Aws {
         loop {
             let page = self
                 .run(
-                    DESCRIBE_RULES,
+                    Op::DescribeRules,
                     self.elb
                         .describe_rules()
                         .listener_arn(listener_arn)
@@ -140,7 +128,7 @@ impl Aws {
         for chunk in arns.chunks(TAG_BATCH) {
             let page = self
                 .run(
-                    DESCRIBE_TAGS,
+                    Op::DescribeTags,
                     self.elb
                         .describe_tags()
                         .set_resource_arns(Some(chunk.to_vec()))
@@ -170,7 +158,7 @@ impl Aws {
         loop {
             let page = self
                 .run(
-                    DESCRIBE_TGS,
+                    Op::DescribeTargetGroups,
                     self.elb
                         .describe_target_groups()
                         .set_load_balancer_arn(load_balancer_arn.map(str::to_owned))
@@ -208,7 +196,7 @@ impl Aws {
         // The rules quota is per load balancer: count the other listeners'.
         let listeners = self
             .run(
-                DESCRIBE_LISTENERS,
+                Op::DescribeListeners,
                 self.elb.describe_listeners().load_balancer_arn(&lb).send(),
             )
             .await?;
@@ -313,7 +301,7 @@ impl LoadBalancer for Aws {
     async fn target_health(&self, target_group_arn: &str) -> CloudResult<TargetHealth> {
         let out = self
             .run(
-                DESCRIBE_HEALTH,
+                Op::DescribeTargetHealth,
                 self.elb
                     .describe_target_health()
                     .target_group_arn(target_group_arn)
@@ -337,7 +325,7 @@ impl LoadBalancer for Aws {
     ) -> CloudResult<ObservedTargetGroup> {
         let out = self
             .run(
-                CREATE_TG,
+                Op::CreateTargetGroup,
                 self.elb
                     .create_target_group()
                     .name(&spec.name)
@@ -367,7 +355,7 @@ impl LoadBalancer for Aws {
 
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()> {
         self.run(
-            DELETE_TG,
+            Op::DeleteTargetGroup,
             self.elb.delete_target_group().target_group_arn(arn).send(),
         )
         .await
@@ -377,7 +365,7 @@ impl LoadBalancer for Aws {
     async fn create_rule(&self, spec: &RuleSpec, target_group_arn: &str) -> CloudResult<String> {
         let out = self
             .run(
-                CREATE_RULE,
+                Op::CreateRule,
                 self.elb
                     .create_rule()
                     .listener_arn(&self.settings.listener_arn)
@@ -406,7 +394,7 @@ impl LoadBalancer for Aws {
         target_group_arn: &str,
     ) -> CloudResult<()> {
         self.run(
-            MODIFY_RULE,
+            Op::ModifyRule,
             self.elb
                 .modify_rule()
                 .rule_arn(arn)
@@ -420,7 +408,7 @@ impl LoadBalancer for Aws {
 
     async fn set_rule_priority(&self, arn: &str, priority: i32) -> CloudResult<()> {
         self.run(
-            SET_PRIORITIES,
+            Op::SetRulePriorities,
             self.elb
                 .set_rule_priorities()
                 .rule_priorities(
@@ -437,7 +425,7 @@ impl LoadBalancer for Aws {
     }
 
     async fn delete_rule(&self, arn: &str) -> CloudResult<()> {
-        self.run(DELETE_RULE, self.elb.delete_rule().rule_arn(arn).send())
+        self.run(Op::DeleteRule, self.elb.delete_rule().rule_arn(arn).send())
             .await
             .map(drop)
     }

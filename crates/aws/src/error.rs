@@ -8,24 +8,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use previewd_core::CloudError;
 
-/// One AWS operation, as IAM names it (`elasticloadbalancing:ModifyRule`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Op {
-    /// The IAM service prefix: `ecs`, `elasticloadbalancing`, `route53`, `logs`.
-    pub service: &'static str,
-    pub operation: &'static str,
-}
-
-impl Op {
-    pub const fn new(service: &'static str, operation: &'static str) -> Self {
-        Op { service, operation }
-    }
-
-    /// The IAM action that allows this operation.
-    pub fn action(&self) -> String {
-        format!("{}:{}", self.service, self.operation)
-    }
-}
+/// One AWS operation; its IAM action is [`Op::action`].
+pub use previewd_core::operations::Op;
 
 const THROTTLING: &[&str] = &[
     "Throttling",
@@ -218,7 +202,7 @@ impl std::fmt::Display for DisplayChain<'_> {
 mod tests {
     use super::*;
 
-    const MODIFY_RULE: Op = Op::new("elasticloadbalancing", "ModifyRule");
+    const MODIFY_RULE: Op = Op::ModifyRule;
 
     #[test]
     fn access_denied_names_the_action_from_the_message() {
@@ -320,7 +304,7 @@ mod tests {
     fn duplicates_are_already_exists() {
         assert!(matches!(
             classify(
-                Op::new("ecs", "CreateService"),
+                Op::CreateService,
                 "InvalidParameterException",
                 "Creation of service was not idempotent.",
                 400
@@ -329,7 +313,7 @@ mod tests {
         ));
         assert!(matches!(
             classify(
-                Op::new("logs", "CreateLogGroup"),
+                Op::CreateLogGroup,
                 "ResourceAlreadyExistsException",
                 "",
                 400

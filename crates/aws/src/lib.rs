@@ -23,7 +23,7 @@ pub mod error;
 mod logs;
 pub mod policy;
 
-pub use calls::{OPERATIONS, Purpose, Use};
+pub use calls::{OPERATIONS, Purpose, Spec};
 pub use error::Op;
 
 use aws_config::BehaviorVersion;
@@ -131,11 +131,10 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         if let Some(pacer) = &self.pacer {
-            let key = op.action();
             let now = tokio::time::Instant::now().into_std();
             let go = pacer
-                .try_reserve(&key, now, Some(MAX_PACED_WAIT))
-                .map_err(|wait| paced_out(&key, wait))?;
+                .try_reserve(&op, now, Some(MAX_PACED_WAIT))
+                .map_err(|wait| paced_out(&op.action(), wait))?;
             tokio::time::sleep_until(tokio::time::Instant::from_std(go)).await;
         }
         calls::run(op, call).await

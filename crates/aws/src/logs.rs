@@ -9,12 +9,6 @@ use previewd_core::tags::Tags;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-const DESCRIBE: Op = Op::new("logs", "DescribeLogGroups");
-const LIST_TAGS: Op = Op::new("logs", "ListTagsForResource");
-const CREATE: Op = Op::new("logs", "CreateLogGroup");
-const RETENTION: Op = Op::new("logs", "PutRetentionPolicy");
-const DELETE: Op = Op::new("logs", "DeleteLogGroup");
-
 /// Tags of log groups already seen, keyed by name and creation time (a
 /// deleted and recreated group is a new key).
 pub(crate) type TagCache = Mutex<HashMap<(String, i64), Tags>>;
@@ -35,7 +29,7 @@ impl Aws {
         loop {
             let page = self
                 .run(
-                    DESCRIBE,
+                    Op::DescribeLogGroups,
                     self.logs
                         .describe_log_groups()
                         .log_group_name_prefix(prefix)
@@ -110,7 +104,7 @@ impl Logs for Aws {
         tags: &Tags,
     ) -> CloudResult<()> {
         self.run(
-            CREATE,
+            Op::CreateLogGroup,
             self.logs
                 .create_log_group()
                 .log_group_name(name)
@@ -123,7 +117,7 @@ impl Logs for Aws {
 
     async fn set_retention(&self, name: &str, retention_days: i32) -> CloudResult<()> {
         self.run(
-            RETENTION,
+            Op::PutRetentionPolicy,
             self.logs
                 .put_retention_policy()
                 .log_group_name(name)
@@ -137,7 +131,7 @@ impl Logs for Aws {
     async fn delete_log_group(&self, name: &str) -> CloudResult<()> {
         let r = self
             .run(
-                DELETE,
+                Op::DeleteLogGroup,
                 self.logs.delete_log_group().log_group_name(name).send(),
             )
             .await;
@@ -159,7 +153,7 @@ impl Aws {
         let arn = arn.strip_suffix(":*").unwrap_or(arn);
         let listed = self
             .run(
-                LIST_TAGS,
+                Op::ListTagsForResource,
                 self.logs.list_tags_for_resource().resource_arn(arn).send(),
             )
             .await?;

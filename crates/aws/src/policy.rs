@@ -1,8 +1,9 @@
 //! The least-privilege IAM policy for a configuration, generated from the
-//! same table of operations the adapters call (`calls::OPERATIONS`), so a
-//! new call cannot ship without its permission.
+//! registry of operations the adapters call (`previewd_core::operations`):
+//! each operation names its IAM scope there, so a new call cannot ship
+//! without its permission.
 
-use crate::calls::OPERATIONS;
+use previewd_core::operations::{IamScope as Scope, Permission, required_permissions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -22,83 +23,18 @@ pub struct PolicyScope {
     pub ecr_repository: Option<String>,
 }
 
-/// Where an action can be scoped, as the Service Authorization Reference
-/// allows for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Scope {
-    EcsServices,
-    EcsInCluster,
-    /// Task-definition actions take no resource in IAM.
-    EcsTaskDefinitions,
-    ElbRules,
-    ElbTargetGroups,
-    /// ELBv2 Describe* take no resource in IAM.
-    ElbReads,
-    HostedZone,
-    LogGroups,
-    LogReads,
-    PassRole,
-}
-
-fn scope(action: &str) -> Option<Scope> {
-    use Scope::*;
-    Some(match action {
-        "ecs:CreateService"
-        | "ecs:UpdateService"
-        | "ecs:DeleteService"
-        | "ecs:DescribeServices"
-        | "ecs:TagResource" => EcsServices,
-        "ecs:ListServices" | "ecs:ListTasks" | "ecs:DescribeTasks" => EcsInCluster,
-        "ecs:RegisterTaskDefinition"
-        | "ecs:DeregisterTaskDefinition"
-        | "ecs:DescribeTaskDefinition"
-        | "ecs:ListTaskDefinitions"
-        | "ecs:ListTaskDefinitionFamilies" => EcsTaskDefinitions,
-        "elasticloadbalancing:CreateRule"
-        | "elasticloadbalancing:ModifyRule"
-        | "elasticloadbalancing:SetRulePriorities"
-        | "elasticloadbalancing:DeleteRule" => ElbRules,
-        "elasticloadbalancing:CreateTargetGroup" | "elasticloadbalancing:DeleteTargetGroup" => {
-            ElbTargetGroups
-        }
-        // Tags go on rules and target groups when they are created.
-        "elasticloadbalancing:AddTags" => ElbRules,
-        "elasticloadbalancing:DescribeListeners"
-        | "elasticloadbalancing:DescribeRules"
-        | "elasticloadbalancing:DescribeTags"
-        | "elasticloadbalancing:DescribeTargetGroups"
-        | "elasticloadbalancing:DescribeTargetHealth" => ElbReads,
-        "route53:ListResourceRecordSets" | "route53:ChangeResourceRecordSets" => HostedZone,
-        "logs:CreateLogGroup"
-        | "logs:PutRetentionPolicy"
-        | "logs:DeleteLogGroup"
-        | "logs:TagResource"
-        | "logs:ListTagsForResource" => LogGroups,
-        "logs:DescribeLogGroups" => LogReads,
-        "iam:PassRole" => PassRole,
-        _ => return None,
-    })
-}
-
-/// Every IAM action the adapters need: each operation and what it also
-/// needs (tag on create, pass a role).
+/// Every IAM action the controller needs: each of its operations and
+/// what they also need (tag on create, pass a role), sorted.
 pub fn required_actions() -> Vec<String> {
-    let mut out: Vec<String> = OPERATIONS
+    required_permissions()
         .iter()
-        .flat_map(|u| {
-            std::iter::once(u.op.action()).chain(u.also_needs.iter().map(|a| a.to_string()))
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+        .map(Permission::action)
+        .collect()
 }
 
-/// An action the table lists but the policy cannot place.
+/// A configuration the policy cannot be written for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("{0} has no resource scope in policy.rs; add it there")]
-    Unscoped(String),
     #[error("cloud.listener_arn: {0:?} is not an ALB listener ARN")]
     Listener(String),
 }
@@ -119,9 +55,8 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
     let prefix = format!("{}-", s.prefix);
 
     let mut by_scope: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
-    for action in required_actions() {
-        let sc = scope(&action).ok_or_else(|| PolicyError::Unscoped(action.clone()))?;
-        by_scope.entry(sc).or_default().push(action);
+    for p in required_permissions() {
+        by_scope.entry(p.scope).or_default().push(p.action());
     }
     let mut statements = Vec::new();
     for (sc, actions) in by_scope {
@@ -271,6 +206,31 @@ mod tests {
         ] {
             assert!(grants(&p, needed), "{needed}");
         }
+    }
+
+    fn actions_of(p: &Value) -> std::collections::BTreeSet<String> {
+        p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| !st["Sid"].as_str().unwrap().starts_with("Ecr"))
+            .flat_map(|st| st["Action"].as_array().unwrap().iter())
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Least privilege: the policy grants the registry's actions and no
+    /// others (but the ECR push of a configured repository).
+    #[test]
+    fn the_policy_grants_exactly_the_registrys_actions() {
+        let want: std::collections::BTreeSet<String> = required_actions().into_iter().collect();
+        assert_eq!(actions_of(&policy(&example()).unwrap()), want);
+        let mut no_roles = example();
+        no_roles.pass_roles.clear();
+        no_roles.ecr_repository = None;
+        let mut without_pass_role = want.clone();
+        without_pass_role.remove("iam:PassRole");
+        assert_eq!(actions_of(&policy(&no_roles).unwrap()), without_pass_role);
     }
 
     #[test]

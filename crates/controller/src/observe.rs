@@ -25,6 +25,7 @@
 use crate::Cloud;
 use previewd_core::model::Preview;
 use previewd_core::observed::*;
+use previewd_core::operations::Op;
 use previewd_core::plan::{
     Observation, needs_stopped_reason, needs_target_health, needs_task_definition,
 };
@@ -227,7 +228,7 @@ impl Observer {
             .remove(name);
     }
 
-    /// How a listing (by its API `key`) may be fetched now. While the
+    /// How a listing (by its first request's operation, `key`) may be fetched now. While the
     /// pacer finds the listing's buckets under half full, a new fetch waits
     /// `min_gap` after the last one began, so listings leave room for
     /// writes, and a pass that only confirms (`confirming`) makes do with
@@ -236,9 +237,9 @@ impl Observer {
     /// 110 requests, five seconds of ECS's 20 per second). With the buckets
     /// full, nothing waits, so an idle controller acts at once. Without a
     /// pacer there is no telling: the gap always holds and caches expire.
-    fn pacing(&self, key: &'static str, confirming: bool) -> Pacing {
+    fn pacing(&self, key: Op, confirming: bool) -> Pacing {
         let pressed = match &self.cloud.pacer {
-            Some(p) => p.under_pressure(key, Instant::now().into_std()),
+            Some(p) => p.under_pressure(&key, Instant::now().into_std()),
             None => true,
         };
         Pacing {
@@ -270,14 +271,10 @@ impl Observer {
             .unwrap_or_else(Instant::now);
         let prefix = self.family_prefix();
         self.services
-            .get(
-                not_before,
-                self.pacing("ecs:ListServices", true),
-                || async {
-                    let found = self.cloud.services_named(&prefix).await?;
-                    Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
-                },
-            )
+            .get(not_before, self.pacing(Op::ListServices, true), || async {
+                let found = self.cloud.services_named(&prefix).await?;
+                Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
+            })
             .await
     }
 
@@ -303,17 +300,17 @@ impl Observer {
         let (listener, tgs, lgs, records) = tokio::try_join!(
             self.listener.get(
                 not_before,
-                self.pacing("elbv2:DescribeRules", confirming),
+                self.pacing(Op::DescribeRules, confirming),
                 || self.fetch_listener()
             ),
             self.target_groups.get(
                 not_before,
-                self.pacing("elbv2:DescribeTargetGroups", confirming),
+                self.pacing(Op::DescribeTargetGroups, confirming),
                 || self.fetch_target_groups(&prefix)
             ),
             self.log_groups.get(
                 not_before,
-                self.pacing("logs:DescribeLogGroups", confirming),
+                self.pacing(Op::DescribeLogGroups, confirming),
                 || self.cloud.logs.log_groups_without_tags(&log_prefix)
             ),
             async {
@@ -323,7 +320,7 @@ impl Observer {
                     self.records
                         .get(
                             not_before,
-                            self.pacing("route53:ListResourceRecordSets", confirming),
+                            self.pacing(Op::ListResourceRecordSets, confirming),
                             || self.cloud.dns.records(),
                         )
                         .await

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod naming;
 pub mod observed;
+pub mod operations;
 pub mod plan;
 pub mod ports;
 pub mod render;

@@ -9,6 +9,7 @@
 //! throttled retries and backoff. Time arrives as a value, as everywhere
 //! in this crate.
 
+use crate::operations::{Op, Service};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -114,35 +115,34 @@ const ALL: [Bucket; 14] = [
     Bucket::LogsConfig,
 ];
 
-/// The buckets one request of `key` (`elbv2:CreateRule`, `ecs:ListServices`)
-/// takes a token from; empty for an API AWS publishes no limit for.
+/// The buckets one request of `key` (`elbv2:CreateRule`, `ecs:ListServices`,
+/// either spelling of the service) takes a token from, as the registry
+/// ([`crate::operations`]) lists them; an operation previewd does not call
+/// takes only its service's shared bucket, if it has one.
 pub fn buckets_of(key: &str) -> &'static [Bucket] {
-    use Bucket::*;
-    let (service, op) = key.split_once(':').unwrap_or(("", key));
-    match service {
-        "ecs" => match op {
-            "DescribeServices" | "ListServices" => &[EcsServiceRead],
-            "CreateService" | "UpdateService" | "DeleteService" => &[EcsServiceModify],
-            "RegisterTaskDefinition" | "DeregisterTaskDefinition" => &[EcsTaskDefModify],
-            "DescribeTasks" | "ListTasks" => &[EcsClusterRead],
-            "TagResource" | "UntagResource" => &[EcsTag],
-            o if o.starts_with("DescribeTaskDefinition") || o.starts_with("ListTaskDefinition") => {
-                &[EcsTaskDefRead]
-            }
-            _ => &[],
-        },
-        "elbv2" | "elasticloadbalancing" => match op {
-            "RegisterTargets" | "DeregisterTargets" => &[ElbTargets, ElbAccount],
-            o if o.starts_with("Describe") => &[ElbNonMutating, ElbAccount],
-            _ => &[ElbMutating, ElbAccount],
-        },
-        "route53" => &[Route53],
-        "logs" => match op {
-            "CreateLogGroup" | "DeleteLogGroup" | "DescribeLogGroups" => &[LogsAdmin],
-            "PutRetentionPolicy" | "TagResource" | "TagLogGroup" => &[LogsConfig],
-            _ => &[],
-        },
-        _ => &[],
+    if let Some(op) = Op::parse(key) {
+        return op.buckets();
+    }
+    key.split_once(':')
+        .and_then(|(service, _)| Service::parse(service))
+        .map_or(&[], Service::shared_buckets)
+}
+
+/// What a request is metered by: an [`Op`], or a key that [`buckets_of`]
+/// reads.
+pub trait Metered {
+    fn buckets(&self) -> &'static [Bucket];
+}
+
+impl Metered for Op {
+    fn buckets(&self) -> &'static [Bucket] {
+        Op::buckets(*self)
+    }
+}
+
+impl Metered for str {
+    fn buckets(&self) -> &'static [Bucket] {
+        buckets_of(self)
     }
 }
 
@@ -297,7 +297,7 @@ impl Buckets {
 pub const MAX_PACED_WAIT: Duration = Duration::from_secs(3);
 
 /// The error of a request that would have waited past [`MAX_PACED_WAIT`].
-pub fn paced_out(key: &str, wait: Duration) -> crate::CloudError {
+pub fn paced_out(key: &(impl std::fmt::Display + ?Sized), wait: Duration) -> crate::CloudError {
     crate::CloudError::Throttled(format!(
         "{key} would wait {:.1} s for previewd's share of the account's rate limit",
         wait.as_secs_f64()
@@ -324,13 +324,13 @@ impl Pacer {
     /// reconcile pass must not hold its worker through a long queue (a
     /// burst of 100 task definitions is 80 s of RegisterTaskDefinition);
     /// it gives the worker back and is retried.
-    pub fn try_reserve(
+    pub fn try_reserve<K: Metered + ?Sized>(
         &self,
-        key: &str,
+        key: &K,
         at: Instant,
         max_wait: Option<Duration>,
     ) -> Result<Instant, Duration> {
-        let from = buckets_of(key);
+        let from = key.buckets();
         if from.is_empty() {
             return Ok(at);
         }
@@ -339,8 +339,8 @@ impl Pacer {
 
     /// Whether a request of `key` would find its buckets less than half
     /// full: the sign that optional reads should hold back for writes.
-    pub fn under_pressure(&self, key: &str, now: Instant) -> bool {
-        let from = buckets_of(key);
+    pub fn under_pressure<K: Metered + ?Sized>(&self, key: &K, now: Instant) -> bool {
+        let from = key.buckets();
         !from.is_empty() && self.lock().fullness(from, now) < 0.5
     }
 

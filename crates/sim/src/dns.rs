@@ -1,21 +1,14 @@
 //! Route53: one hosted zone, atomic change batches, exact-match DELETE.
 
-use crate::world::{Api, World, invalid};
+use crate::world::{World, invalid};
 use previewd_core::limits::Bucket;
 use previewd_core::observed::{DnsRecord, RecordType};
+use previewd_core::operations::Op;
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsAction, DnsChange};
 use std::collections::BTreeMap;
 
 const ZONE: &str = "arn:aws:route53:::hostedzone/ZSIMPREVIEWS";
-const LIST: Api = Api {
-    key: "route53:ListResourceRecordSets",
-    mutating: false,
-};
-const CHANGE: Api = Api {
-    key: "route53:ChangeResourceRecordSets",
-    mutating: true,
-};
 /// Route53's ceiling on record elements in one change batch.
 const MAX_BATCH: usize = 1000;
 
@@ -160,7 +153,7 @@ fn apply(
 impl World {
     pub(crate) fn dns_records(&mut self) -> CloudResult<Vec<DnsRecord>> {
         for _ in 0..Self::pages(self.dns.records.len(), 300) {
-            self.gate(&LIST, ZONE)?;
+            self.gate(Op::ListResourceRecordSets, ZONE)?;
         }
         Ok(self.dns.records.values().cloned().collect())
     }
@@ -176,7 +169,11 @@ impl World {
                 DnsAction::Delete => 1.0,
             })
             .sum();
-        self.gate_costing(&CHANGE, ZONE, &[(Bucket::Route53Changes, records)])?;
+        self.gate_costing(
+            Op::ChangeResourceRecordSets,
+            ZONE,
+            &[(Bucket::Route53Changes, records)],
+        )?;
         if changes.is_empty() {
             return Err(invalid(
                 "InvalidInput",
@@ -208,6 +205,6 @@ impl World {
             return Err(invalid(code, format!("[{}]", all.join(", "))));
         }
         self.dns.records = next;
-        self.applied(&CHANGE)
+        self.applied(Op::ChangeResourceRecordSets)
     }
 }

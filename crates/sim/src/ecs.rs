@@ -3,46 +3,14 @@
 
 use crate::config::ACCOUNT;
 use crate::service::{Deploy, EcsState, Service, Status, not_found, start_failure};
-use crate::world::{Api, World, invalid};
+use crate::world::{World, invalid};
 use previewd_core::CloudError;
 use previewd_core::naming::is_ecs_name;
 use previewd_core::observed::{ObservedService, RolloutState};
+use previewd_core::operations::{ECS_TAG_RESOURCE, Op};
 use previewd_core::ports::CloudResult;
 use previewd_core::render::ServiceSpec;
 use previewd_core::tags::Tags;
-
-const CREATE: Api = Api {
-    key: "ecs:CreateService",
-    mutating: true,
-};
-const UPDATE: Api = Api {
-    key: "ecs:UpdateService",
-    mutating: true,
-};
-const DELETE: Api = Api {
-    key: "ecs:DeleteService",
-    mutating: true,
-};
-const TAG: Api = Api {
-    key: "ecs:TagResource",
-    mutating: true,
-};
-const DESCRIBE: Api = Api {
-    key: "ecs:DescribeServices",
-    mutating: false,
-};
-const LIST: Api = Api {
-    key: "ecs:ListServices",
-    mutating: false,
-};
-const LIST_TASKS: Api = Api {
-    key: "ecs:ListTasks",
-    mutating: false,
-};
-const DESCRIBE_TASKS: Api = Api {
-    key: "ecs:DescribeTasks",
-    mutating: false,
-};
 
 impl World {
     fn service_arn(&self, name: &str) -> String {
@@ -129,7 +97,7 @@ impl World {
         );
         // DescribeServices takes at most ten names.
         for _ in names.chunks(10) {
-            self.gate(&DESCRIBE, &cluster)?;
+            self.gate(Op::DescribeServices, &cluster)?;
         }
         Ok(names
             .iter()
@@ -152,7 +120,7 @@ impl World {
             .map(|s| s.name.clone())
             .collect();
         for _ in 0..Self::pages(names.len(), 100) {
-            self.gate(&LIST, &cluster)?;
+            self.gate(Op::ListServices, &cluster)?;
         }
         Ok(names)
     }
@@ -164,9 +132,9 @@ impl World {
         target_group: Option<&str>,
     ) -> CloudResult<()> {
         let arn = self.service_arn(&spec.name);
-        self.gate(&CREATE, &arn)?;
+        self.gate(Op::CreateService, &arn)?;
         if !spec.tags.is_empty() {
-            self.authorize("ecs:TagResource", &arn)?;
+            self.authorize(&ECS_TAG_RESOURCE.action(), &arn)?;
         }
         if !is_ecs_name(&spec.name) {
             return Err(invalid(
@@ -224,7 +192,7 @@ impl World {
             svc.settle_at_zero(&mut self.elb);
         }
         self.ecs.services.insert(spec.name.clone(), svc);
-        self.applied(&CREATE)
+        self.applied(Op::CreateService)
     }
 
     /// UpdateService, then TagResource when `tags` would change something.
@@ -238,7 +206,7 @@ impl World {
         tags: &Tags,
     ) -> CloudResult<()> {
         let arn = self.service_arn(name);
-        self.gate(&UPDATE, &arn)?;
+        self.gate(Op::UpdateService, &arn)?;
         let status = self.ecs.services.get(name).map(|s| s.status);
         if status != Some(Status::Active) {
             return Err(not_found(status));
@@ -289,23 +257,23 @@ impl World {
         if desired == 0 {
             svc.settle_at_zero(&mut self.elb);
         }
-        self.applied(&UPDATE)?;
+        self.applied(Op::UpdateService)?;
         let changes = tags
             .iter()
             .any(|(k, v)| self.ecs.services[name].tags.get(k) != Some(v));
         if changes {
-            self.gate(&TAG, &arn)?;
+            self.gate(Op::TagResource, &arn)?;
             let svc = self.ecs.services.get_mut(name).expect("checked above");
             svc.tags
                 .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            self.applied(&TAG)?;
+            self.applied(Op::TagResource)?;
         }
         Ok(())
     }
 
     pub(crate) fn ecs_delete_service(&mut self, name: &str) -> CloudResult<()> {
         let arn = self.service_arn(name);
-        self.gate(&DELETE, &arn)?;
+        self.gate(Op::DeleteService, &arn)?;
         let now = self.now;
         let Some(svc) = self.ecs.services.get_mut(name) else {
             return Ok(());
@@ -321,20 +289,20 @@ impl World {
         svc.settle_at_zero(&mut self.elb);
         svc.status = Status::Draining;
         svc.deleted_at = Some(now);
-        self.applied(&DELETE)
+        self.applied(Op::DeleteService)
     }
 
     /// ListTasks (STOPPED), then DescribeTasks when one is found.
     pub(crate) fn ecs_stopped_reason(&mut self, name: &str) -> CloudResult<Option<String>> {
         let arn = self.service_arn(name);
-        self.gate(&LIST_TASKS, &arn)?;
+        self.gate(Op::ListTasks, &arn)?;
         let reason = self
             .ecs
             .services
             .get(name)
             .and_then(|s| s.stopped_reason.clone());
         if reason.is_some() {
-            self.gate(&DESCRIBE_TASKS, &arn)?;
+            self.gate(Op::DescribeTasks, &arn)?;
         }
         Ok(reason)
     }

@@ -2,40 +2,16 @@
 //! with AWS's naming rules, priorities and per-load-balancer limits.
 
 use crate::config::ACCOUNT;
-use crate::world::{Api, World, invalid, limit};
+use crate::world::{World, invalid, limit};
 use previewd_core::CloudError;
 use previewd_core::naming::TARGET_GROUP_MAX;
 use previewd_core::observed::{ListenerState, ObservedRule, ObservedTargetGroup, TargetHealth};
+use previewd_core::operations::{ELB_ADD_TAGS, Op};
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{RuleSpec, TargetGroupSpec};
 use previewd_core::tags::Tags;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
-
-const fn read(key: &'static str) -> Api {
-    Api {
-        key,
-        mutating: false,
-    }
-}
-
-const fn write(key: &'static str) -> Api {
-    Api {
-        key,
-        mutating: true,
-    }
-}
-
-const DESCRIBE_RULES: Api = read("elbv2:DescribeRules");
-const DESCRIBE_TAGS: Api = read("elbv2:DescribeTags");
-const DESCRIBE_TGS: Api = read("elbv2:DescribeTargetGroups");
-const DESCRIBE_HEALTH: Api = read("elbv2:DescribeTargetHealth");
-const CREATE_TG: Api = write("elbv2:CreateTargetGroup");
-const DELETE_TG: Api = write("elbv2:DeleteTargetGroup");
-const CREATE_RULE: Api = write("elbv2:CreateRule");
-const MODIFY_RULE: Api = write("elbv2:ModifyRule");
-const SET_PRIORITIES: Api = write("elbv2:SetRulePriorities");
-const DELETE_RULE: Api = write("elbv2:DeleteRule");
 
 /// A registered task IP.
 #[derive(Debug, Clone)]
@@ -230,7 +206,7 @@ impl World {
     fn describe_tags(&mut self, arns: &[String]) -> CloudResult<()> {
         // DescribeTags takes at most 20 resource ARNs.
         for chunk in arns.chunks(20) {
-            self.gate(&DESCRIBE_TAGS, &chunk[0])?;
+            self.gate(Op::DescribeTags, &chunk[0])?;
         }
         Ok(())
     }
@@ -240,7 +216,7 @@ impl World {
     pub(crate) fn elb_listener(&mut self, with_tags: bool) -> CloudResult<ListenerState> {
         let listener = self.cfg.listener_arn.clone();
         for _ in 0..Self::pages(self.elb.rules.len(), 400) {
-            self.gate(&DESCRIBE_RULES, &listener)?;
+            self.gate(Op::DescribeRules, &listener)?;
         }
         let mut rules = self.elb.observed_rules();
         if with_tags {
@@ -267,7 +243,7 @@ impl World {
         with_tags: bool,
     ) -> CloudResult<Vec<ObservedTargetGroup>> {
         for _ in 0..Self::pages(self.elb.target_groups.len(), 400) {
-            self.gate(&DESCRIBE_TGS, "*")?;
+            self.gate(Op::DescribeTargetGroups, "*")?;
         }
         let mut found: Vec<ObservedTargetGroup> = self
             .elb
@@ -305,7 +281,7 @@ impl World {
     }
 
     pub(crate) fn elb_target_health(&mut self, arn: &str) -> CloudResult<TargetHealth> {
-        self.gate(&DESCRIBE_HEALTH, arn)?;
+        self.gate(Op::DescribeTargetHealth, arn)?;
         let tg = self
             .elb
             .target_groups
@@ -331,9 +307,9 @@ impl World {
             "arn:aws:elasticloadbalancing:{}:{ACCOUNT}:targetgroup/{}/*",
             self.cfg.region, spec.name
         );
-        self.gate(&CREATE_TG, &resource)?;
+        self.gate(Op::CreateTargetGroup, &resource)?;
         if !spec.tags.is_empty() {
-            self.authorize("elasticloadbalancing:AddTags", &resource)?;
+            self.authorize(&ELB_ADD_TAGS.action(), &resource)?;
         }
         if let Some(message) = name_problem(&spec.name) {
             return Err(invalid("ValidationError", message));
@@ -357,7 +333,7 @@ impl World {
                 )));
             }
             let found = observed_tg(existing);
-            self.applied(&CREATE_TG)?;
+            self.applied(Op::CreateTargetGroup)?;
             return Ok(found);
         }
         if self.elb.target_groups.len() >= self.cfg.max_target_groups_per_region {
@@ -377,12 +353,12 @@ impl World {
         };
         let found = observed_tg(&tg);
         self.elb.target_groups.insert(tg.arn.clone(), tg);
-        self.applied(&CREATE_TG)?;
+        self.applied(Op::CreateTargetGroup)?;
         Ok(found)
     }
 
     pub(crate) fn elb_delete_target_group(&mut self, arn: &str) -> CloudResult<()> {
-        self.gate(&DELETE_TG, arn)?;
+        self.gate(Op::DeleteTargetGroup, arn)?;
         if !self.elb.target_groups.contains_key(arn) {
             return Err(tg_not_found(arn));
         }
@@ -392,7 +368,7 @@ impl World {
             )));
         }
         self.elb.target_groups.remove(arn);
-        self.applied(&DELETE_TG)
+        self.applied(Op::DeleteTargetGroup)
     }
 
     /// Refuses forwarding `rule` (None: a new rule) to `tg_arn` when the
@@ -418,9 +394,9 @@ impl World {
 
     pub(crate) fn elb_create_rule(&mut self, spec: &RuleSpec, tg_arn: &str) -> CloudResult<String> {
         let listener = self.cfg.listener_arn.clone();
-        self.gate(&CREATE_RULE, &listener)?;
+        self.gate(Op::CreateRule, &listener)?;
         if !spec.tags.is_empty() {
-            self.authorize("elasticloadbalancing:AddTags", &listener)?;
+            self.authorize(&ELB_ADD_TAGS.action(), &listener)?;
         }
         check_priority(spec.priority)?;
         if self.elb.priority_holder(spec.priority).is_some() {
@@ -445,7 +421,7 @@ impl World {
         };
         let arn = rule.arn.clone();
         self.elb.rules.insert(arn.clone(), rule);
-        self.applied(&CREATE_RULE)?;
+        self.applied(Op::CreateRule)?;
         Ok(arn)
     }
 
@@ -457,7 +433,7 @@ impl World {
         spec: &RuleSpec,
         tg_arn: &str,
     ) -> CloudResult<()> {
-        self.gate(&MODIFY_RULE, arn)?;
+        self.gate(Op::ModifyRule, arn)?;
         let rule = self.elb.rules.get(arn).ok_or_else(|| rule_not_found(arn))?;
         if rule.priority.is_none() {
             return Err(default_rule_refused(arn));
@@ -466,11 +442,11 @@ impl World {
         let rule = self.elb.rules.get_mut(arn).expect("checked above");
         rule.hosts = vec![spec.host.clone()];
         rule.target_group_arn = Some(tg_arn.to_string());
-        self.applied(&MODIFY_RULE)
+        self.applied(Op::ModifyRule)
     }
 
     pub(crate) fn elb_set_rule_priority(&mut self, arn: &str, priority: i32) -> CloudResult<()> {
-        self.gate(&SET_PRIORITIES, arn)?;
+        self.gate(Op::SetRulePriorities, arn)?;
         let rule = self.elb.rules.get(arn).ok_or_else(|| rule_not_found(arn))?;
         if rule.priority.is_none() {
             return Err(default_rule_refused(arn));
@@ -484,16 +460,16 @@ impl World {
             return Err(CloudError::PriorityInUse(priority));
         }
         self.elb.rules.get_mut(arn).expect("checked above").priority = Some(priority);
-        self.applied(&SET_PRIORITIES)
+        self.applied(Op::SetRulePriorities)
     }
 
     pub(crate) fn elb_delete_rule(&mut self, arn: &str) -> CloudResult<()> {
-        self.gate(&DELETE_RULE, arn)?;
+        self.gate(Op::DeleteRule, arn)?;
         let rule = self.elb.rules.get(arn).ok_or_else(|| rule_not_found(arn))?;
         if rule.priority.is_none() {
             return Err(default_rule_refused(arn));
         }
         self.elb.rules.remove(arn);
-        self.applied(&DELETE_RULE)
+        self.applied(Op::DeleteRule)
     }
 }

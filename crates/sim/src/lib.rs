@@ -43,22 +43,23 @@ pub use previewd_core::limits::{BucketSpec, Limits, Pacer};
 pub use service::LOG_GROUP_MISSING;
 pub use snapshot::{ServiceSnapshot, Snapshot};
 
+use previewd_core::operations::{Op, iam_action};
 use previewd_core::ports::CloudResult;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
-use world::{World, iam_action};
+use world::World;
 
 /// Counts a port call's requests in `previewd_aws_calls_total`, as the
 /// AWS adapter counts its SDK calls. A call stops at its first failed
 /// request, so every request but the last succeeded and the last one ended
 /// as the call did.
-fn record_requests<T>(requests: &[&'static str], result: &CloudResult<T>) {
-    use previewd_core::metrics::{AWS_CALLS, aws_labels, aws_outcome};
+fn record_requests<T>(requests: &[Op], result: &CloudResult<T>) {
+    use previewd_core::metrics::{AWS_CALLS, aws_outcome};
     let last = requests.len().saturating_sub(1);
-    for (i, key) in requests.iter().enumerate() {
+    for (i, op) in requests.iter().enumerate() {
         let outcome = if i == last { aws_outcome(result) } else { "ok" };
-        let (service, operation) = aws_labels(key);
+        let (service, operation) = (op.service().label(), op.name());
         metrics::counter!(AWS_CALLS, "service" => service, "operation" => operation, "outcome" => outcome)
             .increment(1);
     }

@@ -1,36 +1,17 @@
 //! CloudWatch Logs: log groups with retention and tags.
 
 use crate::config::ACCOUNT;
-use crate::world::{Api, World, invalid};
+use crate::world::{World, invalid};
 use previewd_core::CloudError;
 use previewd_core::naming::is_log_group_name;
 use previewd_core::observed::ObservedLogGroup;
+use previewd_core::operations::{LOGS_TAG_RESOURCE, Op};
 use previewd_core::ports::CloudResult;
 use previewd_core::tags::Tags;
 use std::collections::BTreeMap;
 
-const DESCRIBE: Api = Api {
-    key: "logs:DescribeLogGroups",
-    mutating: false,
-};
 // AWS publishes no rate for it; DescribeLogGroups carries no tags, so an
 // adapter pays one of these per group.
-const LIST_TAGS: Api = Api {
-    key: "logs:ListTagsForResource",
-    mutating: false,
-};
-const CREATE: Api = Api {
-    key: "logs:CreateLogGroup",
-    mutating: true,
-};
-const DELETE: Api = Api {
-    key: "logs:DeleteLogGroup",
-    mutating: true,
-};
-const PUT_RETENTION: Api = Api {
-    key: "logs:PutRetentionPolicy",
-    mutating: true,
-};
 
 /// The only retention periods PutRetentionPolicy accepts.
 const RETENTION_DAYS: [i32; 22] = [
@@ -80,7 +61,7 @@ impl World {
         let found = self.logs_list_without_tags(prefix)?;
         for g in &found {
             let arn = self.log_group_arn(&g.name);
-            self.gate(&LIST_TAGS, &arn)?;
+            self.gate(Op::ListTagsForResource, &arn)?;
         }
         let groups = &self.logs.groups;
         Ok(found
@@ -112,7 +93,7 @@ impl World {
             .collect();
         let resource = self.log_group_arn(&format!("{prefix}*"));
         for _ in 0..Self::pages(found.len(), 50) {
-            self.gate(&DESCRIBE, &resource)?;
+            self.gate(Op::DescribeLogGroups, &resource)?;
         }
         Ok(found)
     }
@@ -120,7 +101,7 @@ impl World {
     /// ListTagsForResource on one group; `None` when it does not exist.
     pub(crate) fn logs_tags(&mut self, name: &str) -> CloudResult<Option<Tags>> {
         let arn = self.log_group_arn(name);
-        self.gate(&LIST_TAGS, &arn)?;
+        self.gate(Op::ListTagsForResource, &arn)?;
         Ok(self.logs.groups.get(name).map(|g| g.tags.clone()))
     }
 
@@ -134,9 +115,9 @@ impl World {
         tags: &Tags,
     ) -> CloudResult<()> {
         let arn = self.log_group_arn(name);
-        self.gate(&CREATE, &arn)?;
+        self.gate(Op::CreateLogGroup, &arn)?;
         if !tags.is_empty() {
-            self.authorize("logs:TagResource", &arn)?;
+            self.authorize(&LOGS_TAG_RESOURCE.action(), &arn)?;
         }
         if !is_log_group_name(name) {
             return Err(invalid(
@@ -154,13 +135,13 @@ impl World {
             tags: tags.clone(),
         };
         self.logs.groups.insert(name.to_string(), group);
-        self.applied(&CREATE)?;
+        self.applied(Op::CreateLogGroup)?;
         self.logs_set_retention(name, retention)
     }
 
     pub(crate) fn logs_set_retention(&mut self, name: &str, days: i32) -> CloudResult<()> {
         let arn = self.log_group_arn(name);
-        self.gate(&PUT_RETENTION, &arn)?;
+        self.gate(Op::PutRetentionPolicy, &arn)?;
         if !RETENTION_DAYS.contains(&days) {
             return Err(invalid(
                 "InvalidParameterException",
@@ -171,15 +152,15 @@ impl World {
         }
         let group = self.logs.groups.get_mut(name).ok_or_else(missing)?;
         group.retention_days = Some(days);
-        self.applied(&PUT_RETENTION)
+        self.applied(Op::PutRetentionPolicy)
     }
 
     pub(crate) fn logs_delete(&mut self, name: &str) -> CloudResult<()> {
         let arn = self.log_group_arn(name);
-        self.gate(&DELETE, &arn)?;
+        self.gate(Op::DeleteLogGroup, &arn)?;
         // AWS answers ResourceNotFoundException; the port calls gone success.
         if self.logs.groups.remove(name).is_some() {
-            self.applied(&DELETE)?;
+            self.applied(Op::DeleteLogGroup)?;
         }
         Ok(())
     }

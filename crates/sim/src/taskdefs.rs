@@ -1,29 +1,13 @@
 //! ECS task definitions: families of numbered revisions, ACTIVE or INACTIVE.
 
 use crate::config::ACCOUNT;
-use crate::world::{Api, World, invalid};
+use crate::world::{World, invalid};
 use previewd_core::naming::is_ecs_name;
 use previewd_core::observed::ObservedTaskDefinition;
+use previewd_core::operations::{ECS_TAG_RESOURCE, Op};
 use previewd_core::ports::CloudResult;
 use previewd_core::render::TaskDefinition;
 use std::collections::BTreeMap;
-
-const REGISTER: Api = Api {
-    key: "ecs:RegisterTaskDefinition",
-    mutating: true,
-};
-const DEREGISTER: Api = Api {
-    key: "ecs:DeregisterTaskDefinition",
-    mutating: true,
-};
-const DESCRIBE: Api = Api {
-    key: "ecs:DescribeTaskDefinition",
-    mutating: false,
-};
-const LIST_FAMILIES: Api = Api {
-    key: "ecs:ListTaskDefinitionFamilies",
-    mutating: false,
-};
 
 /// One revision of a family. Deregistered revisions stay, INACTIVE, and
 /// still count: revision numbers never repeat.
@@ -99,9 +83,9 @@ impl World {
         td: &TaskDefinition,
     ) -> CloudResult<ObservedTaskDefinition> {
         let resource = self.td_arn(&td.family, "*");
-        self.gate(&REGISTER, &resource)?;
+        self.gate(Op::RegisterTaskDefinition, &resource)?;
         if !td.tags.is_empty() {
-            self.authorize("ecs:TagResource", &resource)?;
+            self.authorize(&ECS_TAG_RESOURCE.action(), &resource)?;
         }
         if !is_ecs_name(&td.family) {
             return Err(invalid(
@@ -130,7 +114,7 @@ impl World {
             .entry(td.family.clone())
             .or_default()
             .push(revision);
-        self.applied(&REGISTER)?;
+        self.applied(Op::RegisterTaskDefinition)?;
         Ok(observed)
     }
 
@@ -149,12 +133,12 @@ impl World {
             })
             .unwrap_or_default();
         for (revision, arn) in active {
-            self.gate(&DEREGISTER, &arn)?;
+            self.gate(Op::DeregisterTaskDefinition, &arn)?;
             let revs = self.ecs.families.get_mut(family).expect("listed above");
             if let Some(r) = revs.iter_mut().find(|r| r.revision == revision) {
                 r.active = false;
             }
-            self.applied(&DEREGISTER)?;
+            self.applied(Op::DeregisterTaskDefinition)?;
         }
         Ok(())
     }
@@ -167,7 +151,7 @@ impl World {
             Some(_) => family.to_string(),
             None => self.td_arn(family, "*"),
         };
-        self.gate(&DESCRIBE, &resource)?;
+        self.gate(Op::DescribeTaskDefinition, &resource)?;
         // Like DescribeTaskDefinition: a family means its latest ACTIVE
         // revision; `family:N` or an ARN means that revision, even INACTIVE.
         if family.contains(':') {
@@ -192,7 +176,7 @@ impl World {
             .collect();
         // ListTaskDefinitionFamilies pages 100 at a time.
         for _ in 0..Self::pages(found.len(), 100) {
-            self.gate(&LIST_FAMILIES, "*")?;
+            self.gate(Op::ListTaskDefinitionFamilies, "*")?;
         }
         Ok(found)
     }

@@ -7,22 +7,14 @@ use crate::elb::ElbState;
 use crate::logs::LogsState;
 use crate::service::EcsState;
 use previewd_core::CloudError;
-use previewd_core::limits::{Bucket, Buckets, MAX_PACED_WAIT, Pacer, buckets_of, paced_out};
+use previewd_core::limits::{Bucket, Buckets, MAX_PACED_WAIT, Pacer, paced_out};
+use previewd_core::operations::Op;
 use previewd_core::ports::CloudResult;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::time::Instant;
-
-/// One AWS API operation as the simulator meters it.
-#[derive(Debug)]
-pub(crate) struct Api {
-    /// The key in [`crate::Sim::calls`], e.g. `elbv2:CreateRule`.
-    pub key: &'static str,
-    /// Whether a lost response (`fault_after_apply_rate`) can follow it.
-    pub mutating: bool,
-}
 
 /// The whole simulated account. Only [`crate::Sim`] touches it, under its
 /// mutex, and never across an await.
@@ -39,7 +31,7 @@ pub(crate) struct World {
     /// Requests made by the port call in progress, by API key, in order:
     /// it pays `latency` per request once the lock is released, and each
     /// is counted in the `previewd_aws_calls_total` metric.
-    pub requests: Vec<&'static str>,
+    pub requests: Vec<Op>,
     /// previewd's client-side pacer, when the caller runs one.
     pub pacer: Option<Arc<Pacer>>,
     /// When the next request of the call in progress goes: its start,
@@ -47,9 +39,9 @@ pub(crate) struct World {
     pub cursor: Instant,
     /// The first request's API and its reserved time, when the pacer held
     /// it back: the call is retried then, with its tokens already paid.
-    pub held: Option<(&'static str, Instant)>,
+    pub held: Option<(Op, Instant)>,
     /// The API whose first request already holds a reservation.
-    prepaid: Option<&'static str>,
+    prepaid: Option<Op>,
     /// Feeds every generated id, so ARNs are unique and replayable.
     next_id: u64,
     /// The time of the call in progress; state has been advanced to it.
@@ -58,14 +50,6 @@ pub(crate) struct World {
     pub ecs: EcsState,
     pub elb: ElbState,
     pub dns: DnsState,
-}
-
-/// The IAM action for an API key: `elbv2:X` is `elasticloadbalancing:X`.
-pub(crate) fn iam_action(key: &str) -> String {
-    match key.strip_prefix("elbv2:") {
-        Some(op) => format!("elasticloadbalancing:{op}"),
-        None => key.to_string(),
-    }
 }
 
 pub(crate) fn invalid(code: &str, message: impl Into<String>) -> CloudError {
@@ -133,17 +117,17 @@ impl World {
     }
 
     /// Starts a port call at the present.
-    pub(crate) fn begin_call(&mut self, prepaid: Option<&'static str>) {
+    pub(crate) fn begin_call(&mut self, prepaid: Option<Op>) {
         self.requests.clear();
         self.cursor = self.now;
         self.held = None;
         self.prepaid = prepaid;
     }
 
-    /// Moves the call's clock to when `api`'s request may go: one latency
+    /// Moves the call's clock to when `op`'s request may go: one latency
     /// after the previous request, and no sooner than the pacer allows.
     /// `Err` when the call's first request must wait (nothing has happened).
-    fn pace(&mut self, api: &Api) -> CloudResult<()> {
+    fn pace(&mut self, op: Op) -> CloudResult<()> {
         let first = self.requests.is_empty();
         if !first {
             self.cursor += self.cfg.latency;
@@ -153,19 +137,19 @@ impl World {
         };
         // A call's first request gives up past MAX_PACED_WAIT, spending
         // nothing; its later requests (pages) always wait their turn.
-        let go = if first && self.prepaid == Some(api.key) {
+        let go = if first && self.prepaid == Some(op) {
             self.cursor
         } else {
             let max_wait = first.then_some(MAX_PACED_WAIT);
-            match pacer.try_reserve(api.key, self.cursor.into_std(), max_wait) {
+            match pacer.try_reserve(&op, self.cursor.into_std(), max_wait) {
                 Ok(go) => Instant::from_std(go),
-                Err(wait) => return Err(paced_out(api.key, wait)),
+                Err(wait) => return Err(paced_out(&op, wait)),
             }
         };
         self.prepaid = None;
         if go > self.cursor {
             if first {
-                self.held = Some((api.key, go));
+                self.held = Some((op, go));
                 return Err(CloudError::Throttled(
                     "held back by previewd's pacer".into(),
                 ));
@@ -177,33 +161,32 @@ impl World {
 
     /// One API request: paced, counted, then throttled, then authorized, then
     /// possibly failed before it is applied.
-    pub(crate) fn gate(&mut self, api: &Api, resource: &str) -> CloudResult<()> {
-        self.gate_costing(api, resource, &[])
+    pub(crate) fn gate(&mut self, op: Op, resource: &str) -> CloudResult<()> {
+        self.gate_costing(op, resource, &[])
     }
 
     /// [`World::gate`] for a request that also takes `extra` tokens (Route53
     /// counts change throughput in records).
     pub(crate) fn gate_costing(
         &mut self,
-        api: &Api,
+        op: Op,
         resource: &str,
         extra: &[(Bucket, f64)],
     ) -> CloudResult<()> {
-        self.pace(api)?;
-        self.requests.push(api.key);
-        *self.calls.entry(api.key.to_string()).or_default() += 1;
+        self.pace(op)?;
+        self.requests.push(op);
+        *self.calls.entry(op.key()).or_default() += 1;
         if self.cfg.throttling {
-            let mut cost: Vec<(Bucket, f64)> =
-                buckets_of(api.key).iter().map(|b| (*b, 1.0)).collect();
+            let mut cost: Vec<(Bucket, f64)> = op.buckets().iter().map(|b| (*b, 1.0)).collect();
             cost.extend_from_slice(extra);
             if !self.buckets.take(&cost, self.cursor.into_std()) {
-                tracing::debug!(api = api.key, "sim: throttled");
+                tracing::debug!(api = %op, "sim: throttled");
                 return Err(CloudError::Throttled("Rate exceeded".into()));
             }
         }
-        self.authorize(&iam_action(api.key), resource)?;
+        self.authorize(&op.action(), resource)?;
         if self.roll(self.cfg.fault_rate) {
-            tracing::debug!(api = api.key, "sim: injected fault before apply");
+            tracing::debug!(api = %op, "sim: injected fault before apply");
             return Err(internal_failure());
         }
         Ok(())
@@ -228,9 +211,9 @@ impl World {
 
     /// Called after a request took effect: a mutating one may still lose
     /// its response.
-    pub(crate) fn applied(&mut self, api: &Api) -> CloudResult<()> {
-        if api.mutating && self.roll(self.cfg.fault_after_apply_rate) {
-            tracing::debug!(api = api.key, "sim: injected fault after apply");
+    pub(crate) fn applied(&mut self, op: Op) -> CloudResult<()> {
+        if op.mutates() && self.roll(self.cfg.fault_after_apply_rate) {
+            tracing::debug!(api = %op, "sim: injected fault after apply");
             return Err(internal_failure());
         }
         Ok(())
