@@ -14,7 +14,7 @@
 use crate::backoff::backoff_delay;
 use chrono::Duration as ChronoDuration;
 use previewd_core::key::PreviewKey;
-use previewd_core::model::OutboxItem;
+use previewd_core::model::{OutboxItem, OutboxKind};
 use previewd_core::ports::{ReportError, Reporter, Store};
 use previewd_core::report::{self, Report, Target};
 use std::sync::Arc;
@@ -91,11 +91,11 @@ impl Deliverer {
     }
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), ReportError> {
-        if item.kind != "report" {
+        if item.kind != OutboxKind::Report {
             return Err(ReportError {
                 retryable: false,
                 retry_after: None,
-                message: format!("unknown outbox kind {:?}", item.kind),
+                message: format!("unknown outbox kind {:?}", item.kind.as_str()),
             });
         }
         let r: Report = serde_json::from_value(item.payload.clone()).map_err(|e| ReportError {

@@ -255,7 +255,7 @@ async fn pass_and_record(
         },
     };
     // A pass stopped by its deadline or its lease counts as a timeout.
-    let mut result = crate::metrics::names::RESULTS[3];
+    let mut result = crate::metrics::names::ReconcileResult::Timeout;
     let update = match ended {
         Ended::Done(update) => {
             result = crate::metrics::reconcile_result(&update);

@@ -270,11 +270,10 @@ fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
         branch: p.key.branch.clone(),
         generation: p.generation,
         action: if p.desired == Desired::Present {
-            "deploy"
+            previewd_core::report::Action::Deploy
         } else {
-            "destroy"
-        }
-        .into(),
+            previewd_core::report::Action::Destroy
+        },
         phase: s.phase,
         url: s.url.clone(),
         message: s.message.clone(),
@@ -283,7 +282,7 @@ fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
         callback_url: p.spec.callback_url.clone(),
     };
     OutboxMessage {
-        kind: "report".into(),
+        kind: previewd_core::OutboxKind::Report,
         payload: serde_json::to_value(report).expect("reports serialize"),
     }
 }
