@@ -157,7 +157,10 @@ impl Baseline {
             .filter(|r| r.name == n.host)
             .collect();
         // The revision the service runs, described on its own.
-        let service_spec_hash = match service.as_ref().filter(|s| s.status == ServiceStatus::Active) {
+        let service_spec_hash = match service
+            .as_ref()
+            .filter(|s| s.status == ServiceStatus::Active)
+        {
             Some(s) => retry("DescribeTaskDefinition", deadline, || {
                 c.compute.task_definition(&s.task_definition)
             })

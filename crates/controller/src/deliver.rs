@@ -14,6 +14,7 @@
 use crate::backoff::backoff_delay;
 use chrono::Duration as ChronoDuration;
 use previewd_core::key::PreviewKey;
+use previewd_core::metrics::DeliveryTarget;
 use previewd_core::model::{OutboxItem, OutboxKind};
 use previewd_core::ports::{ReportError, Reporter, Store};
 use previewd_core::report::{self, Report, Target};
@@ -112,13 +113,13 @@ impl Deliverer {
                 }
             }
             .await;
-            crate::metrics::delivered("github", &github);
+            crate::metrics::delivered(DeliveryTarget::Github, &github);
             github?;
         }
         if let Some((url, body)) = plan.callback {
             let key = format!("{}:{}:{}:{}", r.project, r.branch, r.generation, body.state);
             let sent = self.reporter.callback(&url, &body, &key).await;
-            crate::metrics::delivered("callback", &sent);
+            crate::metrics::delivered(DeliveryTarget::Callback, &sent);
             sent?;
         }
         Ok(())

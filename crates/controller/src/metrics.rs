@@ -25,14 +25,14 @@ pub fn reconciled(result: ReconcileResult, took: Duration) {
     metrics::histogram!(RECONCILE_DURATION).record(took.as_secs_f64());
 }
 
-/// One delivery attempt to `target` (`github` or `callback`).
-pub fn delivered<T>(target: &'static str, result: &Result<T, ReportError>) {
+/// One delivery attempt to `target`.
+pub fn delivered<T>(target: DeliveryTarget, result: &Result<T, ReportError>) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) if e.retryable => "retry",
         Err(_) => "refused",
     };
-    metrics::counter!(DELIVERIES, "target" => target, "outcome" => outcome).increment(1);
+    metrics::counter!(DELIVERIES, "target" => target.as_str(), "outcome" => outcome).increment(1);
 }
 
 /// A resource garbage collection deleted.

@@ -19,9 +19,23 @@ pub const PREVIEWS: &str = "previewd_previews";
 /// `operation` (the AWS API name, e.g. `CreateService`) and `outcome`
 /// (see [`aws_outcome`]). One per AWS request, pages included.
 pub const AWS_CALLS: &str = "previewd_aws_calls_total";
-/// Counter, labels `target` (`github`, `callback`) and `outcome` (`ok`,
+/// Counter, labels `target` ([`DeliveryTarget`]) and `outcome` (`ok`,
 /// `retry`, `refused`).
 pub const DELIVERIES: &str = "previewd_deliveries_total";
+
+/// Where a report is delivered: the `target` label of [`DELIVERIES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryTarget {
+    /// A GitHub deployment and its status.
+    Github,
+    /// The QA tool's signed callback.
+    Callback,
+}
+
+text_enum!(DeliveryTarget {
+    Github = "github",
+    Callback = "callback",
+});
 /// Gauge: outbox messages not yet delivered.
 pub const OUTBOX_BACKLOG: &str = "previewd_outbox_backlog";
 /// Gauge: age of the oldest undelivered outbox message, in seconds (0 when
@@ -141,6 +155,10 @@ mod tests {
         for r in ReconcileResult::ALL {
             assert_eq!(r.as_str().parse::<ReconcileResult>(), Ok(r));
         }
+        assert_eq!(
+            [DeliveryTarget::Github, DeliveryTarget::Callback].map(DeliveryTarget::as_str),
+            ["github", "callback"]
+        );
     }
 
     #[test]
