@@ -59,7 +59,7 @@ fn observed_service(s: &t::Service) -> ObservedService {
     ObservedService {
         name: s.service_name().unwrap_or_default().to_owned(),
         arn: s.service_arn().unwrap_or_default().to_owned(),
-        status: s.status().unwrap_or_default().to_owned(),
+        status: s.status().unwrap_or_default().into(),
         task_definition: s.task_definition().unwrap_or_default().to_owned(),
         desired_count: s.desired_count(),
         running_count: s.running_count(),

@@ -12,6 +12,7 @@
 use previewd_controller::Cloud;
 use previewd_core::CloudError;
 use previewd_core::model::{Phase, Preview, PreviewSpec};
+use previewd_core::observed::ServiceStatus;
 use previewd_core::plan::{
     Change, Observation, Plan, Verdict, needs_stopped_reason, needs_target_health, plan,
 };
@@ -156,7 +157,10 @@ impl Baseline {
             .filter(|r| r.name == n.host)
             .collect();
         // The revision the service runs, described on its own.
-        let service_spec_hash = match service.as_ref().filter(|s| s.status == "ACTIVE") {
+        let service_spec_hash = match service
+            .as_ref()
+            .filter(|s| s.status == ServiceStatus::Active)
+        {
             Some(s) => retry("DescribeTaskDefinition", deadline, || {
                 c.compute.task_definition(&s.task_definition)
             })

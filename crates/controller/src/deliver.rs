@@ -14,7 +14,8 @@
 use chrono::Duration as ChronoDuration;
 use previewd_core::decide::backoff_delay;
 use previewd_core::key::PreviewKey;
-use previewd_core::model::OutboxItem;
+use previewd_core::metrics::DeliveryTarget;
+use previewd_core::model::{OutboxItem, OutboxKind};
 use previewd_core::ports::{ReportError, Reporter, Store};
 use previewd_core::report::{self, Report, Target};
 use std::sync::Arc;
@@ -95,11 +96,11 @@ impl Deliverer {
     }
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), ReportError> {
-        if item.kind != "report" {
+        if item.kind != OutboxKind::Report {
             return Err(ReportError {
                 retryable: false,
                 retry_after: None,
-                message: format!("unknown outbox kind {:?}", item.kind),
+                message: format!("unknown outbox kind {:?}", item.kind.as_str()),
             });
         }
         let r: Report = serde_json::from_value(item.payload.clone()).map_err(|e| ReportError {
@@ -116,13 +117,13 @@ impl Deliverer {
                 }
             }
             .await;
-            crate::metrics::delivered("github", &github);
+            crate::metrics::delivered(DeliveryTarget::Github, &github);
             github?;
         }
         if let Some((url, body)) = plan.callback {
             let key = format!("{}:{}:{}:{}", r.project, r.branch, r.generation, body.state);
             let sent = self.reporter.callback(&url, &body, &key).await;
-            crate::metrics::delivered("callback", &sent);
+            crate::metrics::delivered(DeliveryTarget::Callback, &sent);
             sent?;
         }
         Ok(())

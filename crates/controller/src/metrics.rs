@@ -11,28 +11,28 @@ use std::time::Duration;
 pub use previewd_core::metrics as names;
 
 /// The `result` label of a finished pass, read from the status it wrote.
-pub fn reconcile_result(update: &StatusUpdate) -> &'static str {
+pub fn reconcile_result(update: &StatusUpdate) -> ReconcileResult {
     match &update.status.last_error {
-        None => RESULTS[0],
-        Some(e) if e.class == ErrorClass::Retryable => RESULTS[1],
-        Some(_) => RESULTS[2],
+        None => ReconcileResult::Ok,
+        Some(e) if e.class == ErrorClass::Retryable => ReconcileResult::RetryableError,
+        Some(_) => ReconcileResult::TerminalError,
     }
 }
 
 /// One reconcile pass: its result and how long it took.
-pub fn reconciled(result: &'static str, took: Duration) {
-    metrics::counter!(RECONCILES, "result" => result).increment(1);
+pub fn reconciled(result: ReconcileResult, took: Duration) {
+    metrics::counter!(RECONCILES, "result" => result.as_str()).increment(1);
     metrics::histogram!(RECONCILE_DURATION).record(took.as_secs_f64());
 }
 
-/// One delivery attempt to `target` (`github` or `callback`).
-pub fn delivered<T>(target: &'static str, result: &Result<T, ReportError>) {
+/// One delivery attempt to `target`.
+pub fn delivered<T>(target: DeliveryTarget, result: &Result<T, ReportError>) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) if e.retryable => "retry",
         Err(_) => "refused",
     };
-    metrics::counter!(DELIVERIES, "target" => target, "outcome" => outcome).increment(1);
+    metrics::counter!(DELIVERIES, "target" => target.as_str(), "outcome" => outcome).increment(1);
 }
 
 /// A resource garbage collection deleted.

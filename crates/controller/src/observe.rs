@@ -164,7 +164,7 @@ impl Observer {
     /// The spec hash of the revision an ACTIVE service runs.
     async fn running_hash(&self, service: Option<&ObservedService>) -> CloudResult<Option<String>> {
         let Some(arn) = service
-            .filter(|s| s.status == "ACTIVE")
+            .filter(|s| s.status == ServiceStatus::Active)
             .map(|s| s.task_definition.clone())
         else {
             return Ok(None);

@@ -270,7 +270,7 @@ async fn pass_and_record(
     let update = r.decide(&p, &outcome);
     // A pass stopped by its deadline or its lease counts as a timeout.
     let result = if matches!(outcome, Outcome::Stopped(_)) {
-        crate::metrics::names::RESULTS[3]
+        crate::metrics::names::ReconcileResult::Timeout
     } else {
         crate::metrics::reconcile_result(&update)
     };

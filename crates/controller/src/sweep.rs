@@ -23,7 +23,7 @@ use previewd_core::CloudError;
 use previewd_core::gc::{self, OwnedResource, Reason, ResourceKind};
 pub use previewd_core::gc_report::{Planned, SweepOptions, SweepReport};
 use previewd_core::model::{Desired, ListFilter, Timestamp};
-use previewd_core::observed::RecordType;
+use previewd_core::observed::{RecordType, ServiceStatus};
 use previewd_core::ports::{CloudResult, Store, StoreError};
 use previewd_core::render::{DnsAction, DnsChange, DnsMode, Template};
 use previewd_core::tags;
@@ -254,7 +254,7 @@ impl Sweeper {
             out.extend(dns_inventory(id, self.cloud.dns.records().await?));
         }
         for s in self.cloud.services_named(&prefix).await? {
-            if s.status == "ACTIVE"
+            if s.status == ServiceStatus::Active
                 && let Some(mut r) = own(ResourceKind::Service, s.name.clone(), &s.tags)
             {
                 r.desired_count = s.desired_count;

@@ -297,11 +297,10 @@ fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
         branch: p.key.branch.clone(),
         generation: p.generation,
         action: if p.desired == Desired::Present {
-            "deploy"
+            crate::report::Action::Deploy
         } else {
-            "destroy"
-        }
-        .into(),
+            crate::report::Action::Destroy
+        },
         phase: s.phase,
         url: s.url.clone(),
         message: s.message.clone(),
@@ -310,7 +309,7 @@ fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
         callback_url: p.spec.callback_url.clone(),
     };
     OutboxMessage {
-        kind: "report".into(),
+        kind: crate::OutboxKind::Report,
         payload: serde_json::to_value(report).expect("reports serialize"),
     }
 }

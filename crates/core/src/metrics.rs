@@ -5,8 +5,9 @@
 //! crates, keeping this one free of IO.
 
 use crate::error::CloudError;
+use crate::model::text_enum;
 
-/// Counter, label `result`: one of [`RESULTS`].
+/// Counter, label `result`: one of [`RESULTS`] ([`ReconcileResult`]).
 pub const RECONCILES: &str = "previewd_reconciles_total";
 /// Histogram of one reconcile pass, claim to status written, in seconds.
 pub const RECONCILE_DURATION: &str = "previewd_reconcile_duration_seconds";
@@ -18,9 +19,23 @@ pub const PREVIEWS: &str = "previewd_previews";
 /// `operation` (the AWS API name, e.g. `CreateService`) and `outcome`
 /// (see [`aws_outcome`]). One per AWS request, pages included.
 pub const AWS_CALLS: &str = "previewd_aws_calls_total";
-/// Counter, labels `target` (`github`, `callback`) and `outcome` (`ok`,
+/// Counter, labels `target` ([`DeliveryTarget`]) and `outcome` (`ok`,
 /// `retry`, `refused`).
 pub const DELIVERIES: &str = "previewd_deliveries_total";
+
+/// Where a report is delivered: the `target` label of [`DELIVERIES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryTarget {
+    /// A GitHub deployment and its status.
+    Github,
+    /// The QA tool's signed callback.
+    Callback,
+}
+
+text_enum!(DeliveryTarget {
+    Github = "github",
+    Callback = "callback",
+});
 /// Gauge: outbox messages not yet delivered.
 pub const OUTBOX_BACKLOG: &str = "previewd_outbox_backlog";
 /// Gauge: age of the oldest undelivered outbox message, in seconds (0 when
@@ -43,9 +58,45 @@ pub const AUTH_FAILURES: &str = "previewd_auth_failures_total";
 /// not ours.
 pub const AUTH_FAILURE_REASONS: [&str; 4] = ["missing", "malformed", "empty", "wrong"];
 
-/// The `result` of a reconcile pass: it reached a verdict; it failed and
-/// will be retried; it failed for good; it ran out of time.
-pub const RESULTS: [&str; 4] = ["ok", "retryable_error", "terminal_error", "timeout"];
+/// The `result` of a reconcile pass, the label of [`RECONCILES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReconcileResult {
+    /// It reached a verdict.
+    Ok,
+    /// It failed and will be retried.
+    RetryableError,
+    /// It failed for good.
+    TerminalError,
+    /// It ran out of time (its deadline, or its lease).
+    Timeout,
+}
+
+text_enum!(ReconcileResult {
+    Ok = "ok",
+    RetryableError = "retryable_error",
+    TerminalError = "terminal_error",
+    Timeout = "timeout",
+});
+
+impl ReconcileResult {
+    pub const ALL: [ReconcileResult; 4] = [
+        ReconcileResult::Ok,
+        ReconcileResult::RetryableError,
+        ReconcileResult::TerminalError,
+        ReconcileResult::Timeout,
+    ];
+}
+
+/// Every value of the `result` label, in [`ReconcileResult::ALL`] order.
+pub const RESULTS: [&str; ReconcileResult::ALL.len()] = {
+    let mut out = [""; ReconcileResult::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = ReconcileResult::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 
 /// Reconcile durations range from a no-op pass on cached listings
 /// (milliseconds) to a slow create under throttling (up to the 90 s pass
@@ -93,6 +144,21 @@ mod tests {
         });
         assert_eq!(aws_outcome(&odd_code), "transient");
         assert_eq!(aws_outcome(&Ok::<_, CloudError>(1)), "ok");
+    }
+
+    #[test]
+    fn reconcile_results_keep_their_label_spelling() {
+        assert_eq!(
+            RESULTS,
+            ["ok", "retryable_error", "terminal_error", "timeout"]
+        );
+        for r in ReconcileResult::ALL {
+            assert_eq!(r.as_str().parse::<ReconcileResult>(), Ok(r));
+        }
+        assert_eq!(
+            [DeliveryTarget::Github, DeliveryTarget::Callback].map(DeliveryTarget::as_str),
+            ["github", "callback"]
+        );
     }
 
     #[test]

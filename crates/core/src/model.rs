@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -42,16 +41,16 @@ pub enum Phase {
 macro_rules! text_enum {
     ($t:ty { $($v:ident = $s:literal),* $(,)? }) => {
         impl $t {
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self { $(Self::$v => $s),* }
             }
         }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
-        impl FromStr for $t {
+        impl ::std::str::FromStr for $t {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
@@ -62,6 +61,8 @@ macro_rules! text_enum {
         }
     };
 }
+/// For the other closed sets of core (`report`, `metrics`).
+pub(crate) use text_enum;
 
 text_enum!(Desired { Present = "present", Absent = "absent" });
 text_enum!(Phase {
@@ -227,11 +228,65 @@ pub struct Event {
     pub message: Option<String>,
 }
 
+/// What an outbox message is, spelled as the `outbox.kind` column keeps it.
+///
+/// # Caveats
+/// A row a newer version wrote may carry a kind this one does not know: it
+/// is read as [`OutboxKind::Other`], spelling kept, and the delivery worker
+/// refuses that one message instead of the claim failing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum OutboxKind {
+    /// A phase change ([`crate::report::Report`]); the delivery worker fans
+    /// it out to GitHub and the callback.
+    Report,
+    /// A kind this version does not know, as stored.
+    Other(String),
+}
+
+impl OutboxKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            OutboxKind::Report => "report",
+            OutboxKind::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for OutboxKind {
+    fn from(s: &str) -> Self {
+        match s {
+            "report" => OutboxKind::Report,
+            other => OutboxKind::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for OutboxKind {
+    fn from(s: String) -> Self {
+        OutboxKind::from(s.as_str())
+    }
+}
+
+impl From<OutboxKind> for String {
+    fn from(k: OutboxKind) -> Self {
+        match k {
+            OutboxKind::Other(s) => s,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for OutboxKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A report waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxMessage {
-    /// `report` for a phase change; the delivery worker fans it out.
-    pub kind: String,
+    pub kind: OutboxKind,
     pub payload: serde_json::Value,
 }
 
@@ -240,7 +295,7 @@ pub struct OutboxMessage {
 pub struct OutboxItem {
     pub id: i64,
     pub key: PreviewKey,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub payload: serde_json::Value,
     pub attempts: i32,
     pub created_at: Timestamp,
@@ -255,4 +310,29 @@ pub struct ListFilter {
     /// Only rows whose `expires_at` is at or before this instant.
     pub expired_at: Option<Timestamp>,
     pub limit: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_kind_is_spelled_report_on_the_wire() {
+        let json = serde_json::to_value(OutboxKind::Report).unwrap();
+        assert_eq!(json, serde_json::json!("report"));
+        assert_eq!(
+            serde_json::from_value::<OutboxKind>(json).unwrap(),
+            OutboxKind::Report
+        );
+        assert_eq!(OutboxKind::from("report"), OutboxKind::Report);
+        assert_eq!(String::from(OutboxKind::Report), "report");
+    }
+
+    #[test]
+    fn an_outbox_kind_from_a_newer_version_is_kept_not_refused() {
+        let later = OutboxKind::from("digest");
+        assert_eq!(later, OutboxKind::Other("digest".into()));
+        assert_eq!(later.as_str(), "digest");
+        assert_eq!(serde_json::to_string(&later).unwrap(), r#""digest""#);
+    }
 }

@@ -3,6 +3,7 @@
 
 use crate::tags::Tags;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedLogGroup {
@@ -37,12 +38,78 @@ pub struct Deployment {
     pub rollout_reason: Option<String>,
 }
 
+/// An ECS service's `status`, spelled as ECS spells it (`ACTIVE`, ...).
+///
+/// # Caveats
+/// ECS may add a status; it arrives as [`ServiceStatus::Other`] with its
+/// spelling kept, and counts as neither active nor inactive (as an
+/// unknown string did), so a pass goes on rather than failing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ServiceStatus {
+    Active,
+    Draining,
+    Inactive,
+    /// A status this version does not know, as ECS sent it.
+    Other(String),
+}
+
+impl ServiceStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ServiceStatus::Active => "ACTIVE",
+            ServiceStatus::Draining => "DRAINING",
+            ServiceStatus::Inactive => "INACTIVE",
+            ServiceStatus::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for ServiceStatus {
+    fn from(s: &str) -> Self {
+        match s {
+            "ACTIVE" => ServiceStatus::Active,
+            "DRAINING" => ServiceStatus::Draining,
+            "INACTIVE" => ServiceStatus::Inactive,
+            other => ServiceStatus::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for ServiceStatus {
+    fn from(s: String) -> Self {
+        ServiceStatus::from(s.as_str())
+    }
+}
+
+impl From<ServiceStatus> for String {
+    fn from(s: ServiceStatus) -> Self {
+        match s {
+            ServiceStatus::Other(s) => s,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with ECS's spelling, so `status == "ACTIVE"` reads as before.
+impl PartialEq<&str> for ServiceStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedService {
     pub name: String,
     pub arn: String,
-    /// `ACTIVE`, `DRAINING` or `INACTIVE`; only ACTIVE counts as existing.
-    pub status: String,
+    /// Only [`ServiceStatus::Active`] counts as existing.
+    pub status: ServiceStatus,
     pub task_definition: String,
     pub desired_count: i32,
     pub running_count: i32,
@@ -119,4 +186,37 @@ pub struct DnsRecord {
 pub struct AliasTarget {
     pub dns_name: String,
     pub hosted_zone_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_status_round_trips_in_ecs_spelling() {
+        for (status, spelling) in [
+            (ServiceStatus::Active, "ACTIVE"),
+            (ServiceStatus::Draining, "DRAINING"),
+            (ServiceStatus::Inactive, "INACTIVE"),
+        ] {
+            let json = serde_json::to_value(&status).unwrap();
+            assert_eq!(json, serde_json::json!(spelling));
+            assert_eq!(
+                serde_json::from_value::<ServiceStatus>(json).unwrap(),
+                status
+            );
+            assert_eq!(ServiceStatus::from(spelling), status);
+            assert_eq!(status.to_string(), spelling);
+        }
+    }
+
+    #[test]
+    fn a_status_ecs_adds_later_is_kept_not_refused() {
+        let later: ServiceStatus = serde_json::from_str(r#""PROVISIONING""#).unwrap();
+        assert_eq!(later, ServiceStatus::Other("PROVISIONING".into()));
+        assert_eq!(serde_json::to_string(&later).unwrap(), r#""PROVISIONING""#);
+        assert_eq!(ServiceStatus::from(""), ServiceStatus::Other(String::new()));
+        // Lower case is not ECS's spelling, so it is not ACTIVE either.
+        assert_ne!(ServiceStatus::from("active"), ServiceStatus::Active);
+    }
 }

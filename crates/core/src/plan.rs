@@ -252,7 +252,10 @@ fn find_conflict(id: &str, p: &Preview, w: &Wanted, o: &Observation) -> Option<S
     {
         return taken("log group", &lg.name);
     }
-    if let Some(svc) = o.service.as_ref().filter(|s| s.status != "INACTIVE")
+    if let Some(svc) = o
+        .service
+        .as_ref()
+        .filter(|s| s.status != ServiceStatus::Inactive)
         && ours(id, &p.slug, &svc.tags).is_none()
     {
         return taken("ECS service", &svc.name);
@@ -370,9 +373,12 @@ fn plan_present(
     }
 
     let hash = &w.task_definition.spec_hash;
-    let service = o.service.as_ref().filter(|s| s.status != "INACTIVE");
-    let service_current =
-        service.is_some_and(|s| s.status == "ACTIVE") && o.service_spec_hash.as_ref() == Some(hash);
+    let service = o
+        .service
+        .as_ref()
+        .filter(|s| s.status != ServiceStatus::Inactive);
+    let service_current = service.is_some_and(|s| s.status == ServiceStatus::Active)
+        && o.service_spec_hash.as_ref() == Some(hash);
     let td_arn = if service_current {
         service.map(|s| s.task_definition.clone())
     } else {
@@ -450,7 +456,7 @@ fn plan_present(
             task_definition_arn: td_arn,
             target_group_arn: tg_arn.clone(),
         }),
-        Some(s) if s.status == "DRAINING" => {
+        Some(s) if s.status == ServiceStatus::Draining => {
             let verdict = if changes.is_empty() {
                 Verdict::Progressing(format!("waiting for service {} to finish draining", s.name))
             } else {
@@ -575,8 +581,8 @@ fn plan_absent(p: &Preview, o: &Observation) -> Plan {
     }
     let mut draining = None;
     if let Some(svc) = &o.service {
-        match svc.status.as_str() {
-            "ACTIVE" => {
+        match svc.status {
+            ServiceStatus::Active => {
                 if svc.desired_count > 0 {
                     changes.push(Change::UpdateService {
                         name: svc.name.clone(),
@@ -589,7 +595,7 @@ fn plan_absent(p: &Preview, o: &Observation) -> Plan {
                     name: svc.name.clone(),
                 });
             }
-            "DRAINING" => draining = Some(svc.name.clone()),
+            ServiceStatus::Draining => draining = Some(svc.name.clone()),
             _ => {}
         }
     }

@@ -1,8 +1,26 @@
 //! What a phase change owes the outside world: the GitHub deployment
 //! status and the callback, decided from an outbox `report` payload.
 
-use crate::model::Phase;
+use crate::model::{Phase, text_enum};
 use serde::{Deserialize, Serialize};
+
+/// What a dispatch asked for, spelled `deploy` or `destroy` in the outbox
+/// payload and the callback body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Deploy,
+    Destroy,
+}
+
+text_enum!(Action {
+    Deploy = "deploy",
+    Destroy = "destroy",
+});
+
+impl Action {
+    pub const ALL: [Action; 2] = [Action::Deploy, Action::Destroy];
+}
 
 /// The payload the controller enqueues with every phase change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -10,8 +28,7 @@ pub struct Report {
     pub project: String,
     pub branch: String,
     pub generation: i64,
-    /// `deploy` or `destroy`.
-    pub action: String,
+    pub action: Action,
     pub phase: Phase,
     pub url: Option<String>,
     pub message: Option<String>,
@@ -20,8 +37,9 @@ pub struct Report {
     pub callback_url: Option<String>,
 }
 
-/// GitHub deployment status states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The states a GitHub deployment status can take, in GitHub's spelling;
+/// a callback's `state` uses the same words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentState {
     Queued,
@@ -30,6 +48,33 @@ pub enum DeploymentState {
     Failure,
     Error,
     Inactive,
+}
+
+text_enum!(DeploymentState {
+    Queued = "queued",
+    InProgress = "in_progress",
+    Success = "success",
+    Failure = "failure",
+    Error = "error",
+    Inactive = "inactive",
+});
+
+impl DeploymentState {
+    pub const ALL: [DeploymentState; 6] = [
+        DeploymentState::Queued,
+        DeploymentState::InProgress,
+        DeploymentState::Success,
+        DeploymentState::Failure,
+        DeploymentState::Error,
+        DeploymentState::Inactive,
+    ];
+}
+
+/// Compares with GitHub's spelling, so `state == "success"` reads as before.
+impl PartialEq<&str> for DeploymentState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// Which deployment a status goes to.
@@ -49,16 +94,18 @@ pub struct StatusStep {
     pub description: String,
 }
 
-/// The callback body, exactly as the QA tool receives it.
+/// The callback body, exactly as the QA tool receives it; `state` uses
+/// GitHub's deployment status words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackBody {
     pub ai_run_id: Option<String>,
     pub branch: String,
     pub commit_sha: Option<String>,
-    pub action: String,
-    pub state: String,
+    pub action: Action,
+    pub state: DeploymentState,
     pub environment_url: Option<String>,
-    pub description: String,
+    /// [`plan`] always sets it; `None` is sent as `null`.
+    pub description: Option<String>,
 }
 
 /// What to send for one report.
@@ -72,7 +119,7 @@ pub struct Plan {
 
 /// Decides the GitHub status and the callback a report owes.
 pub fn plan(r: &Report) -> Plan {
-    let deploy = r.action == "deploy";
+    let deploy = r.action == Action::Deploy;
     let description = r.message.clone().unwrap_or_else(|| r.phase.to_string());
     let (state, target, end) = match (deploy, r.phase) {
         (true, Phase::Pending) => (Some(DeploymentState::Queued), Target::ThisGeneration, None),
@@ -84,19 +131,23 @@ pub fn plan(r: &Report) -> Plan {
         (true, Phase::Ready) => (
             Some(DeploymentState::Success),
             Target::ThisGeneration,
-            Some("success"),
+            Some(DeploymentState::Success),
         ),
         (true, Phase::Failed) => (
             Some(DeploymentState::Failure),
             Target::ThisGeneration,
-            Some("failure"),
+            Some(DeploymentState::Failure),
         ),
         (false, Phase::Deleted) => (
             Some(DeploymentState::Inactive),
             Target::Newest,
-            Some("inactive"),
+            Some(DeploymentState::Inactive),
         ),
-        (false, Phase::Failed) => (Some(DeploymentState::Error), Target::Newest, Some("error")),
+        (false, Phase::Failed) => (
+            Some(DeploymentState::Error),
+            Target::Newest,
+            Some(DeploymentState::Error),
+        ),
         // Deleting, and phases a plan never reports for its action.
         _ => (None, Target::Newest, None),
     };
@@ -116,10 +167,10 @@ pub fn plan(r: &Report) -> Plan {
                 ai_run_id: r.ai_run_id.clone(),
                 branch: r.branch.clone(),
                 commit_sha: r.commit_sha.clone(),
-                action: r.action.clone(),
-                state: state.into(),
+                action: r.action,
+                state,
                 environment_url: url,
-                description,
+                description: Some(description),
             },
         )),
         _ => None,
@@ -131,12 +182,12 @@ pub fn plan(r: &Report) -> Plan {
 mod tests {
     use super::*;
 
-    fn report(action: &str, phase: Phase) -> Report {
+    fn report(action: Action, phase: Phase) -> Report {
         Report {
             project: "acme/shop".into(),
             branch: "qanote/issue-42".into(),
             generation: 1,
-            action: action.into(),
+            action,
             phase,
             url: Some("https://issue-42-preview.example.com".into()),
             message: Some("preview is ready".into()),
@@ -148,7 +199,7 @@ mod tests {
 
     #[test]
     fn ready_is_success_with_the_url_and_a_callback() {
-        let p = plan(&report("deploy", Phase::Ready));
+        let p = plan(&report(Action::Deploy, Phase::Ready));
         let s = p.status.unwrap();
         assert_eq!(
             (s.state, s.target),
@@ -168,7 +219,7 @@ mod tests {
 
     #[test]
     fn progress_has_no_callback_and_no_url() {
-        let p = plan(&report("deploy", Phase::Provisioning));
+        let p = plan(&report(Action::Deploy, Phase::Provisioning));
         let s = p.status.unwrap();
         assert_eq!(
             (s.state, s.environment_url),
@@ -179,7 +230,7 @@ mod tests {
 
     #[test]
     fn destroy_marks_the_newest_deployment_inactive() {
-        let p = plan(&report("destroy", Phase::Deleted));
+        let p = plan(&report(Action::Destroy, Phase::Deleted));
         let s = p.status.unwrap();
         assert_eq!(
             (s.state, s.target),
@@ -187,11 +238,79 @@ mod tests {
         );
         assert_eq!(p.callback.unwrap().1.state, "inactive");
         assert_eq!(
-            plan(&report("destroy", Phase::Deleting)),
+            plan(&report(Action::Destroy, Phase::Deleting)),
             Plan {
                 status: None,
                 callback: None
             }
+        );
+    }
+
+    #[test]
+    fn every_action_and_state_is_spelled_on_the_wire_as_before() {
+        let words = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+        for a in Action::ALL {
+            let json = serde_json::to_value(a).unwrap();
+            assert_eq!(words(json.clone()), a.as_str());
+            assert_eq!(serde_json::from_value::<Action>(json).unwrap(), a);
+            assert_eq!(a.as_str().parse::<Action>(), Ok(a));
+        }
+        assert_eq!(Action::ALL.map(Action::as_str), ["deploy", "destroy"]);
+        for s in DeploymentState::ALL {
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(words(json.clone()), s.as_str());
+            assert_eq!(serde_json::from_value::<DeploymentState>(json).unwrap(), s);
+            assert_eq!(s.as_str().parse::<DeploymentState>(), Ok(s));
+        }
+        assert_eq!(
+            DeploymentState::ALL.map(DeploymentState::as_str),
+            [
+                "queued",
+                "in_progress",
+                "success",
+                "failure",
+                "error",
+                "inactive"
+            ]
+        );
+    }
+
+    /// Rows already in the outbox were written with `action` as a string.
+    #[test]
+    fn a_stored_report_payload_still_reads_and_writes_the_same() {
+        let stored = serde_json::json!({
+            "project": "acme/shop", "branch": "qanote/issue-42", "generation": 3,
+            "action": "destroy", "phase": "Deleted", "url": null, "message": null,
+            "commit_sha": null, "ai_run_id": "run-7",
+            "callback_url": "https://qa.example.com/hook",
+        });
+        let r: Report = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!((r.action, r.phase), (Action::Destroy, Phase::Deleted));
+        assert_eq!(serde_json::to_value(&r).unwrap(), stored);
+        // previewd never wrote another action; such a payload is refused
+        // as a bad one, by name.
+        let mut odd = stored;
+        odd["action"] = "redeploy".into();
+        let err = serde_json::from_value::<Report>(odd).unwrap_err();
+        assert!(err.to_string().contains("redeploy"), "{err}");
+    }
+
+    #[test]
+    fn the_callback_body_is_the_json_the_qa_tool_reads() {
+        let (_, body) = plan(&report(Action::Deploy, Phase::Failed))
+            .callback
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({
+                "ai_run_id": "run-7",
+                "branch": "qanote/issue-42",
+                "commit_sha": "abc1234",
+                "action": "deploy",
+                "state": "failure",
+                "environment_url": null,
+                "description": "preview is ready",
+            })
         );
     }
 }

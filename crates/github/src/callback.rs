@@ -1,13 +1,11 @@
 //! Callbacks: the outcome of a deploy or destroy, posted as signed JSON to
 //! the `callback_url` a dispatch named, if the allowlist permits it.
 
-use crate::deployment::DeploymentState;
 use crate::http::{self, snippet};
 use crate::policy::CallbackPolicy;
 use crate::resolve::{AllowlistResolver, ResolveError};
 use crate::signature::signature_header;
 use crate::{Secret, USER_AGENT};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The header carrying `sha256=<hex HMAC-SHA256(secret, body)>`, the scheme
@@ -17,24 +15,9 @@ pub const SIGNATURE_HEADER: &str = "X-Previewd-Signature-256";
 /// a key twice is seeing a redelivery.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallbackAction {
-    Deploy,
-    Destroy,
-}
-
-/// What a callback says; `state` uses GitHub's deployment status words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallbackBody {
-    pub ai_run_id: Option<String>,
-    pub branch: String,
-    pub commit_sha: Option<String>,
-    pub action: CallbackAction,
-    pub state: DeploymentState,
-    pub environment_url: Option<String>,
-    pub description: Option<String>,
-}
+/// What a callback reports on, and what it says: core's types, since
+/// `previewd_core::report::plan` decides them.
+pub use previewd_core::report::{Action as CallbackAction, CallbackBody};
 
 #[derive(Debug, Clone)]
 pub struct CallbackConfig {

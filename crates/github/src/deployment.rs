@@ -21,45 +21,9 @@ impl fmt::Display for DeploymentId {
     }
 }
 
-/// The states a deployment status can take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentState {
-    Queued,
-    InProgress,
-    Success,
-    Failure,
-    Error,
-    Inactive,
-}
-
-impl DeploymentState {
-    pub const ALL: [DeploymentState; 6] = [
-        DeploymentState::Queued,
-        DeploymentState::InProgress,
-        DeploymentState::Success,
-        DeploymentState::Failure,
-        DeploymentState::Error,
-        DeploymentState::Inactive,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeploymentState::Queued => "queued",
-            DeploymentState::InProgress => "in_progress",
-            DeploymentState::Success => "success",
-            DeploymentState::Failure => "failure",
-            DeploymentState::Error => "error",
-            DeploymentState::Inactive => "inactive",
-        }
-    }
-}
-
-impl fmt::Display for DeploymentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The states a deployment status can take: core's, since the outbox
+/// report and the callback speak them too.
+pub use previewd_core::report::DeploymentState;
 
 /// The optional parts of a deployment status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,29 +1,16 @@
 //! The `Reporter` port of previewd-core on this crate's clients: GitHub
 //! deployments and statuses, and the signed callback.
 
-use crate::{
-    CallbackAction, CallbackClient, DeploymentId, DeploymentState, GithubClient, StatusOpts,
-};
+use crate::{CallbackClient, DeploymentId, GithubClient, StatusOpts};
 use async_trait::async_trait;
 use previewd_core::ports::{ReportError, Reporter};
-use previewd_core::report::{self, CallbackBody, StatusStep};
+use previewd_core::report::{CallbackBody, StatusStep};
 
 /// Either side may be absent: without GitHub credentials no statuses are
 /// posted; without a callback secret a callback cannot be signed.
 pub struct GithubReporter {
     pub github: Option<GithubClient>,
     pub callbacks: Option<CallbackClient>,
-}
-
-fn state(s: report::DeploymentState) -> DeploymentState {
-    match s {
-        report::DeploymentState::Queued => DeploymentState::Queued,
-        report::DeploymentState::InProgress => DeploymentState::InProgress,
-        report::DeploymentState::Success => DeploymentState::Success,
-        report::DeploymentState::Failure => DeploymentState::Failure,
-        report::DeploymentState::Error => DeploymentState::Error,
-        report::DeploymentState::Inactive => DeploymentState::Inactive,
-    }
 }
 
 fn report_error(
@@ -86,7 +73,7 @@ impl Reporter for GithubReporter {
             None => StatusOpts::described(&description),
         };
         let id = DeploymentId(u64::try_from(deployment_id).unwrap_or_default());
-        gh.create_status(id, state(step.state), &opts)
+        gh.create_status(id, step.state, &opts)
             .await
             .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))
     }
@@ -101,26 +88,7 @@ impl Reporter for GithubReporter {
             .callbacks
             .as_ref()
             .ok_or_else(|| not_configured("the callback secret (PREVIEWD_CALLBACK_SECRET)"))?;
-        let state = match body.state.as_str() {
-            "success" => DeploymentState::Success,
-            "failure" => DeploymentState::Failure,
-            "inactive" => DeploymentState::Inactive,
-            _ => DeploymentState::Error,
-        };
-        let body = crate::CallbackBody {
-            ai_run_id: body.ai_run_id.clone(),
-            branch: body.branch.clone(),
-            commit_sha: body.commit_sha.clone(),
-            action: if body.action == "destroy" {
-                CallbackAction::Destroy
-            } else {
-                CallbackAction::Deploy
-            },
-            state,
-            environment_url: body.environment_url.clone(),
-            description: Some(body.description.clone()),
-        };
-        cb.post(url, &body, idempotency_key)
+        cb.post(url, body, idempotency_key)
             .await
             .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))
     }

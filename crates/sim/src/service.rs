@@ -4,7 +4,7 @@ use crate::elb::ElbState;
 use crate::logs::LogsState;
 use crate::taskdefs::{Families, lookup};
 use previewd_core::CloudError;
-use previewd_core::observed::{Deployment, ObservedService, RolloutState};
+use previewd_core::observed::{Deployment, ObservedService, RolloutState, ServiceStatus};
 use previewd_core::tags::Tags;
 use std::collections::BTreeMap;
 use tokio::time::Instant;
@@ -21,12 +21,14 @@ pub(crate) enum Status {
     Inactive,
 }
 
-impl Status {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "ACTIVE",
-            Status::Draining => "DRAINING",
-            Status::Inactive => "INACTIVE",
+/// The simulated ECS knows exactly these three; what previewd sees of
+/// them is core's [`ServiceStatus`].
+impl From<Status> for ServiceStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Active => ServiceStatus::Active,
+            Status::Draining => ServiceStatus::Draining,
+            Status::Inactive => ServiceStatus::Inactive,
         }
     }
 }
@@ -118,7 +120,7 @@ impl Service {
         ObservedService {
             name: self.name.clone(),
             arn: self.arn.clone(),
-            status: self.status.as_str().to_string(),
+            status: self.status.into(),
             task_definition: self.primary_task_definition().to_string(),
             desired_count: self.desired,
             running_count: self.running(),

@@ -4,7 +4,7 @@
 use crate::world::World;
 use previewd_core::observed::{
     DnsRecord, ObservedLogGroup, ObservedRule, ObservedTargetGroup, ObservedTaskDefinition,
-    RecordType,
+    RecordType, ServiceStatus,
 };
 use previewd_core::tags::{self, Tags};
 use std::collections::BTreeSet;
@@ -13,8 +13,7 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSnapshot {
     pub name: String,
-    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
-    pub status: String,
+    pub status: ServiceStatus,
     pub task_definition: String,
     pub desired: i32,
     pub running: i32,
@@ -53,7 +52,7 @@ impl Snapshot {
                 .values()
                 .map(|s| ServiceSnapshot {
                     name: s.name.clone(),
-                    status: s.status.as_str().to_string(),
+                    status: s.status.into(),
                     task_definition: s.primary_task_definition().to_string(),
                     desired: s.desired,
                     running: s.running(),
@@ -119,7 +118,7 @@ impl Snapshot {
             services: self
                 .services
                 .iter()
-                .filter(|s| ours(&s.tags) && !(owned && s.status == "INACTIVE"))
+                .filter(|s| ours(&s.tags) && !(owned && s.status == ServiceStatus::Inactive))
                 .cloned()
                 .collect(),
             target_groups: self

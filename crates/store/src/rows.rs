@@ -283,7 +283,7 @@ impl OutboxRow {
                 project: self.project,
                 branch: self.branch,
             },
-            kind: self.kind,
+            kind: self.kind.into(),
             payload: parse_json("outbox", "payload", &self.payload)?,
             attempts: self.attempts,
             created_at: from_ms("outbox", "created_at", self.created_at)?,

@@ -241,7 +241,7 @@ macro_rules! impl_store {
                         sqlx::query(sql::ENQUEUE)
                             .bind(&key.project)
                             .bind(&key.branch)
-                            .bind(&message.kind)
+                            .bind(message.kind.as_str())
                             .bind(payload)
                             .bind(now_ms)
                             .execute(&mut *tx)

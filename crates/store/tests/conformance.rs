@@ -103,6 +103,7 @@ conformance! {
     // Cases that also reach the database directly (see `support::Sql`).
     both_with_sql: [
         a_failed_webhook_destroy_records_no_delivery,
+        the_outbox_kind_is_stored_as_report_and_an_unknown_one_still_reads,
     ],
     postgres_only: [
         concurrent_claimers_never_share_a_row,

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use previewd_core::ports::{Store, StoreError};
-use previewd_core::{OutboxItem, Phase, PreviewKey};
+use previewd_core::{OutboxItem, OutboxKind, Phase, PreviewKey};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -198,4 +198,23 @@ pub async fn github_deployments_are_kept_per_generation(store: Arc<dyn Store>) {
         "the newest"
     );
     assert_eq!(store.deployment(&key("other"), None).await.unwrap(), None);
+}
+
+/// The `kind` column keeps the spelling `report` (issue 15: the enum must
+/// not drift it), and a kind a newer version wrote is read back as such,
+/// not refused, so the claim still succeeds.
+pub async fn the_outbox_kind_is_stored_as_report_and_an_unknown_one_still_reads(
+    store: Arc<dyn Store>,
+    db: Sql,
+) {
+    let k = key("main");
+    reconcile_reporting(&*store, &k, &[1], 1_000).await;
+    // Changes a row only if the stored spelling is exactly `report`.
+    db.execute("UPDATE outbox SET kind = 'from_the_future' WHERE kind = 'report'")
+        .await;
+    let items = store.claim_outbox("d1", t(1_000), LEASE, 10).await.unwrap();
+    assert_eq!(
+        items.iter().map(|i| &i.kind).collect::<Vec<_>>(),
+        [&OutboxKind::Other("from_the_future".into())]
+    );
 }
