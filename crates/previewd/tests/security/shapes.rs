@@ -2,7 +2,7 @@
 //! it, and 5xx replies that carry a request id instead of internal text.
 
 use crate::daemon::{Daemon, http, raw};
-use crate::{deploy_body, previews, refusal};
+use crate::{previews, refusal};
 
 #[test]
 fn refusals_of_every_kind_are_json_naming_a_field() {
@@ -104,5 +104,15 @@ fn a_5xx_carries_a_request_id_and_no_internal_text() {
             .any(|l| l.contains(&id) && l.contains("PREVIEWD_GITHUB_WEBHOOK_SECRET")),
         "the cause is not logged under {id}: {lines:#?}"
     );
-    let _ = deploy_body;
+}
+
+#[test]
+fn a_request_whose_body_never_arrives_times_out_in_the_json_shape() {
+    let d = Daemon::start(&[("PREVIEWD_SERVER_REQUEST_TIMEOUT_SECS", "1")]);
+    // The head promises 100 bytes of body and none come.
+    let request = "POST /v1/dispatch HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+        Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    let (status, _, reply) = raw(&d.addr, request.as_bytes());
+    refusal(status, &reply, 408, "body");
+    assert!(previews(&d, None).is_empty());
 }
