@@ -24,6 +24,28 @@ fn patient(replica: &str, lease: Duration) -> ControllerConfig {
     }
 }
 
+/// One patient replica per id, each on its own store.
+fn start_patient(
+    ids: &[&str],
+    stores: &[Arc<dyn previewd_core::ports::Store>],
+    sim: &Sim,
+    template: &Arc<Template>,
+    lease: Duration,
+) -> Vec<RunningController> {
+    ids.iter()
+        .zip(stores)
+        .map(|(id, store)| {
+            RunningController::start(
+                store.clone(),
+                sim,
+                template.clone(),
+                patient(id, lease),
+                Arc::new(Notify::new()),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_longer_than_its_lease_keeps_its_row_from_other_replicas() {
     let (url, name) = fresh_database().await;
@@ -35,19 +57,7 @@ async fn a_pass_longer_than_its_lease_keeps_its_row_from_other_replicas() {
     });
     let template = Arc::new(Template::default());
     let lease = Duration::from_millis(400);
-    let replicas: Vec<_> = ["replica-a", "replica-b"]
-        .iter()
-        .zip(&s)
-        .map(|(id, store)| {
-            RunningController::start(
-                store.clone(),
-                &sim,
-                template.clone(),
-                patient(id, lease),
-                Arc::new(Notify::new()),
-            )
-        })
-        .collect();
+    let replicas = start_patient(&["replica-a", "replica-b"], &s, &sim, &template, lease);
     deploy(&*s[0], 0..2).await;
     wait_rows(&*s[0], Duration::from_secs(60), "all Ready", all_ready).await;
     // Had a lease run out mid-pass, the other replica would have claimed
@@ -258,19 +268,7 @@ async fn a_killed_replicas_rows_are_taken_over_within_the_default_lease() {
     let template = Arc::new(Template::default());
     let lease = ControllerConfig::default().lease;
     assert_eq!(lease, Duration::from_secs(15));
-    let mut replicas: Vec<RunningController> = ["doomed", "survivor"]
-        .iter()
-        .zip(&s)
-        .map(|(id, store)| {
-            RunningController::start(
-                store.clone(),
-                &sim,
-                template.clone(),
-                patient(id, lease),
-                Arc::new(Notify::new()),
-            )
-        })
-        .collect();
+    let mut replicas = start_patient(&["doomed", "survivor"], &s, &sim, &template, lease);
     deploy(s[0].as_ref(), 0..6).await;
     wait_rows(
         s[1].as_ref(),
