@@ -4,8 +4,8 @@ would fail with AccessDenied), none extra (least privilege), no wildcard
 action, and iam:PassRole only towards ECS tasks. When the generated policy
 deploy/iam/previewd-policy.json is present, it must grant the same actions,
 plus the ECR push actions when its configuration names `cloud.ecr_repository`
-(the stack grants those to the GitHub role, which pushes the images; the
-check holds the role to exactly that set).
+(the stack grants those to the push-only ImagePushRole of the workflow's
+build job; the check holds that role to exactly that set).
 
 Run with the lint virtualenv's python (it needs cfn-lint's YAML loader):
     python scripts/check_deploy_policy.py
@@ -28,6 +28,7 @@ ECR_PUSH = {
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
     "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
     "ecr:InitiateLayerUpload",
     "ecr:PutImage",
     "ecr:UploadLayerPart",
@@ -124,10 +125,10 @@ def main() -> int:
     policy = template["Resources"]["PreviewsPolicy"]["Properties"]["PolicyDocument"]
     got = policy_actions(policy, "previewd.yaml PreviewsPolicy", problems)
     compare("previewd.yaml PreviewsPolicy", got, want, problems)
-    role = template["Resources"]["GitHubRole"]["Properties"]["Policies"]
+    role = template["Resources"]["ImagePushRole"]["Properties"]["Policies"]
     push = next(p["PolicyDocument"] for p in role if p["PolicyName"] == "push-preview-images")
-    got = policy_actions(push, "previewd.yaml GitHubRole push-preview-images", problems)
-    compare("previewd.yaml GitHubRole push-preview-images", got, ECR_PUSH, problems)
+    got = policy_actions(push, "previewd.yaml ImagePushRole push-preview-images", problems)
+    compare("previewd.yaml ImagePushRole push-preview-images", got, ECR_PUSH, problems)
     checked = ["deploy/cloudformation/previewd.yaml"]
     if GENERATED.exists():
         generated = json.loads(GENERATED.read_text())

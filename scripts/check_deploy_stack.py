@@ -6,13 +6,15 @@ answers 404 for the rest, the internal listener (9090) is open to
 InternalCidr only, the
 configuration the task definition hands previewd passes `previewd config
 check`, and the deployed policy grants the actions `previewd iam-policy`
-prints for that configuration. cfn-lint checks the template's shape; this
-checks what it computes.
+prints for that configuration; the build job's push-only role can push to
+the preview repository and do nothing else. cfn-lint checks the template's
+shape; this checks what it computes.
 
 Usage: check_deploy_stack.py PREVIEWD_BINARY   (run with moto's virtualenv
 python; scripts/test installs it). Talks only to 127.0.0.1.
 """
 
+import ast
 import json
 import os
 import socket
@@ -67,6 +69,111 @@ def actions(doc: dict) -> set[str]:
     return out
 
 
+def matches(pattern: str, value: str) -> bool:
+    """IAM's wildcard match: `*` any run, `?` one character, case-sensitive
+    (action names compare case-insensitively, so callers lowercase them)."""
+    import fnmatch
+    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+
+
+def allowed(docs: list[dict], action: str, resource: str) -> bool:
+    """Whether identity policies without conditions allow `action` on
+    `resource`: some Allow statement matches both and no Deny does (moto
+    checks ECR calls against Resource "*" only, so it cannot judge a policy
+    scoped to one repository; this evaluates the deployed policy itself)."""
+    verdict = False
+    for doc in docs:
+        statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+        for st in statements:
+            acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            hit = (any(matches(a.lower(), action.lower()) for a in acts)
+                   and any(matches(r, resource) for r in res))
+            if hit and st["Effect"] == "Deny":
+                return False
+            verdict = verdict or (hit and st["Effect"] == "Allow" and "Condition" not in st)
+    return verdict
+
+
+# What pushing an image takes: the registry login (on "*") and the layer and
+# manifest calls on the repository; DescribeImages lets the build skip a
+# commit already pushed.
+PUSH_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImages",
+                "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"]
+# A sample of what the push-only role must never do, on any resource.
+NOT_PUSH = ["ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:SetRepositoryPolicy",
+            "ecr:PutLifecyclePolicy", "ecr:CreateRepository", "ecr:GetDownloadUrlForLayer",
+            "ecs:UpdateService", "ecs:RegisterTaskDefinition", "elasticloadbalancing:ModifyRule",
+            "route53:ChangeResourceRecordSets", "logs:DeleteLogGroup", "iam:PassRole",
+            "iam:CreateRole", "sts:AssumeRole", "s3:GetObject", "secretsmanager:GetSecretValue"]
+
+
+def check_push_role(c: dict, outputs: dict, url: str) -> None:
+    """The build job's role: trusted by one repository and ref, and able to
+    push to the preview repository and nothing else."""
+    name = outputs["ImagePushRoleArn"].split("/")[-1]
+    role = c["iam"].get_role(RoleName=name)["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    cond = trust["Statement"][0]["Condition"]["StringEquals"]
+    expect(cond.get("token.actions.githubusercontent.com:sub") == "repo:example/app:ref:refs/heads/main",
+           f"push role trusts sub {cond.get('token.actions.githubusercontent.com:sub')}")
+    attached = c["iam"].list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    expect(attached == [], f"the push role carries managed policies {attached}")
+    docs = []
+    for pname in c["iam"].list_role_policies(RoleName=name)["PolicyNames"]:
+        d = c["iam"].get_role_policy(RoleName=name, PolicyName=pname)["PolicyDocument"]
+        # moto's CloudFormation stores an inline policy as a Python repr.
+        docs.append(d if isinstance(d, dict) else ast.literal_eval(d) if d.startswith("{'") else json.loads(d))
+    repo = c["ecr"].describe_repositories(repositoryNames=["previews"])["repositories"][0]["repositoryArn"]
+    other = repo.rsplit("/", 1)[0] + "/production"
+    expect(allowed(docs, "ecr:GetAuthorizationToken", "*"), "the push role cannot log in to ECR")
+    for a in PUSH_ACTIONS:
+        expect(allowed(docs, a, repo), f"the push role cannot {a} on the preview repository")
+        expect(not allowed(docs, a, other), f"the push role can {a} on another repository")
+    for a in NOT_PUSH:
+        for r in ["*", repo, other]:
+            expect(not allowed(docs, a, r), f"the push role can {a} on {r}")
+    granted = set().union(*(actions(d) for d in docs))
+    expect(granted == set(PUSH_ACTIONS) | {"ecr:GetAuthorizationToken"},
+           f"the push role grants {sorted(granted)}, not just the push actions")
+
+    # And as moto enforces it: credentials of the assumed role log in to ECR
+    # and are refused everything outside ECR push. moto's CloudFormation
+    # stores inline policies as a Python repr, which its own enforcement
+    # cannot read: store the same documents again as JSON first.
+    for pname, d in zip(c["iam"].list_role_policies(RoleName=name)["PolicyNames"], docs):
+        c["iam"].put_role_policy(RoleName=name, PolicyName=pname, PolicyDocument=json.dumps(d))
+    creds = c["sts"].assume_role_with_web_identity(
+        RoleArn=outputs["ImagePushRoleArn"], RoleSessionName="build-check",
+        WebIdentityToken="github-oidc-token")["Credentials"]
+    import http.client
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    conn.request("POST", "/moto-api/reset-auth", body=b"0")
+    expect(conn.getresponse().status == 200, "moto refused to enforce IAM")
+    kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+              aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    as_role = {n: boto3.client(n, **kw) for n in ["ecr", "ecs", "iam", "logs"]}
+    try:
+        as_role["ecr"].get_authorization_token()
+    except Exception as e:  # noqa: BLE001 - any refusal is the finding
+        problems.append(f"the push role's ECR login was refused on moto: {e}")
+    for what, call in [
+        ("ecr:DeleteRepository", lambda: as_role["ecr"].delete_repository(repositoryName="previews", force=True)),
+        ("ecr:BatchDeleteImage", lambda: as_role["ecr"].batch_delete_image(
+            repositoryName="previews", imageIds=[{"imageTag": "x"}])),
+        ("ecs:ListClusters", lambda: as_role["ecs"].list_clusters()),
+        ("iam:ListRoles", lambda: as_role["iam"].list_roles()),
+        ("logs:DescribeLogGroups", lambda: as_role["logs"].describe_log_groups()),
+    ]:
+        try:
+            call()
+            problems.append(f"the push role may call {what} on moto")
+        except Exception as e:  # noqa: BLE001
+            expect("AccessDenied" in str(e) or "403" in str(e), f"{what} failed otherwise than denied: {e}")
+
+
 def main() -> int:
     binary = sys.argv[1]
     proc, url = start_moto()
@@ -74,7 +181,7 @@ def main() -> int:
         kw = dict(endpoint_url=url, region_name="us-east-1",
                   aws_access_key_id="testing", aws_secret_access_key="testing")
         c = {n: boto3.client(n, **kw) for n in
-             ["ec2", "elbv2", "ecs", "route53", "secretsmanager", "cloudformation", "iam", "ecr", "logs"]}
+             ["ec2", "elbv2", "ecs", "route53", "secretsmanager", "cloudformation", "iam", "ecr", "logs", "sts"]}
         # The shared infrastructure the stack refers to.
         vpc = c["ec2"].create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [c["ec2"].create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
@@ -109,7 +216,7 @@ def main() -> int:
         if stack["StackStatus"] != "CREATE_COMPLETE":
             sys.exit(f"stack: {stack['StackStatus']} {stack.get('StackStatusReason')}")
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-        for key in ["DaemonUrl", "GitHubRoleArn", "RepositoryUri", "PreviewExecutionRoleArn",
+        for key in ["DaemonUrl", "GitHubRoleArn", "ImagePushRoleArn", "RepositoryUri", "PreviewExecutionRoleArn",
                     "PreviewSecurityGroupId", "PreviewsPolicyArn", "DaemonSecurityGroupId"]:
             expect(key in outputs, f"output {key} is missing")
 
@@ -168,6 +275,13 @@ def main() -> int:
         expect(cond.get("token.actions.githubusercontent.com:sub") == "repo:example/app:ref:refs/heads/main",
                f"GitHub role trusts sub {cond.get('token.actions.githubusercontent.com:sub')}")
         expect(cond.get("token.actions.githubusercontent.com:aud") == "sts.amazonaws.com", "GitHub role audience")
+        # The role that deploys pushes nothing: its only policy is the preview
+        # one (read from the template: moto's CloudFormation attaches no
+        # ManagedPolicyArns).
+        gh = cfn_yaml.load(str(TEMPLATE))["Resources"]["GitHubRole"]["Properties"]
+        expect("Policies" not in gh and gh.get("ManagedPolicyArns") == [{"Ref": "PreviewsPolicy"}],
+               f"the GitHub role carries {gh.get('Policies')} and {gh.get('ManagedPolicyArns')}, "
+               "want only the previews policy")
 
         # The repository's lifecycle policy (moto's CloudFormation does not
         # apply it: render it as CloudFormation would and have ECR take it)
@@ -204,12 +318,14 @@ def main() -> int:
         if printed.returncode != 0:
             problems.append(f"previewd iam-policy failed:\n{printed.stderr}")
         else:
-            # ECR push (with cloud.ecr_repository) is the GitHub role's.
+            # ECR push is the push-only role's (checked below).
             generated = {a for a in actions(json.loads(printed.stdout)) if not a.startswith("ecr:")}
             deployed = actions(doc)
             expect(generated == deployed,
                    f"the stack grants {sorted(deployed - generated)} beyond and lacks {sorted(generated - deployed)} "
                    "of `previewd iam-policy`")
+        # Last: it switches moto's IAM enforcement on.
+        check_push_role(c, outputs, url)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -219,7 +335,7 @@ def main() -> int:
         return 1
     print("stack OK on moto: created, ARNs resolved, only /v1/* public, 9090 from InternalCidr only, "
           "previewd accepts its configuration, "
-          "policy matches `previewd iam-policy`")
+          "policy matches `previewd iam-policy`, the push role pushes and nothing else")
     return 0
 
 

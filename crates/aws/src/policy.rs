@@ -152,6 +152,7 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
                 "ecr:BatchCheckLayerAvailability",
                 "ecr:BatchGetImage",
                 "ecr:CompleteLayerUpload",
+                "ecr:DescribeImages",
                 "ecr:InitiateLayerUpload",
                 "ecr:PutImage",
                 "ecr:UploadLayerPart",
