@@ -2,6 +2,7 @@
 //! module per area, the fake in `fake`.
 
 mod app_auth;
+mod callback_schema;
 mod callback_targets;
 mod callbacks;
 mod deployments;
