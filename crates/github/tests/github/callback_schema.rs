@@ -18,7 +18,9 @@ fn validator() -> jsonschema::Validator {
 }
 
 fn errors(v: &jsonschema::Validator, body: &Value) -> Vec<String> {
-    v.iter_errors(body).map(|e| format!("{}: {e}", e.instance_path())).collect()
+    v.iter_errors(body)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
 }
 
 /// Every report with a callback that `report::plan` can produce: both
@@ -29,9 +31,17 @@ fn reports() -> Vec<Report> {
     for action in [Action::Deploy, Action::Destroy] {
         for phase in Phase::ALL {
             for (commit_sha, ai_run_id, message) in [
-                (Some("3f786850e387550fdab836ed7e6dc881de23001b"), Some("run-981"), Some("preview is ready")),
+                (
+                    Some("3f786850e387550fdab836ed7e6dc881de23001b"),
+                    Some("run-981"),
+                    Some("preview is ready"),
+                ),
                 (Some("4f2a9c1"), None, None),
-                (None, Some(""), Some("CreateRule: AccessDenied: elasticloadbalancing:CreateRule")),
+                (
+                    None,
+                    Some(""),
+                    Some("CreateRule: AccessDenied: elasticloadbalancing:CreateRule"),
+                ),
             ] {
                 out.push(Report {
                     project: "acme/shop".into(),
@@ -105,16 +115,25 @@ fn bodies_that_break_the_contract_do_not_match() {
     for (why, body) in [
         ("a missing branch", broken("branch", json!("<absent>"))),
         ("an empty branch", broken("branch", json!(""))),
-        ("a state no callback carries", broken("state", json!("in_progress"))),
-        ("a destroy's state on a deploy", broken("state", json!("inactive"))),
-        ("success without a URL", broken("environment_url", Value::Null)),
-        ("an uppercase commit", broken("commit_sha", json!("3F786850E"))),
+        (
+            "a state no callback carries",
+            broken("state", json!("in_progress")),
+        ),
+        (
+            "a destroy's state on a deploy",
+            broken("state", json!("inactive")),
+        ),
+        (
+            "success without a URL",
+            broken("environment_url", Value::Null),
+        ),
+        (
+            "an uppercase commit",
+            broken("commit_sha", json!("3F786850E")),
+        ),
         ("an unknown action", broken("action", json!("redeploy"))),
         ("an unknown key", broken("extra", json!(1))),
-        (
-            "a failure with a URL",
-            broken("state", json!("failure")),
-        ),
+        ("a failure with a URL", broken("state", json!("failure"))),
     ] {
         assert!(!errors(&v, &body).is_empty(), "{why} passed: {body}");
     }
