@@ -66,7 +66,7 @@ async fn every_callback_previewd_sends_matches_the_published_schema() {
     let fake = Fake::start(|_| Reply::json(204, json!(null))).await;
     let mut config = CallbackConfig::new(
         Secret::new("callback-shared-secret"),
-        CallbackPolicy::new(&["127.0.0.1:*"]).unwrap(),
+        CallbackPolicy::new(["127.0.0.1:*"]).unwrap(),
     );
     config.timeout = Duration::from_secs(5);
     let client = CallbackClient::new(config).unwrap();
