@@ -163,6 +163,18 @@ pub async fn receive(
         WebhookEvent::Ping => {
             return remembered(&state, &delivery, StatusCode::OK, json!({ "pong": true })).await;
         }
+        // Label-driven previews are not wired yet: these stay ignored, as
+        // every other pull-request action is.
+        WebhookEvent::PullRequestChanged(c) => {
+            let what = format!("pull_request.{}", c.change);
+            return remembered(
+                &state,
+                &delivery,
+                StatusCode::ACCEPTED,
+                json!({ "ignored": what }),
+            )
+            .await;
+        }
         WebhookEvent::Other(what) => {
             return remembered(
                 &state,

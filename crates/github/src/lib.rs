@@ -44,4 +44,4 @@ pub use policy::CallbackPolicy;
 pub use reporter::GithubReporter;
 pub use secret::Secret;
 pub use signature::{signature_header, verify_signature};
-pub use webhook::{HANDLED_EVENTS, WebhookError, WebhookEvent, parse_event};
+pub use webhook::{HANDLED_EVENTS, PullRequestChange, WebhookError, WebhookEvent, parse_event};

@@ -3,6 +3,7 @@
 //! [`crate::verify_signature`] before parsing it.
 
 use chrono::{DateTime, Utc};
+use previewd_core::pull_request::PrChange;
 use serde::Deserialize;
 
 /// The `X-GitHub-Event` values previewd reads; any other delivery is
@@ -22,6 +23,10 @@ pub enum WebhookEvent {
         /// than the preview's last deploy is a replay or a late delivery.
         closed_at: Option<DateTime<Utc>>,
     },
+    /// A pull request of the repository itself was opened, reopened,
+    /// labelled, unlabelled or pushed to: what it means for a labelled
+    /// preview is `previewd_core::pull_request::intent`'s to decide.
+    PullRequestChanged(PullRequestChange),
     /// A branch was deleted; its preview should go.
     BranchDeleted { repo: String, branch: String },
     /// GitHub checking a new hook; answer 200.
@@ -29,6 +34,25 @@ pub enum WebhookEvent {
     /// Anything else, described for logs (`push`, `pull_request.opened`,
     /// `delete.tag`, `pull_request.closed from fork alice/shop`).
     Other(String),
+}
+
+/// A pull-request delivery that may start, move or stop a labelled preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestChange {
+    /// `owner/name` of the repository holding the pull request and `branch`.
+    pub repo: String,
+    pub number: u64,
+    pub change: PrChange,
+    /// The head branch.
+    pub branch: String,
+    /// The head commit: what a preview of the pull request deploys.
+    pub head_sha: String,
+    /// The pull request's labels as the delivery lists them.
+    pub labels: Vec<String>,
+    /// The label a `labeled` / `unlabeled` delivery is about.
+    pub label: Option<String>,
+    /// `pull_request.updated_at`: when this change happened.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A delivery that cannot be read. Redelivering the same bytes fails the
@@ -67,8 +91,13 @@ struct Repository {
 #[derive(Deserialize)]
 struct PullRequestPayload {
     action: String,
+    #[serde(default)]
+    number: u64,
     pull_request: PullRequest,
     repository: Repository,
+    /// The label a `labeled` / `unlabeled` delivery is about.
+    #[serde(default)]
+    label: Option<Label>,
 }
 
 #[derive(Deserialize)]
@@ -78,13 +107,24 @@ struct PullRequest {
     merged: Option<bool>,
     #[serde(default)]
     closed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    labels: Vec<Label>,
     head: Head,
+}
+
+#[derive(Deserialize)]
+struct Label {
+    name: String,
 }
 
 #[derive(Deserialize)]
 struct Head {
     #[serde(rename = "ref")]
     ref_name: String,
+    #[serde(default)]
+    sha: String,
     // Null once a fork is deleted.
     repo: Option<Repository>,
 }
@@ -114,22 +154,34 @@ pub fn parse_event(event_header: &str, body: &[u8]) -> Result<WebhookEvent, Webh
         "ping" => Ok(WebhookEvent::Ping),
         "pull_request" => {
             let p: PullRequestPayload = serde_json::from_slice(body).map_err(payload_error)?;
-            if p.action != "closed" {
+            let Ok(change) = p.action.parse::<PrChange>() else {
                 return Ok(WebhookEvent::Other(format!("pull_request.{}", p.action)));
-            }
+            };
             let head_repo = p.pull_request.head.repo.map(|r| r.full_name);
             if head_repo.as_deref() != Some(p.repository.full_name.as_str()) {
                 let from = head_repo.unwrap_or_else(|| "a deleted repository".into());
                 return Ok(WebhookEvent::Other(format!(
-                    "pull_request.closed from fork {from}"
+                    "pull_request.{change} from fork {from}"
                 )));
             }
-            Ok(WebhookEvent::PullRequestClosed {
+            if change == PrChange::Closed {
+                return Ok(WebhookEvent::PullRequestClosed {
+                    repo: p.repository.full_name,
+                    branch: p.pull_request.head.ref_name,
+                    merged: p.pull_request.merged.unwrap_or(false),
+                    closed_at: p.pull_request.closed_at,
+                });
+            }
+            Ok(WebhookEvent::PullRequestChanged(PullRequestChange {
                 repo: p.repository.full_name,
+                number: p.number,
+                change,
                 branch: p.pull_request.head.ref_name,
-                merged: p.pull_request.merged.unwrap_or(false),
-                closed_at: p.pull_request.closed_at,
-            })
+                head_sha: p.pull_request.head.sha,
+                labels: p.pull_request.labels.into_iter().map(|l| l.name).collect(),
+                label: p.label.map(|l| l.name),
+                updated_at: p.pull_request.updated_at,
+            }))
         }
         "delete" => {
             let d: DeletePayload = serde_json::from_slice(body).map_err(payload_error)?;

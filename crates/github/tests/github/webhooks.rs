@@ -1,7 +1,11 @@
 //! Webhook deliveries: signature checks and the events previewd acts on,
-//! from payload fragments shaped like GitHub's.
+//! from GitHub's published example payloads (`tests/data/webhook-examples`,
+//! see its README) and from fragments shaped like them.
 
-use previewd_github::{WebhookEvent, parse_event, signature_header, verify_signature};
+use previewd_core::pull_request::{PrChange, PrIntent, intent};
+use previewd_github::{
+    PullRequestChange, WebhookEvent, parse_event, signature_header, verify_signature,
+};
 use serde_json::json;
 
 const SECRET: &[u8] = b"webhook-secret";
@@ -83,10 +87,17 @@ fn a_closed_unmerged_pull_request_is_closed_too() {
 #[test]
 fn other_pull_request_actions_and_forks_are_not_destroys() {
     let same = json!({ "full_name": "acme/shop" });
-    let opened = pull_request("opened", false, same);
-    assert_eq!(
+    // Opening is a change a labelled preview may act on (issue 16), never
+    // a destroy; an action previewd has no use for stays Other.
+    let opened = pull_request("opened", false, same.clone());
+    assert!(matches!(
         parse_event("pull_request", &opened).unwrap(),
-        WebhookEvent::Other("pull_request.opened".into())
+        WebhookEvent::PullRequestChanged(c) if c.change == PrChange::Opened
+    ));
+    let assigned = pull_request("assigned", false, same);
+    assert_eq!(
+        parse_event("pull_request", &assigned).unwrap(),
+        WebhookEvent::Other("pull_request.assigned".into())
     );
     let fork = pull_request("closed", false, json!({ "full_name": "alice/shop" }));
     assert_eq!(
@@ -146,4 +157,107 @@ fn unreadable_deliveries_are_terminal_errors() {
     assert_eq!(err.label(), "payload");
     let err = parse_event("  ", b"{}").unwrap_err();
     assert_eq!(err.label(), "missing_event");
+}
+
+fn example(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/data/webhook-examples/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn changed(name: &str) -> PullRequestChange {
+    match parse_event("pull_request", &example(name)).unwrap() {
+        WebhookEvent::PullRequestChanged(c) => c,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn githubs_example_pull_request_changes_are_read_whole() {
+    let c = changed("pull_request.labeled");
+    assert_eq!(
+        c,
+        PullRequestChange {
+            repo: "Codertocat/Hello-World".into(),
+            number: 2,
+            change: PrChange::Labeled,
+            branch: "changes".into(),
+            head_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".into(),
+            labels: vec!["bug".into()],
+            label: Some("bug".into()),
+            updated_at: Some("2019-05-15T15:20:35Z".parse().unwrap()),
+        }
+    );
+    for (name, want) in [
+        ("pull_request.opened", PrChange::Opened),
+        ("pull_request.reopened", PrChange::Reopened),
+        ("pull_request.synchronize", PrChange::Synchronize),
+        ("pull_request.unlabeled", PrChange::Unlabeled),
+    ] {
+        let c = changed(name);
+        assert_eq!(c.change, want, "{name}");
+        assert_eq!(
+            (c.repo.as_str(), c.branch.as_str()),
+            ("Codertocat/Hello-World", "changes")
+        );
+        assert_eq!(c.head_sha.len(), 40, "{name}: the head commit is read");
+    }
+}
+
+/// The label flow end to end on GitHub's examples, watching their label
+/// (`bug`): open, push, close; and label, unlabel.
+#[test]
+fn githubs_examples_drive_the_label_flow() {
+    let watched = Some("bug");
+    let decide = |name: &str| {
+        let c = changed(name);
+        intent(c.change, &c.labels, c.label.as_deref(), watched)
+    };
+    assert_eq!(decide("pull_request.opened"), PrIntent::Deploy);
+    assert_eq!(decide("pull_request.synchronize"), PrIntent::Deploy);
+    assert_eq!(decide("pull_request.labeled"), PrIntent::Deploy);
+    // The example still lists `bug` among the labels: the delivery's own
+    // `label` is what counts.
+    assert_eq!(decide("pull_request.unlabeled"), PrIntent::Destroy);
+    assert!(matches!(
+        parse_event("pull_request", &example("pull_request.closed")).unwrap(),
+        WebhookEvent::PullRequestClosed { ref branch, .. } if branch == "changes"
+    ));
+    // Another repository's label: nothing.
+    let c = changed("pull_request.opened");
+    assert!(matches!(
+        intent(c.change, &c.labels, None, Some("preview")),
+        PrIntent::Ignore(_)
+    ));
+}
+
+#[test]
+fn githubs_example_from_a_fork_is_not_a_preview() {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&example("pull_request.labeled")).unwrap();
+    v["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/Hello-World");
+    let body = serde_json::to_vec(&v).unwrap();
+    assert_eq!(
+        parse_event("pull_request", &body).unwrap(),
+        WebhookEvent::Other("pull_request.labeled from fork mallory/Hello-World".into())
+    );
+}
+
+#[test]
+fn githubs_example_deletion_is_of_a_tag_and_a_branch_would_be_read() {
+    assert_eq!(
+        parse_event("delete", &example("delete")).unwrap(),
+        WebhookEvent::Other("delete.tag".into())
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&example("delete")).unwrap();
+    v["ref_type"] = json!("branch");
+    assert_eq!(
+        parse_event("delete", &serde_json::to_vec(&v).unwrap()).unwrap(),
+        WebhookEvent::BranchDeleted {
+            repo: "Codertocat/Hello-World".into(),
+            branch: "simple-tag".into(),
+        }
+    );
 }
