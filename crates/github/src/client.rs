@@ -6,6 +6,7 @@ use crate::deployment::{DeploymentId, DeploymentState, StatusOpts, deployment_bo
 use crate::error::{ApiError, GithubError};
 use crate::{Secret, http};
 use chrono::{DateTime, Utc};
+use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use std::time::Duration;
@@ -101,7 +102,7 @@ struct TokenResponse {
 }
 
 /// Which step a request belongs to, to name it in the error.
-type Step = fn(ApiError) -> GithubError;
+pub(crate) type Step = fn(ApiError) -> GithubError;
 
 impl GithubClient {
     /// Checks the configuration (URL, names, key) and builds the client;
@@ -245,16 +246,28 @@ impl GithubClient {
         bearer: &Secret,
         body: &serde_json::Value,
     ) -> Result<(u16, HeaderMap, Vec<u8>), ApiError> {
-        let response = self
+        self.send(Method::POST, path, bearer, Some(body)).await
+    }
+
+    /// Sends one request with GitHub's headers (`path` may carry a query);
+    /// any answer is returned.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: &Secret,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, HeaderMap, Vec<u8>), ApiError> {
+        let mut request = self
             .http
-            .post(format!("{}{path}", self.api_url))
+            .request(method, format!("{}{path}", self.api_url))
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", API_VERSION)
-            .bearer_auth(bearer.expose())
-            .json(body)
-            .send()
-            .await
-            .map_err(ApiError::Transport)?;
+            .bearer_auth(bearer.expose());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(ApiError::Transport)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(ApiError::Transport)?;
@@ -262,7 +275,7 @@ impl GithubClient {
         Ok((status, headers, bytes.to_vec()))
     }
 
-    /// One authenticated call. A 401 under App auth drops the cached
+    /// One authenticated POST. A 401 under App auth drops the cached
     /// token, so the retry mints a new one.
     async fn call(
         &self,
@@ -270,16 +283,42 @@ impl GithubClient {
         body: &serde_json::Value,
         step: Step,
     ) -> Result<(u16, HeaderMap, Vec<u8>), GithubError> {
+        self.call_with(Method::POST, path, Some(body), step).await
+    }
+
+    /// One authenticated call of any method, as [`GithubClient::call`].
+    pub(crate) async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        step: Step,
+    ) -> Result<(u16, HeaderMap, Vec<u8>), GithubError> {
         let bearer = self.bearer().await?;
-        let answer = self.post(path, &bearer, body).await.map_err(step)?;
+        let answer = self.send(method, path, &bearer, body).await.map_err(step)?;
         if let (401, AuthState::App(app)) = (answer.0, &self.auth) {
             *app.cached.lock().await = None;
         }
         Ok(answer)
     }
 
+    /// `/repos/{owner}/{repo}`, the prefix of every repository path.
+    pub(crate) fn repo_path(&self) -> String {
+        format!("/repos/{}/{}", self.owner, self.repo)
+    }
+
+    /// The repository owner, as a pull request's `head` filter wants it.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Passes a 2xx body through; classifies anything else.
-    fn check(&self, status: u16, headers: &HeaderMap, bytes: Vec<u8>) -> Result<Vec<u8>, ApiError> {
+    pub(crate) fn check(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<u8>, ApiError> {
         if (200..300).contains(&status) {
             return Ok(bytes);
         }

@@ -148,6 +148,16 @@ pub enum GithubError {
     CreateDeployment(#[source] ApiError),
     #[error("creating the deployment status: {0}")]
     CreateStatus(#[source] ApiError),
+    #[error("listing the environment's deployments: {0}")]
+    ListDeployments(#[source] ApiError),
+    #[error("finding the branch's pull request: {0}")]
+    FindPullRequest(#[source] ApiError),
+    #[error("listing the pull request's comments: {0}")]
+    ListComments(#[source] ApiError),
+    #[error("creating the pull request comment: {0}")]
+    CreateComment(#[source] ApiError),
+    #[error("editing the pull request comment: {0}")]
+    UpdateComment(#[source] ApiError),
 }
 
 impl GithubError {
@@ -177,6 +187,11 @@ impl GithubError {
             GithubError::InstallationToken(_) => "installation_token",
             GithubError::CreateDeployment(_) => "create_deployment",
             GithubError::CreateStatus(_) => "create_status",
+            GithubError::ListDeployments(_) => "list_deployments",
+            GithubError::FindPullRequest(_) => "find_pull_request",
+            GithubError::ListComments(_) => "list_comments",
+            GithubError::CreateComment(_) => "create_comment",
+            GithubError::UpdateComment(_) => "update_comment",
         }
     }
 
@@ -184,7 +199,12 @@ impl GithubError {
         match self {
             GithubError::InstallationToken(e)
             | GithubError::CreateDeployment(e)
-            | GithubError::CreateStatus(e) => Some(e),
+            | GithubError::CreateStatus(e)
+            | GithubError::ListDeployments(e)
+            | GithubError::FindPullRequest(e)
+            | GithubError::ListComments(e)
+            | GithubError::CreateComment(e)
+            | GithubError::UpdateComment(e) => Some(e),
             GithubError::Config { .. } | GithubError::HttpClient(_) | GithubError::AppKey(_) => {
                 None
             }

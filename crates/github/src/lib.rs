@@ -18,6 +18,7 @@
 pub mod app_auth;
 pub mod callback;
 pub mod client;
+pub mod comments;
 pub mod deployment;
 pub mod error;
 mod http;
@@ -35,6 +36,7 @@ pub use callback::{
     IDEMPOTENCY_HEADER, SIGNATURE_HEADER,
 };
 pub use client::{Auth, DEFAULT_API_URL, GithubClient, GithubConfig, USER_AGENT};
+pub use comments::CommentId;
 pub use deployment::{
     DeploymentId, DeploymentState, StatusOpts, environment_for_branch, github_description,
 };

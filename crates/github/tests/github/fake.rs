@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct Recorded {
     pub method: Method,
     pub path: String,
+    /// The query string as sent (percent-encoded), `""` when none.
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
@@ -107,6 +109,7 @@ async fn handle(
     let recorded = Recorded {
         method,
         path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
         headers,
         body: body.to_vec(),
     };

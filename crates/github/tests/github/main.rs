@@ -5,6 +5,7 @@ mod app_auth;
 mod callback_schema;
 mod callback_targets;
 mod callbacks;
+mod comments;
 mod deployments;
 mod fake;
 mod openapi;
