@@ -29,6 +29,7 @@ pub mod observed;
 pub mod operations;
 pub mod plan;
 pub mod ports;
+pub mod pr_comment;
 pub mod pull_request;
 pub mod render;
 pub mod report;
