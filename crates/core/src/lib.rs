@@ -15,6 +15,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod command;
 pub mod decide;
 pub mod error;
 pub mod gauges;
@@ -33,6 +34,7 @@ pub mod render;
 pub mod report;
 pub mod tags;
 
+pub use command::{Command, Effect, Expiry, Lifetime};
 pub use error::{CloudError, ErrorClass};
 pub use key::{BranchError, PreviewKey};
 pub use model::*;

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// The sim's log groups, with a slow create that records how many passes
@@ -90,9 +89,8 @@ async fn at_most_workers_passes_run_at_once_and_never_two_for_one_key() {
         Arc::new(Template::default()),
         config,
     ));
-    let wake = Arc::new(Notify::new());
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(Controller::new(reconciler, wake.clone()).run(cancel.clone()));
+    let task = tokio::spawn(Controller::new(reconciler).run(cancel.clone()));
     for i in 0..12 {
         let key = PreviewKey::new(PROJECT, &format!("qanote/issue-{i}")).unwrap();
         let spec = PreviewSpec {
@@ -102,13 +100,12 @@ async fn at_most_workers_passes_run_at_once_and_never_two_for_one_key() {
         let req = DeployRequest {
             key,
             spec,
-            expires_at: None,
+            expiry: previewd_core::Expiry::Never,
         };
         store
             .apply_deploy(&req, &NamingConfig::default(), chrono::Utc::now())
             .await
             .unwrap();
-        wake.notify_one();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
