@@ -215,7 +215,7 @@ async fn gc_dry_run_table() {
     let req = DeployRequest {
         key,
         spec,
-        expires_at,
+        expiry: expires_at.into(),
     };
     app.store
         .apply_deploy(
