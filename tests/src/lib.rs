@@ -10,7 +10,6 @@ use previewd_sim::Sim;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +51,6 @@ impl RunningController {
         sim: &Sim,
         template: Arc<Template>,
         config: ControllerConfig,
-        wake: Arc<Notify>,
     ) -> Self {
         let reconciler = Arc::new(Reconciler::new(
             store,
@@ -61,7 +59,7 @@ impl RunningController {
             config,
         ));
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(Controller::new(reconciler, wake).run(cancel.clone()));
+        let task = tokio::spawn(Controller::new(reconciler).run(cancel.clone()));
         Self { cancel, task }
     }
 

@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 const ID: &str = "previewd";
 const BRANCHES: [&str; 5] = ["b0", "b1", "feature/B2", "qanote/issue-3", "qanote/issue-4"];
@@ -74,7 +74,6 @@ struct Schedule {
     seed: u64,
     sim: Sim,
     store: Arc<dyn Store>,
-    wake: Arc<Notify>,
     template: Arc<Template>,
     controller: Option<RunningController>,
     restarts: u32,
@@ -95,7 +94,6 @@ impl Schedule {
             &self.sim,
             self.template.clone(),
             cfg,
-            self.wake.clone(),
         ));
     }
 
@@ -109,7 +107,7 @@ impl Schedule {
         let req = DeployRequest {
             key,
             spec,
-            expires_at: expired.then_some(now),
+            expiry: expired.then_some(now).into(),
         };
         let out = self
             .store
@@ -125,7 +123,6 @@ impl Schedule {
                 self.expiring.remove(branch);
             }
         }
-        self.wake.notify_one();
     }
 
     async fn destroy(&mut self, branch: &str) {
@@ -138,7 +135,6 @@ impl Schedule {
         if self.model.contains_key(branch) {
             self.model.insert(branch.into(), None);
         }
-        self.wake.notify_one();
     }
 
     /// One garbage-collection sweep with no grace; errors (sim faults) are
@@ -197,13 +193,11 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
         cloud: previewd_controller::Cloud::from_one(sim.clone()),
         store: store.clone(),
         template: Arc::new(Template::default()),
-        wake: Arc::new(Notify::new()),
     };
     let mut s = Schedule {
         seed,
         sim,
         store,
-        wake: Arc::new(Notify::new()),
         template: Arc::new(Template::default()),
         controller: None,
         restarts: 0,
@@ -246,7 +240,7 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
     wait_converged(&s).await?;
     // The daemon's next sweep: expiries end, ghosts go; then calm again.
     s.sweep().await;
-    s.wake.notify_one();
+    s.store.wakeups().notify_one();
     if !s.expiring.is_empty() {
         return Err(format!(
             "expired previews survived the sweep: {:?}",

@@ -1,4 +1,7 @@
-//! `POST /v1/dispatch`: the QA tool's workflow contract, verbatim.
+//! `POST /v1/dispatch`: the QA tool's workflow contract, verbatim. The
+//! body is parsed here; the command is built by the contract's rules in
+//! core (`DispatchRequest::command`) and applied through the store's one
+//! write path.
 
 use crate::previews::status_url;
 use crate::{ApiError, AppState};
@@ -7,32 +10,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use previewd_core::decide::expires_at;
-use previewd_core::key::PreviewKey;
-use previewd_core::model::{DeployRequest, PreviewSpec};
-use serde::Deserialize;
+use previewd_core::command::Command;
+pub use previewd_core::command::DispatchRequest;
 use serde_json::{Value, json};
-
-/// Exactly the workflow's `workflow_dispatch` inputs. GitHub sends unset
-/// optional inputs as empty strings, so `""` means absent.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DispatchRequest {
-    pub action: String,
-    pub branch: String,
-    #[serde(default)]
-    pub ai_run_id: Option<String>,
-    #[serde(default)]
-    pub callback_url: Option<String>,
-    #[serde(default)]
-    pub commit_sha: Option<String>,
-}
-
-fn present(v: &Option<String>) -> Option<String> {
-    v.as_ref()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
 
 /// Parses a body, naming the field that is wrong, missing or unknown.
 fn parse(body: &[u8]) -> Result<DispatchRequest, ApiError> {
@@ -64,82 +44,22 @@ fn parse(body: &[u8]) -> Result<DispatchRequest, ApiError> {
     })
 }
 
-fn validate_commit(sha: &str) -> Result<String, ApiError> {
-    let ok = (7..=40).contains(&sha.len()) && sha.bytes().all(|c| c.is_ascii_hexdigit());
-    if !ok {
-        return Err(ApiError::invalid(
-            "commit_sha",
-            "must be 7 to 40 hexadecimal characters",
-        ));
-    }
-    Ok(sha.to_ascii_lowercase())
-}
-
-fn validate_callback(url: &str) -> Result<(), ApiError> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    let host = rest
-        .and_then(|r| r.split(['/', '?', '#']).next())
-        .unwrap_or("");
-    if host.is_empty() || url.len() > 2048 || url.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(ApiError::invalid(
-            "callback_url",
-            "must be an http:// or https:// URL with a host, at most 2048 characters",
-        ));
-    }
-    Ok(())
-}
-
-fn validate_run_id(id: &str) -> Result<(), ApiError> {
-    if id.len() > 256 || id.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "ai_run_id",
-            "must be at most 256 characters with no control characters",
-        ));
-    }
-    Ok(())
-}
-
-/// A dispatch that passed every rule that needs no IO.
-#[derive(Debug)]
-pub(crate) enum Checked {
-    Deploy { key: PreviewKey, spec: PreviewSpec },
-    Destroy { key: PreviewKey },
-}
-
-/// Every rule of the contract that needs neither the store nor DNS; the
-/// error names the field it is about.
-pub(crate) fn check(req: &DispatchRequest, project: &str) -> Result<Checked, ApiError> {
-    let key = PreviewKey::new(project, &req.branch).map_err(ApiError::key)?;
-    match req.action.as_str() {
-        "deploy" => {
-            let commit = present(&req.commit_sha).ok_or_else(|| {
-                ApiError::invalid("commit_sha", "is required for action \"deploy\"")
-            })?;
-            let commit = validate_commit(&commit)?;
-            let callback_url = present(&req.callback_url);
-            if let Some(url) = &callback_url {
-                validate_callback(url)?;
-            }
-            let ai_run_id = present(&req.ai_run_id);
-            if let Some(id) = &ai_run_id {
-                validate_run_id(id)?;
-            }
-            let spec = PreviewSpec {
-                commit_sha: Some(commit),
-                ai_run_id,
-                callback_url,
-                ..Default::default()
-            };
-            Ok(Checked::Deploy { key, spec })
-        }
-        "destroy" => Ok(Checked::Destroy { key }),
-        _ => Err(ApiError::invalid(
-            "action",
-            "must be \"deploy\" or \"destroy\"",
-        )),
-    }
+/// Resolves a deploy's callback host now, so that a name pointing inside
+/// is refused before anything is written; the delivery checks again at
+/// connect time. The one IO step between building a command and applying
+/// it, shared with `previewd once`.
+pub async fn vet_callback(
+    policy: Option<&previewd_github::CallbackPolicy>,
+    command: &Command,
+) -> Result<(), ApiError> {
+    let Some(url) = command.callback_url() else {
+        return Ok(());
+    };
+    let verdict = match policy {
+        Some(p) => p.vet(url).await,
+        None => Err("no callback hosts are allowed (callbacks.allowed_hosts)".to_string()),
+    };
+    verdict.map_err(|why| ApiError::invalid("callback_url", why))
 }
 
 pub async fn dispatch(
@@ -147,51 +67,12 @@ pub async fn dispatch(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let req = parse(&body)?;
-    let checked = check(&req, &state.project)?;
-    let now = Utc::now();
-    let (key, changed, preview) = match checked {
-        Checked::Deploy { key, spec } => {
-            if let Some(url) = &spec.callback_url {
-                // Resolved now, so that a name pointing inside is refused
-                // before anything is written; the delivery checks again
-                // at connect time.
-                let policy = state.callback_policy.as_deref();
-                let verdict = match policy {
-                    Some(p) => p.vet(url).await,
-                    None => {
-                        Err("no callback hosts are allowed (callbacks.allowed_hosts)".to_string())
-                    }
-                };
-                verdict.map_err(|why| ApiError::invalid("callback_url", why))?;
-            }
-            // A Deleted row's lifetime is over: a deploy starts a new one.
-            let created = match state.store.get(&key).await? {
-                Some(p) if p.status.phase != previewd_core::Phase::Deleted => Some(p.created_at),
-                _ => None,
-            };
-            let expires_at = expires_at(now, created, state.ttl, state.max_lifetime);
-            let out = state
-                .store
-                .apply_deploy(
-                    &DeployRequest {
-                        key: key.clone(),
-                        spec,
-                        expires_at,
-                    },
-                    &state.naming,
-                    now,
-                )
-                .await?;
-            (key, out.changed, Some(out.preview))
-        }
-        Checked::Destroy { key } => match state.store.apply_destroy(&key, now).await? {
-            Some(out) => (key, out.changed, Some(out.preview)),
-            None => (key, false, None),
-        },
-    };
-    if changed {
-        state.wake.notify_one();
-    }
+    let command = req.command(&state.project, &state.naming, state.lifetime)?;
+    vet_callback(state.callback_policy.as_deref(), &command).await?;
+    let key = command.key().clone();
+    let effect = state.store.apply(&command, Utc::now()).await?;
+    let changed = effect.changed();
+    let preview = effect.into_outcome().map(|out| out.preview);
     tracing::info!(%key, action = %req.action, changed, "dispatch accepted");
     let body = json!({
         "project": key.project,
@@ -237,9 +118,16 @@ mod tests {
     }
 
     fn judge(body: &[u8]) {
-        match parse(body).and_then(|req| check(&req, "acme/shop")) {
-            Ok(Checked::Deploy { key, spec }) => {
+        let lifetime = previewd_core::Lifetime {
+            ttl: std::time::Duration::from_secs(3600),
+            max_lifetime: std::time::Duration::from_secs(7200),
+        };
+        let naming = previewd_core::NamingConfig::default();
+        let command = |req: DispatchRequest| Ok(req.command("acme/shop", &naming, lifetime)?);
+        match parse(body).and_then(command) {
+            Ok(Command::Deploy { request, .. }) => {
                 // What passes is well formed: a valid key, a lowercase sha.
+                let (key, spec) = (request.key, request.spec);
                 assert!(previewd_core::key::validate_branch(&key.branch).is_ok());
                 let sha = spec.commit_sha.unwrap();
                 assert!(
@@ -247,9 +135,10 @@ mod tests {
                         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                 );
             }
-            Ok(Checked::Destroy { key }) => {
+            Ok(Command::Destroy(key)) => {
                 assert!(previewd_core::key::validate_branch(&key.branch).is_ok());
             }
+            Ok(other) => panic!("a dispatch built {other:?}"),
             Err(e) => {
                 let field = field_of(&e);
                 assert!(!field.is_empty(), "{e:?}");

@@ -64,6 +64,15 @@ impl ApiError {
         }
     }
 
+    /// The JSON a refusal (a 4xx) carries, `{"error", "field"}`; `None`
+    /// for a failure on previewd's side (a 5xx), whose cause only the log
+    /// gets.
+    pub fn refusal_json(&self) -> Option<serde_json::Value> {
+        let (status, field) = self.status_and_field();
+        (!status.is_server_error())
+            .then(|| serde_json::json!({ "error": self.to_string(), "field": field }))
+    }
+
     /// A key part that broke a rule, named once.
     pub fn key(e: previewd_core::key::KeyError) -> Self {
         ApiError::invalid(e.field(), e.rule())
@@ -91,6 +100,15 @@ impl ApiError {
     }
 }
 
+impl From<previewd_core::command::Refusal> for ApiError {
+    fn from(r: previewd_core::command::Refusal) -> Self {
+        ApiError::Invalid {
+            field: r.field,
+            rule: r.rule,
+        }
+    }
+}
+
 /// A fresh id to find a failed request's log line by.
 fn request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -111,12 +129,11 @@ fn internal(status: StatusCode, detail: &str) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, field) = self.status_and_field();
-        if status.is_server_error() {
-            return internal(status, &self.to_string());
+        let (status, _) = self.status_and_field();
+        match self.refusal_json() {
+            Some(body) => (status, Json(body)).into_response(),
+            None => internal(status, &self.to_string()),
         }
-        let body = serde_json::json!({ "error": self.to_string(), "field": field });
-        (status, Json(body)).into_response()
     }
 }
 

@@ -28,7 +28,7 @@ pub mod status_page;
 mod webhook;
 
 pub use auth::ApiToken;
-pub use dispatch::DispatchRequest;
+pub use dispatch::{DispatchRequest, vet_callback};
 pub use error::ApiError;
 pub use previews::{PreviewView, status_url};
 
@@ -36,14 +36,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
+use previewd_core::command::Lifetime;
 use previewd_core::naming::NamingConfig;
 use previewd_core::ports::Store;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::Notify;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// What the handlers share.
+/// What the handlers share. A handler that changes desired state builds a
+/// `previewd_core::Command` and hands it to `store.apply`, which also wakes
+/// the controller.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -52,14 +53,12 @@ pub struct AppState {
     pub project: String,
     /// `http` or `https`, for the preview URLs shown before a row is Ready.
     pub url_scheme: String,
-    /// Woken after every write so the controller acts at once.
-    pub wake: Arc<Notify>,
     /// Bearer token for `/v1/*`; `None` only when listening on loopback.
     pub api_token: Option<ApiToken>,
-    /// How long after its last deploy a preview expires.
-    pub ttl: Duration,
-    /// No preview outlives its creation by more than this, redeploys or not.
-    pub max_lifetime: Duration,
+    /// How long a preview lives: `ttl` after its last deploy, never more
+    /// than `max_lifetime` after its creation. The store resolves it
+    /// against the row it writes.
+    pub lifetime: Lifetime,
     /// The secret GitHub signs webhooks with; without it the webhook
     /// route answers 503.
     pub webhook_secret: Option<Arc<str>>,

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use previewd_core::command::Command;
 use previewd_core::key::PreviewKey;
 use previewd_core::model::*;
 use serde::{Deserialize, Serialize};
@@ -146,12 +147,10 @@ pub async fn destroy(
     let key = key(&state, &branch)?;
     let out = state
         .store
-        .apply_destroy(&key, Utc::now())
+        .apply(&Command::Destroy(key), Utc::now())
         .await?
+        .into_outcome()
         .ok_or(ApiError::NotFound(branch))?;
-    if out.changed {
-        state.wake.notify_one();
-    }
     Ok((
         StatusCode::ACCEPTED,
         Json(PreviewView::new(out.preview, &state.naming.domain)),

@@ -25,8 +25,9 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use previewd_core::command::{Command, Effect};
 use previewd_core::key::PreviewKey;
-use previewd_core::ports::{Delivery, WebhookDestroy};
+use previewd_core::ports::Delivery;
 use previewd_github::{HANDLED_EVENTS, WebhookEvent, parse_event, verify_signature};
 use serde_json::{Value, json};
 
@@ -189,13 +190,15 @@ pub async fn receive(
         let answer = json!({ "ignored": "not a valid branch name" });
         return remembered(&state, &delivery, StatusCode::ACCEPTED, answer).await;
     };
-    let out = state
-        .store
-        .apply_webhook_destroy(&delivery, &key, event_at, now)
-        .await?;
-    match out {
-        WebhookDestroy::Duplicate => Ok(duplicate(&delivery)),
-        WebhookDestroy::Stale => {
+    // The delivery is recorded in the transaction of the destroy.
+    let command = Command::WebhookDestroy {
+        delivery: delivery.clone(),
+        key: key.clone(),
+        event_at,
+    };
+    match state.store.apply(&command, now).await? {
+        Effect::Duplicate => Ok(duplicate(&delivery)),
+        Effect::Stale => {
             tracing::info!(%key, event = head.event, "webhook: close older than the last deploy; ignored");
             Ok((
                 StatusCode::ACCEPTED,
@@ -204,10 +207,7 @@ pub async fn receive(
                 ),
             ))
         }
-        WebhookDestroy::Applied(out) => {
-            if out.as_ref().is_some_and(|o| o.changed) {
-                state.wake.notify_one();
-            }
+        Effect::Applied(out) => {
             tracing::info!(%key, event = head.event, found = out.is_some(), "webhook: destroying preview");
             Ok((
                 StatusCode::ACCEPTED,

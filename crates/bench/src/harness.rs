@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -186,7 +185,6 @@ pub struct Daemon {
     pub store: Arc<dyn Store>,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    wake: Arc<Notify>,
     template: Arc<Template>,
     controller: Option<(CancellationToken, JoinHandle<()>)>,
     server: JoinHandle<()>,
@@ -201,7 +199,6 @@ impl Daemon {
         template: Template,
         controller: Option<ControllerConfig>,
     ) -> anyhow::Result<Self> {
-        let wake = Arc::new(Notify::new());
         let tap = Arc::new(Tap::new(sim.clone()));
         let template = Arc::new(template);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -211,10 +208,11 @@ impl Daemon {
             naming: NamingConfig::default(),
             project: PROJECT.into(),
             url_scheme: "https".into(),
-            wake: wake.clone(),
             api_token: None,
-            ttl: Duration::from_secs(72 * 3600),
-            max_lifetime: Duration::from_secs(14 * 24 * 3600),
+            lifetime: previewd_core::Lifetime {
+                ttl: Duration::from_secs(72 * 3600),
+                max_lifetime: Duration::from_secs(14 * 24 * 3600),
+            },
             webhook_secret: None,
             callback_policy: None,
             gc: None,
@@ -231,7 +229,6 @@ impl Daemon {
             store,
             addr,
             client: reqwest::Client::new(),
-            wake,
             template,
             controller: None,
             server,
@@ -264,7 +261,7 @@ impl Daemon {
             cfg,
         ));
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(Controller::new(reconciler, self.wake.clone()).run(cancel.clone()));
+        let task = tokio::spawn(Controller::new(reconciler).run(cancel.clone()));
         self.controller = Some((cancel, task));
     }
 

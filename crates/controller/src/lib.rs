@@ -11,8 +11,8 @@
 //! ```
 //!
 //! The store's `next_reconcile_at` is the work queue: it survives restarts,
-//! a write makes a row due at once, and an in-process [`tokio::sync::Notify`]
-//! wakes the loop. A key is never reconciled twice at once because a worker
+//! a write makes a row due at once, and the store's own wake-up
+//! (`Store::wakeups`, notified by the write path itself) wakes the loop. A key is never reconciled twice at once because a worker
 //! holds the row's lease for the whole pass.
 #![forbid(unsafe_code)]
 

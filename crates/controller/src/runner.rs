@@ -42,7 +42,8 @@ use tracing::Instrument;
 
 pub struct Controller {
     reconciler: Arc<Reconciler>,
-    /// Notified by every write to the previews table in this process.
+    /// The store's wake-ups ([`previewd_core::ports::Store::wakeups`]):
+    /// notified after a write made a row due.
     wake: Arc<Notify>,
 }
 
@@ -51,7 +52,9 @@ pub struct Controller {
 const MIN_SLEEP: Duration = Duration::from_millis(20);
 
 impl Controller {
-    pub fn new(reconciler: Arc<Reconciler>, wake: Arc<Notify>) -> Self {
+    /// The loop over `reconciler`'s store, woken by that store's writes.
+    pub fn new(reconciler: Arc<Reconciler>) -> Self {
+        let wake = reconciler.store.wakeups();
         Self { reconciler, wake }
     }
 

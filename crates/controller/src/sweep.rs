@@ -20,6 +20,7 @@
 use crate::Cloud;
 use chrono::Duration as ChronoDuration;
 use previewd_core::CloudError;
+use previewd_core::command::Command;
 use previewd_core::gc::{self, OwnedResource, Reason, ResourceKind};
 pub use previewd_core::gc_report::{Planned, SweepOptions, SweepReport};
 use previewd_core::model::{Desired, ListFilter, Timestamp};
@@ -30,7 +31,6 @@ use previewd_core::tags;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// How long a sweep may hold a half-deleted row while deleting leftovers.
 const GC_LEASE: Duration = Duration::from_secs(300);
@@ -73,8 +73,6 @@ pub struct Sweeper {
     pub cloud: Cloud,
     pub store: Arc<dyn Store>,
     pub template: Arc<Template>,
-    /// Woken when expiry marks previews absent.
-    pub wake: Arc<Notify>,
 }
 
 impl Sweeper {
@@ -109,7 +107,9 @@ impl Sweeper {
         };
         for p in self.store.list(&filter).await.map_err(SweepError::Store)? {
             if !opts.dry_run {
-                if let Err(e) = self.store.apply_destroy(&p.key, now).await {
+                // The store wakes the loop for the rows this marks absent.
+                let expire = Command::Expire(p.key.clone());
+                if let Err(e) = self.store.apply(&expire, now).await {
                     report.errors.push(format!("expire {}: {e}", p.key));
                     continue;
                 }
@@ -119,7 +119,6 @@ impl Sweeper {
         }
         if !opts.dry_run && !report.expired.is_empty() {
             crate::metrics::expired(report.expired.len());
-            self.wake.notify_one();
         }
         // Expiry stands even if collecting fails: report both.
         if let Err(e) = self.collect(opts, now, &mut report).await {

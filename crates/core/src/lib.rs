@@ -1,6 +1,7 @@
 //! previewd's core: the model of a preview, the names and tags of its AWS
 //! resources, the pure `plan()` that decides what to change, the pure
-//! `decide()` that turns a pass's outcome into the next status, and the ports
+//! `decide()` that turns a pass's outcome into the next status, the
+//! `Command`s that are the only way desired state changes, and the ports
 //! (traits) through which the controller reaches storage and the cloud.
 //!
 //! Nothing in this crate performs IO or reads a clock: time arrives as a
@@ -15,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod command;
 pub mod decide;
 pub mod error;
 pub mod gauges;
@@ -35,6 +37,7 @@ pub mod render;
 pub mod report;
 pub mod tags;
 
+pub use command::{Command, Effect, Expiry, Lifetime};
 pub use error::{CloudError, ErrorClass};
 pub use key::{BranchError, PreviewKey};
 pub use model::*;

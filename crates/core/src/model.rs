@@ -190,7 +190,9 @@ impl Preview {
 pub struct DeployRequest {
     pub key: PreviewKey,
     pub spec: PreviewSpec,
-    pub expires_at: Option<Timestamp>,
+    /// When the preview expires; the store resolves it against the row it
+    /// reads while applying (see [`crate::command::Expiry::resolve`]).
+    pub expiry: crate::command::Expiry,
 }
 
 /// What an apply did.

@@ -1,6 +1,7 @@
 //! The ports: one trait per outside system, in previewd's words. The store
 //! crate, the AWS crate and the simulator implement them.
 
+use crate::command::{Command, Effect};
 use crate::error::CloudError;
 use crate::key::PreviewKey;
 use crate::model::*;
@@ -10,7 +11,9 @@ use crate::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefin
 use crate::tags::Tags;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
@@ -144,23 +147,64 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The desired-state table, the work schedule and the outbox.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Inserts or updates a deploy; bumps `generation` only when the spec or
-    /// `desired` really changes, and then makes the row due at `now`.
-    /// A new row takes the first free slug of `naming::slug_candidates` and
-    /// the first free host of `naming::host_label_candidates` (both unique
-    /// across all rows), so names are decided once and never change.
+    /// The one write path of desired state: applies `command` at `now`.
+    ///
+    /// # Guarantees
+    /// - `Deploy` inserts or updates the row; it bumps `generation` only
+    ///   when the spec or `desired` really changes, and then makes the row
+    ///   due at `now`. An identical resend changes nothing, not even the
+    ///   expiry. A new row takes the first free slug of
+    ///   `naming::slug_candidates` and the first free host of
+    ///   `naming::host_label_candidates` (both unique across all rows), so
+    ///   names are decided once and never change. The expiry is resolved
+    ///   ([`crate::command::Expiry::resolve`]) against the row read for the
+    ///   write, not one read earlier by the caller.
+    /// - `Destroy` and `Expire` mark the row absent (a no-op if it is
+    ///   already absent; `Applied(None)` if there is no row).
+    /// - `WebhookDestroy` records the delivery and performs the destroy in
+    ///   one transaction. A delivery whose id or body digest is known is
+    ///   [`Effect::Duplicate`] and writes nothing. With `event_at`, a close
+    ///   that happened before the preview's current spec was deployed is
+    ///   [`Effect::Stale`]: the delivery is recorded, the row untouched.
+    ///   `Invalid` names the field when the delivery breaks
+    ///   [`Delivery::check`].
+    /// - On any error nothing is written (for a webhook, the delivery
+    ///   included, so GitHub's redelivery is acted on).
+    /// - When the effect [`Effect::changed`] the row, [`Store::wakeups`] is
+    ///   notified after the write is committed: no caller wakes the loop.
+    async fn apply(&self, command: &Command, now: Timestamp) -> StoreResult<Effect>;
+    /// Notified after a write of this process that made a row due; on
+    /// PostgreSQL also by `wake_on_writes` when any replica's write did.
+    /// The reconcile loop waits on it.
+    fn wakeups(&self) -> Arc<Notify>;
+    /// [`Store::apply`] of a deploy, for callers that hold its parts.
     async fn apply_deploy(
         &self,
         req: &DeployRequest,
         naming: &NamingConfig,
         now: Timestamp,
-    ) -> StoreResult<ApplyOutcome>;
-    /// Marks the row absent (a no-op if it is already absent or missing).
+    ) -> StoreResult<ApplyOutcome> {
+        let command = Command::Deploy {
+            request: req.clone(),
+            naming: naming.clone(),
+        };
+        self.apply(&command, now)
+            .await?
+            .into_outcome()
+            .ok_or_else(|| StoreError::Invalid {
+                field: "command",
+                rule: "a deploy always leaves a row".into(),
+            })
+    }
+    /// [`Store::apply`] of a destroy.
     async fn apply_destroy(
         &self,
         key: &PreviewKey,
         now: Timestamp,
-    ) -> StoreResult<Option<ApplyOutcome>>;
+    ) -> StoreResult<Option<ApplyOutcome>> {
+        let command = Command::Destroy(key.clone());
+        Ok(self.apply(&command, now).await?.into_outcome())
+    }
     async fn get(&self, key: &PreviewKey) -> StoreResult<Option<Preview>>;
     async fn list(&self, filter: &ListFilter) -> StoreResult<Vec<Preview>>;
     /// Leases up to `limit` rows due at `now` whose lease is free or expired.
@@ -202,26 +246,21 @@ pub trait Store: Send + Sync {
     /// Deliveries older than [`DELIVERIES_KEPT_FOR`] are forgotten on the way.
     /// `Invalid` names the field when the delivery breaks [`Delivery::check`].
     async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool>;
-    /// Records the delivery and performs the destroy it asks for, in one
-    /// transaction.
-    ///
-    /// # Guarantees
-    /// - A delivery whose id or body digest is known is [`WebhookDestroy::Duplicate`]
-    ///   and writes nothing.
-    /// - With `event_at`, a close that happened before the preview's current
-    ///   spec was deployed is [`WebhookDestroy::Stale`]: the delivery is
-    ///   recorded, the row untouched. `None` (GitHub's `delete` event has no
-    ///   time) skips this rule.
-    /// - Otherwise it does exactly what [`Store::apply_destroy`] does.
-    /// - On any error nothing is written, the delivery included, so GitHub's
-    ///   redelivery of it is acted on.
+    /// [`Store::apply`] of a webhook's destroy.
     async fn apply_webhook_destroy(
         &self,
         delivery: &Delivery,
         key: &PreviewKey,
         event_at: Option<Timestamp>,
         now: Timestamp,
-    ) -> StoreResult<WebhookDestroy>;
+    ) -> StoreResult<WebhookDestroy> {
+        let command = Command::WebhookDestroy {
+            delivery: delivery.clone(),
+            key: key.clone(),
+            event_at,
+        };
+        self.apply(&command, now).await
+    }
     /// Gives up a lease we hold (a no-op otherwise).
     async fn release_lease(&self, key: &PreviewKey, owner: &str) -> StoreResult<()>;
     /// Extends a held lease; `LeaseLost` if it is no longer ours.
@@ -347,24 +386,8 @@ impl Delivery {
     }
 }
 
-/// What [`Store::apply_webhook_destroy`] did.
-// Returned once per webhook and matched at once, like `apply_destroy`'s
-// unboxed `Option<ApplyOutcome>`; a box would only make callers' patterns
-// (`Applied(Some(o))`) clumsier.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a short-lived return value, matched at once"
-)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookDestroy {
-    /// The delivery id or body digest was seen before: nothing written.
-    Duplicate,
-    /// The event predates the preview's current deploy: the delivery is
-    /// recorded and the preview left as it is.
-    Stale,
-    /// The destroy ran; what [`Store::apply_destroy`] would have returned.
-    Applied(Option<ApplyOutcome>),
-}
+/// What [`Store::apply_webhook_destroy`] did: an [`Effect`].
+pub type WebhookDestroy = Effect;
 
 /// Proof that this process holds the sweep lock; dropping it releases the
 /// lock. What it holds (a database transaction, nothing) is the store's

@@ -12,7 +12,6 @@ use previewd_core::ports::Store;
 use previewd_sim::{Sim, SimConfig};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -207,7 +206,6 @@ pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
         cloud: cloud(cfg).await?,
         store,
         template,
-        wake: Arc::new(Notify::new()),
     };
     let report = s
         .sweep(&cfg.sweep_options(dry_run), chrono::Utc::now())
@@ -235,7 +233,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics_handle = previewd_api::metrics::install_recorder();
     let store = open_store(&cfg).await?;
     let template = Arc::new(cfg.template());
-    let wake = Arc::new(Notify::new());
     let cloud = cloud(&cfg).await?;
     let reconciler = Arc::new(Reconciler::new(
         store.clone(),
@@ -247,18 +244,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         cloud,
         store: store.clone(),
         template: template.clone(),
-        wake: wake.clone(),
     });
     let store_for_outbox = store.clone();
+    let wakeups = store.wakeups();
     let state = AppState {
         store,
         naming: cfg.naming.clone(),
         project: cfg.previews.project.clone(),
         url_scheme: cfg.container.url_scheme.clone(),
-        wake: wake.clone(),
         api_token: token,
-        ttl: Duration::from_secs(cfg.previews.ttl_hours * 3600),
-        max_lifetime: Duration::from_secs(cfg.previews.max_lifetime_hours * 3600),
+        lifetime: cfg.lifetime(),
         gc: Some(Arc::new(previewd_controller::GcPreview {
             sweeper: sweeps.clone(),
             options: cfg.sweep_options(false),
@@ -303,13 +298,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let reported = reconciler.reported.clone();
-    // Other replicas' writes wake this one at once (PostgreSQL only).
+    // Other replicas' writes wake this one at once (PostgreSQL only);
+    // this process's own writes wake it through the store directly.
     let wake_loop = tokio::spawn(previewd_store::wake_on_writes(
         cfg.store.url.clone(),
-        wake.clone(),
+        wakeups,
         cancel.child_token(),
     ));
-    let mut controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
+    let mut controller = tokio::spawn(Controller::new(reconciler).run(cancel.child_token()));
     let deliverer = previewd_controller::Deliverer {
         store: store_for_outbox,
         reporter,

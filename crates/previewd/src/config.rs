@@ -345,6 +345,15 @@ impl Config {
         std::time::Duration::from_secs(self.gc.interval_secs.min(sixth_of_ttl).max(1))
     }
 
+    /// How long a preview lives: `previews.ttl_hours` after its last
+    /// deploy, at most `previews.max_lifetime_hours` after its creation.
+    pub fn lifetime(&self) -> previewd_core::Lifetime {
+        previewd_core::Lifetime {
+            ttl: std::time::Duration::from_secs(self.previews.ttl_hours * 3600),
+            max_lifetime: std::time::Duration::from_secs(self.previews.max_lifetime_hours * 3600),
+        }
+    }
+
     pub fn sweep_options(&self, dry_run: bool) -> previewd_controller::SweepOptions {
         previewd_controller::SweepOptions {
             dry_run,

@@ -1,21 +1,23 @@
 //! `previewd once`: the daemon's engine run for one preview, with no daemon
 //! and no database (an in-memory table), for teams that keep the workflow
-//! inside GitHub Actions. The request goes through the same dispatch
-//! handler as `POST /v1/dispatch`, so it is validated exactly alike.
+//! inside GitHub Actions. The flags are the dispatch contract's inputs: the
+//! command is built by the same rules as `POST /v1/dispatch`'s (so it is
+//! refused alike, with the same JSON), its callback vetted alike, and it is
+//! applied through the store's one write path.
 
 use crate::app;
 use crate::config::Config;
 use anyhow::Context;
-use previewd_api::{AppState, app as router};
+use previewd_api::{ApiError, vet_callback};
 use previewd_controller::{Controller, Reconciler};
+use previewd_core::command::{Command, DispatchRequest, Expiry};
 use previewd_core::model::{DeployRequest, PreviewSpec};
+use previewd_core::ports::StoreError;
 use previewd_core::{Phase, PreviewKey};
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 /// The workflow's inputs, as flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -82,11 +84,19 @@ impl Progress {
     }
 }
 
+/// How `once` answers a refused request: the JSON a refusal from
+/// `POST /v1/dispatch` carries, so the two read alike.
+fn refused(e: ApiError) -> Outcome {
+    Outcome::Refused(
+        e.refusal_json()
+            .map_or_else(|| e.to_string(), |j| j.to_string()),
+    )
+}
+
 pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     // One preview, this process only: the table lives in memory.
     let store = previewd_store::open("sqlite::memory:").await?;
     let template = Arc::new(cfg.template());
-    let wake = Arc::new(Notify::new());
     let cloud = app::cloud(&cfg).await?;
     let reconciler = Arc::new(Reconciler::new(
         store.clone(),
@@ -94,62 +104,47 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
         template,
         app::controller_config(&cfg),
     ));
-    let state = AppState {
-        store: store.clone(),
-        naming: cfg.naming.clone(),
-        project: cfg.previews.project.clone(),
-        url_scheme: cfg.container.url_scheme.clone(),
-        wake: wake.clone(),
-        api_token: None,
-        ttl: Duration::from_secs(cfg.previews.ttl_hours * 3600),
-        max_lifetime: Duration::from_secs(cfg.previews.max_lifetime_hours * 3600),
-        gc: None,
-        webhook_secret: None,
-        callback_policy: Some(Arc::new(app::callback_policy(&cfg)?)),
-        metrics: None,
-        status_page: false,
-    };
+    let callback_policy = app::callback_policy(&cfg)?;
     let key = match PreviewKey::new(&cfg.previews.project, &args.branch) {
         Ok(k) => k,
         Err(e) => return Ok(Outcome::Refused(e.to_string())),
     };
-    if args.action == "destroy" {
+    let inputs = DispatchRequest {
+        action: args.action.clone(),
+        branch: args.branch.clone(),
+        commit_sha: args.commit_sha.clone(),
+        ai_run_id: args.ai_run_id.clone(),
+        callback_url: args.callback_url.clone(),
+    };
+    let command = match inputs.command(&cfg.previews.project, &cfg.naming, cfg.lifetime()) {
+        Ok(command) => command,
+        Err(refusal) => return Ok(refused(refusal.into())),
+    };
+    if let Err(e) = vet_callback(Some(&callback_policy), &command).await {
+        return Ok(refused(e));
+    }
+    if let Command::Destroy(key) = &command {
         // The table is empty: record the preview first so its names are
         // derived exactly as the deploy derived them, then ask it gone.
-        store
-            .apply_deploy(
-                &DeployRequest {
-                    key: key.clone(),
-                    spec: PreviewSpec::default(),
-                    expires_at: None,
-                },
-                &cfg.naming,
-                chrono::Utc::now(),
-            )
-            .await?;
+        let record = Command::Deploy {
+            request: DeployRequest {
+                key: key.clone(),
+                spec: PreviewSpec::default(),
+                expiry: Expiry::Never,
+            },
+            naming: cfg.naming.clone(),
+        };
+        store.apply(&record, chrono::Utc::now()).await?;
     }
-    let body = serde_json::json!({
-        "action": args.action,
-        "branch": args.branch,
-        "commit_sha": args.commit_sha,
-        "ai_run_id": args.ai_run_id,
-        "callback_url": args.callback_url,
-    });
-    let request = axum::http::Request::post("/v1/dispatch")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(body.to_string()))
-        .context("building the dispatch request")?;
-    let response = router(state).oneshot(request).await?;
-    if !response.status().is_success() {
-        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await?;
-        return Ok(Outcome::Refused(
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ));
+    match store.apply(&command, chrono::Utc::now()).await {
+        Ok(_) => {}
+        Err(e @ StoreError::Invalid { .. }) => return Ok(refused(e.into())),
+        Err(e) => return Err(e.into()),
     }
 
     let cancel = CancellationToken::new();
     let reported = reconciler.reported.clone();
-    let controller = tokio::spawn(Controller::new(reconciler, wake).run(cancel.child_token()));
+    let controller = tokio::spawn(Controller::new(reconciler).run(cancel.child_token()));
     let deliverer = previewd_controller::Deliverer {
         store: store.clone(),
         reporter: Arc::new(app::reporter(&cfg)?),

@@ -115,7 +115,7 @@ async fn sigterm_mid_reconcile_hands_the_work_to_another_replica_at_once() {
             commit_sha: Some("abc1234".into()),
             ..Default::default()
         },
-        expires_at: None,
+        expiry: previewd_core::Expiry::Never,
     };
     store
         .apply_deploy(&req, &NamingConfig::default(), chrono::Utc::now())

@@ -1,5 +1,7 @@
-//! The desired-state writes, `apply_deploy` and `apply_destroy`, whose
-//! read-decide-write must survive concurrent writers on either backend.
+//! The desired-state writes behind `Store::apply`, a deploy and a destroy,
+//! whose read-decide-write must survive concurrent writers on either
+//! backend. A deploy's expiry is resolved against the row read for the
+//! guarded write, not one a caller read before.
 //!
 //! No transaction spans the read and the write: every write is a single
 //! statement guarded by what was read (the key's absence, enforced by the
@@ -86,8 +88,9 @@ macro_rules! impl_apply {
                 req: &DeployRequest,
                 naming: &NamingConfig,
                 spec: &rows::SpecColumns<'_>,
-                now_ms: i64,
+                now: Timestamp,
             ) -> StoreResult<Option<Preview>> {
+                let now_ms = rows::to_ms(now);
                 let branch = &req.key.branch;
                 let slug = self
                     .first_free(
@@ -117,7 +120,7 @@ macro_rules! impl_apply {
                     .bind(&spec.env_json)
                     .bind(rows::empty_conditions_json()?)
                     .bind(now_ms)
-                    .bind(req.expires_at.map(rows::to_ms))
+                    .bind(req.expiry.resolve(None, now).map(rows::to_ms))
                     .fetch_one(&self.pool)
                     .await;
                 match inserted {
@@ -138,7 +141,7 @@ macro_rules! impl_apply {
                 for _ in 0..apply::APPLY_TRIES {
                     let Some(current) = self.fetch_preview(&req.key, "apply_deploy: read").await?
                     else {
-                        match self.insert_new(req, naming, &spec, now_ms).await? {
+                        match self.insert_new(req, naming, &spec, now).await? {
                             Some(preview) => {
                                 return Ok(ApplyOutcome {
                                     preview,
@@ -163,7 +166,7 @@ macro_rules! impl_apply {
                         .bind(spec.callback_url)
                         .bind(spec.image)
                         .bind(&spec.env_json)
-                        .bind(req.expires_at.map(rows::to_ms))
+                        .bind(req.expiry.resolve(Some(&current), now).map(rows::to_ms))
                         .bind(now_ms)
                         .bind(current.generation)
                         .fetch_optional(&self.pool)

@@ -5,6 +5,8 @@ use crate::error::BackendError;
 use previewd_core::ports::{StoreResult, SweepLock};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -22,6 +24,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/post
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Notified after this process's committed write made a row due, and
+    /// by [`crate::wake_on_writes`] (fed this handle) after any replica's.
+    wake: Arc<Notify>,
 }
 
 impl PgStore {
@@ -52,7 +57,10 @@ impl PgStore {
                 backend: Self::BACKEND,
                 source,
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            wake: Arc::new(Notify::new()),
+        })
     }
 
     /// The pool, for advisory locks and `LISTEN/NOTIFY` beside the port.

@@ -1,11 +1,14 @@
 //! The `Store` implementation, written once and stamped out for each pool.
+//! `apply` is the one write path of desired state: it dispatches each
+//! command to its inherent function (`apply.rs`, `deliveries.rs`) and wakes
+//! the loop after a write that made a row due.
 //!
 //! sqlx's executors are concrete per database, and a generic version would
 //! drown every method in trait bounds; a macro keeps one readable body per
 //! method instead. The backends differ only in the claim statements they
 //! pass in (see `sql.rs`).
 
-/// Implements `Store` for `$store`, a struct with a `pool` field.
+/// Implements `Store` for `$store`, a struct with `pool` and `wake` fields.
 macro_rules! impl_store {
     (
         $store:ident,
@@ -24,8 +27,8 @@ macro_rules! impl_store {
                 Delivery, Store, StoreError, StoreResult, SweepLock, WebhookDestroy,
             };
             use previewd_core::{
-                ApplyOutcome, DeployRequest, Desired, ListFilter, NamingConfig, OutboxItem, Phase,
-                Preview, PreviewKey, StatusUpdate, Timestamp,
+                ApplyOutcome, Command, DeployRequest, Desired, Effect, ListFilter, NamingConfig,
+                OutboxItem, Phase, Preview, PreviewKey, StatusUpdate, Timestamp,
             };
             use std::time::Duration;
             use $crate::{apply, error, rows, shared, sql};
@@ -36,21 +39,29 @@ macro_rules! impl_store {
 
             #[async_trait]
             impl Store for $store {
-                async fn apply_deploy(
-                    &self,
-                    req: &DeployRequest,
-                    naming: &NamingConfig,
-                    now: Timestamp,
-                ) -> StoreResult<ApplyOutcome> {
-                    self.deploy(req, naming, now).await
+                async fn apply(&self, command: &Command, now: Timestamp) -> StoreResult<Effect> {
+                    let effect = match command {
+                        Command::Deploy { request, naming } => {
+                            Effect::Applied(Some(self.deploy(request, naming, now).await?))
+                        }
+                        Command::Destroy(key) | Command::Expire(key) => {
+                            Effect::Applied(self.destroy(key, now).await?)
+                        }
+                        Command::WebhookDestroy {
+                            delivery,
+                            key,
+                            event_at,
+                        } => self.webhook_destroy(delivery, key, *event_at, now).await?,
+                    };
+                    // Committed by now; a row made due is worth looking at at once.
+                    if effect.changed() {
+                        self.wake.notify_one();
+                    }
+                    Ok(effect)
                 }
 
-                async fn apply_destroy(
-                    &self,
-                    key: &PreviewKey,
-                    now: Timestamp,
-                ) -> StoreResult<Option<ApplyOutcome>> {
-                    self.destroy(key, now).await
+                fn wakeups(&self) -> std::sync::Arc<tokio::sync::Notify> {
+                    self.wake.clone()
                 }
 
                 async fn get(&self, key: &PreviewKey) -> StoreResult<Option<Preview>> {
@@ -132,16 +143,6 @@ macro_rules! impl_store {
                     now: Timestamp,
                 ) -> StoreResult<bool> {
                     self.remember(delivery, now).await
-                }
-
-                async fn apply_webhook_destroy(
-                    &self,
-                    delivery: &Delivery,
-                    key: &PreviewKey,
-                    event_at: Option<Timestamp>,
-                    now: Timestamp,
-                ) -> StoreResult<WebhookDestroy> {
-                    self.webhook_destroy(delivery, key, event_at, now).await
                 }
 
                 async fn lease_deleted(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -94,6 +95,9 @@ pub struct SqliteStore {
     /// leases that keep replicas apart are PostgreSQL's business, so a
     /// second process on the same file is refused outright.
     _replica_lock: Option<Arc<File>>,
+    /// Notified after a committed write made a row due: one process is the
+    /// only replica, so this in-process wake-up is the whole story.
+    wake: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -151,6 +155,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             _replica_lock: replica_lock,
+            wake: Arc::new(Notify::new()),
         })
     }
 

@@ -99,6 +99,9 @@ conformance! {
         a_webhook_destroy_does_what_apply_destroy_does,
         deliveries_older_than_thirty_days_are_forgotten,
         a_delivery_breaking_a_bound_is_refused_with_the_field_named,
+        // the one write path
+        a_deploy_by_lifetime_counts_from_the_row_it_overwrites,
+        a_write_that_makes_a_row_due_wakes_the_loop_and_a_no_op_does_not,
     ],
     // Cases that also reach the database directly (see `support::Sql`).
     both_with_sql: [

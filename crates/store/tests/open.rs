@@ -8,7 +8,7 @@ fn request(branch: &str) -> DeployRequest {
     DeployRequest {
         key: PreviewKey::new("acme/shop", branch).unwrap(),
         spec: PreviewSpec::default(),
-        expires_at: None,
+        expiry: previewd_core::Expiry::Never,
     }
 }
 

@@ -14,7 +14,6 @@ fn sweeper(app: &TestApp) -> Sweeper {
         cloud: previewd_controller::Cloud::from_one(app.sim.clone()),
         store: app.store.clone(),
         template: Arc::new(previewd_core::render::Template::default()),
-        wake: Arc::new(tokio::sync::Notify::new()),
     }
 }
 
@@ -161,7 +160,7 @@ async fn an_expired_preview_is_destroyed_through_the_normal_path() {
     let req = DeployRequest {
         key: key.clone(),
         spec,
-        expires_at: Some(soon),
+        expiry: previewd_core::Expiry::At(soon),
     };
     app.store
         .apply_deploy(
@@ -216,7 +215,7 @@ async fn gc_dry_run_table() {
     let req = DeployRequest {
         key,
         spec,
-        expires_at,
+        expiry: expires_at.into(),
     };
     app.store
         .apply_deploy(

@@ -18,7 +18,6 @@ use previewd_sim::{Sim, SimConfig};
 use previewd_tests::{PROJECT, RunningController, TestApi, fast_controller};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 pub const ID: &str = "previewd";
 pub const WEBHOOK_SECRET: &str = "It's a Secret to Everybody";
@@ -48,13 +47,11 @@ pub async fn spawn_app_with(
     let sim = Sim::new(sim_config);
     setup(&sim);
     let template = Arc::new(Template::default());
-    let wake = Arc::new(Notify::new());
     let controller = RunningController::start(
         store.clone(),
         &sim,
         template.clone(),
         fast_controller("e2e"),
-        wake.clone(),
     );
     let api = TestApi::serve(
         AppState {
@@ -62,10 +59,11 @@ pub async fn spawn_app_with(
             naming: NamingConfig::default(),
             project: PROJECT.into(),
             url_scheme: "https".into(),
-            wake: wake.clone(),
             api_token: None,
-            ttl: Duration::from_secs(72 * 3600),
-            max_lifetime: Duration::from_secs(14 * 24 * 3600),
+            lifetime: previewd_core::Lifetime {
+                ttl: Duration::from_secs(72 * 3600),
+                max_lifetime: Duration::from_secs(14 * 24 * 3600),
+            },
             webhook_secret: Some(Arc::from(WEBHOOK_SECRET)),
             callback_policy: Some(Arc::new(
                 previewd_github::CallbackPolicy::new(["127.0.0.1:*"]).unwrap(),
@@ -75,7 +73,6 @@ pub async fn spawn_app_with(
                     cloud: previewd_controller::Cloud::from_one(sim.clone()),
                     store: store.clone(),
                     template: template.clone(),
-                    wake: wake.clone(),
                 }),
                 options: previewd_controller::SweepOptions {
                     dry_run: false,

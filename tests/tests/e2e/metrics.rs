@@ -96,7 +96,6 @@ async fn metrics_show_reconciles_phases_aws_calls_deliveries_and_sweeps() {
         cloud: previewd_controller::Cloud::from_one(app.sim.clone()),
         store: app.store.clone(),
         template: Arc::new(previewd_core::render::Template::default()),
-        wake: Arc::new(tokio::sync::Notify::new()),
     };
     let opts = SweepOptions {
         dry_run: false,

@@ -1,5 +1,5 @@
 //! The work queue's promises, seen from outside: bounded concurrency and
-//! one pass per key at a time.
+//! one pass per key at a time, and a write wakes it.
 
 use previewd_controller::{Cloud, Controller, Reconciler};
 use previewd_core::key::PreviewKey;
@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// The sim's log groups, with a slow create that records how many passes
@@ -90,9 +89,8 @@ async fn at_most_workers_passes_run_at_once_and_never_two_for_one_key() {
         Arc::new(Template::default()),
         config,
     ));
-    let wake = Arc::new(Notify::new());
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(Controller::new(reconciler, wake.clone()).run(cancel.clone()));
+    let task = tokio::spawn(Controller::new(reconciler).run(cancel.clone()));
     for i in 0..12 {
         let key = PreviewKey::new(PROJECT, &format!("qanote/issue-{i}")).unwrap();
         let spec = PreviewSpec {
@@ -102,13 +100,12 @@ async fn at_most_workers_passes_run_at_once_and_never_two_for_one_key() {
         let req = DeployRequest {
             key,
             spec,
-            expires_at: None,
+            expiry: previewd_core::Expiry::Never,
         };
         store
             .apply_deploy(&req, &NamingConfig::default(), chrono::Utc::now())
             .await
             .unwrap();
-        wake.notify_one();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -127,4 +124,53 @@ async fn at_most_workers_passes_run_at_once_and_never_two_for_one_key() {
         "the worker bound is reached and kept"
     );
     assert_eq!(gauge.max_per_key.load(Ordering::SeqCst), 1);
+}
+
+/// Nobody pairs "write, then wake" by hand: the store's write path wakes a
+/// controller that would otherwise look again only after a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_applied_to_the_store_wakes_an_idle_controller() {
+    use previewd_core::{Command, Expiry};
+    let dir = tempfile::tempdir().unwrap();
+    let store = previewd_store::open(&format!("sqlite://{}/w.db", dir.path().display()))
+        .await
+        .unwrap();
+    let sim = Sim::new(SimConfig::default());
+    let config = previewd_controller::ControllerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..fast_controller("w")
+    };
+    let reconciler = Arc::new(Reconciler::new(
+        store.clone(),
+        Cloud::from_one(sim.clone()),
+        Arc::new(Template::default()),
+        config,
+    ));
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(Controller::new(reconciler).run(cancel.clone()));
+    // The controller has looked at the empty table and gone to sleep.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let key = PreviewKey::new(PROJECT, "qanote/issue-7").unwrap();
+    let deploy = Command::Deploy {
+        request: DeployRequest {
+            key: key.clone(),
+            spec: PreviewSpec {
+                commit_sha: Some("abc1234".into()),
+                ..Default::default()
+            },
+            expiry: Expiry::Never,
+        },
+        naming: NamingConfig::default(),
+    };
+    store.apply(&deploy, chrono::Utc::now()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while store.get(&key).await.unwrap().unwrap().status.phase != Phase::Ready {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the write did not wake the controller"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    task.await.unwrap();
 }

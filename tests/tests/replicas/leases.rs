@@ -13,7 +13,6 @@ use previewd_tests::{RunningController, fast_controller};
 use sqlx::Connection;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// A replica whose passes may run long: only the lease bounds them.
 fn patient(replica: &str, lease: Duration) -> ControllerConfig {
@@ -35,13 +34,7 @@ fn start_patient(
     ids.iter()
         .zip(stores)
         .map(|(id, store)| {
-            RunningController::start(
-                store.clone(),
-                sim,
-                template.clone(),
-                patient(id, lease),
-                Arc::new(Notify::new()),
-            )
+            RunningController::start(store.clone(), sim, template.clone(), patient(id, lease))
         })
         .collect()
 }
@@ -83,7 +76,6 @@ async fn a_pass_that_loses_its_lease_stops_before_its_next_aws_call() {
         &sim,
         Arc::new(Template::default()),
         patient("replica-a", Duration::from_millis(400)),
-        Arc::new(Notify::new()),
     );
     deploy(&*s[0], 0..1).await;
     wait_rows(
@@ -154,7 +146,6 @@ async fn a_replica_stopped_mid_reconcile_hands_its_rows_to_another_at_once() {
             shutdown_grace: Duration::from_millis(200),
             ..patient("replica-a", lease)
         },
-        Arc::new(Notify::new()),
     );
     deploy(&*s[0], 0..6).await;
     wait_rows(
@@ -169,13 +160,7 @@ async fn a_replica_stopped_mid_reconcile_hands_its_rows_to_another_at_once() {
         },
     )
     .await;
-    let b = RunningController::start(
-        s[1].clone(),
-        &sim,
-        template,
-        patient("replica-b", lease),
-        Arc::new(Notify::new()),
-    );
+    let b = RunningController::start(s[1].clone(), &sim, template, patient("replica-b", lease));
     // The path SIGTERM takes in `previewd serve`: the controller's token.
     a.stop().await;
     let held_by_a: Vec<_> = rows(&*s[0])
@@ -230,7 +215,6 @@ async fn a_pass_whose_lease_cannot_be_renewed_stops_before_the_lease_runs_out() 
         &sim,
         Arc::new(Template::default()),
         patient("replica-a", Duration::from_millis(400)),
-        Arc::new(Notify::new()),
     );
     deploy(&*s[0], 0..1).await;
     let rows = wait_rows(

@@ -15,7 +15,6 @@ use previewd_sim::{Sim, SimConfig};
 use previewd_tests::{PROJECT, RunningController, fast_controller};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 const ID: &str = "previewd";
 
@@ -44,7 +43,6 @@ async fn three_replicas_share_the_work_and_survive_one_being_killed() {
                 &sim,
                 template.clone(),
                 fast_controller(&format!("replica-{i}")),
-                Arc::new(Notify::new()),
             )
         })
         .collect();
@@ -60,7 +58,7 @@ async fn three_replicas_share_the_work_and_survive_one_being_killed() {
                 &DeployRequest {
                     key,
                     spec,
-                    expires_at: None,
+                    expiry: previewd_core::Expiry::Never,
                 },
                 &NamingConfig::default(),
                 chrono::Utc::now(),

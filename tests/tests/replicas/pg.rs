@@ -72,7 +72,7 @@ pub async fn deploy(writer: &dyn Store, range: std::ops::Range<usize>) {
         let req = DeployRequest {
             key: issue(i),
             spec,
-            expires_at: None,
+            expiry: previewd_core::Expiry::Never,
         };
         writer
             .apply_deploy(&req, &NamingConfig::default(), chrono::Utc::now())

@@ -31,8 +31,9 @@ async fn a_dispatch_on_one_replica_wakes_another_long_before_its_poll() {
     let [writer, b_store]: [_; 2] = stores(&url, 2).await.try_into().ok().unwrap();
     let sim = Sim::new(SimConfig::default());
     // Replica B would look at the table again only after a minute: only a
-    // wake-up from the database can make it act within the test.
-    let b_wake = Arc::new(Notify::new());
+    // wake-up from the database can make it act within the test. B's own
+    // store is not written to: the listener feeds its wake-ups.
+    let b_wake = b_store.wakeups();
     let cancel = CancellationToken::new();
     let listener = tokio::spawn(previewd_store::wake_on_writes(
         url.clone(),
@@ -47,7 +48,6 @@ async fn a_dispatch_on_one_replica_wakes_another_long_before_its_poll() {
             poll_interval: Duration::from_secs(60),
             ..fast_controller("replica-b")
         },
-        b_wake,
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while listeners(&url).await == 0 {
@@ -94,7 +94,6 @@ async fn two_replicas_sweeping_at_once_run_one_sweep() {
             cloud: Cloud::from_one(sim.clone()),
             store,
             template: Arc::new(Template::default()),
-            wake: Arc::new(Notify::new()),
         })
         .collect();
     let opts = SweepOptions {

@@ -1,5 +1,6 @@
 //! The conformance cases, each an `async fn(Arc<dyn Store>)` written once.
 
+mod commands;
 mod deliveries;
 mod events;
 mod outbox;
@@ -7,6 +8,7 @@ mod previews;
 mod races;
 mod schedule;
 
+pub use commands::*;
 pub use deliveries::*;
 pub use events::*;
 pub use outbox::*;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub async fn deploy_creates_a_pending_row_due_now(store: Arc<dyn Store>) {
     let k = key("main");
     let mut req = deploy_request(&k, "abc123");
-    req.expires_at = Some(t(72 * 3_600_000));
+    req.expiry = previewd_core::Expiry::At(t(72 * 3_600_000));
     let out = store.apply_deploy(&req, &naming(), t(0)).await.unwrap();
     assert!(out.changed);
     let p = &out.preview;
@@ -40,7 +40,7 @@ pub async fn deploy_then_identical_resend_is_a_noop(store: Arc<dyn Store>) {
     let first = deploy(&*store, &k, "abc123", 0).await.preview;
     // Even a different expiry does not make an identical spec a change.
     let mut again = deploy_request(&k, "abc123");
-    again.expires_at = Some(t(99_000));
+    again.expiry = previewd_core::Expiry::At(t(99_000));
     let out = store
         .apply_deploy(&again, &naming(), t(5_000))
         .await
@@ -60,7 +60,7 @@ pub async fn changed_spec_bumps_generation_and_makes_the_row_due(store: Arc<dyn 
     store.record_status(&k, "w1", &done, t(10)).await.unwrap();
 
     let mut req = deploy_request(&k, "def456");
-    req.expires_at = Some(t(50_000));
+    req.expiry = previewd_core::Expiry::At(t(50_000));
     let out = store.apply_deploy(&req, &naming(), t(1_000)).await.unwrap();
     assert!(out.changed);
     let p = &out.preview;
@@ -239,7 +239,7 @@ pub async fn timestamps_and_status_round_trip(store: Arc<dyn Store>) {
     let precise = t(0) + chrono::Duration::nanoseconds(987_654);
     let far = Timestamp::from_timestamp_millis(253_402_300_799_999).unwrap(); // 9999-12-31
     let req = DeployRequest {
-        expires_at: Some(far),
+        expiry: previewd_core::Expiry::At(far),
         ..deploy_request(&k, "x")
     };
     let p = store
@@ -300,7 +300,7 @@ pub async fn list_finds_expired_previews(store: Arc<dyn Store>) {
         ("never", None),
     ] {
         let mut req = deploy_request(&key(branch), "abc1234");
-        req.expires_at = expires.map(t);
+        req.expiry = expires.map(t).into();
         store.apply_deploy(&req, &naming, t(0)).await.unwrap();
     }
     let expired_at = |ms| ListFilter {

@@ -155,7 +155,7 @@ pub fn deploy_request(key: &PreviewKey, commit: &str) -> DeployRequest {
     DeployRequest {
         key: key.clone(),
         spec: spec(commit),
-        expires_at: None,
+        expiry: previewd_core::Expiry::Never,
     }
 }
 
