@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod decide;
+pub mod delivery;
 pub mod error;
 pub mod gauges;
 pub mod gc;

@@ -292,10 +292,12 @@ fn find_conflict(id: &str, p: &Preview, w: &Wanted, o: &Observation) -> Option<S
 }
 
 fn dns_is_ours(id: &str, slug: &str, o: &Observation) -> bool {
-    let marker = tags::dns_owner_marker(id, slug);
-    o.records
-        .iter()
-        .any(|r| r.kind == RecordType::Txt && r.values.contains(&marker))
+    o.records.iter().any(|r| {
+        r.kind == RecordType::Txt
+            && r.values
+                .iter()
+                .any(|v| tags::dns_marker_slug(v, id) == Some(slug))
+    })
 }
 
 fn our_rules<'a>(

@@ -276,7 +276,10 @@ impl World {
         self.gate(Op::DeleteService, &arn)?;
         let now = self.now;
         let Some(svc) = self.ecs.services.get_mut(name) else {
-            return Ok(());
+            // What AWS answers, and what the port calls success.
+            return previewd_core::error::gone_is_fine(Err(CloudError::NotFound(format!(
+                "ServiceNotFoundException: service {name} not found"
+            ))));
         };
         if svc.status != Status::Active {
             return Ok(());
