@@ -3,6 +3,7 @@
 use crate::config::ACCOUNT;
 use crate::world::{World, invalid};
 use previewd_core::CloudError;
+use previewd_core::error::gone_is_fine;
 use previewd_core::naming::is_log_group_name;
 use previewd_core::observed::ObservedLogGroup;
 use previewd_core::operations::{LOGS_TAG_RESOURCE, Op};
@@ -161,7 +162,7 @@ impl World {
         match self.logs.groups.remove(name) {
             Some(_) => self.applied(Op::DeleteLogGroup),
             // What AWS answers, and what the port calls success.
-            None => previewd_core::error::gone_is_fine(Err(missing())),
+            None => gone_is_fine(Err(missing())),
         }
     }
 }
