@@ -123,7 +123,7 @@ impl Deliverer {
             github?;
         }
         if let Some((url, body)) = plan.callback {
-            let key = format!("{}:{}:{}:{}", r.project, r.branch, r.generation, body.state);
+            let key = r.idempotency_key(body.state);
             let sent = self.reporter.callback(&url, &body, &key).await;
             crate::metrics::delivered(DeliveryTarget::Callback, &sent);
             sent?;
@@ -157,11 +157,7 @@ impl Deliverer {
                 let Some(commit) = &r.commit_sha else {
                     return Ok(None);
                 };
-                let description = format!(
-                    "preview of {} at {}",
-                    r.branch,
-                    commit.chars().take(12).collect::<String>()
-                );
+                let description = r.deployment_description(commit);
                 let id = self
                     .reporter
                     .create_deployment(&r.branch, commit, &description)

@@ -6,7 +6,6 @@
 use crate::{Cloud, DnsBatcher};
 use previewd_core::CloudError;
 use previewd_core::decide::ExecuteError;
-use previewd_core::error::gone_is_fine;
 use previewd_core::key::PreviewKey;
 use previewd_core::plan::Change;
 use previewd_core::ports::{CloudResult, Store};
@@ -144,28 +143,19 @@ impl Executor<'_> {
                         .await
                 }
                 Change::ChangeDns(changes) => self.change_dns(changes).await,
-                Change::DeleteService { name } => {
-                    gone_is_fine(cloud.compute.delete_service(name).await)
-                }
-                Change::DeleteRule { arn } => {
-                    gone_is_fine(cloud.load_balancer.delete_rule(arn).await)
-                }
+                Change::DeleteService { name } => cloud.compute.delete_service(name).await,
+                Change::DeleteRule { arn } => cloud.load_balancer.delete_rule(arn).await,
                 Change::DeleteTargetGroup { arn } => {
-                    gone_is_fine(cloud.load_balancer.delete_target_group(arn).await)
+                    cloud.load_balancer.delete_target_group(arn).await
                 }
                 Change::DeregisterTaskDefinitions { family } => {
                     cloud.compute.deregister_task_definitions(family).await
                 }
-                Change::DeleteLogGroup { name } => {
-                    gone_is_fine(cloud.logs.delete_log_group(name).await)
-                }
+                Change::DeleteLogGroup { name } => cloud.logs.delete_log_group(name).await,
             };
             match result {
                 Ok(()) => {}
-                // Someone (a lost response of ours) created it already; the
-                // next observation adopts it.
-                Err(CloudError::AlreadyExists(_))
-                    if matches!(change, Change::CreateLogGroup { .. }) => {}
+                Err(e) if change.done_despite(&e) => {}
                 Err(source) => return Err(ExecuteError::Cloud { step, source }),
             }
             tracing::debug!(key = %subject, step, done = done + 1, "applied");
