@@ -398,10 +398,7 @@ impl Compute for Aws {
                     .send(),
             )
             .await;
-        match r {
-            Err(CloudError::NotFound(_)) => Ok(()),
-            other => other.map(drop),
-        }
+        previewd_core::error::gone_is_fine(r.map(drop))
     }
 
     async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>> {

@@ -135,10 +135,7 @@ impl Logs for Aws {
                 self.logs.delete_log_group().log_group_name(name).send(),
             )
             .await;
-        match r {
-            Err(previewd_core::CloudError::NotFound(_)) => Ok(()),
-            other => other.map(drop),
-        }
+        previewd_core::error::gone_is_fine(r.map(drop))
     }
 }
 

@@ -3,6 +3,7 @@
 //! each operation names its IAM scope there, so a new call cannot ship
 //! without its permission.
 
+use previewd_core::naming;
 use previewd_core::operations::{IamScope as Scope, Permission, required_permissions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -52,7 +53,8 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
         format!("arn:{partition}:{service}:{region}:{account}:{resource}")
     };
     let cluster_arn = arn("ecs", format!("cluster/{}", s.cluster));
-    let prefix = format!("{}-", s.prefix);
+    let prefix = naming::family_prefix(&s.prefix);
+    let log_groups = naming::log_group_prefix(&s.prefix);
 
     let mut by_scope: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
     for p in required_permissions() {
@@ -108,8 +110,8 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
             Scope::LogGroups => (
                 "LogsPreviewGroups",
                 json!([
-                    arn("logs", format!("log-group:/ecs/{prefix}*")),
-                    arn("logs", format!("log-group:/ecs/{prefix}*:*")),
+                    arn("logs", format!("log-group:{log_groups}*")),
+                    arn("logs", format!("log-group:{log_groups}*:*")),
                 ]),
                 None,
             ),

@@ -11,6 +11,7 @@
 
 use previewd_controller::Cloud;
 use previewd_core::CloudError;
+use previewd_core::error::gone_is_fine;
 use previewd_core::model::{Phase, Preview, PreviewSpec};
 use previewd_core::observed::ServiceStatus;
 use previewd_core::plan::{
@@ -351,14 +352,23 @@ impl Baseline {
                     retry(step, deadline, || c.dns.change(changes)).await?
                 }
                 Change::DeleteService { name } => {
-                    gone_is_fine(retry(step, deadline, || c.compute.delete_service(name)).await)?
+                    retry(step, deadline, || async {
+                        gone_is_fine(c.compute.delete_service(name).await)
+                    })
+                    .await?
                 }
                 Change::DeleteRule { arn } => {
-                    gone_is_fine(retry(step, deadline, || c.load_balancer.delete_rule(arn)).await)?
+                    retry(step, deadline, || async {
+                        gone_is_fine(c.load_balancer.delete_rule(arn).await)
+                    })
+                    .await?
                 }
-                Change::DeleteTargetGroup { arn } => gone_is_fine(
-                    retry(step, deadline, || c.load_balancer.delete_target_group(arn)).await,
-                )?,
+                Change::DeleteTargetGroup { arn } => {
+                    retry(step, deadline, || async {
+                        gone_is_fine(c.load_balancer.delete_target_group(arn).await)
+                    })
+                    .await?
+                }
                 Change::DeregisterTaskDefinitions { family } => {
                     retry(step, deadline, || {
                         c.compute.deregister_task_definitions(family)
@@ -366,17 +376,13 @@ impl Baseline {
                     .await?
                 }
                 Change::DeleteLogGroup { name } => {
-                    gone_is_fine(retry(step, deadline, || c.logs.delete_log_group(name)).await)?
+                    retry(step, deadline, || async {
+                        gone_is_fine(c.logs.delete_log_group(name).await)
+                    })
+                    .await?
                 }
             }
         }
         Ok(())
-    }
-}
-
-fn gone_is_fine(r: Result<(), BaselineError>) -> Result<(), BaselineError> {
-    match r {
-        Err(BaselineError::Cloud(_, CloudError::NotFound(_))) => Ok(()),
-        other => other,
     }
 }

@@ -11,8 +11,7 @@
 //!   generation is created once and kept in the store; callbacks carry an
 //!   idempotency key the receiver can drop repeats by.
 
-use chrono::Duration as ChronoDuration;
-use previewd_core::decide::backoff_delay;
+use previewd_core::delivery::{AfterDelivery, RetryPolicy, after_delivery};
 use previewd_core::key::PreviewKey;
 use previewd_core::metrics::DeliveryTarget;
 use previewd_core::model::{OutboxItem, OutboxKind};
@@ -68,28 +67,31 @@ impl Deliverer {
             .claim_outbox(&self.owner, now, self.lease, 16)
             .await?;
         let n = items.len();
+        let policy = RetryPolicy {
+            base: self.backoff_base,
+            max: self.backoff_max,
+        };
         for item in items {
-            match self.deliver(&item).await {
-                Ok(()) => self.store.ack_outbox(item.id, chrono::Utc::now()).await?,
-                Err(e) if e.retryable => {
-                    let wait = backoff_delay(
-                        item.attempts + 1,
-                        self.backoff_base,
-                        self.backoff_max,
-                        crate::jitter(),
-                    )
-                    .max(e.retry_after.unwrap_or_default());
-                    let at = chrono::Utc::now()
-                        + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::MAX);
+            let result = self.deliver(&item).await;
+            let now = chrono::Utc::now();
+            let next = after_delivery(
+                result.as_ref().copied(),
+                item.attempts,
+                policy,
+                crate::jitter(),
+                now,
+            );
+            match (next, result) {
+                (AfterDelivery::Retry { wait, at }, Err(e)) => {
                     tracing::info!(key = %item.key, id = item.id, attempts = item.attempts + 1, error = %e, ?wait, "report delivery failed; will retry");
                     self.store.retry_outbox(item.id, at, &e.message).await?;
                 }
-                Err(e) => {
-                    // Refused for good (a 422, a callback host not allowed):
-                    // retrying cannot help and would hold back later reports.
+                (AfterDelivery::Dropped, Err(e)) => {
                     tracing::warn!(key = %item.key, id = item.id, error = %e, "report refused; dropping it");
-                    self.store.ack_outbox(item.id, chrono::Utc::now()).await?;
+                    self.store.ack_outbox(item.id, now).await?;
                 }
+                // Delivered.
+                _ => self.store.ack_outbox(item.id, now).await?,
             }
         }
         Ok(n)
@@ -121,7 +123,7 @@ impl Deliverer {
             github?;
         }
         if let Some((url, body)) = plan.callback {
-            let key = format!("{}:{}:{}:{}", r.project, r.branch, r.generation, body.state);
+            let key = r.idempotency_key(body.state);
             let sent = self.reporter.callback(&url, &body, &key).await;
             crate::metrics::delivered(DeliveryTarget::Callback, &sent);
             sent?;
@@ -155,11 +157,7 @@ impl Deliverer {
                 let Some(commit) = &r.commit_sha else {
                     return Ok(None);
                 };
-                let description = format!(
-                    "preview of {} at {}",
-                    r.branch,
-                    commit.chars().take(12).collect::<String>()
-                );
+                let description = r.deployment_description(commit);
                 let id = self
                     .reporter
                     .create_deployment(&r.branch, commit, &description)

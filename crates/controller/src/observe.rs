@@ -253,7 +253,7 @@ impl Observer {
     }
 
     fn family_prefix(&self) -> String {
-        format!("{}-", self.template.naming.prefix)
+        previewd_core::naming::family_prefix(&self.template.naming.prefix)
     }
 
     /// The services of many previews, ten per AWS call.
@@ -294,7 +294,7 @@ impl Observer {
             Freshness::After(t) => t,
         };
         let prefix = self.family_prefix();
-        let log_prefix = format!("/ecs/{prefix}");
+        let log_prefix = previewd_core::naming::log_group_prefix(&self.template.naming.prefix);
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
         let confirming = matches!(freshness, Freshness::Cached);
         let (listener, tgs, lgs, records) = tokio::try_join!(

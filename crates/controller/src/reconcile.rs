@@ -2,7 +2,7 @@
 //! ([`Reconciler::attempt`]), then decide the status to write
 //! ([`Reconciler::decide`], `previewd_core::decide`).
 
-use crate::execute::execute;
+use crate::execute::{Executor, Subject};
 use crate::observe::{Freshness, Observer};
 use crate::{Cloud, ControllerConfig, DnsBatcher};
 use previewd_core::decide::{
@@ -138,14 +138,12 @@ impl Reconciler {
             let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
             tracing::info!(key = %p.key, generation = p.generation, changes = ?names, "applying plan");
             self.verify_ownership(p, &changes).await?;
-            execute(
-                &self.cloud,
-                &self.dns,
-                self.store.as_ref(),
-                &p.key,
-                &changes,
-            )
-            .await?;
+            let executor = Executor {
+                cloud: &self.cloud,
+                dns: Some(&self.dns),
+                store: self.store.as_ref(),
+            };
+            executor.execute(Subject::Preview(&p.key), &changes).await?;
         }
         Ok(verdict)
     }

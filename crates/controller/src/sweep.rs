@@ -13,22 +13,26 @@
 //! - Expired previews are only marked absent; the reconciler tears them
 //!   down like any destroy, with its reports.
 //! - Idempotent: a sweep that dies midway is simply run again.
+//! - What is unwanted, when it may go and which changes delete it are
+//!   decided in `previewd_core::gc`; the deletions are `Change`s applied
+//!   by the reconciler's executor, exactly as a teardown's are.
 //! - One sweep at a time across replicas: a sweep that changes anything
 //!   holds the store's sweep lock (on PostgreSQL an advisory lock), and a
 //!   replica that cannot get it skips that sweep.
 
 use crate::Cloud;
-use chrono::Duration as ChronoDuration;
+use crate::execute::{Executor, Subject};
 use previewd_core::CloudError;
 use previewd_core::command::Command;
-use previewd_core::gc::{self, OwnedResource, Reason, ResourceKind};
+use previewd_core::gc::{self, OwnedResource, Recheck, ResourceKind};
 pub use previewd_core::gc_report::{Planned, SweepOptions, SweepReport};
-use previewd_core::model::{Desired, ListFilter, Timestamp};
-use previewd_core::observed::{RecordType, ServiceStatus};
+use previewd_core::model::{Desired, ListFilter, Preview, Timestamp};
+use previewd_core::naming;
+use previewd_core::observed::ServiceStatus;
 use previewd_core::ports::{CloudResult, Store, StoreError};
-use previewd_core::render::{DnsAction, DnsChange, DnsMode, Template};
+use previewd_core::render::{DnsMode, Template};
 use previewd_core::tags;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,7 +131,10 @@ impl Sweeper {
         Ok(report)
     }
 
-    /// Finds, and unless braked or dry, deletes what no row wants.
+    /// Finds, and unless braked or dry, deletes what no row wants. Which
+    /// resources, when, and with which changes is decided in
+    /// `previewd_core::gc`; this lists, records sightings, leases and
+    /// executes.
     async fn collect(
         &self,
         opts: &SweepOptions,
@@ -148,51 +155,54 @@ impl Sweeper {
             .gc_sightings(&ids, now, !opts.dry_run)
             .await
             .map_err(SweepError::Store)?;
-        let grace = ChronoDuration::from_std(opts.grace).unwrap_or(ChronoDuration::MAX);
-        report.unwanted = candidates
-            .into_iter()
-            .zip(first_seen)
-            .map(|(candidate, first_seen)| Planned {
-                due: first_seen + grace <= now,
-                candidate,
-                first_seen,
-            })
-            .collect();
-        let due = report.unwanted.iter().filter(|p| p.due).count();
-        if due > opts.max_deletions {
-            report.braked = true;
+        let schedule = gc::schedule(candidates, first_seen, opts, now);
+        if schedule.braked {
             tracing::warn!(
-                due,
+                due = schedule.planned.iter().filter(|p| p.due).count(),
                 brake = opts.max_deletions,
                 "garbage collection braked: more deletions due than allowed; deleting none"
             );
+        }
+        let deleted = if opts.dry_run {
+            Ok(())
+        } else {
+            self.delete(schedule.deletable(), report).await
+        };
+        report.braked = schedule.braked;
+        report.unwanted = schedule.planned;
+        deleted
+    }
+
+    /// Deletes `due` through the reconciler's executor, each resource on
+    /// its own so one failure stops no other, after looking at the rows
+    /// again ([`gc::recheck`]).
+    async fn delete<'a>(
+        &self,
+        due: impl Iterator<Item = &'a Planned>,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
+        let due: Vec<&Planned> = due.collect();
+        if due.is_empty() {
             return Ok(());
         }
-        if opts.dry_run {
-            return Ok(());
-        }
-        // Look again just before acting. An orphan's slug must still have no
-        // row; a half-deleted preview's row is leased for the deletes (only
-        // while it is still absent and Deleted), so a redeploy that lands
-        // meanwhile waits for us instead of racing us.
         let owner = format!("gc-{}-{:08x}", std::process::id(), rand::random::<u32>());
         let rows = self
             .store
             .list(&ListFilter::default())
             .await
             .map_err(SweepError::Store)?;
-        let by_slug: HashMap<&str, &previewd_core::model::Preview> =
-            rows.iter().map(|p| (p.slug.as_str(), p)).collect();
+        let by_slug: HashMap<&str, &Preview> = rows.iter().map(|p| (p.slug.as_str(), p)).collect();
         let mut go: HashMap<&str, bool> = HashMap::new();
         let mut leased = Vec::new();
-        for p in report.unwanted.iter().filter(|p| p.due) {
+        for p in &due {
             let slug = p.candidate.resource.slug.as_str();
             if go.contains_key(slug) {
                 continue;
             }
-            let ok = match (by_slug.get(slug), p.candidate.reason) {
-                (None, Reason::Orphan) => true,
-                (Some(row), Reason::HalfDeleted) => {
+            let row = by_slug.get(slug).copied();
+            let ok = match (gc::recheck(p.candidate.reason, row), row) {
+                (Recheck::Delete, _) => true,
+                (Recheck::LeaseRow, Some(row)) => {
                     let got = self
                         .store
                         .lease_deleted(&row.key, &owner, chrono::Utc::now(), GC_LEASE)
@@ -207,21 +217,29 @@ impl Sweeper {
             };
             go.insert(slug, ok);
         }
-        for p in report
-            .unwanted
-            .iter()
-            .filter(|p| p.due && go.get(p.candidate.resource.slug.as_str()) == Some(&true))
+        let executor = Executor {
+            cloud: &self.cloud,
+            dns: None,
+            store: self.store.as_ref(),
+        };
+        for p in due
+            .into_iter()
+            .filter(|p| go.get(p.candidate.resource.slug.as_str()) == Some(&true))
         {
             let r = &p.candidate.resource;
-            match self.delete(r).await {
-                Ok(()) => {
+            let subject = Subject::Leftovers(&r.slug);
+            match executor.execute(subject, &gc::deletion(r)).await {
+                Ok(_) => {
                     report.deleted += 1;
                     crate::metrics::swept(&r.kind);
                     tracing::info!(kind = %r.kind, id = %r.id, slug = %r.slug, reason = %p.candidate.reason, "garbage collected");
                 }
-                Err(e) => report
-                    .errors
-                    .push(format!("delete {} {}: {e}", r.kind, r.id)),
+                Err(e) => {
+                    let cause = e.cloud().map_or_else(|| e.to_string(), ToString::to_string);
+                    report
+                        .errors
+                        .push(format!("delete {} {}: {cause}", r.kind, r.id));
+                }
             }
         }
         for key in leased {
@@ -237,7 +255,7 @@ impl Sweeper {
     /// Every resource carrying our controller id.
     async fn inventory(&self) -> CloudResult<Vec<OwnedResource>> {
         let id = self.template.controller_id.as_str();
-        let prefix = format!("{}-", self.template.naming.prefix);
+        let prefix = naming::family_prefix(&self.template.naming.prefix);
         let own = |kind, id_: String, t: &tags::Tags| {
             tags::owner_slug(t, id).map(|slug| OwnedResource {
                 kind,
@@ -250,7 +268,7 @@ impl Sweeper {
         };
         let mut out = Vec::new();
         if !matches!(self.template.dns, DnsMode::Wildcard) {
-            out.extend(dns_inventory(id, self.cloud.dns.records().await?));
+            out.extend(gc::dns_names(id, self.cloud.dns.records().await?));
         }
         for s in self.cloud.services_named(&prefix).await? {
             if s.status == ServiceStatus::Active
@@ -279,84 +297,13 @@ impl Sweeper {
         for lg in self
             .cloud
             .logs
-            .log_groups(&format!("/ecs/{prefix}"))
+            .log_groups(&naming::log_group_prefix(&self.template.naming.prefix))
             .await?
         {
             out.extend(own(ResourceKind::LogGroup, lg.name.clone(), &lg.tags));
         }
         Ok(out)
     }
-
-    async fn delete(&self, r: &OwnedResource) -> CloudResult<()> {
-        let gone_is_fine = |res: CloudResult<()>| match res {
-            Err(CloudError::NotFound(_)) => Ok(()),
-            other => other,
-        };
-        let c = &self.cloud;
-        match r.kind {
-            ResourceKind::DnsRecords => {
-                let deletes: Vec<DnsChange> = r
-                    .records
-                    .iter()
-                    .map(|record| DnsChange {
-                        action: DnsAction::Delete,
-                        record: record.clone(),
-                    })
-                    .collect();
-                c.dns.change(&deletes).await
-            }
-            ResourceKind::Service => {
-                if r.desired_count > 0 {
-                    let td = r.task_definition.clone().unwrap_or_default();
-                    c.compute
-                        .update_service(&r.id, &td, 0, &tags::Tags::new())
-                        .await?;
-                }
-                gone_is_fine(c.compute.delete_service(&r.id).await)
-            }
-            ResourceKind::ListenerRule => gone_is_fine(c.load_balancer.delete_rule(&r.id).await),
-            ResourceKind::TargetGroup => {
-                gone_is_fine(c.load_balancer.delete_target_group(&r.id).await)
-            }
-            ResourceKind::TaskDefinitions => c.compute.deregister_task_definitions(&r.id).await,
-            ResourceKind::LogGroup => gone_is_fine(c.logs.delete_log_group(&r.id).await),
-        }
-    }
-}
-
-/// DNS names whose TXT record carries our marker, with all their A and TXT
-/// record sets.
-fn dns_inventory(id: &str, records: Vec<previewd_core::observed::DnsRecord>) -> Vec<OwnedResource> {
-    let marker_head = format!("\"previewd:managed-by={id};slug=");
-    let mut by_name: BTreeMap<String, (Option<String>, Vec<_>)> = BTreeMap::new();
-    for r in records
-        .into_iter()
-        .filter(|r| matches!(r.kind, RecordType::A | RecordType::Txt))
-    {
-        let entry = by_name.entry(r.name.clone()).or_default();
-        if r.kind == RecordType::Txt
-            && let Some(slug) = r
-                .values
-                .iter()
-                .find_map(|v| v.strip_prefix(&marker_head)?.strip_suffix('"'))
-        {
-            entry.0 = Some(slug.to_owned());
-        }
-        entry.1.push(r);
-    }
-    by_name
-        .into_iter()
-        .filter_map(|(name, (slug, records))| {
-            slug.map(|slug| OwnedResource {
-                kind: ResourceKind::DnsRecords,
-                id: name,
-                slug,
-                records,
-                desired_count: 0,
-                task_definition: None,
-            })
-        })
-        .collect()
 }
 
 /// Runs a sweep every `interval` until cancelled.

@@ -68,3 +68,26 @@ impl CloudError {
         }
     }
 }
+
+/// Deleting something already gone is success: teardown must be
+/// idempotent, and a delete that raced another (or a lost response of our
+/// own) has done its job. Every delete of ours passes through this one rule.
+pub fn gone_is_fine(result: Result<(), CloudError>) -> Result<(), CloudError> {
+    match result {
+        Err(CloudError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_not_found_turns_into_success() {
+        assert_eq!(gone_is_fine(Err(CloudError::NotFound("x".into()))), Ok(()));
+        assert_eq!(gone_is_fine(Ok(())), Ok(()));
+        let in_use = CloudError::ResourceInUse("rule".into());
+        assert_eq!(gone_is_fine(Err(in_use.clone())), Err(in_use));
+    }
+}

@@ -1,4 +1,7 @@
-//! Garbage collection decisions: which of our resources no row wants.
+//! Garbage collection decisions: which of our resources no row wants
+//! ([`unwanted`]), when each may go ([`schedule`], [`recheck`]), and the
+//! changes that delete it ([`deletion`]), which the reconciler's executor
+//! applies like any plan's.
 //!
 //! # Guarantees
 //! - Only resources the caller found carrying our ownership tag (or, for
@@ -12,10 +15,17 @@
 //! exists before the first resource of its slug is created, so a resource
 //! listed earlier whose slug has no row later is truly orphaned.
 
+mod deletion;
+mod schedule;
+
+pub use deletion::deletion;
+pub use schedule::{Recheck, Schedule, recheck, schedule};
+
 use crate::model::{Desired, Phase, Preview};
-use crate::observed::DnsRecord;
+use crate::observed::{DnsRecord, RecordType};
+use crate::tags;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// What kind of resource; the order is the deletion order.
@@ -112,6 +122,44 @@ pub fn unwanted(rows: &[Preview], inventory: Vec<OwnedResource>) -> Vec<Candidat
     out.sort_by(|a, b| (a.resource.kind, &a.resource.id).cmp(&(b.resource.kind, &b.resource.id)));
     out
 }
+
+/// The DNS names whose TXT record carries our marker, each with all its A
+/// and TXT record sets exactly as listed (a Route53 DELETE must match
+/// them). Records carry no tags: the marker is the only proof of ownership.
+pub fn dns_names(controller_id: &str, records: Vec<DnsRecord>) -> Vec<OwnedResource> {
+    let mut by_name: BTreeMap<String, (Option<String>, Vec<DnsRecord>)> = BTreeMap::new();
+    for r in records
+        .into_iter()
+        .filter(|r| matches!(r.kind, RecordType::A | RecordType::Txt))
+    {
+        let entry = by_name.entry(r.name.clone()).or_default();
+        if r.kind == RecordType::Txt
+            && let Some(slug) = r
+                .values
+                .iter()
+                .find_map(|v| tags::dns_marker_slug(v, controller_id))
+        {
+            entry.0 = Some(slug.to_owned());
+        }
+        entry.1.push(r);
+    }
+    by_name
+        .into_iter()
+        .filter_map(|(name, (slug, records))| {
+            slug.map(|slug| OwnedResource {
+                kind: ResourceKind::DnsRecords,
+                id: name,
+                slug,
+                records,
+                desired_count: 0,
+                task_definition: None,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

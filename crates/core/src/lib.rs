@@ -18,6 +18,7 @@
 
 pub mod command;
 pub mod decide;
+pub mod delivery;
 pub mod error;
 pub mod gauges;
 pub mod gc;

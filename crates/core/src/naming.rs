@@ -112,15 +112,32 @@ pub struct ResourceNames {
 
 impl ResourceNames {
     pub fn new(cfg: &NamingConfig, slug: &str, host_label: &str) -> Self {
-        let family = format!("{}-{}", cfg.prefix, slug);
+        let family = format!("{}{slug}", family_prefix(&cfg.prefix));
         Self {
             service: family.clone(),
             target_group: shorten(&family, TARGET_GROUP_MAX, 10),
-            log_group: format!("/ecs/{family}"),
+            log_group: log_group_name(&family),
             host: format!("{host_label}.{}", cfg.domain),
             family,
         }
     }
+}
+
+/// What every ECS service, task definition family and target group name
+/// of ours starts with (`pv-`): listings filter on it, and the IAM policy
+/// is scoped to it.
+pub fn family_prefix(prefix: &str) -> String {
+    format!("{prefix}-")
+}
+
+/// What every log group name of ours starts with (`/ecs/pv-`).
+pub fn log_group_prefix(prefix: &str) -> String {
+    log_group_name(&family_prefix(prefix))
+}
+
+/// The log group a task definition family's containers write to.
+pub fn log_group_name(family: &str) -> String {
+    format!("/ecs/{family}")
 }
 
 /// Lower-case, every run of other characters turned into one `-`, trimmed.

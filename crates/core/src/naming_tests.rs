@@ -74,6 +74,23 @@ proptest! {
     }
 
     #[test]
+    fn every_name_is_found_by_the_listing_prefixes(
+        prefix in "[a-z][a-z0-9]{0,7}", branch in valid_branch()
+    ) {
+        // The sweep and the observer list by these prefixes (and the IAM
+        // policy is scoped to them): a name outside them would be invisible.
+        let cfg = NamingConfig { prefix: prefix.clone(), ..cfg() };
+        let slug = slug_candidates(&branch).next().unwrap();
+        let host = host_label_candidates(&cfg, &branch, &slug).remove(0);
+        let n = ResourceNames::new(&cfg, &slug, &host);
+        let ours = family_prefix(&prefix);
+        prop_assert!(n.family.starts_with(&ours) && n.service.starts_with(&ours));
+        prop_assert!(n.target_group.starts_with(&ours), "tg {:?}", n.target_group);
+        prop_assert!(n.log_group.starts_with(&log_group_prefix(&prefix)));
+        prop_assert_eq!(&n.log_group, &log_group_name(&n.family));
+    }
+
+    #[test]
     fn a_long_shared_prefix_still_gives_distinct_names(
         prefix in "[a-z0-9]{30,90}", a in "[a-z0-9]{1,10}", b in "[a-z0-9]{1,10}"
     ) {

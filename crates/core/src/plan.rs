@@ -17,6 +17,7 @@
 //! acts on a plan that changes anything, and cleanup copes with any subset
 //! of resources existing (create may never have run, or run halfway).
 
+use crate::error::{CloudError, gone_is_fine};
 use crate::model::{Desired, Preview};
 use crate::observed::*;
 use crate::render::{
@@ -129,6 +130,21 @@ impl Change {
             Change::DeleteTargetGroup { .. } => "DeleteTargetGroup",
             Change::DeregisterTaskDefinitions { .. } => "DeregisterTaskDefinition",
             Change::DeleteLogGroup { .. } => "DeleteLogGroup",
+        }
+    }
+
+    /// Whether this change has done its job although its call failed with
+    /// `e`: a delete of something already gone ([`gone_is_fine`]), or a
+    /// log group that exists already (a lost response of ours made it; the
+    /// next observation adopts it).
+    pub fn done_despite(&self, e: &CloudError) -> bool {
+        match self {
+            Change::DeleteService { .. }
+            | Change::DeleteRule { .. }
+            | Change::DeleteTargetGroup { .. }
+            | Change::DeleteLogGroup { .. } => gone_is_fine(Err(e.clone())).is_ok(),
+            Change::CreateLogGroup { .. } => matches!(e, CloudError::AlreadyExists(_)),
+            _ => false,
         }
     }
 }
@@ -292,10 +308,12 @@ fn find_conflict(id: &str, p: &Preview, w: &Wanted, o: &Observation) -> Option<S
 }
 
 fn dns_is_ours(id: &str, slug: &str, o: &Observation) -> bool {
-    let marker = tags::dns_owner_marker(id, slug);
-    o.records
-        .iter()
-        .any(|r| r.kind == RecordType::Txt && r.values.contains(&marker))
+    o.records.iter().any(|r| {
+        r.kind == RecordType::Txt
+            && r.values
+                .iter()
+                .any(|v| tags::dns_marker_slug(v, id) == Some(slug))
+    })
 }
 
 fn our_rules<'a>(

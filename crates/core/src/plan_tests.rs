@@ -453,3 +453,26 @@ fn a_foreign_txt_record_at_our_host_is_a_conflict() {
     let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
     assert!(plan.changes.is_empty() && matches!(plan.verdict, Verdict::Failed(_)));
 }
+
+#[test]
+fn only_a_gone_target_or_an_existing_log_group_counts_as_done() {
+    let gone = CloudError::NotFound("gone".into());
+    let exists = CloudError::AlreadyExists("made".into());
+    let in_use = CloudError::ResourceInUse("rule".into());
+    let delete = Change::DeleteTargetGroup { arn: "tg".into() };
+    assert!(delete.done_despite(&gone));
+    assert!(!delete.done_despite(&in_use) && !delete.done_despite(&exists));
+    let create = Change::CreateLogGroup {
+        name: "/ecs/pv-a".into(),
+        retention_days: 14,
+        tags: Tags::new(),
+    };
+    assert!(create.done_despite(&exists) && !create.done_despite(&gone));
+    // Deregistering reports no NotFound worth forgiving; modifying a gone
+    // rule must fail so that it is planned again.
+    let modify_gone = Change::DeregisterTaskDefinitions {
+        family: "pv-a".into(),
+    };
+    assert!(!modify_gone.done_despite(&gone));
+    assert!(!Change::ReleasePriority.done_despite(&gone));
+}

@@ -37,6 +37,27 @@ pub struct Report {
     pub callback_url: Option<String>,
 }
 
+impl Report {
+    /// The description of the GitHub deployment made for this report's
+    /// generation of `commit`.
+    pub fn deployment_description(&self, commit: &str) -> String {
+        format!(
+            "preview of {} at {}",
+            self.branch,
+            commit.chars().take(12).collect::<String>()
+        )
+    }
+
+    /// The key a callback carries so that the receiver can drop a
+    /// redelivery: the same preview, generation and state give the same key.
+    pub fn idempotency_key(&self, state: DeploymentState) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.project, self.branch, self.generation, state
+        )
+    }
+}
+
 /// The states a GitHub deployment status can take, in GitHub's spelling;
 /// a callback's `state` uses the same words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -195,6 +216,23 @@ mod tests {
             ai_run_id: Some("run-7".into()),
             callback_url: Some("https://qa.example.com/hook".into()),
         }
+    }
+
+    #[test]
+    fn a_deployment_names_its_branch_and_short_commit_and_a_callback_its_key() {
+        let r = report(Action::Deploy, Phase::Ready);
+        assert_eq!(
+            r.deployment_description("0123456789abcdef0123"),
+            "preview of qanote/issue-42 at 0123456789ab"
+        );
+        assert_eq!(
+            r.deployment_description("abc1234"),
+            "preview of qanote/issue-42 at abc1234"
+        );
+        assert_eq!(
+            r.idempotency_key(DeploymentState::Success),
+            "acme/shop:qanote/issue-42:1:success"
+        );
     }
 
     #[test]

@@ -69,7 +69,20 @@ pub fn owner_slug<'a>(tags: &'a Tags, controller_id: &str) -> Option<&'a str> {
 /// The TXT record value that marks a DNS name as ours (Route53 records
 /// carry no tags).
 pub fn dns_owner_marker(controller_id: &str, slug: &str) -> String {
-    format!("\"previewd:managed-by={controller_id};slug={slug}\"")
+    format!("{}{slug}\"", marker_head(controller_id))
+}
+
+/// The slug a TXT record value marks as ours: the inverse of
+/// [`dns_owner_marker`], `None` for any other value (another controller's
+/// marker included).
+pub fn dns_marker_slug<'a>(value: &'a str, controller_id: &str) -> Option<&'a str> {
+    value
+        .strip_prefix(&marker_head(controller_id))?
+        .strip_suffix('"')
+}
+
+fn marker_head(controller_id: &str) -> String {
+    format!("\"{MANAGED_BY}={controller_id};slug=")
 }
 
 #[cfg(test)]
@@ -84,6 +97,33 @@ mod tests {
         t.remove(MANAGED_BY);
         assert!(!is_owned(&t, "ctl-a"));
         assert_eq!(owner_slug(&t, "ctl-a"), None);
+    }
+
+    #[test]
+    fn a_marker_names_its_slug_for_its_controller_only() {
+        let marker = dns_owner_marker("ctl-a", "issue-42");
+        assert_eq!(marker, "\"previewd:managed-by=ctl-a;slug=issue-42\"");
+        assert_eq!(dns_marker_slug(&marker, "ctl-a"), Some("issue-42"));
+        assert_eq!(dns_marker_slug(&marker, "ctl"), None);
+        assert_eq!(dns_marker_slug(&marker, "ctl-b"), None);
+        assert_eq!(dns_marker_slug("\"v=spf1 -all\"", "ctl-a"), None);
+        let unquoted = marker.trim_end_matches('"');
+        assert_eq!(dns_marker_slug(unquoted, "ctl-a"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_marker_reads_back_as_its_slug(
+            id in "[a-z0-9-]{1,20}",
+            other in "[a-z0-9-]{1,20}",
+            slug in "[a-z0-9-]{0,40}",
+        ) {
+            let marker = dns_owner_marker(&id, &slug);
+            proptest::prop_assert_eq!(dns_marker_slug(&marker, &id), Some(slug.as_str()));
+            if other != id {
+                proptest::prop_assert_eq!(dns_marker_slug(&marker, &other), None);
+            }
+        }
     }
 
     #[test]

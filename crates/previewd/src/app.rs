@@ -52,7 +52,7 @@ pub async fn doctor(cfg: &Config) -> anyhow::Result<bool> {
         subnets: cfg.cloud.subnets.clone(),
         security_groups: cfg.cloud.security_groups.clone(),
         domain: cfg.naming.domain.clone(),
-        log_group_prefix: format!("/ecs/{}-", cfg.naming.prefix),
+        log_group_prefix: previewd_core::naming::log_group_prefix(&cfg.naming.prefix),
         log_retention_days: cfg.container.log_retention_days,
         scope: cfg.policy_scope(),
     };

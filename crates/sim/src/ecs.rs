@@ -5,6 +5,7 @@ use crate::config::ACCOUNT;
 use crate::service::{Deploy, EcsState, Service, Status, not_found, start_failure};
 use crate::world::{World, invalid};
 use previewd_core::CloudError;
+use previewd_core::error::gone_is_fine;
 use previewd_core::naming::is_ecs_name;
 use previewd_core::observed::{ObservedService, RolloutState};
 use previewd_core::operations::{ECS_TAG_RESOURCE, Op};
@@ -275,11 +276,13 @@ impl World {
         let arn = self.service_arn(name);
         self.gate(Op::DeleteService, &arn)?;
         let now = self.now;
+        // What AWS answers for a service gone or going, and what the port
+        // calls success.
         let Some(svc) = self.ecs.services.get_mut(name) else {
-            return Ok(());
+            return gone_is_fine(Err(not_found(None)));
         };
         if svc.status != Status::Active {
-            return Ok(());
+            return gone_is_fine(Err(not_found(Some(svc.status))));
         }
         if svc.desired > 0 {
             return Err(CloudError::ResourceInUse(

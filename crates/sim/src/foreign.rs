@@ -122,7 +122,7 @@ impl Sim {
                 port: 80,
                 env: BTreeMap::new(),
                 secrets: BTreeMap::new(),
-                log_group: format!("/ecs/{family}"),
+                log_group: previewd_core::naming::log_group_name(family),
                 log_region: w.cfg.region.clone(),
                 log_stream_prefix: "app".into(),
             },

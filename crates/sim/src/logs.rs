@@ -3,6 +3,7 @@
 use crate::config::ACCOUNT;
 use crate::world::{World, invalid};
 use previewd_core::CloudError;
+use previewd_core::error::gone_is_fine;
 use previewd_core::naming::is_log_group_name;
 use previewd_core::observed::ObservedLogGroup;
 use previewd_core::operations::{LOGS_TAG_RESOURCE, Op};
@@ -158,10 +159,10 @@ impl World {
     pub(crate) fn logs_delete(&mut self, name: &str) -> CloudResult<()> {
         let arn = self.log_group_arn(name);
         self.gate(Op::DeleteLogGroup, &arn)?;
-        // AWS answers ResourceNotFoundException; the port calls gone success.
-        if self.logs.groups.remove(name).is_some() {
-            self.applied(Op::DeleteLogGroup)?;
+        match self.logs.groups.remove(name) {
+            Some(_) => self.applied(Op::DeleteLogGroup),
+            // What AWS answers, and what the port calls success.
+            None => gone_is_fine(Err(missing())),
         }
-        Ok(())
     }
 }

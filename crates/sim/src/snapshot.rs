@@ -94,12 +94,15 @@ impl Snapshot {
 
     fn split(&self, id: &str, owned: bool) -> Snapshot {
         let ours = |t: &Tags| tags::is_owned(t, id) == owned;
-        let marker = tags::dns_owner_marker(id, "");
-        let marker = marker.trim_end_matches('"');
         let our_names: BTreeSet<&str> = self
             .records
             .iter()
-            .filter(|r| r.kind == RecordType::Txt && r.values.iter().any(|v| v.starts_with(marker)))
+            .filter(|r| {
+                r.kind == RecordType::Txt
+                    && r.values
+                        .iter()
+                        .any(|v| tags::dns_marker_slug(v, id).is_some())
+            })
             .map(|r| r.name.as_str())
             .collect();
         Snapshot {
