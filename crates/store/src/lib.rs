@@ -24,6 +24,7 @@ mod apply;
 mod deliveries;
 mod error;
 mod events;
+mod gc;
 mod postgres;
 mod rows;
 mod sql;

@@ -1,8 +1,9 @@
 //! `SqlStore`, the one implementation of the core's `Store` port: its
 //! connection, and every port method in the trait's order. The longer
-//! write paths live beside it, named for what they write: `apply.rs`
-//! (deploy and destroy), `deliveries.rs` (webhooks), `events.rs` (the
-//! status history and the claim that counts takeovers).
+//! paths live beside it, named for what they write: `apply.rs` (deploy
+//! and destroy), `deliveries.rs` (webhooks), `events.rs` (the status
+//! history and the claim that counts takeovers), `gc.rs` (the sweep's
+//! sightings and lock).
 //!
 //! One body serves both databases through sqlx's `Any` driver: the
 //! statements are shared text (`sql.rs`), the columns are TEXT and BIGINT
@@ -422,53 +423,11 @@ impl Store for SqlStore {
         now: Timestamp,
         record: bool,
     ) -> StoreResult<Vec<Timestamp>> {
-        let now_ms = rows::to_ms(now);
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(error::query("gc_sightings: begin"))?;
-        let mut first = Vec::with_capacity(resources.len());
-        for resource in resources {
-            if record {
-                sqlx::query(sql::SIGHT)
-                    .bind(resource)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(error::query("gc_sightings: sight"))?;
-            }
-            let seen: Option<i64> = sqlx::query_scalar(sql::FIRST_SEEN)
-                .bind(resource)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(error::query("gc_sightings: read"))?;
-            let seen = seen.map_or(Ok(now), |ms| {
-                rows::from_ms("gc_sightings", "first_seen", ms)
-            })?;
-            first.push(seen);
-        }
-        if record {
-            sqlx::query(sql::FORGET_SIGHTINGS)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(error::query("gc_sightings: forget"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(error::query("gc_sightings: commit"))?;
-        Ok(first)
+        self.sightings(resources, now, record).await
     }
 
     async fn try_sweep_lock(&self) -> StoreResult<Option<SweepLock>> {
-        match self.backend {
-            // Always granted: the lock file already keeps a second replica
-            // away, and two sweeps within one process would only repeat
-            // idempotent work.
-            Backend::Sqlite => Ok(Some(SweepLock::new(()))),
-            Backend::Postgres => postgres::take_sweep_lock(&self.pool).await,
-        }
+        self.sweep_lock().await
     }
 }
 
