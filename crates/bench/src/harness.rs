@@ -138,10 +138,10 @@ impl StoreHandle {
                 // The name is ours (hex digits only), so splicing it is safe.
                 conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await?;
-                let store =
-                    previewd_store::PgStore::connect_with(admin.clone().database(&name)).await?;
+                let url = admin.clone().database(&name).to_url_lossy();
+                let store = previewd_store::open(url.as_str()).await?;
                 Ok(Self {
-                    store: Arc::new(store),
+                    store,
                     _dir: None,
                     pg: Some((admin, name)),
                 })

@@ -12,6 +12,7 @@
 
 pub mod baseline;
 pub mod bound;
+pub mod counted;
 pub mod harness;
 pub mod scenarios;
 pub mod svg;

@@ -68,6 +68,17 @@ enum Scenario {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Store writes during a burst on PostgreSQL, and how many are lease
+    /// renewals.
+    Lease {
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        /// The controller's lease (`controller.lease_secs`).
+        #[arg(long, default_value_t = 15)]
+        lease_secs: u64,
+        #[arg(long, default_value = DEFAULT_PG_URL)]
+        pg_url: String,
+    },
     /// Peak RSS holding N previews through a full resync.
     Memory {
         #[arg(long, default_value_t = 1000)]
@@ -128,6 +139,14 @@ async fn main() -> anyhow::Result<()> {
             requests,
             concurrency,
         } => scenarios::api::dispatch(backend, &pg_url, requests, concurrency).await?,
+        Scenario::Lease {
+            n,
+            lease_secs,
+            pg_url,
+        } => {
+            let lease = Duration::from_secs(lease_secs);
+            scenarios::lease::lease(n, lease, &pg_url, &params).await?
+        }
         Scenario::Memory {
             n,
             resync_secs,

@@ -2,8 +2,9 @@
 //! BENCHMARKS.md reads and agree with themselves and with the sim. Never
 //! a timing threshold: speed is what the benchmark reports, not a test.
 
-use previewd_bench::harness::SimParams;
-use previewd_bench::scenarios::{System, burst, is_mutating, steady};
+use previewd_bench::counted::READS;
+use previewd_bench::harness::{DEFAULT_PG_URL, SimParams};
+use previewd_bench::scenarios::{System, burst, is_mutating, lease, steady};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -104,4 +105,40 @@ async fn a_steady_resync_changes_nothing_and_reports_calls_per_preview_per_round
         .map(|x| x.as_f64().unwrap())
         .sum();
     assert!((split - per).abs() < 0.01, "the split adds up: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_run_counts_the_renewals_among_the_store_writes() {
+    // 100 ms a request: a new preview's first pass (several requests in a
+    // row) outlasts a quarter of the 1 s lease, so it renews.
+    let params = SimParams {
+        latency_ms: 100,
+        ..SimParams::quick()
+    };
+    let out = lease::lease(5, Duration::from_secs(1), DEFAULT_PG_URL, &params)
+        .await
+        .expect("lease runs");
+    let v = out.json;
+    assert_eq!(
+        (v["scenario"].as_str(), v["n"].as_u64()),
+        (Some("lease"), Some(5))
+    );
+    let calls = v["store_calls"].as_object().expect("calls by method");
+    let of = |m: &str| calls.get(m).and_then(Value::as_u64).unwrap_or(0);
+    assert_eq!(of("apply_deploy"), 5, "one dispatch each: {v}");
+    assert_eq!(v["passes"], of("record_status"), "{v}");
+    assert!(of("record_status") >= 5, "every preview was recorded: {v}");
+    assert_eq!(v["lease_renewals"], of("renew_lease"), "{v}");
+    assert!(of("renew_lease") > 0, "long first passes renew: {v}");
+    let writes: u64 = calls
+        .iter()
+        .filter(|(m, _)| !READS.contains(&m.as_str()))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(v["writing_calls"], writes, "{v}");
+    let share = of("renew_lease") as f64 / writes as f64;
+    assert!(
+        (v["renewal_share_of_writes"].as_f64().unwrap() - share).abs() < 0.001,
+        "{v}"
+    );
 }

@@ -1,13 +1,18 @@
 //! previewd's desired-state table, work schedule and outbox on SQLite and
-//! PostgreSQL: the sqlx implementations of [`previewd_core::ports::Store`].
+//! PostgreSQL: [`SqlStore`], the sqlx implementation of
+//! [`previewd_core::ports::Store`].
 //!
 //! ```text
-//!            open(url) ──▶ Arc<dyn Store>
-//!                 │
-//!       ┌─────────┴──────────┐
-//!  SqliteStore           PgStore          one body per method (shared.rs),
-//!  (file, WAL,           (replicas,       one text per statement (sql.rs),
-//!   one replica)          SKIP LOCKED)    one row mapping (rows.rs)
+//!   open(url) ──▶ SqlStore ──▶ Arc<dyn Store>
+//!                    │  one sqlx `Any` pool; each method written once
+//!                    │  (store.rs, apply.rs, deliveries.rs, events.rs),
+//!                    │  each statement once (sql.rs), each row mapping
+//!                    │  once (rows.rs)
+//!          ┌─────────┴──────────┐
+//!     sqlite.rs             postgres.rs     what differs: opening the
+//!     (file lock, WAL,      (replicas,      database, the claim's lock
+//!      one replica)          SKIP LOCKED,   clause, the sweep lock
+//!                            advisory lock)
 //! ```
 //!
 //! Both run the migrations in `migrations/<backend>/` at connect time and
@@ -19,16 +24,16 @@ mod apply;
 mod deliveries;
 mod error;
 mod events;
+mod gc;
 mod postgres;
 mod rows;
-mod shared;
 mod sql;
 mod sqlite;
+mod store;
 mod wake;
 
 pub use error::BackendError;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use store::SqlStore;
 pub use wake::{WAKE_CHANNEL, wake_on_writes};
 
 use previewd_core::ports::{Store, StoreError, StoreResult};
@@ -61,21 +66,20 @@ impl Backend {
     /// A short name for logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
-            Backend::Sqlite => SqliteStore::BACKEND,
-            Backend::Postgres => PgStore::BACKEND,
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
     }
 }
 
 /// Connects to the database `url` names and brings its schema up to date.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
-    let backend = Backend::of(url)?;
-    let store: Arc<dyn Store> = match backend {
-        Backend::Sqlite => Arc::new(SqliteStore::connect(url).await?),
-        Backend::Postgres => Arc::new(PgStore::connect(url).await?),
-    };
-    tracing::info!(backend = backend.name(), "store opened and migrated");
-    Ok(store)
+    let store = SqlStore::connect(url).await?;
+    tracing::info!(
+        backend = store.backend().name(),
+        "store opened and migrated"
+    );
+    Ok(Arc::new(store))
 }
 
 #[cfg(test)]

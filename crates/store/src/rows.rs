@@ -75,7 +75,7 @@ fn parse_text<T: std::str::FromStr<Err = String>>(
     })
 }
 
-/// One `previews` row exactly as selected by `shared::PREVIEW_COLUMNS`.
+/// One `previews` row exactly as selected by `sql::preview_columns!`.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct PreviewRow {
     project: String,
@@ -262,7 +262,7 @@ pub(crate) fn payload_json(payload: &serde_json::Value) -> StoreResult<String> {
     to_json("payload", payload)
 }
 
-/// One `outbox` row as selected by `shared::OUTBOX_COLUMNS`.
+/// One `outbox` row as selected by `sql::outbox_columns!`.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct OutboxRow {
     id: i64,

@@ -3,7 +3,10 @@
 //! sqlx accepts `$N` placeholders on SQLite as on PostgreSQL, timestamps are
 //! BIGINT milliseconds on both, and the smaller of two values is spelled
 //! `CASE` (SQLite says `MIN(a, b)`, PostgreSQL `LEAST(a, b)`), so the text is
-//! shared. Only the claim statements differ, by one locking clause.
+//! shared. Only the claim statements differ, by one locking clause. The two
+//! column lists are small macros only because `concat!` takes literals.
+
+use crate::Backend;
 
 /// The `previews` columns `rows::PreviewRow` reads, in one place.
 macro_rules! preview_columns {
@@ -22,55 +25,84 @@ macro_rules! outbox_columns {
     };
 }
 
-/// Leases due rows. `$lock` is empty on SQLite, where the single writer
-/// makes the statement atomic, and `FOR UPDATE SKIP LOCKED` on PostgreSQL,
-/// where replicas claiming at once must pass over each other's rows (and
-/// a row updated meanwhile is re-checked against the WHERE clause).
-/// `lease_taken_from` keeps the other replica whose expired lease this
-/// claim replaced (SET sees the old row), for the takeover count.
-macro_rules! claim_due_sql {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE previews SET lease_owner = $1, lease_until = $2, \
-             claimed_generation = generation, \
-             lease_taken_from = CASE WHEN lease_owner <> $1 THEN lease_owner END \
-             WHERE (project, branch) IN (\
-               SELECT project, branch FROM previews \
-               WHERE next_reconcile_at <= $3 AND (lease_owner IS NULL OR lease_until < $3) \
-               ORDER BY next_reconcile_at, project, branch LIMIT $4 ",
-            $lock,
-            ") RETURNING lease_taken_from, ",
-            preview_columns!()
-        )
-    };
-}
+/// Leases due rows. On PostgreSQL the subselect ends `FOR UPDATE SKIP
+/// LOCKED`: replicas claiming at once must pass over each other's rows (and
+/// a row updated meanwhile is re-checked against the WHERE clause). SQLite
+/// has no such clause and needs none: its single writer makes the
+/// statement atomic. `lease_taken_from` keeps the other replica whose
+/// expired lease this claim replaced (SET sees the old row), for the
+/// takeover count.
+const CLAIM_DUE_SQLITE: &str = concat!(
+    "UPDATE previews SET lease_owner = $1, lease_until = $2, \
+     claimed_generation = generation, \
+     lease_taken_from = CASE WHEN lease_owner <> $1 THEN lease_owner END \
+     WHERE (project, branch) IN (\
+       SELECT project, branch FROM previews \
+       WHERE next_reconcile_at <= $3 AND (lease_owner IS NULL OR lease_until < $3) \
+       ORDER BY next_reconcile_at, project, branch LIMIT $4\
+     ) RETURNING lease_taken_from, ",
+    preview_columns!()
+);
+/// [`CLAIM_DUE_SQLITE`] with the lock clause (a test keeps them so).
+const CLAIM_DUE_POSTGRES: &str = concat!(
+    "UPDATE previews SET lease_owner = $1, lease_until = $2, \
+     claimed_generation = generation, \
+     lease_taken_from = CASE WHEN lease_owner <> $1 THEN lease_owner END \
+     WHERE (project, branch) IN (\
+       SELECT project, branch FROM previews \
+       WHERE next_reconcile_at <= $3 AND (lease_owner IS NULL OR lease_until < $3) \
+       ORDER BY next_reconcile_at, project, branch LIMIT $4 FOR UPDATE SKIP LOCKED\
+     ) RETURNING lease_taken_from, ",
+    preview_columns!()
+);
 
 /// Leases the head of each preview's undelivered queue. A message with an
 /// earlier undelivered sibling never qualifies, which both keeps per-preview
-/// order and allows at most one message per preview in flight.
-macro_rules! claim_outbox_sql {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
-             WHERE id IN (\
-               SELECT o.id FROM outbox o \
-               WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $3 \
-                 AND (o.lease_owner IS NULL OR o.lease_until < $3) \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e \
-                   WHERE e.project = o.project AND e.branch = o.branch \
-                     AND e.delivered_at IS NULL AND e.id < o.id) \
-               ORDER BY o.id LIMIT $4 ",
-            $lock,
-            ") RETURNING ",
-            outbox_columns!()
-        )
-    };
+/// order and allows at most one message per preview in flight. The lock
+/// clause is as in [`CLAIM_DUE_SQLITE`].
+const CLAIM_OUTBOX_SQLITE: &str = concat!(
+    "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+     WHERE id IN (\
+       SELECT o.id FROM outbox o \
+       WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $3 \
+         AND (o.lease_owner IS NULL OR o.lease_until < $3) \
+         AND NOT EXISTS (SELECT 1 FROM outbox e \
+           WHERE e.project = o.project AND e.branch = o.branch \
+             AND e.delivered_at IS NULL AND e.id < o.id) \
+       ORDER BY o.id LIMIT $4\
+     ) RETURNING ",
+    outbox_columns!()
+);
+/// [`CLAIM_OUTBOX_SQLITE`] with the lock clause (a test keeps them so).
+const CLAIM_OUTBOX_POSTGRES: &str = concat!(
+    "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+     WHERE id IN (\
+       SELECT o.id FROM outbox o \
+       WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $3 \
+         AND (o.lease_owner IS NULL OR o.lease_until < $3) \
+         AND NOT EXISTS (SELECT 1 FROM outbox e \
+           WHERE e.project = o.project AND e.branch = o.branch \
+             AND e.delivered_at IS NULL AND e.id < o.id) \
+       ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED\
+     ) RETURNING ",
+    outbox_columns!()
+);
+
+/// The claim of due rows on `backend`.
+pub(crate) fn claim_due(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => CLAIM_DUE_SQLITE,
+        Backend::Postgres => CLAIM_DUE_POSTGRES,
+    }
 }
 
-pub(crate) const CLAIM_DUE_SQLITE: &str = claim_due_sql!("");
-pub(crate) const CLAIM_DUE_POSTGRES: &str = claim_due_sql!("FOR UPDATE SKIP LOCKED");
-pub(crate) const CLAIM_OUTBOX_SQLITE: &str = claim_outbox_sql!("");
-pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = claim_outbox_sql!("FOR UPDATE SKIP LOCKED");
+/// The claim of outbox messages on `backend`.
+pub(crate) fn claim_outbox(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => CLAIM_OUTBOX_SQLITE,
+        Backend::Postgres => CLAIM_OUTBOX_POSTGRES,
+    }
+}
 
 pub(crate) const GET: &str = concat!(
     "SELECT ",
@@ -221,3 +253,19 @@ pub(crate) const PRUNE_EVENTS: &str = "DELETE FROM events \
 
 pub(crate) const EVENTS: &str = "SELECT id, at, generation, phase, message FROM events \
      WHERE project = $1 AND branch = $2 ORDER BY id DESC LIMIT $3";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PostgreSQL claims are the SQLite ones plus the lock clause and
+    /// nothing else, so an edit to one that misses the other fails here.
+    #[test]
+    fn the_claims_differ_only_by_the_lock_clause() {
+        let lock = |sql: &str| sql.replacen("LIMIT $4", "LIMIT $4 FOR UPDATE SKIP LOCKED", 1);
+        assert_eq!(lock(CLAIM_DUE_SQLITE), CLAIM_DUE_POSTGRES);
+        assert_eq!(lock(CLAIM_OUTBOX_SQLITE), CLAIM_OUTBOX_POSTGRES);
+        assert_eq!(claim_due(Backend::Postgres), CLAIM_DUE_POSTGRES);
+        assert_eq!(claim_outbox(Backend::Sqlite), CLAIM_OUTBOX_SQLITE);
+    }
+}

@@ -1,22 +1,23 @@
-//! The SQLite backend: one database file in WAL mode, for a single replica.
+//! Opening SQLite: one database file in WAL mode, for a single replica,
+//! kept to one process by a lock file.
 
+use crate::Backend;
 use crate::error::BackendError;
-use previewd_core::ports::{StoreError, StoreResult, SweepLock};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use previewd_core::ports::{StoreError, StoreResult};
+use sqlx::AnyPool;
+use sqlx::Executor;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::Notify;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
-/// How long a writer waits for another to finish before failing; SQLite
-/// admits one writer at a time and every store write is short.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a writer waits for another to finish before failing (5 s);
+/// SQLite admits one writer at a time and every store write is short.
+const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
 
 /// Readers run beside the one writer under WAL; more connections than this
 /// would only queue on the write lock.
@@ -57,7 +58,7 @@ fn lock_replica(db: &Path) -> StoreResult<File> {
 /// that no other process uses this database now, so a lease that is not
 /// ours belongs to a process that is gone: waiting for it to run out would
 /// only keep a restarted daemon from its own previews (issue 15).
-async fn take_back_leases(pool: &SqlitePool) -> StoreResult<()> {
+async fn take_back_leases(pool: &AnyPool) -> StoreResult<()> {
     use crate::error::query;
     let mut freed = [0u64; 2];
     for (n, statement) in freed.iter_mut().zip([
@@ -81,104 +82,97 @@ async fn take_back_leases(pool: &SqlitePool) -> StoreResult<()> {
     Ok(())
 }
 
-/// The store on SQLite.
-///
-/// # Guarantees
-/// - Every claim is one `UPDATE … RETURNING` statement, atomic because
-///   SQLite has a single writer.
-/// - `sqlite::memory:` is one database shared by every caller of this
-///   store (a single connection that is never closed for idleness).
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    /// An exclusive lock on `<file>.lock`, held while the store lives: the
-    /// leases that keep replicas apart are PostgreSQL's business, so a
-    /// second process on the same file is refused outright.
-    _replica_lock: Option<Arc<File>>,
-    /// Notified after a committed write made a row due: one process is the
-    /// only replica, so this in-process wake-up is the whole story.
-    wake: Arc<Notify>,
-}
-
-impl SqliteStore {
-    pub const BACKEND: &'static str = "sqlite";
-
-    /// Opens (creating the file if missing) and migrates the database at
-    /// `url`, e.g. `sqlite:///var/lib/previewd/previewd.db` or `sqlite::memory:`.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        let connect = |source| BackendError::Connect {
-            backend: Self::BACKEND,
-            source,
-        };
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let mut options = SqliteConnectOptions::from_str(url)
-            .map_err(connect)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        if !in_memory {
-            // WAL lets readers run during a write; NORMAL sync is durable
-            // across process crashes in WAL mode, which is what we need.
-            options = options
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal);
-        }
-        let replica_lock = if in_memory {
-            None
-        } else {
-            Some(Arc::new(lock_replica(options.get_filename())?))
-        };
-        let pool = if in_memory {
-            // An in-memory database lives as long as a connection to it, so
-            // keep exactly one, forever, and every caller sees the same data.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
-        }
-        .connect_with(options)
-        .await
-        .map_err(connect)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| BackendError::Migrate {
-                backend: Self::BACKEND,
-                source,
-            })?;
-        if replica_lock.is_some() {
-            take_back_leases(&pool).await?;
-        }
-        Ok(Self {
-            pool,
-            _replica_lock: replica_lock,
-            wake: Arc::new(Notify::new()),
+/// Opens (creating the file if missing) and migrates the database at
+/// `url`, e.g. `sqlite:///var/lib/previewd/previewd.db` or
+/// `sqlite::memory:`. A file comes with the lock that keeps other
+/// processes away, and its leases taken back.
+pub(crate) async fn connect(url: &str) -> StoreResult<(AnyPool, Option<Arc<File>>)> {
+    let connect = |source| BackendError::Connect {
+        backend: Backend::Sqlite.name(),
+        source,
+    };
+    // Parsed here as sqlx's SQLite driver will parse it, for the file's
+    // name and to refuse a bad URL before the lock file is made.
+    let options = SqliteConnectOptions::from_str(url).map_err(connect)?;
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let replica_lock = if in_memory {
+        None
+    } else {
+        Some(Arc::new(lock_replica(options.get_filename())?))
+    };
+    let any_options = AnyConnectOptions::from_str(&any_url(url)).map_err(connect)?;
+    let pool = if in_memory {
+        // An in-memory database lives as long as a connection to it, so
+        // keep exactly one, forever, and every caller sees the same data.
+        AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        AnyPoolOptions::new().max_connections(MAX_CONNECTIONS)
+    }
+    .after_connect(move |conn, _| {
+        Box::pin(async move {
+            conn.execute(BUSY_TIMEOUT).await?;
+            if !in_memory {
+                // WAL lets readers run during a write; NORMAL sync is
+                // durable across process crashes in WAL mode, which is
+                // what we need.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+            }
+            Ok(())
         })
+    })
+    .connect_with(any_options)
+    .await
+    .map_err(connect)?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|source| BackendError::Migrate {
+            backend: Backend::Sqlite.name(),
+            source,
+        })?;
+    if replica_lock.is_some() {
+        take_back_leases(&pool).await?;
     }
-
-    /// The pool, for callers that need SQLite beyond the `Store` port.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Closes every connection, waiting for queries in flight.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Always granted: the lock file already keeps a second replica away,
-    /// and two sweeps within one process would only repeat idempotent work.
-    pub(crate) async fn take_sweep_lock(&self) -> StoreResult<Option<SweepLock>> {
-        Ok(Some(SweepLock::new(())))
-    }
+    Ok((pool, replica_lock))
 }
 
-crate::shared::impl_store!(
-    SqliteStore,
-    db: sqlx::Sqlite,
-    claim_due: crate::sql::CLAIM_DUE_SQLITE,
-    claim_outbox: crate::sql::CLAIM_OUTBOX_SQLITE,
-);
+/// The URL the `Any` driver opens: `url` with `mode=rwc`, so a missing
+/// file is created. The SQLite driver reads each `mode` as one flag
+/// (`ro` read-only, `rwc` create, `memory` in memory), so this adds the
+/// create flag and changes no other. The `Any` driver hands the URL's text
+/// to the SQLite driver unchanged.
+fn any_url(url: &str) -> String {
+    let joint = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joint}mode=rwc")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `Any` driver keeps the URL as a `Url` and gives its text to the
+    /// SQLite driver, which must read the same file from it as from ours.
+    #[test]
+    fn the_any_url_names_the_same_file_and_creates_it() {
+        for url in [
+            "sqlite://previewd.db",
+            "sqlite://Data/Previewd.db",
+            "sqlite:///var/lib/previewd/previewd.db",
+            "sqlite:///tmp/a dir/p%25.db",
+            "sqlite:relative.db",
+            "sqlite:///tmp/x.db?cache=private",
+        ] {
+            let ours = SqliteConnectOptions::from_str(url).unwrap();
+            let ours = ours.create_if_missing(true);
+            let any = AnyConnectOptions::from_str(&any_url(url)).unwrap();
+            let theirs = SqliteConnectOptions::from_str(any.database_url.as_str()).unwrap();
+            // Every field, the file's name and the create flag among them.
+            assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "{url}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use previewd_core::ports::StoreError;
 use previewd_core::{DeployRequest, NamingConfig, PreviewKey, PreviewSpec, Timestamp};
-use previewd_store::{SqliteStore, open};
+use previewd_store::{SqlStore, open};
 
 fn request(branch: &str) -> DeployRequest {
     DeployRequest {
@@ -55,7 +55,7 @@ async fn a_file_is_created_and_reopened_with_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("sub.db").display());
     let now = Timestamp::from_timestamp_millis(0).unwrap();
-    let store = SqliteStore::connect(&url).await.unwrap();
+    let store = SqlStore::connect(&url).await.unwrap();
     let req = request("main");
     let first =
         previewd_core::ports::Store::apply_deploy(&store, &req, &NamingConfig::default(), now)
@@ -85,4 +85,37 @@ async fn a_second_replica_on_one_sqlite_file_is_refused() {
     assert!(text.contains("PostgreSQL"), "{text}");
     drop(first);
     open(&url).await.expect("free again once the first is gone");
+}
+
+/// The settings a SQLite file is opened with, as every pooled connection
+/// reports them: WAL, NORMAL sync, a 5 s busy timeout, foreign keys on.
+#[tokio::test]
+async fn a_file_is_opened_in_wal_mode_with_its_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    let mut conns = Vec::new();
+    // Several connections at once, so more than the first is checked.
+    for _ in 0..3 {
+        conns.push(store.pool().acquire().await.unwrap());
+    }
+    for conn in &mut conns {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        let fks: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!((mode.as_str(), sync, busy, fks), ("wal", 1, 5000, 1));
+    }
 }

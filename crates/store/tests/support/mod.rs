@@ -6,7 +6,7 @@ use previewd_core::{
     ApplyOutcome, DeployRequest, NamingConfig, OutboxMessage, Phase, PreviewKey, PreviewSpec,
     PreviewStatus, StatusUpdate, Timestamp,
 };
-use previewd_store::{PgStore, SqliteStore};
+use previewd_store::SqlStore;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Executor};
 use std::future::Future;
@@ -25,19 +25,15 @@ pub const LEASE: Duration = Duration::from_secs(30);
 /// The database behind a case's store, for the few cases that must put a
 /// row into a state the `Store` API never writes.
 #[derive(Clone)]
-pub enum Sql {
-    Sqlite(SqliteStore),
-    Postgres(PgStore),
-}
+pub struct Sql(SqlStore);
 
 impl Sql {
     /// Runs one statement the case wrote (text shared by both backends).
     pub async fn execute(&self, statement: &'static str) {
-        let done = match self {
-            Sql::Sqlite(s) => s.pool().execute(statement).await.map(|d| d.rows_affected()),
-            Sql::Postgres(s) => s.pool().execute(statement).await.map(|d| d.rows_affected()),
-        };
-        let rows = done.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        let done = self.0.pool().execute(statement).await;
+        let rows = done
+            .map(|d| d.rows_affected())
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
         assert!(rows > 0, "{statement} changed nothing");
     }
 }
@@ -59,10 +55,10 @@ where
 {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
     let url = format!("sqlite://{}", dir.path().join("previewd.db").display());
-    let store = SqliteStore::connect(&url)
+    let store = SqlStore::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
-    let outcome = tokio::spawn(case(Arc::new(store.clone()), Sql::Sqlite(store.clone()))).await;
+    let outcome = tokio::spawn(case(Arc::new(store.clone()), Sql(store.clone()))).await;
     store.close().await;
     drop(dir);
     finish(outcome);
@@ -103,10 +99,11 @@ where
         .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap_or_else(|e| panic!("creating database {name} at {where_}: {e}"));
-    let store = PgStore::connect_with(admin_options.clone().database(&name))
+    let url = admin_options.clone().database(&name).to_url_lossy();
+    let store = SqlStore::connect(url.as_str())
         .await
         .unwrap_or_else(|e| panic!("opening database {name} at {where_}: {e}"));
-    let outcome = tokio::spawn(case(Arc::new(store.clone()), Sql::Postgres(store.clone()))).await;
+    let outcome = tokio::spawn(case(Arc::new(store.clone()), Sql(store.clone()))).await;
     store.close().await;
     // FORCE ends any connection a panicking case left behind.
     let _ = admin

@@ -1,0 +1,217 @@
+//! A pass-through `Store` that counts the calls made to it, by method: the
+//! store's load, for the lease scenario (how many of the writes are lease
+//! renewals).
+
+use async_trait::async_trait;
+use previewd_core::ports::{Delivery, Store, StoreResult, SweepLock};
+use previewd_core::{
+    Command, Effect, Event, ListFilter, OutboxItem, Preview, PreviewKey, StatusUpdate, Timestamp,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The methods that only read; every other one writes (a claim that
+/// finds nothing due still runs its UPDATE).
+pub const READS: [&str; 7] = [
+    "get",
+    "list",
+    "deployment",
+    "reserved_priorities",
+    "next_due",
+    "events",
+    "outbox_backlog",
+];
+
+pub struct Counted {
+    inner: Arc<dyn Store>,
+    /// Method name → calls so far.
+    calls: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Counted {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            calls: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The calls so far, by method.
+    pub fn calls(&self) -> BTreeMap<&'static str, u64> {
+        self.calls.lock().expect("not poisoned").clone()
+    }
+
+    fn note(&self, method: &'static str) {
+        *self
+            .calls
+            .lock()
+            .expect("not poisoned")
+            .entry(method)
+            .or_default() += 1;
+    }
+}
+
+#[async_trait]
+impl Store for Counted {
+    async fn apply(&self, command: &Command, now: Timestamp) -> StoreResult<Effect> {
+        self.note("apply");
+        self.inner.apply(command, now).await
+    }
+
+    fn wakeups(&self) -> Arc<Notify> {
+        self.inner.wakeups()
+    }
+
+    async fn get(&self, key: &PreviewKey) -> StoreResult<Option<Preview>> {
+        self.note("get");
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, filter: &ListFilter) -> StoreResult<Vec<Preview>> {
+        self.note("list");
+        self.inner.list(filter).await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<Preview>> {
+        self.note("claim_due");
+        self.inner.claim_due(owner, now, lease, limit).await
+    }
+
+    async fn lease_deleted(
+        &self,
+        key: &PreviewKey,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        self.note("lease_deleted");
+        self.inner.lease_deleted(key, owner, now, lease).await
+    }
+
+    async fn save_deployment(
+        &self,
+        key: &PreviewKey,
+        generation: i64,
+        deployment_id: i64,
+        now: Timestamp,
+    ) -> StoreResult<i64> {
+        self.note("save_deployment");
+        self.inner
+            .save_deployment(key, generation, deployment_id, now)
+            .await
+    }
+
+    async fn deployment(
+        &self,
+        key: &PreviewKey,
+        generation: Option<i64>,
+    ) -> StoreResult<Option<i64>> {
+        self.note("deployment");
+        self.inner.deployment(key, generation).await
+    }
+
+    async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool> {
+        self.note("remember_delivery");
+        self.inner.remember_delivery(delivery, now).await
+    }
+
+    async fn release_lease(&self, key: &PreviewKey, owner: &str) -> StoreResult<()> {
+        self.note("release_lease");
+        self.inner.release_lease(key, owner).await
+    }
+
+    async fn renew_lease(
+        &self,
+        key: &PreviewKey,
+        owner: &str,
+        until: Timestamp,
+    ) -> StoreResult<()> {
+        self.note("renew_lease");
+        self.inner.renew_lease(key, owner, until).await
+    }
+
+    async fn record_status(
+        &self,
+        key: &PreviewKey,
+        owner: &str,
+        update: &StatusUpdate,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.note("record_status");
+        self.inner.record_status(key, owner, update, now).await
+    }
+
+    async fn set_rule_priority(&self, key: &PreviewKey, priority: Option<i32>) -> StoreResult<()> {
+        self.note("set_rule_priority");
+        self.inner.set_rule_priority(key, priority).await
+    }
+
+    async fn reserved_priorities(&self, except: &PreviewKey) -> StoreResult<Vec<i32>> {
+        self.note("reserved_priorities");
+        self.inner.reserved_priorities(except).await
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
+        self.note("next_due");
+        self.inner.next_due().await
+    }
+
+    async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        self.note("claim_outbox");
+        self.inner.claim_outbox(owner, now, lease, limit).await
+    }
+
+    async fn ack_outbox(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        self.note("ack_outbox");
+        self.inner.ack_outbox(id, now).await
+    }
+
+    async fn retry_outbox(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<()> {
+        self.note("retry_outbox");
+        self.inner.retry_outbox(id, next_attempt_at, error).await
+    }
+
+    async fn events(&self, key: &PreviewKey, limit: i64) -> StoreResult<Vec<Event>> {
+        self.note("events");
+        self.inner.events(key, limit).await
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<(i64, Option<Timestamp>)> {
+        self.note("outbox_backlog");
+        self.inner.outbox_backlog().await
+    }
+
+    async fn gc_sightings(
+        &self,
+        resources: &[String],
+        now: Timestamp,
+        record: bool,
+    ) -> StoreResult<Vec<Timestamp>> {
+        self.note("gc_sightings");
+        self.inner.gc_sightings(resources, now, record).await
+    }
+
+    async fn try_sweep_lock(&self) -> StoreResult<Option<SweepLock>> {
+        self.note("try_sweep_lock");
+        self.inner.try_sweep_lock().await
+    }
+}
