@@ -26,7 +26,7 @@ use previewd_core::model::{Desired, ListFilter, Timestamp};
 use previewd_core::observed::{RecordType, ServiceStatus};
 use previewd_core::ports::{CloudResult, Store, StoreError};
 use previewd_core::render::{DnsAction, DnsChange, DnsMode, Template};
-use previewd_core::tags;
+use previewd_core::{tagged, tags};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -262,14 +262,15 @@ impl Sweeper {
                 out.push(r);
             }
         }
-        for rule in self.cloud.load_balancer.listener().await?.rules {
+        let lb = self.cloud.load_balancer.as_ref();
+        for rule in tagged::listener(lb).await?.rules {
             out.extend(own(
                 ResourceKind::ListenerRule,
                 rule.arn.clone(),
                 &rule.tags,
             ));
         }
-        for tg in self.cloud.load_balancer.target_groups(&prefix).await? {
+        for tg in tagged::target_groups(lb, &prefix).await? {
             out.extend(own(ResourceKind::TargetGroup, tg.arn.clone(), &tg.tags));
         }
         for family in self.cloud.compute.task_definition_families(&prefix).await? {
@@ -277,12 +278,7 @@ impl Sweeper {
                 out.extend(own(ResourceKind::TaskDefinitions, family, &td.tags));
             }
         }
-        for lg in self
-            .cloud
-            .logs
-            .log_groups(&format!("/ecs/{prefix}"))
-            .await?
-        {
+        for lg in tagged::log_groups(self.cloud.logs.as_ref(), &format!("/ecs/{prefix}")).await? {
             out.extend(own(ResourceKind::LogGroup, lg.name.clone(), &lg.tags));
         }
         Ok(out)

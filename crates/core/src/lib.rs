@@ -31,6 +31,7 @@ pub mod plan;
 pub mod ports;
 pub mod render;
 pub mod report;
+pub mod tagged;
 pub mod tags;
 
 pub use error::{CloudError, ErrorClass};
