@@ -177,9 +177,9 @@ impl Aws {
 }
 
 impl Aws {
-    /// The listener's rules (with their tags when `with_tags`) and how full
-    /// its load balancer is.
-    async fn listener_state(&self, with_tags: bool) -> CloudResult<ListenerState> {
+    /// The listener's rules (without their tags: DescribeRules has none)
+    /// and how full its load balancer is.
+    async fn listener_state(&self) -> CloudResult<ListenerState> {
         let lb = self.load_balancer_arn().await?;
         let rules = self.rules_of(&self.settings.listener_arn).await?;
         let custom: Vec<String> = rules
@@ -187,11 +187,6 @@ impl Aws {
             .filter(|r| !r.is_default().unwrap_or(false))
             .filter_map(|r| r.rule_arn().map(str::to_owned))
             .collect();
-        let mut tags = if with_tags {
-            self.tags_of(&custom).await?
-        } else {
-            HashMap::new()
-        };
 
         // The rules quota is per load balancer: count the other listeners'.
         let listeners = self
@@ -223,7 +218,7 @@ impl Aws {
                     priority: r.priority().and_then(|p| p.parse().ok()),
                     hosts: hosts(r),
                     target_group_arn: forwards_to(r),
-                    tags: tags.remove(&arn).unwrap_or_default(),
+                    tags: Tags::new(),
                     arn,
                 }
             })
@@ -237,27 +232,14 @@ impl Aws {
         })
     }
 
-    /// Target groups whose name starts with `prefix`.
-    async fn target_groups_named(
-        &self,
-        prefix: &str,
-        with_tags: bool,
-    ) -> CloudResult<Vec<ObservedTargetGroup>> {
+    /// Target groups whose name starts with `prefix`, without their tags.
+    async fn target_groups_named(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {
         let groups: Vec<t::TargetGroup> = self
             .target_groups_where(None)
             .await?
             .into_iter()
             .filter(|g| g.target_group_name().is_some_and(|n| n.starts_with(prefix)))
             .collect();
-        let arns: Vec<String> = groups
-            .iter()
-            .filter_map(|g| g.target_group_arn().map(str::to_owned))
-            .collect();
-        let mut tags = if with_tags {
-            self.tags_of(&arns).await?
-        } else {
-            HashMap::new()
-        };
         Ok(groups
             .iter()
             .filter_map(|g| {
@@ -265,7 +247,7 @@ impl Aws {
                 Some(ObservedTargetGroup {
                     name: g.target_group_name().unwrap_or_default().to_owned(),
                     port: g.port().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
-                    tags: tags.remove(&arn).unwrap_or_default(),
+                    tags: Tags::new(),
                     arn,
                 })
             })
@@ -276,22 +258,11 @@ impl Aws {
 #[async_trait]
 impl LoadBalancer for Aws {
     async fn listener(&self) -> CloudResult<ListenerState> {
-        self.listener_state(true).await
+        self.listener_state().await
     }
 
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {
-        self.target_groups_named(prefix, true).await
-    }
-
-    async fn listener_without_tags(&self) -> CloudResult<ListenerState> {
-        self.listener_state(false).await
-    }
-
-    async fn target_groups_without_tags(
-        &self,
-        prefix: &str,
-    ) -> CloudResult<Vec<ObservedTargetGroup>> {
-        self.target_groups_named(prefix, false).await
+        self.target_groups_named(prefix).await
     }
 
     async fn tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Tags>> {

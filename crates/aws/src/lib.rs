@@ -67,9 +67,6 @@ pub struct Aws {
     ecr: aws_sdk_ecr::Client,
     /// The listener's load balancer, looked up once.
     load_balancer_arn: OnceCell<String>,
-    /// Log-group tags by (name, creation time): a group's identity never
-    /// changes, so its ownership tags are fetched once, not every listing.
-    log_group_tags: logs::TagCache,
     /// previewd's share of the account's API buckets; every request waits
     /// for its tokens here, page by page.
     pacer: Option<Arc<Pacer>>,
@@ -107,7 +104,6 @@ impl Aws {
             ecr: aws_sdk_ecr::Client::new(&shared),
             settings,
             load_balancer_arn: OnceCell::new(),
-            log_group_tags: Default::default(),
             pacer: None,
         }
     }

@@ -6,18 +6,11 @@ use async_trait::async_trait;
 use previewd_core::observed::ObservedLogGroup;
 use previewd_core::ports::{CloudResult, Logs};
 use previewd_core::tags::Tags;
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-/// Tags of log groups already seen, keyed by name and creation time (a
-/// deleted and recreated group is a new key).
-pub(crate) type TagCache = Mutex<HashMap<(String, i64), Tags>>;
 
 /// One group as DescribeLogGroups lists it.
 struct Listed {
     name: String,
     arn: String,
-    created: i64,
     retention_days: Option<i32>,
 }
 
@@ -41,7 +34,6 @@ impl Aws {
                 Some(Listed {
                     name: g.log_group_name()?.to_owned(),
                     arn: g.arn()?.to_owned(),
-                    created: g.creation_time().unwrap_or_default(),
                     retention_days: g.retention_in_days(),
                 })
             }));
@@ -56,26 +48,6 @@ impl Aws {
 #[async_trait]
 impl Logs for Aws {
     async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
-        let listed = self.describe_groups(prefix).await?;
-        let mut out = Vec::with_capacity(listed.len());
-        for g in &listed {
-            out.push(ObservedLogGroup {
-                name: g.name.clone(),
-                retention_days: g.retention_days,
-                tags: self.cached_tags(&g.name, &g.arn, g.created).await?,
-            });
-        }
-        // Forget groups under this prefix that are gone.
-        self.log_group_tags
-            .lock()
-            .expect("tag cache")
-            .retain(|k, _| {
-                !k.0.starts_with(prefix) || listed.iter().any(|g| g.name == k.0 && g.created == k.1)
-            });
-        Ok(out)
-    }
-
-    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
         Ok(self
             .describe_groups(prefix)
             .await?
@@ -88,12 +60,30 @@ impl Logs for Aws {
             .collect())
     }
 
+    /// DescribeLogGroups for the group's ARN (the prefix lists this group
+    /// and any whose name extends it), then ListTagsForResource. The ARN is
+    /// not built from the name: a tag read of a group that does not exist
+    /// must say so, and ListTagsForResource on moto answers an unknown ARN
+    /// with no tags rather than an error.
     async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>> {
-        // The prefix lists this group and any whose name extends it.
         let listed = self.describe_groups(name).await?;
-        match listed.iter().find(|g| g.name == name) {
-            Some(g) => Ok(Some(self.cached_tags(&g.name, &g.arn, g.created).await?)),
-            None => Ok(None),
+        let Some(g) = listed.iter().find(|g| g.name == name) else {
+            return Ok(None);
+        };
+        // DescribeLogGroups gives `…:log-group:NAME:*`; tagging wants the
+        // ARN without the trailing `:*`.
+        let arn = g.arn.strip_suffix(":*").unwrap_or(&g.arn);
+        let listed = self
+            .run(
+                Op::ListTagsForResource,
+                self.logs.list_tags_for_resource().resource_arn(arn).send(),
+            )
+            .await;
+        match listed {
+            Ok(l) => Ok(Some(tag_map(l.tags().cloned().unwrap_or_default()))),
+            // Deleted between the two requests.
+            Err(previewd_core::CloudError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -136,29 +126,5 @@ impl Logs for Aws {
             )
             .await;
         previewd_core::error::gone_is_fine(r.map(drop))
-    }
-}
-
-impl Aws {
-    async fn cached_tags(&self, name: &str, arn: &str, created: i64) -> CloudResult<Tags> {
-        let key = (name.to_owned(), created);
-        if let Some(tags) = self.log_group_tags.lock().expect("tag cache").get(&key) {
-            return Ok(tags.clone());
-        }
-        // DescribeLogGroups gives `…:log-group:NAME:*`; tagging wants the
-        // ARN without the trailing `:*`.
-        let arn = arn.strip_suffix(":*").unwrap_or(arn);
-        let listed = self
-            .run(
-                Op::ListTagsForResource,
-                self.logs.list_tags_for_resource().resource_arn(arn).send(),
-            )
-            .await?;
-        let tags = tag_map(listed.tags().cloned().unwrap_or_default());
-        self.log_group_tags
-            .lock()
-            .expect("tag cache")
-            .insert(key, tags.clone());
-        Ok(tags)
     }
 }

@@ -5,9 +5,9 @@
 //! between previews, every AWS call is retried on its own like an SDK
 //! would, and each preview sends its own Route53 change.
 //!
-//! What the ports make it pay that a hand-written script might not: finding
-//! its listener rule lists the listener's rules with their tags
-//! (DescribeRules pages plus DescribeTags for every rule, 20 per call).
+//! What it pays that a hand-written script might not: finding its listener
+//! rule lists the listener's rules with their tags (`tagged::listener`:
+//! DescribeRules pages plus DescribeTags for every rule, 20 per call).
 
 use previewd_controller::Cloud;
 use previewd_core::CloudError;
@@ -19,6 +19,7 @@ use previewd_core::plan::{
 };
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{Template, Wanted, render};
+use previewd_core::tagged;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -62,7 +63,11 @@ where
     let mut attempt = 0u32;
     loop {
         match f().await {
-            Err(e @ (CloudError::Throttled(_) | CloudError::Transient { .. })) => {
+            Err(
+                e @ (CloudError::Throttled(_)
+                | CloudError::Paced { .. }
+                | CloudError::Transient { .. }),
+            ) => {
                 if Instant::now() > deadline {
                     return Err(BaselineError::Cloud(step, e));
                 }
@@ -124,7 +129,7 @@ impl Baseline {
         let c = &self.cloud;
         let n = &w.names;
         let groups = retry("DescribeLogGroups", deadline, || {
-            c.logs.log_groups_without_tags(&n.log_group)
+            c.logs.log_groups(&n.log_group)
         })
         .await?;
         let mut log_group = groups.into_iter().find(|g| g.name == n.log_group);
@@ -146,12 +151,15 @@ impl Baseline {
         .into_iter()
         .find(|s| s.name == n.service);
         let target_group = retry("DescribeTargetGroups", deadline, || {
-            c.load_balancer.target_groups(&n.target_group)
+            tagged::target_groups(c.load_balancer.as_ref(), &n.target_group)
         })
         .await?
         .into_iter()
         .find(|t| t.name == n.target_group);
-        let listener = retry("DescribeRules", deadline, || c.load_balancer.listener()).await?;
+        let listener = retry("DescribeRules", deadline, || {
+            tagged::listener(c.load_balancer.as_ref())
+        })
+        .await?;
         let records = retry("ListResourceRecordSets", deadline, || c.dns.records())
             .await?
             .into_iter()

@@ -41,10 +41,6 @@ impl Logs for Tap {
         self.sim.log_groups(prefix).await
     }
 
-    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
-        self.sim.log_groups_without_tags(prefix).await
-    }
-
     async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>> {
         self.sim.log_group_tags(name).await
     }

@@ -27,7 +27,7 @@ mod sweep;
 
 pub use deliver::Deliverer;
 pub use dns_batch::DnsBatcher;
-pub use observe::Observer;
+pub use observe::{Observer, ReadService};
 pub use previewd_core::decide::Policy;
 pub use reconcile::Reconciler;
 pub use runner::Controller;

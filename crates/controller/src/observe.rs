@@ -5,11 +5,18 @@
 //! shared, the way Kubernetes informers share one watch. A pass that only
 //! confirms the steady state may use a listing up to `cache_max_age` old; a
 //! pass that is about to change something asks for one fetched after it
-//! started, and concurrent askers share a single fetch.
+//! began, and concurrent askers share a single fetch.
 //!
-//! The listener's rules and the target groups are listed without their
-//! tags too: an ELB ARN is never reused, so its tags are read once (twenty
-//! per DescribeTags) and kept by ARN, read again after `elb_tags_max_age`
+//! One observation is fetched at once: the listings, the preview's service
+//! and what depends only on it (the revision it runs, the task definition,
+//! why a task stopped) go out together, and what needs both (target
+//! health, the log group's tags) in one more round. At 30 ms a request, a
+//! pass observes in one or two latencies instead of five.
+//!
+//! This is the one place tags are kept. The ports list rules, target groups
+//! and log groups without their tags (`previewd_core::tagged` lists with
+//! them, for callers that keep none). An ELB ARN is never reused, so its
+//! tags are read once (twenty per DescribeTags) and kept by ARN, read again after `elb_tags_max_age`
 //! and dropped when the ARN leaves the listing. A listing of a thousand rules
 //! then costs three DescribeRules, not fifty DescribeTags more. Before a
 //! pass modifies or deletes an ELB resource it reads that resource's tags
@@ -33,73 +40,22 @@ use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsMode, Template, Wanted};
 use previewd_core::tags::{self, Tags};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+mod cache;
 mod elb_tags;
 
-/// One shared listing, when its fetch began and how long it took.
-struct Cache<T> {
-    slot: Mutex<Option<(Instant, Duration, Arc<T>)>>,
-}
+use cache::{Cache, Pacing};
 
-impl<T> Cache<T> {
-    fn new() -> Self {
-        Self {
-            slot: Mutex::new(None),
-        }
-    }
-
-    /// The cached value if it began after `not_before` (or at all, when
-    /// `pacing.stale_ok`), else a new fetch. Under pressure it begins no
-    /// sooner than `pacing.gap`, or as long as the last fetch took if
-    /// longer, after the last one began: a listing whose pages waited for
-    /// their tokens is not fetched again before the bucket has refilled as
-    /// much, so its cost can never outgrow the bucket.
-    /// Holding the lock across the fetch (and the wait before it) makes
-    /// concurrent askers share the one fetch instead of each starting
-    /// their own; the gap keeps a stream of passes that each want a fresh
-    /// listing from spending a shared bucket (ELB's 10 requests/s for the
-    /// whole account) on back-to-back fetches, writes starving behind them.
-    async fn get<F, Fut>(
-        &self,
-        not_before: Instant,
-        pacing: Pacing,
-        fetch: F,
-    ) -> CloudResult<Arc<T>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = CloudResult<T>>,
-    {
-        let mut slot = self.slot.lock().await;
-        if let Some((at, _, v)) = slot.as_ref()
-            && (*at >= not_before || pacing.stale_ok)
-        {
-            return Ok(v.clone());
-        }
-        if let Some((at, took, _)) = slot.as_ref()
-            && !pacing.gap.is_zero()
-        {
-            tokio::time::sleep_until(*at + pacing.gap.max(*took)).await;
-        }
-        let started = Instant::now();
-        let v = Arc::new(fetch().await?);
-        *slot = Some((started, started.elapsed(), v.clone()));
-        Ok(v)
-    }
-}
-
-/// How a listing may be fetched now, by how full the pacer finds its buckets.
-#[derive(Debug, Clone, Copy)]
-struct Pacing {
-    /// The least time since the last fetch began.
-    gap: Duration,
-    /// Whether an expired listing will do for a pass that only confirms.
-    stale_ok: bool,
-}
+/// The listings' first requests, whose buckets say whether they run low.
+const LISTINGS: [Op; 4] = [
+    Op::DescribeRules,
+    Op::DescribeTargetGroups,
+    Op::DescribeLogGroups,
+    Op::ListResourceRecordSets,
+];
 
 pub struct Observer {
     cloud: Cloud,
@@ -134,6 +90,32 @@ pub enum Freshness {
     Cached,
     /// Listings must have been fetched after this instant.
     After(Instant),
+}
+
+/// A preview's service as the runner read it for a batch of passes
+/// (`None`: it does not exist), and when the request that read it began:
+/// a pass that needs a fresh observation uses it only if that was after
+/// the pass began.
+#[derive(Debug, Clone)]
+pub struct ReadService {
+    pub service: Option<ObservedService>,
+    pub at: Instant,
+}
+
+/// The shared listings one observation reads.
+struct Listings {
+    listener: Arc<ListenerState>,
+    target_groups: Arc<Vec<ObservedTargetGroup>>,
+    log_groups: Arc<Vec<ObservedLogGroup>>,
+    records: Arc<Vec<DnsRecord>>,
+}
+
+/// The preview's service and what is read on the strength of it alone.
+struct ServiceSide {
+    service: Option<ObservedService>,
+    service_spec_hash: Option<String>,
+    task_definition: Option<ObservedTaskDefinition>,
+    stopped_reason: Option<String>,
 }
 
 impl Observer {
@@ -185,35 +167,41 @@ impl Observer {
         Ok(hash)
     }
 
-    /// The listed group with its tags: remembered ones for a pass that
-    /// only confirms, fresh ones for a pass about to act. `None` if the
-    /// group is gone by the time its tags are asked for.
-    async fn with_tags(
+    /// The preview's log group as listed, with its tags: remembered ones
+    /// for a pass that only confirms, fresh ones for a pass about to act.
+    /// `None` if it is not listed, or gone by the time its tags are asked
+    /// for.
+    async fn log_group(
         &self,
-        lg: &ObservedLogGroup,
+        listed: &[ObservedLogGroup],
+        name: &str,
         freshness: Freshness,
     ) -> CloudResult<Option<ObservedLogGroup>> {
+        let Some(lg) = listed.iter().find(|lg| lg.name == name) else {
+            self.forget_tags(name);
+            return Ok(None);
+        };
         let known = match freshness {
             Freshness::Cached => self
                 .log_group_tags
                 .lock()
                 .expect("not poisoned")
-                .get(&lg.name)
+                .get(name)
                 .cloned(),
             Freshness::After(_) => None,
         };
         let tags = match known {
             Some(t) => t,
-            None => match self.cloud.logs.log_group_tags(&lg.name).await? {
+            None => match self.cloud.logs.log_group_tags(name).await? {
                 Some(t) => {
                     self.log_group_tags
                         .lock()
                         .expect("not poisoned")
-                        .insert(lg.name.clone(), t.clone());
+                        .insert(name.to_owned(), t.clone());
                     t
                 }
                 None => {
-                    self.forget_tags(&lg.name);
+                    self.forget_tags(name);
                     return Ok(None);
                 }
             },
@@ -238,10 +226,7 @@ impl Observer {
     /// full, nothing waits, so an idle controller acts at once. Without a
     /// pacer there is no telling: the gap always holds and caches expire.
     fn pacing(&self, key: Op, confirming: bool) -> Pacing {
-        let pressed = match &self.cloud.pacer {
-            Some(p) => p.under_pressure(&key, Instant::now().into_std()),
-            None => true,
-        };
+        let pressed = self.pressed(key);
         Pacing {
             gap: if pressed {
                 self.min_gap
@@ -250,6 +235,21 @@ impl Observer {
             },
             stale_ok: confirming && pressed && self.cloud.pacer.is_some(),
         }
+    }
+
+    /// Whether the pacer finds `key`'s buckets under half full (always,
+    /// without a pacer).
+    fn pressed(&self, key: Op) -> bool {
+        match &self.cloud.pacer {
+            Some(p) => p.under_pressure(&key, Instant::now().into_std()),
+            None => true,
+        }
+    }
+
+    /// Whether any shared listing's buckets run low: a pass then reads the
+    /// cached listings first (`previewd_core::decide::fresh_first`).
+    pub fn listings_pressed(&self) -> bool {
+        LISTINGS.into_iter().any(|op| self.pressed(op))
     }
 
     fn family_prefix(&self) -> String {
@@ -261,11 +261,14 @@ impl Observer {
         self.cloud.compute.services(names).await
     }
 
-    /// Every service of ours, from a listing at most `max_age` old: what a
-    /// resync of Ready previews reads, so a whole round costs one ListServices
-    /// and a DescribeServices per ten services. A pass that finds something
-    /// to change observes afresh before it acts.
-    pub async fn cached_services(&self) -> CloudResult<Arc<HashMap<String, ObservedService>>> {
+    /// Every service of ours, from a listing at most `max_age` old, and
+    /// when that listing began: what a resync of Ready previews reads, so
+    /// a whole round costs one ListServices and a DescribeServices per ten
+    /// services. A pass that finds something to change observes afresh
+    /// before it acts.
+    pub async fn cached_services(
+        &self,
+    ) -> CloudResult<(Instant, Arc<HashMap<String, ObservedService>>)> {
         let not_before = Instant::now()
             .checked_sub(self.max_age)
             .unwrap_or_else(Instant::now);
@@ -278,26 +281,12 @@ impl Observer {
             .await
     }
 
-    /// What AWS holds for one preview. `service` is passed in when the
-    /// caller already described it as part of a batch.
-    pub async fn observe(
-        &self,
-        p: &Preview,
-        w: &Wanted,
-        service: Option<Option<ObservedService>>,
-        freshness: Freshness,
-    ) -> CloudResult<Observation> {
-        let not_before = match freshness {
-            Freshness::Cached => Instant::now()
-                .checked_sub(self.max_age)
-                .unwrap_or_else(Instant::now),
-            Freshness::After(t) => t,
-        };
+    /// The four shared listings, fetched together.
+    async fn listings(&self, not_before: Instant, confirming: bool) -> CloudResult<Listings> {
         let prefix = self.family_prefix();
         let log_prefix = previewd_core::naming::log_group_prefix(&self.template.naming.prefix);
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
-        let confirming = matches!(freshness, Freshness::Cached);
-        let (listener, tgs, lgs, records) = tokio::try_join!(
+        let ((_, listener), (_, target_groups), (_, log_groups), records) = tokio::try_join!(
             self.listener.get(
                 not_before,
                 self.pacing(Op::DescribeRules, confirming),
@@ -311,23 +300,42 @@ impl Observer {
             self.log_groups.get(
                 not_before,
                 self.pacing(Op::DescribeLogGroups, confirming),
-                || self.cloud.logs.log_groups_without_tags(&log_prefix)
+                || self.cloud.logs.log_groups(&log_prefix)
             ),
             async {
                 if wildcard {
-                    Ok(Arc::new(Vec::new()))
-                } else {
-                    self.records
-                        .get(
-                            not_before,
-                            self.pacing(Op::ListResourceRecordSets, confirming),
-                            || self.cloud.dns.records(),
-                        )
-                        .await
+                    return Ok(Arc::new(Vec::new()));
                 }
+                let (_, records) = self
+                    .records
+                    .get(
+                        not_before,
+                        self.pacing(Op::ListResourceRecordSets, confirming),
+                        || self.cloud.dns.records(),
+                    )
+                    .await?;
+                Ok(records)
             },
         )?;
-        let service = match service {
+        Ok(Listings {
+            listener,
+            target_groups,
+            log_groups,
+            records,
+        })
+    }
+
+    /// The preview's service (`given`, or described now), then at once
+    /// what depends on it alone: the spec hash of the revision it runs and,
+    /// when `plan` needs them, the family's task definition and why a task
+    /// stopped.
+    async fn service_side(
+        &self,
+        p: &Preview,
+        w: &Wanted,
+        given: Option<Option<ObservedService>>,
+    ) -> CloudResult<ServiceSide> {
+        let service = match given {
             Some(s) => s,
             None => {
                 let found = self
@@ -338,47 +346,94 @@ impl Observer {
                 found.into_iter().find(|s| s.name == w.names.service)
             }
         };
-        let service_spec_hash = self.running_hash(service.as_ref()).await?;
         let wanted = &w.task_definition.spec_hash;
-        let task_definition = if needs_task_definition(p, wanted, service_spec_hash.as_deref()) {
-            self.cloud.compute.task_definition(&w.names.family).await?
-        } else {
-            None
+        let ((service_spec_hash, task_definition), stopped_reason) = tokio::try_join!(
+            async {
+                let hash = self.running_hash(service.as_ref()).await?;
+                let td = if needs_task_definition(p, wanted, hash.as_deref()) {
+                    self.cloud.compute.task_definition(&w.names.family).await?
+                } else {
+                    None
+                };
+                Ok((hash, td))
+            },
+            async {
+                if needs_stopped_reason(p, service.as_ref()) {
+                    self.cloud.compute.stopped_reason(&w.names.service).await
+                } else {
+                    Ok(None)
+                }
+            },
+        )?;
+        Ok(ServiceSide {
+            service,
+            service_spec_hash,
+            task_definition,
+            stopped_reason,
+        })
+    }
+
+    /// What AWS holds for one preview. `service` is what the runner read
+    /// for the batch, used when it is fresh enough for `freshness`.
+    pub async fn observe(
+        &self,
+        p: &Preview,
+        w: &Wanted,
+        service: Option<ReadService>,
+        freshness: Freshness,
+    ) -> CloudResult<Observation> {
+        let (not_before, confirming) = match freshness {
+            Freshness::Cached => (
+                Instant::now()
+                    .checked_sub(self.max_age)
+                    .unwrap_or_else(Instant::now),
+                true,
+            ),
+            Freshness::After(t) => (t, false),
         };
-        let target_group = tgs
+        // A pass that only confirms takes the runner's read as it is (a
+        // resync reads the shared listing of services, however old).
+        let given = service
+            .filter(|s| confirming || s.at >= not_before)
+            .map(|s| s.service);
+        let (listings, side) = tokio::try_join!(
+            self.listings(not_before, confirming),
+            self.service_side(p, w, given),
+        )?;
+        let target_group = listings
+            .target_groups
             .iter()
             .find(|tg| tg.name == w.names.target_group)
             .cloned();
-        let target_health = match (&target_group, needs_target_health(p, service.as_ref())) {
-            (Some(tg), true) => Some(self.cloud.load_balancer.target_health(&tg.arn).await?),
-            _ => None,
-        };
-        let stopped_reason = if needs_stopped_reason(p, service.as_ref()) {
-            self.cloud.compute.stopped_reason(&w.names.service).await?
-        } else {
-            None
-        };
-        let log_group = match lgs.iter().find(|lg| lg.name == w.names.log_group) {
-            Some(lg) => self.with_tags(lg, freshness).await?,
-            None => {
-                self.forget_tags(&w.names.log_group);
-                None
-            }
-        };
+        let (target_health, log_group) = tokio::try_join!(
+            async {
+                match (&target_group, needs_target_health(p, side.service.as_ref())) {
+                    (Some(tg), true) => self
+                        .cloud
+                        .load_balancer
+                        .target_health(&tg.arn)
+                        .await
+                        .map(Some),
+                    _ => Ok(None),
+                }
+            },
+            self.log_group(&listings.log_groups, &w.names.log_group, freshness),
+        )?;
         Ok(Observation {
             log_group,
-            task_definition,
-            service,
-            service_spec_hash,
+            task_definition: side.task_definition,
+            service: side.service,
+            service_spec_hash: side.service_spec_hash,
             target_group,
-            listener: (*listener).clone(),
-            records: records
+            listener: (*listings.listener).clone(),
+            records: listings
+                .records
                 .iter()
                 .filter(|r| r.name == w.names.host)
                 .cloned()
                 .collect(),
             target_health,
-            stopped_reason,
+            stopped_reason: side.stopped_reason,
         })
     }
 }

@@ -3,13 +3,13 @@
 //! ([`Reconciler::decide`], `previewd_core::decide`).
 
 use crate::execute::{Executor, Subject};
-use crate::observe::{Freshness, Observer};
+use crate::observe::{Freshness, Observer, ReadService};
 use crate::{Cloud, ControllerConfig, DnsBatcher};
 use previewd_core::decide::{
-    ExecuteError, Outcome, check_ownership, decide, must_confirm, ownership_arns, reserved_priority,
+    ExecuteError, Outcome, check_ownership, decide, fresh_first, must_confirm, ownership_arns,
+    reserved_priority,
 };
 use previewd_core::model::{Preview, StatusUpdate};
-use previewd_core::observed::ObservedService;
 use previewd_core::plan::{Change, Plan, Verdict, plan};
 use previewd_core::ports::Store;
 use previewd_core::render::{Template, render};
@@ -70,11 +70,16 @@ impl Reconciler {
     /// Observes, plans and applies for one preview (the pass up to the
     /// decision), and says how it ended. Never asks why it was woken: it
     /// reads the row and AWS and acts on the difference. `service` is the
-    /// preview's service when the caller described it in a batch
-    /// (`Some(None)`: described, does not exist).
-    pub async fn attempt(&self, p: &Preview, service: Option<Option<ObservedService>>) -> Outcome {
-        let started = Instant::now();
-        match self.pass(p, service, started).await {
+    /// preview's service when the caller read it for a batch; `began` is
+    /// when the pass began (before its row was claimed): a fresh
+    /// observation is one fetched after it.
+    pub async fn attempt(
+        &self,
+        p: &Preview,
+        service: Option<ReadService>,
+        began: Instant,
+    ) -> Outcome {
+        match self.pass(p, service, began).await {
             Ok(verdict) => Outcome::Planned(verdict),
             Err(e) => Outcome::Error(e),
         }
@@ -90,27 +95,36 @@ impl Reconciler {
     async fn pass(
         &self,
         p: &Preview,
-        service: Option<Option<ObservedService>>,
-        started: Instant,
+        service: Option<ReadService>,
+        began: Instant,
     ) -> Result<Verdict, ExecuteError> {
         let w = render(&self.template, p);
         let observe_err = |source| ExecuteError::Cloud {
             step: "Observe",
             source,
         };
+        let fresh = fresh_first(p, self.observer.listings_pressed());
+        let first_look = if fresh {
+            Freshness::After(began)
+        } else {
+            Freshness::Cached
+        };
         let o = self
             .observer
-            .observe(p, &w, service, Freshness::Cached)
+            .observe(p, &w, service.clone(), first_look)
             .await
             .map_err(observe_err)?;
         let first = plan(&self.template, p, &w, &o, &BTreeSet::new());
         let mut choosing = None;
         let Plan { changes, verdict } = if must_confirm(&first, p) {
-            let o = self
-                .observer
-                .observe(p, &w, None, Freshness::After(started))
-                .await
-                .map_err(observe_err)?;
+            let o = if fresh {
+                o
+            } else {
+                self.observer
+                    .observe(p, &w, service, Freshness::After(began))
+                    .await
+                    .map_err(observe_err)?
+            };
             let mut reserved: BTreeSet<i32> = self
                 .store
                 .reserved_priorities(&p.key)

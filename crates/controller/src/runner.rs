@@ -25,10 +25,10 @@
 //! already handed to the batcher are still sent.
 
 use crate::Reconciler;
+use crate::observe::ReadService;
 use previewd_core::decide::{Outcome, Stop};
 use previewd_core::key::PreviewKey;
 use previewd_core::model::{Desired, Preview};
-use previewd_core::observed::ObservedService;
 use previewd_core::ports::StoreError;
 use previewd_core::render::render;
 use std::collections::HashMap;
@@ -170,6 +170,7 @@ impl Controller {
             .filter(|(_, s)| !**s || listed.is_none())
             .map(|(n, _)| n.clone())
             .collect();
+        let described_at = Instant::now();
         let described: Option<HashMap<String, _>> = if fresh.is_empty() {
             Some(HashMap::new())
         } else {
@@ -184,8 +185,14 @@ impl Controller {
         };
         for ((p, name), steady) in batch.into_iter().zip(names).zip(steady) {
             let service = match (&listed, steady) {
-                (Some(all), true) => Some(all.get(&name).cloned()),
-                _ => described.as_ref().map(|m| m.get(&name).cloned()),
+                (Some((at, all)), true) => Some(ReadService {
+                    service: all.get(&name).cloned(),
+                    at: *at,
+                }),
+                _ => described.as_ref().map(|m| ReadService {
+                    service: m.get(&name).cloned(),
+                    at: described_at,
+                }),
             };
             let r = self.reconciler.clone();
             let abandon = abandon.clone();
@@ -205,7 +212,7 @@ fn is_steady(p: &Preview) -> bool {
 async fn run_one(
     r: &Reconciler,
     p: Preview,
-    service: Option<Option<ObservedService>>,
+    service: Option<ReadService>,
     claimed_at: Instant,
     abandon: CancellationToken,
 ) {
@@ -232,7 +239,7 @@ enum Ended {
 async fn pass_and_record(
     r: &Reconciler,
     p: Preview,
-    service: Option<Option<ObservedService>>,
+    service: Option<ReadService>,
     claimed_at: Instant,
     abandon: CancellationToken,
 ) {
@@ -246,7 +253,7 @@ async fn pass_and_record(
         biased;
         _ = abandon.cancelled() => Ended::Abandoned,
         end = hold_lease(r, &p.key, claimed_at) => end,
-        done = tokio::time::timeout_at(deadline, r.attempt(&p, service)) => match done {
+        done = tokio::time::timeout_at(deadline, r.attempt(&p, service, claimed_at)) => match done {
             Ok(outcome) => Ended::Done(Box::new(outcome)),
             Err(_) => Ended::Stopped(Stop::Timeout(cfg.reconcile_timeout)),
         },

@@ -31,7 +31,7 @@ use previewd_core::naming;
 use previewd_core::observed::ServiceStatus;
 use previewd_core::ports::{CloudResult, Store, StoreError};
 use previewd_core::render::{DnsMode, Template};
-use previewd_core::tags;
+use previewd_core::{tagged, tags};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -279,14 +279,15 @@ impl Sweeper {
                 out.push(r);
             }
         }
-        for rule in self.cloud.load_balancer.listener().await?.rules {
+        let lb = self.cloud.load_balancer.as_ref();
+        for rule in tagged::listener(lb).await?.rules {
             out.extend(own(
                 ResourceKind::ListenerRule,
                 rule.arn.clone(),
                 &rule.tags,
             ));
         }
-        for tg in self.cloud.load_balancer.target_groups(&prefix).await? {
+        for tg in tagged::target_groups(lb, &prefix).await? {
             out.extend(own(ResourceKind::TargetGroup, tg.arn.clone(), &tg.tags));
         }
         for family in self.cloud.compute.task_definition_families(&prefix).await? {
@@ -294,12 +295,8 @@ impl Sweeper {
                 out.extend(own(ResourceKind::TaskDefinitions, family, &td.tags));
             }
         }
-        for lg in self
-            .cloud
-            .logs
-            .log_groups(&naming::log_group_prefix(&self.template.naming.prefix))
-            .await?
-        {
+        let log_prefix = naming::log_group_prefix(&self.template.naming.prefix);
+        for lg in tagged::log_groups(self.cloud.logs.as_ref(), &log_prefix).await? {
             out.extend(own(ResourceKind::LogGroup, lg.name.clone(), &lg.tags));
         }
         Ok(out)

@@ -18,14 +18,20 @@
 //!   changes; a condition's `since` moves only when its status flips.
 //! - The next look is after `now` and no later than
 //!   [`Policy::longest_wait`].
+//! - A pass previewd's pacer turned back is looked at again when the pacer
+//!   said its tokens would be free ([`paced_retry`]), not after a backoff.
 
 mod outcome;
 mod policy;
 mod rules;
 
 pub use outcome::{ExecuteError, Outcome, Stop};
-pub use policy::{Action, Jitter, Policy, THROTTLED_BACKOFF_MAX, backoff_delay, resync_slot};
-pub use rules::{check_ownership, expires_at, must_confirm, ownership_arns, reserved_priority};
+pub use policy::{
+    Action, Jitter, Policy, THROTTLED_BACKOFF_MAX, backoff_delay, paced_retry, resync_slot,
+};
+pub use rules::{
+    check_ownership, expires_at, fresh_first, must_confirm, ownership_arns, reserved_priority,
+};
 
 use crate::error::{CloudError, ErrorClass};
 use crate::model::*;
@@ -235,6 +241,9 @@ pub fn decide(
                     );
                     wait = if f.contention {
                         policy.progress_interval / 4
+                    } else if let Some(CloudError::Paced { free_in, .. }) = f.cloud {
+                        // Turned back by our own pacer, which said when.
+                        paced_retry(*free_in, policy)
                     } else if matches!(f.cloud, Some(CloudError::Throttled(_))) {
                         // Refused before doing anything: back off as the AWS
                         // SDKs do for throttling, never longer than their cap.

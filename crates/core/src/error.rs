@@ -1,6 +1,7 @@
 //! How the outside world fails, in the controller's terms.
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// What the controller does about an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,12 @@ pub enum CloudError {
     AccessDenied { action: String, message: String },
     #[error("Throttling: {0}")]
     Throttled(String),
+    /// previewd's own pacer kept the request back, unsent: its tokens
+    /// would have been free only `free_in` after it asked, longer than a
+    /// request may wait (`limits::MAX_PACED_WAIT`). Unlike AWS's
+    /// throttling, this says when to try again.
+    #[error("Throttling: {message}")]
+    Paced { message: String, free_in: Duration },
     /// The listener already has a rule at this priority.
     #[error("PriorityInUse: priority {0} is already in use")]
     PriorityInUse(i32),
@@ -57,7 +64,7 @@ impl CloudError {
     pub fn code(&self) -> &str {
         match self {
             CloudError::AccessDenied { .. } => "AccessDenied",
-            CloudError::Throttled(_) => "Throttling",
+            CloudError::Throttled(_) | CloudError::Paced { .. } => "Throttling",
             CloudError::PriorityInUse(_) => "PriorityInUse",
             CloudError::ResourceInUse(_) => "ResourceInUse",
             CloudError::LimitExceeded { code, .. } => code,

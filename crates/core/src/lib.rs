@@ -36,6 +36,7 @@ pub mod pr_comment;
 pub mod pull_request;
 pub mod render;
 pub mod report;
+pub mod tagged;
 pub mod tags;
 
 pub use command::{Command, Effect, Expiry, Lifetime};

@@ -296,12 +296,16 @@ impl Buckets {
 /// throttled instead (and its pass is retried): what a worker may be held.
 pub const MAX_PACED_WAIT: Duration = Duration::from_secs(3);
 
-/// The error of a request that would have waited past [`MAX_PACED_WAIT`].
+/// The error of a request that would have waited past [`MAX_PACED_WAIT`]:
+/// it carries the wait, so the pass is tried again when its tokens are free.
 pub fn paced_out(key: &(impl std::fmt::Display + ?Sized), wait: Duration) -> crate::CloudError {
-    crate::CloudError::Throttled(format!(
-        "{key} would wait {:.1} s for previewd's share of the account's rate limit",
-        wait.as_secs_f64()
-    ))
+    crate::CloudError::Paced {
+        message: format!(
+            "{key} would wait {:.1} s for previewd's share of the account's rate limit",
+            wait.as_secs_f64()
+        ),
+        free_in: wait,
+    }
 }
 
 /// previewd's side of the buckets, shared by every port of one process.

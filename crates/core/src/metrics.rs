@@ -111,7 +111,7 @@ pub fn aws_outcome<T>(result: &Result<T, CloudError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(e) => match e {
-            CloudError::Throttled(_) => "throttled",
+            CloudError::Throttled(_) | CloudError::Paced { .. } => "throttled",
             CloudError::AccessDenied { .. } => "access_denied",
             CloudError::NotFound(_) => "not_found",
             CloudError::PriorityInUse(_)

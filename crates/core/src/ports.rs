@@ -20,13 +20,11 @@ pub type CloudResult<T> = Result<T, CloudError>;
 /// CloudWatch Logs.
 #[async_trait]
 pub trait Logs: Send + Sync {
-    /// Every log group whose name starts with `prefix`, paged through,
-    /// with its tags. AWS's DescribeLogGroups carries no tags, so this costs
-    /// one more request per group: for sweeps, not for every resync.
+    /// Every log group whose name starts with `prefix`, paged through
+    /// (DescribeLogGroups, 50 a page), with `tags` left empty:
+    /// DescribeLogGroups carries none. [`Logs::log_group_tags`] reads them
+    /// (`crate::tagged::log_groups` lists with them).
     async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>>;
-    /// As [`Logs::log_groups`] but with `tags` left empty: DescribeLogGroups
-    /// alone, a request per 50 groups.
-    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>>;
     /// The tags of one log group (ListTagsForResource); `None` if it is gone.
     async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>>;
     async fn create_log_group(
@@ -83,18 +81,13 @@ pub trait Compute: Send + Sync {
 /// The shared ALB listener and the target groups behind it.
 #[async_trait]
 pub trait LoadBalancer: Send + Sync {
-    /// Every rule on the listener with its tags, and the ALB's fill level.
+    /// Every rule on the listener, and the ALB's fill level, with every
+    /// rule's `tags` left empty: [`LoadBalancer::tags`] reads them by ARN
+    /// (`crate::tagged::listener` lists with them).
     async fn listener(&self) -> CloudResult<ListenerState>;
-    /// Every target group whose name starts with `prefix`, with its tags.
+    /// Every target group whose name starts with `prefix`, with `tags` left
+    /// empty (`crate::tagged::target_groups` lists with them).
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>>;
-    /// [`LoadBalancer::listener`] with every rule's tags left empty, for a
-    /// caller that keeps tags by ARN (an ARN is never reused).
-    async fn listener_without_tags(&self) -> CloudResult<ListenerState>;
-    /// [`LoadBalancer::target_groups`] with tags left empty.
-    async fn target_groups_without_tags(
-        &self,
-        prefix: &str,
-    ) -> CloudResult<Vec<ObservedTargetGroup>>;
     /// The tags of rules and target groups by ARN. Fails with `NotFound`
     /// when one of them no longer exists.
     async fn tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Tags>>;

@@ -212,19 +212,14 @@ impl World {
     }
 
     /// The listener's rules, each page one DescribeRules (400 per page, as
-    /// AWS allows), and with `with_tags` their tags, twenty per DescribeTags.
-    pub(crate) fn elb_listener(&mut self, with_tags: bool) -> CloudResult<ListenerState> {
+    /// AWS allows), without their tags: DescribeRules carries none.
+    pub(crate) fn elb_listener(&mut self) -> CloudResult<ListenerState> {
         let listener = self.cfg.listener_arn.clone();
         for _ in 0..Self::pages(self.elb.rules.len(), 400) {
             self.gate(Op::DescribeRules, &listener)?;
         }
         let mut rules = self.elb.observed_rules();
-        if with_tags {
-            let arns: Vec<String> = rules.iter().map(|r| r.arn.clone()).collect();
-            self.describe_tags(&arns)?;
-        } else {
-            rules.iter_mut().for_each(|r| r.tags.clear());
-        }
+        rules.iter_mut().for_each(|r| r.tags.clear());
         Ok(ListenerState {
             alb_target_groups: self.elb.attached(None).len(),
             alb_rules: self.elb.custom_rules(),
@@ -237,10 +232,10 @@ impl World {
     }
 
     /// DescribeTargetGroups cannot filter by prefix: every page is read.
+    /// Tags are left empty, as DescribeTargetGroups has none.
     pub(crate) fn elb_target_groups(
         &mut self,
         prefix: &str,
-        with_tags: bool,
     ) -> CloudResult<Vec<ObservedTargetGroup>> {
         for _ in 0..Self::pages(self.elb.target_groups.len(), 400) {
             self.gate(Op::DescribeTargetGroups, "*")?;
@@ -251,12 +246,7 @@ impl World {
             .into_iter()
             .filter(|t| t.name.starts_with(prefix))
             .collect();
-        if with_tags {
-            let arns: Vec<String> = found.iter().map(|t| t.arn.clone()).collect();
-            self.describe_tags(&arns)?;
-        } else {
-            found.iter_mut().for_each(|t| t.tags.clear());
-        }
+        found.iter_mut().for_each(|t| t.tags.clear());
         Ok(found)
     }
 

@@ -58,30 +58,8 @@ impl World {
         )
     }
 
-    pub(crate) fn logs_list(&mut self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
-        let found = self.logs_list_without_tags(prefix)?;
-        for g in &found {
-            let arn = self.log_group_arn(&g.name);
-            self.gate(Op::ListTagsForResource, &arn)?;
-        }
-        let groups = &self.logs.groups;
-        Ok(found
-            .into_iter()
-            .map(|g| ObservedLogGroup {
-                tags: groups
-                    .get(&g.name)
-                    .map(|x| x.tags.clone())
-                    .unwrap_or_default(),
-                ..g
-            })
-            .collect())
-    }
-
     /// DescribeLogGroups alone: names and retention, `tags` left empty.
-    pub(crate) fn logs_list_without_tags(
-        &mut self,
-        prefix: &str,
-    ) -> CloudResult<Vec<ObservedLogGroup>> {
+    pub(crate) fn logs_list(&mut self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
         let found: Vec<ObservedLogGroup> = self
             .logs
             .observed()

@@ -18,10 +18,6 @@ impl Logs for Sim {
         self.call(|w| w.logs_list(prefix)).await
     }
 
-    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
-        self.call(|w| w.logs_list_without_tags(prefix)).await
-    }
-
     async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>> {
         self.call(|w| w.logs_tags(name)).await
     }
@@ -108,22 +104,11 @@ impl Compute for Sim {
 #[async_trait]
 impl LoadBalancer for Sim {
     async fn listener(&self) -> CloudResult<ListenerState> {
-        self.call(|w| w.elb_listener(true)).await
+        self.call(|w| w.elb_listener()).await
     }
 
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {
-        self.call(|w| w.elb_target_groups(prefix, true)).await
-    }
-
-    async fn listener_without_tags(&self) -> CloudResult<ListenerState> {
-        self.call(|w| w.elb_listener(false)).await
-    }
-
-    async fn target_groups_without_tags(
-        &self,
-        prefix: &str,
-    ) -> CloudResult<Vec<ObservedTargetGroup>> {
-        self.call(|w| w.elb_target_groups(prefix, false)).await
+        self.call(|w| w.elb_target_groups(prefix)).await
     }
 
     async fn tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Tags>> {

@@ -32,9 +32,6 @@ impl Logs for Gauge {
     async fn log_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
         self.sim.log_groups(prefix).await
     }
-    async fn log_groups_without_tags(&self, prefix: &str) -> CloudResult<Vec<ObservedLogGroup>> {
-        self.sim.log_groups_without_tags(prefix).await
-    }
     async fn log_group_tags(&self, name: &str) -> CloudResult<Option<Tags>> {
         self.sim.log_group_tags(name).await
     }

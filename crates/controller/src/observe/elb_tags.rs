@@ -1,10 +1,10 @@
-//! The ELB half of observation: rules and target groups listed without
-//! their tags, and the tags kept by ARN (see the module above).
+//! The ELB half of observation: rules and target groups as the ports list
+//! them (without tags), and their tags kept by ARN (see the module above).
 
 use super::Observer;
-use previewd_core::CloudError;
 use previewd_core::observed::{ListenerState, ObservedTargetGroup};
 use previewd_core::ports::CloudResult;
+use previewd_core::tagged;
 use previewd_core::tags::Tags;
 use std::collections::{HashMap, HashSet};
 use tokio::time::Instant;
@@ -38,33 +38,13 @@ impl Observer {
     }
 
     /// The tags of `arns` read from AWS now, and written to the book. An
-    /// ARN gone meanwhile is left out: one DescribeTags fails as a whole
-    /// when any ARN is unknown, so the batch is then asked one by one.
+    /// ARN gone meanwhile is left out (and forgotten).
     pub(crate) async fn fresh_tags(&self, arns: &[String]) -> CloudResult<HashMap<String, Tags>> {
         if arns.is_empty() {
             return Ok(HashMap::new());
         }
         let read = Instant::now();
-        let found: HashMap<String, Tags> = match self.cloud.load_balancer.tags(arns).await {
-            Ok(found) => found.into_iter().collect(),
-            Err(CloudError::NotFound(_)) => {
-                let mut found = HashMap::new();
-                for arn in arns {
-                    match self
-                        .cloud
-                        .load_balancer
-                        .tags(std::slice::from_ref(arn))
-                        .await
-                    {
-                        Ok(one) => found.extend(one),
-                        Err(CloudError::NotFound(_)) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                found
-            }
-            Err(e) => return Err(e),
-        };
+        let found = tagged::elb_tags(self.cloud.load_balancer.as_ref(), arns).await?;
         let mut book = self.elb_tags.lock().expect("not poisoned");
         for arn in arns {
             match found.get(arn) {
@@ -77,27 +57,11 @@ impl Observer {
 
     /// The listener's rules with their tags (the default rule has none).
     pub(super) async fn fetch_listener(&self) -> CloudResult<ListenerState> {
-        let mut l = self.cloud.load_balancer.listener_without_tags().await?;
-        let arns: Vec<String> = l
-            .rules
-            .iter()
-            .filter(|r| r.priority.is_some())
-            .map(|r| r.arn.clone())
-            .collect();
-        let mut tags = self.listed_tags(":listener-rule/", &arns).await?;
-        l.rules.retain_mut(|r| {
-            if r.priority.is_none() {
-                return true;
-            }
-            match tags.remove(&r.arn) {
-                Some(t) => {
-                    r.tags = t;
-                    true
-                }
-                // Deleted between the listing and its tags.
-                None => false,
-            }
-        });
+        let mut l = self.cloud.load_balancer.listener().await?;
+        let tags = self
+            .listed_tags(":listener-rule/", &tagged::rule_arns(&l))
+            .await?;
+        tagged::attach_rule_tags(&mut l, tags);
         Ok(l)
     }
 
@@ -106,20 +70,10 @@ impl Observer {
         &self,
         prefix: &str,
     ) -> CloudResult<Vec<ObservedTargetGroup>> {
-        let mut tgs = self
-            .cloud
-            .load_balancer
-            .target_groups_without_tags(prefix)
-            .await?;
+        let mut tgs = self.cloud.load_balancer.target_groups(prefix).await?;
         let arns: Vec<String> = tgs.iter().map(|t| t.arn.clone()).collect();
-        let mut tags = self.listed_tags(":targetgroup/", &arns).await?;
-        tgs.retain_mut(|t| match tags.remove(&t.arn) {
-            Some(found) => {
-                t.tags = found;
-                true
-            }
-            None => false,
-        });
+        let tags = self.listed_tags(":targetgroup/", &arns).await?;
+        tagged::attach_target_group_tags(&mut tgs, tags);
         Ok(tgs)
     }
 }

@@ -56,6 +56,20 @@ impl Policy {
 /// The longest wait after a throttled call (the AWS SDKs' retry cap).
 pub const THROTTLED_BACKOFF_MAX: Duration = Duration::from_secs(20);
 
+/// When to look again at a pass whose request previewd's pacer turned
+/// back, unsent, because its tokens were `free_in` away: then, and not
+/// after a backoff. The pacer knows when the tokens are free; a pass that
+/// waits longer leaves them to passes that asked later, and one that comes
+/// sooner is only turned back again. Capped as a throttled backoff is
+/// (the pacer never makes a request wait longer than a few seconds, so the
+/// cap is for the caller who configured a smaller `backoff_max`), and
+/// never zero, so the row is not due again in the same instant.
+pub fn paced_retry(free_in: Duration, policy: &Policy) -> Duration {
+    free_in
+        .min(policy.backoff_max.min(THROTTLED_BACKOFF_MAX))
+        .max(Duration::from_millis(1))
+}
+
 /// A random factor in [0.5, 1.0] that scales a backoff, drawn by the caller
 /// (core reads no random source) so that keys failing together do not
 /// retry together.

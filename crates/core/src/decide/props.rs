@@ -56,6 +56,10 @@ fn cloud_error() -> impl Strategy<Value = CloudError> {
     prop_oneof![
         (text(), text()).prop_map(|(action, message)| CloudError::AccessDenied { action, message }),
         text().prop_map(CloudError::Throttled),
+        (text(), 0..30_000u64).prop_map(|(message, ms)| CloudError::Paced {
+            message,
+            free_in: Duration::from_millis(ms)
+        }),
         (1..50_000i32).prop_map(CloudError::PriorityInUse),
         text().prop_map(CloudError::ResourceInUse),
         text().prop_map(|message| CloudError::LimitExceeded {
@@ -326,5 +330,44 @@ proptest! {
         let ready = matches!(r, Recipe::Planned(Verdict::Ready)) && p.desired == Desired::Present;
         prop_assert_eq!(d.status.phase == Phase::Ready && d.status.url.as_deref() == Some("https://new"), ready);
         prop_assert_eq!(matches!(d.action, Action::Resync(_)), ready);
+    }
+
+    #[test]
+    fn a_pass_the_pacer_turned_back_is_retried_when_its_tokens_are_free(
+        (p, _r, policy, now, j) in case(),
+        free_ms in 0..30_000u64,
+    ) {
+        let free_in = Duration::from_millis(free_ms);
+        let r = Recipe::Cloud(CloudError::Paced { message: "wait".into(), free_in });
+        let d = run(&p, &r, &policy, now, j);
+        let Action::Requeue(wait) = d.action else {
+            return Err(TestCaseError::fail(format!("{:?} is no requeue", d.action)));
+        };
+        let cap = policy.backoff_max.min(THROTTLED_BACKOFF_MAX);
+        if free_in <= cap && !free_in.is_zero() {
+            prop_assert_eq!(wait, free_in);
+        } else {
+            prop_assert!(wait <= cap.max(Duration::from_millis(1)) && !wait.is_zero(), "{wait:?}");
+        }
+        // Whatever the jitter and however often it was turned back before.
+        let mut again = p.clone();
+        again.attempts = p.attempts.saturating_add(7);
+        prop_assert_eq!(d.action, run(&again, &r, &policy, now, Jitter::NONE).action);
+        // It is a throttled pass like any other in everything else.
+        let throttled = run(&p, &Recipe::Cloud(CloudError::Throttled("wait".into())), &policy, now, j);
+        prop_assert_eq!((d.status.phase, d.attempts), (throttled.status.phase, throttled.attempts));
+    }
+
+    #[test]
+    fn only_a_generation_not_yet_acted_on_is_observed_fresh_first_and_never_under_pressure(
+        p in row(),
+    ) {
+        prop_assert!(!fresh_first(&p, true));
+        let unobserved = p.status.observed_generation != p.generation;
+        prop_assert_eq!(fresh_first(&p, false), unobserved);
+        // A steady resync always starts from the cached listings.
+        if p.is_ready_at_generation() {
+            prop_assert!(!fresh_first(&p, false));
+        }
     }
 }

@@ -22,6 +22,19 @@ pub fn must_confirm(first: &Plan, row: &Preview) -> bool {
         || (first.verdict == Verdict::Ready && !row.is_ready_at_generation())
 }
 
+/// Whether a pass should plan on listings fetched after it began from the
+/// start, rather than on cached ones first. A row whose generation no pass
+/// has acted on yet (a new deploy or destroy, or a retry after a failure)
+/// almost always changes something, and then [`must_confirm`] asks for
+/// fresh listings anyway: reading them first saves the cached look and a
+/// second round of requests, which is most of a new dispatch's wait.
+/// While the listings' buckets are under half full (`listings_pressed`) a
+/// pass reads cached listings first all the same, since a fresh fetch
+/// waits for the bucket and may find nothing to do.
+pub fn fresh_first(row: &Preview, listings_pressed: bool) -> bool {
+    !listings_pressed && row.status.observed_generation != row.generation
+}
+
 /// The rule priority a plan reserves, if any: while the pass runs it counts
 /// as taken for the other passes of this process.
 pub fn reserved_priority(changes: &[Change]) -> Option<i32> {

@@ -198,7 +198,7 @@ async fn listener_shows_foreign_rules_and_fill_levels() {
     sim.add_foreign_rule_forwarding(1, "shop.example.com", &prod, Tags::new());
     sim.add_foreign_rule(2, "old.example.com", Tags::new());
     provision(&sim, "issue-1", 1000).await;
-    let listener = sim.listener().await.unwrap();
+    let listener = previewd_core::tagged::listener(&sim).await.unwrap();
     let priorities: Vec<Option<i32>> = listener.rules.iter().map(|r| r.priority).collect();
     assert_eq!(priorities, vec![Some(1), Some(2), Some(1000), None]);
     assert_eq!((listener.alb_rules, listener.alb_target_groups), (3, 2));
@@ -221,12 +221,13 @@ async fn listing_costs_pages_and_tag_batches() {
         sim.add_foreign_target_group(&format!("pv-{i}"), Tags::new());
     }
     sim.add_foreign_target_group("prod", Tags::new());
-    sim.listener().await.unwrap();
+    previewd_core::tagged::listener(&sim).await.unwrap();
     // 451 rules with the default one: 2 pages of 400, 23 tag batches of 20.
     assert_eq!(calls(&sim, "elbv2:DescribeRules"), 2);
     assert_eq!(calls(&sim, "elbv2:DescribeTags"), 23);
     sim.reset_calls();
-    assert_eq!(sim.target_groups("pv-").await.unwrap().len(), 30);
+    let listed = previewd_core::tagged::target_groups(&sim, "pv-").await;
+    assert_eq!(listed.unwrap().len(), 30);
     assert_eq!(calls(&sim, "elbv2:DescribeTargetGroups"), 1);
     assert_eq!(calls(&sim, "elbv2:DescribeTags"), 2);
 }

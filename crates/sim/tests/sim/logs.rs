@@ -32,7 +32,9 @@ async fn creation_sets_retention_in_a_second_request() {
     sim.create_log_group("/ecs/pv-a", 7, &ours("a"))
         .await
         .unwrap();
-    let groups = sim.log_groups("/ecs/pv-").await.unwrap();
+    let groups = previewd_core::tagged::log_groups(&sim, "/ecs/pv-")
+        .await
+        .unwrap();
     assert_eq!(groups[0].retention_days, Some(7));
     assert_eq!(groups[0].tags, ours("a"));
     assert_eq!(calls(&sim, "logs:CreateLogGroup"), 1);

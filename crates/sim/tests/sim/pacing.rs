@@ -76,13 +76,16 @@ async fn the_pages_of_one_listing_are_paced_too() {
     // One DescribeTargetGroups and three DescribeTags: four requests
     // against a bucket of two.
     sim.set_throttling(true);
-    let err = sim.target_groups("pv-").await.unwrap_err();
+    let err = previewd_core::tagged::target_groups(&sim, "pv-")
+        .await
+        .unwrap_err();
     assert!(matches!(err, previewd_core::CloudError::Throttled(_)));
 
     tokio::time::advance(Duration::from_secs(1)).await;
     paced(&sim, tight_elb());
     let start = Instant::now();
-    assert_eq!(sim.target_groups("pv-").await.unwrap().len(), 45);
+    let listed = previewd_core::tagged::target_groups(&sim, "pv-").await;
+    assert_eq!(listed.unwrap().len(), 45);
     // The last two requests each waited a tenth of a second.
     assert!(start.elapsed() >= Duration::from_millis(200));
 }
@@ -96,7 +99,7 @@ async fn untagged_listings_cost_one_request_and_tags_come_by_arn() {
             .unwrap();
     }
     sim.reset_calls();
-    let listed = sim.target_groups_without_tags("pv-").await.unwrap();
+    let listed = sim.target_groups("pv-").await.unwrap();
     assert!(listed.iter().all(|t| t.tags.is_empty()));
     assert_eq!(sim.total_calls(), 1);
     let arns: Vec<String> = listed.iter().map(|t| t.arn.clone()).collect();
