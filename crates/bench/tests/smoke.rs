@@ -125,7 +125,7 @@ async fn a_lease_run_counts_the_renewals_among_the_store_writes() {
     );
     let calls = v["store_calls"].as_object().expect("calls by method");
     let of = |m: &str| calls.get(m).and_then(Value::as_u64).unwrap_or(0);
-    assert_eq!(of("apply_deploy"), 5, "one dispatch each: {v}");
+    assert_eq!(of("apply"), 5, "one dispatch each: {v}");
     assert_eq!(v["passes"], of("record_status"), "{v}");
     assert!(of("record_status") >= 5, "every preview was recorded: {v}");
     assert_eq!(v["lease_renewals"], of("renew_lease"), "{v}");
