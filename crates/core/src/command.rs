@@ -20,8 +20,8 @@
 
 mod inputs;
 
-pub use inputs::{DispatchRequest, Refusal};
 pub(crate) use inputs::validate_commit;
+pub use inputs::{DispatchRequest, Refusal};
 
 use crate::decide::expires_at;
 use crate::key::PreviewKey;

@@ -95,6 +95,22 @@ pub fn intent(
     }
 }
 
+/// What is wrong with `label` as `github.preview_label`, if anything:
+/// GitHub's label names are 1 to 50 characters, and a name of blanks or
+/// control characters could never match one.
+pub fn label_problem(label: &str) -> Option<&'static str> {
+    if label.trim().is_empty() {
+        return Some("must name a label (leave it unset to turn label previews off)");
+    }
+    if label.chars().count() > 50 {
+        return Some("must be at most 50 characters, as GitHub's label names are");
+    }
+    if label.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
+    None
+}
+
 /// A pull-request delivery's parts that decide its write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrWrite<'a> {
@@ -154,10 +170,14 @@ pub fn command(
 
 /// Whether a change that happened at `event_at` is older than the
 /// preview's current deploy (`deployed_at`), and so must not touch it: a
-/// late delivery of an older push must not roll a newer deploy back. The
-/// same rule the close follows; without either time nothing is stale.
+/// late delivery of an older push must not roll a newer deploy back.
+/// Without either time nothing is stale.
+///
+/// GitHub's times are whole seconds, so a change in the second of the
+/// deploy cannot be told older: it is not stale (a push right after the
+/// previous change's deploy must still deploy).
 pub fn stale(event_at: Option<Timestamp>, deployed_at: Option<Timestamp>) -> bool {
-    matches!((event_at, deployed_at), (Some(e), Some(d)) if e < d)
+    matches!((event_at, deployed_at), (Some(e), Some(d)) if e.timestamp() < d.timestamp())
 }
 
 #[cfg(test)]
@@ -241,25 +261,56 @@ mod tests {
         ) else {
             panic!("no deploy")
         };
-        assert_eq!(request.key, PreviewKey::new("acme/shop", "changes").unwrap());
+        assert_eq!(
+            request.key,
+            PreviewKey::new("acme/shop", "changes").unwrap()
+        );
         assert_eq!(request.spec.commit_sha.as_deref(), Some(sha));
-        let bad = command(&PrIntent::Deploy, write("changes", "zz"), &naming, lifetime());
+        let bad = command(
+            &PrIntent::Deploy,
+            write("changes", "zz"),
+            &naming,
+            lifetime(),
+        );
         assert_eq!(bad.unwrap_err().field, "pull_request.head.sha");
         let bad = command(&PrIntent::Destroy, write("a..b", sha), &naming, lifetime());
         assert_eq!(bad.unwrap_err().field, "pull_request.head.ref");
         assert_eq!(
-            command(&PrIntent::Ignore("x"), write("a..b", "zz"), &naming, lifetime()),
+            command(
+                &PrIntent::Ignore("x"),
+                write("a..b", "zz"),
+                &naming,
+                lifetime()
+            ),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn a_preview_label_is_a_label_github_could_have() {
+        assert_eq!(label_problem("preview"), None);
+        assert_eq!(label_problem("needs preview 🚀"), None);
+        for bad in ["", "  ", "a\nb", &"x".repeat(51)] {
+            assert!(label_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_change_in_the_second_of_the_deploy_is_not_stale() {
+        let at = |ms| chrono::DateTime::from_timestamp_millis(ms);
+        assert!(!stale(at(5_000), at(5_900)));
+        assert!(stale(at(4_000), at(5_000)));
+        assert!(!stale(None, at(5_000)) && !stale(at(5_000), None));
     }
 
     proptest! {
         #[test]
         fn stale_exactly_when_older_than_the_deploy(
-            e in prop::option::of(0i64..100), d in prop::option::of(0i64..100),
+            e in prop::option::of(0i64..10_000), d in prop::option::of(0i64..10_000),
         ) {
-            let at = |s: i64| chrono::DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap();
-            let want = matches!((e, d), (Some(e), Some(d)) if e < d);
+            // Milliseconds; whole seconds decide.
+            let at = |ms: i64| chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap();
+            let want = matches!((e, d), (Some(e), Some(d)) if e / 1000 < d / 1000);
             prop_assert_eq!(stale(e.map(at), d.map(at)), want);
         }
 
