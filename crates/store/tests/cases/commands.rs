@@ -119,14 +119,20 @@ pub async fn a_labelled_deploy_is_recorded_and_never_rolls_a_newer_deploy_back(
     let first = webhook_deploy("d1", "c1", Some(0));
     let out = store.apply(&first, t(500)).await.unwrap();
     assert!(out.changed(), "{out:?}");
-    assert_eq!(store.apply(&first, t(600)).await.unwrap(), Effect::Duplicate);
+    assert_eq!(
+        store.apply(&first, t(600)).await.unwrap(),
+        Effect::Duplicate
+    );
     // A push in the deploy's own second cannot be told older: it deploys.
     let same_second = webhook_deploy("d2", "c2", Some(0));
     assert!(store.apply(&same_second, t(900)).await.unwrap().changed());
     // A change from a second before the last deploy is stale, and recorded.
     let late = webhook_deploy("d3", "c0", Some(-1_000));
     assert_eq!(store.apply(&late, t(2_000)).await.unwrap(), Effect::Stale);
-    assert_eq!(store.apply(&late, t(2_100)).await.unwrap(), Effect::Duplicate);
+    assert_eq!(
+        store.apply(&late, t(2_100)).await.unwrap(),
+        Effect::Duplicate
+    );
     let row = store.get(&key("changes")).await.unwrap().unwrap();
     assert_eq!(
         (row.spec.commit_sha.as_deref(), row.generation),
