@@ -71,6 +71,9 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Serve the HTML status page at `/` (config `server.status_page`).
     pub status_page: bool,
+    /// The label that gives a pull request a preview of its head commit
+    /// (config `github.preview_label`); `None`: labels change nothing.
+    pub preview_label: Option<String>,
 }
 
 /// What the next sweep would do, changing nothing.

@@ -1,5 +1,7 @@
 //! `POST /v1/github/webhook`: GitHub tells us a PR closed or a branch was
-//! deleted, and the preview goes.
+//! deleted, and the preview goes; with `github.preview_label` set, a pull
+//! request carrying that label gets a preview of its head commit, moved on
+//! each push and gone when the label or the pull request goes.
 //!
 //! Anyone can reach this route, so it is built to cost an attacker's
 //! request nothing and to make a replay a no-op.
@@ -14,9 +16,12 @@
 //!   and by the SHA-256 of its body: the same signed body under a fresh id
 //!   is a duplicate. A close older than the preview's last deploy is stale
 //!   and ignored.
-//! - The delivery is recorded in the transaction of the destroy it causes,
-//!   so a failure between the two cannot turn GitHub's redelivery into a
-//!   no-op.
+//! - The delivery is recorded in the transaction of the destroy it causes
+//!   (and forgotten again when a label's deploy fails), so a failure
+//!   between the two cannot turn GitHub's redelivery into a no-op.
+//! - A pull-request change older than the preview's last deploy (its
+//!   `updated_at` against the deploy's time) is stale and ignored: a late
+//!   delivery never rolls a preview back to an older commit.
 //! - Events for other repositories are ignored.
 
 use crate::limits::{MAX_WEBHOOK_BODY, WEBHOOK_BODY_TIMEOUT, declared_length};
@@ -28,7 +33,10 @@ use axum::http::{HeaderMap, StatusCode};
 use previewd_core::command::{Command, Effect};
 use previewd_core::key::PreviewKey;
 use previewd_core::ports::Delivery;
-use previewd_github::{HANDLED_EVENTS, WebhookEvent, parse_event, verify_signature};
+use previewd_core::pull_request::{self, PrIntent, PrWrite};
+use previewd_github::{
+    HANDLED_EVENTS, PullRequestChange, WebhookEvent, parse_event, verify_signature,
+};
 use serde_json::{Value, json};
 
 /// GitHub's delivery ids are UUIDs (36 characters); room for more, not
@@ -164,15 +172,16 @@ pub async fn receive(
         WebhookEvent::Ping => {
             return remembered(&state, &delivery, StatusCode::OK, json!({ "pong": true })).await;
         }
-        // Label-driven previews are not wired yet: these stay ignored, as
-        // every other pull-request action is.
+        WebhookEvent::PullRequestChanged(c) if c.repo.eq_ignore_ascii_case(&state.project) => {
+            return labelled(&state, head.event, delivery, c).await;
+        }
         WebhookEvent::PullRequestChanged(c) => {
-            let what = format!("pull_request.{}", c.change);
+            let why = format!("repository {} is not {}", c.repo, state.project);
             return remembered(
                 &state,
                 &delivery,
                 StatusCode::ACCEPTED,
-                json!({ "ignored": what }),
+                json!({ "ignored": why }),
             )
             .await;
         }
@@ -212,6 +221,75 @@ pub async fn receive(
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "branch": branch, "found": out.is_some() })),
+            ))
+        }
+    }
+}
+
+/// A pull-request change under `github.preview_label`: core decides the
+/// intent and builds the command; the store records the delivery with it.
+async fn labelled(
+    state: &AppState,
+    event: &str,
+    delivery: Delivery,
+    c: PullRequestChange,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let intent = pull_request::intent(
+        c.change,
+        &c.labels,
+        c.label.as_deref(),
+        state.preview_label.as_deref(),
+    );
+    let write = PrWrite {
+        project: &state.project,
+        branch: &c.branch,
+        head_sha: &c.head_sha,
+        event_at: c.updated_at,
+        delivery: delivery.clone(),
+    };
+    let command = match pull_request::command(&intent, write, &state.naming, state.lifetime) {
+        Ok(Some(command)) => command,
+        Ok(None) => {
+            let why = match intent {
+                PrIntent::Ignore(why) => why,
+                _ => "nothing to do",
+            };
+            let answer = json!({ "ignored": format!("pull_request.{}: {why}", c.change) });
+            return remembered(state, &delivery, StatusCode::ACCEPTED, answer).await;
+        }
+        Err(refusal) => {
+            // A branch previewd cannot name is not a request to refuse:
+            // GitHub would only redeliver it.
+            let answer = json!({ "ignored": format!("{}: {}", refusal.field, refusal.rule) });
+            return remembered(state, &delivery, StatusCode::ACCEPTED, answer).await;
+        }
+    };
+    let key = command.key().clone();
+    match state.store.apply(&command, chrono::Utc::now()).await? {
+        Effect::Duplicate => Ok(duplicate(&delivery)),
+        Effect::Stale => {
+            tracing::info!(%key, event, change = %c.change, "webhook: change older than the last deploy; ignored");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(
+                    json!({ "branch": c.branch, "ignored": "older than the preview's last deploy" }),
+                ),
+            ))
+        }
+        Effect::Applied(out) => {
+            let deploy = matches!(command, Command::WebhookDeploy { .. });
+            tracing::info!(%key, event, change = %c.change, deploy, found = out.is_some(), "webhook: labelled pull request");
+            let preview = out.as_ref().map(|o| &o.preview);
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "branch": c.branch,
+                    "action": if deploy { "deploy" } else { "destroy" },
+                    "commit_sha": deploy.then_some(&c.head_sha),
+                    "found": out.is_some(),
+                    "changed": out.as_ref().is_some_and(|o| o.changed),
+                    "generation": preview.map(|p| p.generation),
+                })),
             ))
         }
     }

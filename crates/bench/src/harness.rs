@@ -218,6 +218,7 @@ impl Daemon {
             gc: None,
             metrics: None,
             status_page: false,
+            preview_label: None,
         };
         previewd_github::install_ring_provider();
         let server = tokio::spawn(async move {

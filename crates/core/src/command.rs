@@ -8,6 +8,7 @@
 //!  dispatch inputs ─ DispatchRequest::command ─┐
 //!  DELETE /v1/previews/{branch} ─ Destroy ─────┤
 //!  webhook close ─ WebhookDestroy ─────────────┼─▶ Store::apply ─▶ Effect
+//!  webhook label ─ WebhookDeploy/Destroy ──────┤
 //!  previewd once ─ DispatchRequest::command ───┤    (names, expiry,
 //!  sweep ─ Expire ─────────────────────────────┘     wake-up)
 //! ```
@@ -19,6 +20,7 @@
 
 mod inputs;
 
+pub(crate) use inputs::validate_commit;
 pub use inputs::{DispatchRequest, Refusal};
 
 use crate::decide::expires_at;
@@ -53,13 +55,25 @@ pub enum Command {
         /// time) skips that rule.
         event_at: Option<Timestamp>,
     },
+    /// The preview should exist at a labelled pull request's head commit
+    /// (`github.preview_label`). The delivery is recorded with the deploy;
+    /// a change older than the preview's current deploy is stale.
+    WebhookDeploy {
+        delivery: Delivery,
+        request: DeployRequest,
+        naming: NamingConfig,
+        /// `pull_request.updated_at`; `None` skips the stale rule.
+        event_at: Option<Timestamp>,
+    },
 }
 
 impl Command {
     /// The preview the command is about.
     pub fn key(&self) -> &PreviewKey {
         match self {
-            Command::Deploy { request, .. } => &request.key,
+            Command::Deploy { request, .. } | Command::WebhookDeploy { request, .. } => {
+                &request.key
+            }
             Command::Destroy(key) | Command::Expire(key) => key,
             Command::WebhookDestroy { key, .. } => key,
         }
@@ -139,8 +153,9 @@ pub enum Effect {
     /// A webhook delivery whose id or body digest was seen before:
     /// nothing was written.
     Duplicate,
-    /// A webhook close older than the preview's current deploy: the
-    /// delivery was recorded and the row left as it is.
+    /// A webhook change (a close, a labelled push) older than the
+    /// preview's current deploy: the delivery was recorded and the row
+    /// left as it is.
     Stale,
 }
 

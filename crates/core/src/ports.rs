@@ -161,6 +161,10 @@ pub trait Store: Send + Sync {
     ///   [`Effect::Stale`]: the delivery is recorded, the row untouched.
     ///   `Invalid` names the field when the delivery breaks
     ///   [`Delivery::check`].
+    /// - `WebhookDeploy` records the delivery, then deploys as `Deploy`
+    ///   does; a delivery seen before is [`Effect::Duplicate`], a change
+    ///   older than the row's current deploy ([`crate::pull_request::stale`])
+    ///   is [`Effect::Stale`] with the delivery recorded.
     /// - On any error nothing is written (for a webhook, the delivery
     ///   included, so GitHub's redelivery is acted on).
     /// - When the effect [`Effect::changed`] the row, [`Store::wakeups`] is

@@ -11,6 +11,12 @@
 //!   preview; another label coming or going changes nothing.
 //! - Label names compare as GitHub compares them: case-insensitively.
 
+use crate::command::{Command, Expiry, Lifetime, Refusal, validate_commit};
+use crate::key::PreviewKey;
+use crate::model::{DeployRequest, PreviewSpec, Timestamp};
+use crate::naming::NamingConfig;
+use crate::ports::Delivery;
+
 /// The `action` of a `pull_request` delivery, for the actions that matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrChange {
@@ -89,6 +95,91 @@ pub fn intent(
     }
 }
 
+/// What is wrong with `label` as `github.preview_label`, if anything:
+/// GitHub's label names are 1 to 50 characters, and a name of blanks or
+/// control characters could never match one.
+pub fn label_problem(label: &str) -> Option<&'static str> {
+    if label.trim().is_empty() {
+        return Some("must name a label (leave it unset to turn label previews off)");
+    }
+    if label.chars().count() > 50 {
+        return Some("must be at most 50 characters, as GitHub's label names are");
+    }
+    if label.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
+    None
+}
+
+/// A pull-request delivery's parts that decide its write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrWrite<'a> {
+    /// The project this daemon serves (`previews.project`).
+    pub project: &'a str,
+    /// The head branch: the preview's key.
+    pub branch: &'a str,
+    /// The head commit: what a deploy deploys.
+    pub head_sha: &'a str,
+    /// `pull_request.updated_at` (`closed_at` for a close): a change older
+    /// than the preview's current deploy is stale.
+    pub event_at: Option<Timestamp>,
+    pub delivery: Delivery,
+}
+
+/// The one-write-path command for `intent`, or `None` for
+/// [`PrIntent::Ignore`]. A deploy deploys the head commit under the
+/// project's key, named by `naming` and living for `lifetime`, like a
+/// dispatch; the refusal names the delivery field that breaks a rule.
+pub fn command(
+    intent: &PrIntent,
+    write: PrWrite<'_>,
+    naming: &NamingConfig,
+    lifetime: Lifetime,
+) -> Result<Option<Command>, Refusal> {
+    let key = || {
+        PreviewKey::new(write.project, write.branch)
+            .map_err(|e| Refusal::new("pull_request.head.ref", e.rule()))
+    };
+    match intent {
+        PrIntent::Ignore(_) => Ok(None),
+        PrIntent::Destroy => Ok(Some(Command::WebhookDestroy {
+            key: key()?,
+            delivery: write.delivery,
+            event_at: write.event_at,
+        })),
+        PrIntent::Deploy => {
+            let key = key()?;
+            let commit = validate_commit(write.head_sha)
+                .map_err(|r| Refusal::new("pull_request.head.sha", r.rule))?;
+            Ok(Some(Command::WebhookDeploy {
+                delivery: write.delivery,
+                request: DeployRequest {
+                    key,
+                    spec: PreviewSpec {
+                        commit_sha: Some(commit),
+                        ..Default::default()
+                    },
+                    expiry: Expiry::Lifetime(lifetime),
+                },
+                naming: naming.clone(),
+                event_at: write.event_at,
+            }))
+        }
+    }
+}
+
+/// Whether a change that happened at `event_at` is older than the
+/// preview's current deploy (`deployed_at`), and so must not touch it: a
+/// late delivery of an older push must not roll a newer deploy back.
+/// Without either time nothing is stale.
+///
+/// GitHub's times are whole seconds, so a change in the second of the
+/// deploy cannot be told older: it is not stale (a push right after the
+/// previous change's deploy must still deploy).
+pub fn stale(event_at: Option<Timestamp>, deployed_at: Option<Timestamp>) -> bool {
+    matches!((event_at, deployed_at), (Some(e), Some(d)) if e.timestamp() < d.timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,7 +232,101 @@ mod tests {
             .prop_map(str::to_owned)
     }
 
+    fn write(branch: &str, sha: &str) -> PrWrite<'static> {
+        PrWrite {
+            project: "acme/shop",
+            branch: Box::leak(branch.to_owned().into_boxed_str()),
+            head_sha: Box::leak(sha.to_owned().into_boxed_str()),
+            event_at: None,
+            delivery: Delivery::of_body("d-1", "pull_request", b"{}"),
+        }
+    }
+
+    fn lifetime() -> Lifetime {
+        Lifetime {
+            ttl: std::time::Duration::from_secs(3600),
+            max_lifetime: std::time::Duration::from_secs(7200),
+        }
+    }
+
+    #[test]
+    fn a_deploy_deploys_the_head_commit_of_the_head_branch() {
+        let naming = NamingConfig::default();
+        let sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+        let Ok(Some(Command::WebhookDeploy { request, .. })) = command(
+            &PrIntent::Deploy,
+            write("changes", sha),
+            &naming,
+            lifetime(),
+        ) else {
+            panic!("no deploy")
+        };
+        assert_eq!(
+            request.key,
+            PreviewKey::new("acme/shop", "changes").unwrap()
+        );
+        assert_eq!(request.spec.commit_sha.as_deref(), Some(sha));
+        let bad = command(
+            &PrIntent::Deploy,
+            write("changes", "zz"),
+            &naming,
+            lifetime(),
+        );
+        assert_eq!(bad.unwrap_err().field, "pull_request.head.sha");
+        let bad = command(&PrIntent::Destroy, write("a..b", sha), &naming, lifetime());
+        assert_eq!(bad.unwrap_err().field, "pull_request.head.ref");
+        assert_eq!(
+            command(
+                &PrIntent::Ignore("x"),
+                write("a..b", "zz"),
+                &naming,
+                lifetime()
+            ),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn a_preview_label_is_a_label_github_could_have() {
+        assert_eq!(label_problem("preview"), None);
+        assert_eq!(label_problem("needs preview 🚀"), None);
+        for bad in ["", "  ", "a\nb", &"x".repeat(51)] {
+            assert!(label_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_change_in_the_second_of_the_deploy_is_not_stale() {
+        let at = |ms| chrono::DateTime::from_timestamp_millis(ms);
+        assert!(!stale(at(5_000), at(5_900)));
+        assert!(stale(at(4_000), at(5_000)));
+        assert!(!stale(None, at(5_000)) && !stale(at(5_000), None));
+    }
+
     proptest! {
+        #[test]
+        fn stale_exactly_when_older_than_the_deploy(
+            e in prop::option::of(0i64..10_000), d in prop::option::of(0i64..10_000),
+        ) {
+            // Milliseconds; whole seconds decide.
+            let at = |ms: i64| chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap();
+            let want = matches!((e, d), (Some(e), Some(d)) if e / 1000 < d / 1000);
+            prop_assert_eq!(stale(e.map(at), d.map(at)), want);
+        }
+
+        #[test]
+        fn the_command_follows_the_intent(
+            c in change(), ls in prop::collection::vec(name(), 0..4), l in prop::option::of(name()),
+        ) {
+            let i = intent(c, &ls, l.as_deref(), Some("preview"));
+            let cmd = command(&i, write("feature/x", "abc1234"), &NamingConfig::default(), lifetime()).unwrap();
+            match (&i, cmd) {
+                (PrIntent::Deploy, Some(Command::WebhookDeploy { .. }))
+                | (PrIntent::Destroy, Some(Command::WebhookDestroy { .. }))
+                | (PrIntent::Ignore(_), None) => {}
+                (i, other) => prop_assert!(false, "{:?} built {:?}", i, other),
+            }
+        }
         #[test]
         fn with_no_watched_label_only_a_close_acts(
             c in change(), ls in prop::collection::vec(name(), 0..4), l in prop::option::of(name()),

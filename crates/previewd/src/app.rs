@@ -262,6 +262,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         callback_policy: Some(Arc::new(callback_policy(&cfg)?)),
         metrics: Some(metrics_handle.clone()),
         status_page: cfg.server.status_page,
+        preview_label: cfg.github.preview_label.clone(),
     };
     let reporter = Arc::new(reporter(&cfg)?);
     let signal = shutdown_signal()?;

@@ -99,6 +99,10 @@ pub struct Github {
     pub app_id: Option<u64>,
     pub installation_id: Option<u64>,
     pub private_key_file: Option<PathBuf>,
+    /// Opt-in: a pull request carrying this label gets a preview of its
+    /// head commit (redeployed on each push, destroyed when the label or
+    /// the pull request goes). Unset: labels change nothing.
+    pub preview_label: Option<String>,
 }
 
 impl Default for Github {
@@ -108,6 +112,7 @@ impl Default for Github {
             app_id: None,
             installation_id: None,
             private_key_file: None,
+            preview_label: None,
         }
     }
 }

@@ -270,6 +270,14 @@ fn check(c: &Config) -> Vec<Problem> {
     if let Some(rule) = api_url_problem(&c.github.api_url) {
         out.push(problem("github.api_url", rule));
     }
+    if let Some(rule) = c
+        .github
+        .preview_label
+        .as_deref()
+        .and_then(previewd_core::pull_request::label_problem)
+    {
+        out.push(problem("github.preview_label", rule));
+    }
     let s = &c.server;
     if !(1..=65_536).contains(&s.max_connections) {
         out.push(problem("server.max_connections", "must be 1..=65536"));

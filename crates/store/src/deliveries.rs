@@ -1,5 +1,8 @@
 //! Webhook deliveries: each acted on once, known by its id and by its body's
 //! digest, and recorded in the same transaction as the destroy it causes.
+//! A labelled pull request's deploy (`apply.rs`'s guarded retry loop, which
+//! holds no transaction) is recorded just before it and forgotten again
+//! when the deploy fails, so GitHub's redelivery is acted on.
 //!
 //! Every write here begins with the prune (a `DELETE`), so on SQLite the
 //! transaction holds the write lock from its first statement and never has
@@ -8,7 +11,7 @@
 use crate::apply::destroy_on;
 use crate::{SqlStore, error, rows, sql};
 use previewd_core::ports::{DELIVERIES_KEPT_FOR, Delivery, StoreResult, WebhookDestroy};
-use previewd_core::{Desired, PreviewKey, Timestamp};
+use previewd_core::{DeployRequest, Desired, NamingConfig, PreviewKey, Timestamp};
 use sqlx::AnyConnection;
 
 impl SqlStore {
@@ -59,6 +62,56 @@ impl SqlStore {
         } else {
             WebhookDestroy::Applied(outcome)
         })
+    }
+}
+
+impl SqlStore {
+    /// # Caveats
+    /// The stale check reads `deployed_at` before the deploy's guarded
+    /// write: a dispatch landing between the two can still be overwritten
+    /// by an older pull-request change (GitHub sends a pull request's
+    /// deliveries one after another, so only a redelivery can race).
+    pub(crate) async fn webhook_deploy(
+        &self,
+        delivery: &Delivery,
+        request: &DeployRequest,
+        naming: &NamingConfig,
+        event_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<WebhookDestroy> {
+        delivery.check()?;
+        let key = &request.key;
+        let deployed_at: Option<Option<i64>> = sqlx::query_scalar(sql::DEPLOYED_AT)
+            .bind(&key.project)
+            .bind(&key.branch)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::query("apply_webhook_deploy: read"))?;
+        let deployed_at = deployed_at
+            .flatten()
+            .map(|ms| rows::from_ms("previews", "deployed_at", ms))
+            .transpose()?;
+        let stale = previewd_core::pull_request::stale(event_at, deployed_at);
+        if !self.remember(delivery, now).await? {
+            return Ok(WebhookDestroy::Duplicate);
+        }
+        if stale {
+            return Ok(WebhookDestroy::Stale);
+        }
+        match self.deploy(request, naming, now).await {
+            Ok(outcome) => Ok(WebhookDestroy::Applied(Some(outcome))),
+            Err(e) => {
+                // Best effort: the deploy's error is the one to report.
+                let forgot = sqlx::query(sql::FORGET_DELIVERY)
+                    .bind(&delivery.id)
+                    .execute(&self.pool)
+                    .await;
+                if let Err(f) = forgot {
+                    tracing::warn!(delivery = %delivery.id, error = %f, "a failed deploy's delivery stays recorded");
+                }
+                Err(e)
+            }
+        }
     }
 }
 

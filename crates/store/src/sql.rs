@@ -213,6 +213,13 @@ pub(crate) const REMEMBER_DELIVERY: &str = "INSERT INTO webhook_deliveries \
        (delivery_id, body_sha256, event, received_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT DO NOTHING";
 
+/// When the row's current spec was deployed (NULL: never, or no row).
+pub(crate) const DEPLOYED_AT: &str =
+    "SELECT deployed_at FROM previews WHERE project = $1 AND branch = $2";
+
+/// Forgets one delivery whose write failed, so GitHub's redelivery acts.
+pub(crate) const FORGET_DELIVERY: &str = "DELETE FROM webhook_deliveries WHERE delivery_id = $1";
+
 /// Forgets deliveries received before `$1` (an index range scan).
 pub(crate) const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE received_at < $1";
 

@@ -107,6 +107,15 @@ impl Store for SqlStore {
                 key,
                 event_at,
             } => self.webhook_destroy(delivery, key, *event_at, now).await?,
+            Command::WebhookDeploy {
+                delivery,
+                request,
+                naming,
+                event_at,
+            } => {
+                self.webhook_deploy(delivery, request, naming, *event_at, now)
+                    .await?
+            }
         };
         if effect.changed() {
             self.wake.notify_one();

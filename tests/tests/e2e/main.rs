@@ -82,6 +82,7 @@ pub async fn spawn_app_with(
             })),
             metrics: Some(previewd_api::metrics::install_recorder()),
             status_page: true,
+            preview_label: None,
         },
         token,
     )

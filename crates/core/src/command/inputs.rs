@@ -33,7 +33,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(field: &str, rule: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, rule: impl Into<String>) -> Self {
         Refusal {
             field: field.to_owned(),
             rule: rule.into(),
@@ -47,7 +47,7 @@ fn present(v: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn validate_commit(sha: &str) -> Result<String, Refusal> {
+pub(crate) fn validate_commit(sha: &str) -> Result<String, Refusal> {
     let ok = (7..=40).contains(&sha.len()) && sha.bytes().all(|c| c.is_ascii_hexdigit());
     if !ok {
         return Err(Refusal::new(

@@ -1,5 +1,6 @@
 //! Cases for `Store::apply`, the one write path: the expiry it resolves
-//! from the row it reads, and the wake-up it gives after a write.
+//! from the row it reads, the wake-up it gives after a write, and a
+//! labelled pull request's deploy (recorded, stale, duplicate).
 
 use crate::support::*;
 use previewd_core::ports::Store;
@@ -100,4 +101,44 @@ pub async fn a_write_that_makes_a_row_due_wakes_the_loop_and_a_no_op_does_not(
     );
     assert_eq!(store.apply(&close, t(5)).await.unwrap(), Effect::Duplicate);
     assert!(!woken(&*store).await, "a webhook that found no row");
+}
+
+/// A labelled pull request's deploy of `commit`, changed at `event_at`.
+fn webhook_deploy(id: &str, commit: &str, event_at: Option<i64>) -> Command {
+    Command::WebhookDeploy {
+        delivery: delivery(id, &format!("synchronize {commit}")),
+        request: deploy_request(&key("changes"), commit),
+        naming: naming(),
+        event_at: event_at.map(t),
+    }
+}
+
+pub async fn a_labelled_deploy_is_recorded_and_never_rolls_a_newer_deploy_back(
+    store: Arc<dyn Store>,
+) {
+    let first = webhook_deploy("d1", "c1", Some(0));
+    let out = store.apply(&first, t(500)).await.unwrap();
+    assert!(out.changed(), "{out:?}");
+    assert_eq!(
+        store.apply(&first, t(600)).await.unwrap(),
+        Effect::Duplicate
+    );
+    // A push in the deploy's own second cannot be told older: it deploys.
+    let same_second = webhook_deploy("d2", "c2", Some(0));
+    assert!(store.apply(&same_second, t(900)).await.unwrap().changed());
+    // A change from a second before the last deploy is stale, and recorded.
+    let late = webhook_deploy("d3", "c0", Some(-1_000));
+    assert_eq!(store.apply(&late, t(2_000)).await.unwrap(), Effect::Stale);
+    assert_eq!(
+        store.apply(&late, t(2_100)).await.unwrap(),
+        Effect::Duplicate
+    );
+    let row = store.get(&key("changes")).await.unwrap().unwrap();
+    assert_eq!(
+        (row.spec.commit_sha.as_deref(), row.generation),
+        (Some("c2"), 2)
+    );
+    // Without a time nothing is stale.
+    let timeless = webhook_deploy("d4", "c3", None);
+    assert!(store.apply(&timeless, t(3_000)).await.unwrap().changed());
 }
