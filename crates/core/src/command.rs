@@ -23,7 +23,7 @@ pub use inputs::{DispatchRequest, Refusal};
 
 use crate::decide::expires_at;
 use crate::key::PreviewKey;
-use crate::model::{ApplyOutcome, DeployRequest, Phase, Preview, Timestamp};
+use crate::model::{ApplyOutcome, DeployRequest, Desired, Phase, Preview, PreviewSpec, Timestamp};
 use crate::naming::NamingConfig;
 use crate::ports::Delivery;
 use std::time::Duration;
@@ -72,6 +72,37 @@ impl Command {
             Command::Deploy { request, .. } => request.spec.callback_url.as_deref(),
             _ => None,
         }
+    }
+}
+
+/// What a deploy does to the row it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployStep {
+    /// No row: insert one, names allocated.
+    Insert,
+    /// The row already asks for this spec and is not a failure of it:
+    /// nothing is written, not even the expiry.
+    Unchanged,
+    /// A new generation: a changed spec, a deleted preview brought back,
+    /// or a retry of a failed one.
+    Redeploy,
+}
+
+/// Decides what a deploy of `spec` does to `row`. An identical resend is a
+/// no-op, except over a preview whose current generation `Failed`: asking
+/// again is how a person retries it, so it starts a new attempt (a new
+/// generation, reported like any other). Only a failure of the current
+/// generation counts, so a second resend while the retry runs is a no-op.
+pub fn deploy_step(row: Option<&Preview>, spec: &PreviewSpec) -> DeployStep {
+    let Some(row) = row else {
+        return DeployStep::Insert;
+    };
+    let failed =
+        row.status.phase == Phase::Failed && row.status.observed_generation == row.generation;
+    if row.desired == Desired::Present && row.spec == *spec && !failed {
+        DeployStep::Unchanged
+    } else {
+        DeployStep::Redeploy
     }
 }
 

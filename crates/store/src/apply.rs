@@ -16,11 +16,10 @@
 
 use crate::error::{self, BackendError};
 use crate::{SqlStore, rows, sql};
+use previewd_core::command::{DeployStep, deploy_step};
 use previewd_core::naming::{host_label_candidates, slug_candidates};
 use previewd_core::ports::StoreResult;
-use previewd_core::{
-    ApplyOutcome, DeployRequest, Desired, NamingConfig, Preview, PreviewKey, Timestamp,
-};
+use previewd_core::{ApplyOutcome, DeployRequest, NamingConfig, Preview, PreviewKey, Timestamp};
 use sqlx::AnyConnection;
 use sqlx::any::Any;
 
@@ -60,8 +59,9 @@ impl SqlStore {
                     None => continue,
                 }
             };
-            // An identical resend is a pure no-op: not even expires_at moves.
-            if current.desired == Desired::Present && current.spec == req.spec {
+            // Core decides: an identical resend is a pure no-op (not even
+            // expires_at moves), unless it retries a failed preview.
+            if deploy_step(Some(&current), &req.spec) == DeployStep::Unchanged {
                 return Ok(ApplyOutcome {
                     preview: current,
                     changed: false,

@@ -266,3 +266,73 @@ async fn a_callback_url_outside_the_allowlist_is_refused() {
     let (_, list) = app.api.get("/v1/previews").await;
     assert_eq!(list, json!([]));
 }
+
+#[tokio::test]
+async fn an_identical_dispatch_retries_a_failed_preview_as_a_new_reported_attempt() {
+    let (rec, base) = fake_servers().await;
+    let mut app = spawn_app(SimConfig::default(), None).await;
+    let _deliverer = start_deliverer(&app, &base, "d1");
+    app.sim
+        .fail_tasks_of("pv-qanote-issue-8", "CannotPullContainerError: not yet");
+    let body = json!({"action": "deploy", "branch": "qanote/issue-8", "commit_sha": "abc1234", "ai_run_id": "run-8", "callback_url": format!("{base}/hook")});
+    app.api.post("/v1/dispatch", body.clone()).await;
+    app.api
+        .wait_for("qanote/issue-8", WITHIN, phase_is("Failed", 1))
+        .await;
+    // The identical dispatch while the fault lasts: a new attempt, which
+    // fails again and is reported again.
+    let (status, out) = app.api.post("/v1/dispatch", body.clone()).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        (out["changed"].clone(), out["generation"].clone()),
+        (json!(true), json!(2))
+    );
+    app.api
+        .wait_for("qanote/issue-8", WITHIN, phase_is("Failed", 2))
+        .await;
+    // The fault cleared, the identical dispatch again: retried, then Ready.
+    // The controller is stopped meanwhile, so no recheck of generation 2
+    // can heal it first and turn the dispatch into a no-op.
+    app.controller.take().unwrap().stop().await;
+    app.sim.heal_tasks_of("pv-qanote-issue-8");
+    let (_, out) = app.api.post("/v1/dispatch", body.clone()).await;
+    assert_eq!(
+        (out["changed"].clone(), out["generation"].clone()),
+        (json!(true), json!(3))
+    );
+    app.controller = Some(previewd_tests::RunningController::start(
+        app.store.clone(),
+        &app.sim,
+        Arc::new(previewd_core::render::Template::default()),
+        previewd_tests::fast_controller("e2e"),
+    ));
+    app.api
+        .wait_for("qanote/issue-8", WITHIN, phase_is("Ready", 3))
+        .await;
+    // Ready: the identical dispatch is a no-op again.
+    let (_, out) = app.api.post("/v1/dispatch", body).await;
+    assert_eq!(
+        (out["changed"].clone(), out["generation"].clone()),
+        (json!(false), json!(3))
+    );
+    wait_for_seen(&rec, |s| {
+        s.iter().filter(|x| x.0 == "callback").count() == 3
+    })
+    .await;
+    let seen = rec.seen.lock().unwrap();
+    assert_eq!(
+        seen.iter().filter(|s| s.0 == "deployments").count(),
+        3,
+        "a deployment for each attempt"
+    );
+    let callbacks: Vec<String> = seen
+        .iter()
+        .filter(|s| s.0 == "callback")
+        .map(|s| {
+            let body: Value = serde_json::from_str(s.2["raw"].as_str().unwrap()).unwrap();
+            assert_eq!(body["ai_run_id"], "run-8");
+            body["state"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(callbacks, ["failure", "failure", "success"]);
+}

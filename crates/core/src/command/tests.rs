@@ -200,3 +200,59 @@ proptest! {
         }
     }
 }
+
+fn spec(commit: &str) -> PreviewSpec {
+    PreviewSpec {
+        commit_sha: Some(commit.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_identical_deploy_retries_only_a_failure_of_the_current_generation() {
+    let mut p = row(at(0), Phase::Failed);
+    p.spec = spec("abc1234");
+    p.status.observed_generation = p.generation;
+    assert_eq!(deploy_step(None, &p.spec), DeployStep::Insert);
+    assert_eq!(deploy_step(Some(&p), &p.spec), DeployStep::Redeploy);
+    // The retry is under way (generation 2, Failed still about 1).
+    p.generation = 2;
+    assert_eq!(deploy_step(Some(&p), &p.spec), DeployStep::Unchanged);
+    p.status.phase = Phase::Ready;
+    p.status.observed_generation = 2;
+    assert_eq!(deploy_step(Some(&p), &p.spec), DeployStep::Unchanged);
+    assert_eq!(
+        deploy_step(Some(&p), &spec("def5678")),
+        DeployStep::Redeploy
+    );
+}
+
+proptest! {
+    /// A deploy writes exactly when the spec changes, the preview was
+    /// destroyed, or it retries a Failed current generation; a row is
+    /// inserted only when there is none.
+    #[test]
+    fn a_deploy_writes_exactly_when_something_asks_for_a_new_attempt(
+        phase in phase(),
+        absent in any::<bool>(),
+        behind in 0i64..3,
+        same in any::<bool>(),
+    ) {
+        let mut p = row(at(0), phase);
+        p.spec = spec("abc1234");
+        p.generation = 1 + behind;
+        p.status.observed_generation = 1;
+        if absent {
+            p.desired = Desired::Absent;
+        }
+        let asked = if same { p.spec.clone() } else { spec("def5678") };
+        let retry = phase == Phase::Failed && behind == 0;
+        let expected = if !absent && same && !retry {
+            DeployStep::Unchanged
+        } else {
+            DeployStep::Redeploy
+        };
+        prop_assert_eq!(deploy_step(Some(&p), &asked), expected);
+        prop_assert_eq!(deploy_step(None, &asked), DeployStep::Insert);
+    }
+}
