@@ -39,6 +39,13 @@ pub enum Command {
     },
     /// The preview should be gone: a person or the QA tool asked.
     Destroy(PreviewKey),
+    /// The preview should be gone, and the outcome reported to the run and
+    /// callback this destroy names (a dispatch that brought either). What
+    /// it leaves `None` falls back to the deploy's.
+    DestroyFor {
+        key: PreviewKey,
+        report_to: ReportTo,
+    },
     /// The preview should be gone: its lifetime is over (the sweep).
     Expire(PreviewKey),
     /// The preview should be gone: GitHub says its pull request closed or
@@ -61,18 +68,28 @@ impl Command {
         match self {
             Command::Deploy { request, .. } => &request.key,
             Command::Destroy(key) | Command::Expire(key) => key,
-            Command::WebhookDestroy { key, .. } => key,
+            Command::DestroyFor { key, .. } | Command::WebhookDestroy { key, .. } => key,
         }
     }
 
-    /// The callback URL a deploy asks for: it must be resolved (an IO
-    /// step) before the command is applied.
+    /// The callback URL a deploy or a destroy asks for: it must be
+    /// resolved (an IO step) before the command is applied.
     pub fn callback_url(&self) -> Option<&str> {
         match self {
             Command::Deploy { request, .. } => request.spec.callback_url.as_deref(),
+            Command::DestroyFor { report_to, .. } => report_to.callback_url.as_deref(),
             _ => None,
         }
     }
+}
+
+/// Where a destroy's outcome goes: its own run id and callback, stored on
+/// the row with the destroy so that the Deleted report uses them. `None`
+/// keeps the deploy's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportTo {
+    pub ai_run_id: Option<String>,
+    pub callback_url: Option<String>,
 }
 
 /// What a deploy does to the row it finds.

@@ -38,7 +38,7 @@ pub mod render;
 pub mod report;
 pub mod tags;
 
-pub use command::{Command, Effect, Expiry, Lifetime};
+pub use command::{Command, Effect, Expiry, Lifetime, ReportTo};
 pub use error::{CloudError, ErrorClass};
 pub use key::{BranchError, PreviewKey};
 pub use model::*;

@@ -123,7 +123,8 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     if let Err(e) = vet_callback(Some(&callback_policy), &command).await {
         return Ok(refused(e));
     }
-    if let Command::Destroy(key) = &command {
+    if !matches!(command, Command::Deploy { .. }) {
+        let key = command.key();
         // The table is empty: record the preview first so its names are
         // derived exactly as the deploy derived them, then ask it gone.
         let record = Command::Deploy {

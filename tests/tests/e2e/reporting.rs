@@ -74,12 +74,22 @@ async fn hook(State(r): State<Shared>, headers: HeaderMap, body: String) -> Stat
     StatusCode::OK
 }
 
+/// A second callback receiver, for a destroy that names its own.
+async fn gone(State(r): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {
+    r.seen
+        .lock()
+        .unwrap()
+        .push(("gone".into(), headers, json!({ "raw": body })));
+    StatusCode::OK
+}
+
 async fn fake_servers() -> (Shared, String) {
     let r: Shared = Arc::default();
     let app = axum::Router::new()
         .route("/repos/acme/shop/deployments", post(deployments))
         .route("/repos/acme/shop/deployments/{id}/statuses", post(statuses))
         .route("/hook", post(hook))
+        .route("/gone", post(gone))
         .with_state(r.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -335,4 +345,61 @@ async fn an_identical_dispatch_retries_a_failed_preview_as_a_new_reported_attemp
         })
         .collect();
     assert_eq!(callbacks, ["failure", "failure", "success"]);
+}
+
+#[tokio::test]
+async fn a_destroy_with_its_own_run_and_callback_is_reported_there() {
+    let (rec, base) = fake_servers().await;
+    let app = spawn_app(SimConfig::default(), None).await;
+    let _deliverer = start_deliverer(&app, &base, "d1");
+    let deploy = json!({"action": "deploy", "branch": "qanote/issue-9", "commit_sha": "abc1234", "ai_run_id": "run-deploy", "callback_url": format!("{base}/hook")});
+    app.api.post("/v1/dispatch", deploy).await;
+    app.api
+        .wait_for("qanote/issue-9", WITHIN, phase_is("Ready", 1))
+        .await;
+    let destroy = json!({"action": "destroy", "branch": "qanote/issue-9", "ai_run_id": "run-destroy", "callback_url": format!("{base}/gone")});
+    let (status, _) = app.api.post("/v1/dispatch", destroy).await;
+    assert_eq!(status, 202);
+    app.api
+        .wait_for("qanote/issue-9", WITHIN, phase_is("Deleted", 2))
+        .await;
+    wait_for_seen(&rec, |s| s.iter().any(|x| x.0 == "gone")).await;
+    let seen = rec.seen.lock().unwrap();
+    let hook: Vec<Value> = seen
+        .iter()
+        .filter(|s| s.0 == "callback")
+        .map(|s| serde_json::from_str(s.2["raw"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        hook.len(),
+        1,
+        "only the deploy's outcome goes to the deploy's callback"
+    );
+    assert_eq!(
+        (hook[0]["ai_run_id"].as_str(), hook[0]["state"].as_str()),
+        (Some("run-deploy"), Some("success"))
+    );
+    let (_, headers, raw) = seen.iter().find(|s| s.0 == "gone").unwrap();
+    let raw = raw["raw"].as_str().unwrap();
+    let sig = headers["x-previewd-signature-256"].to_str().unwrap();
+    assert!(previewd_github::verify_signature(
+        CALLBACK_SECRET.as_bytes(),
+        raw.as_bytes(),
+        sig
+    ));
+    let body: Value = serde_json::from_str(raw).unwrap();
+    assert_eq!(
+        (body["ai_run_id"].as_str(), body["state"].as_str()),
+        (Some("run-destroy"), Some("inactive"))
+    );
+    assert_eq!(body["action"], "destroy");
+}
+
+#[tokio::test]
+async fn a_destroy_naming_a_callback_outside_the_allowlist_is_refused() {
+    let app = spawn_app(SimConfig::default(), None).await;
+    let body =
+        json!({"action": "destroy", "branch": "main", "callback_url": "http://10.0.0.5/steal"});
+    let (status, err) = app.api.post("/v1/dispatch", body).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("callback_url")));
 }

@@ -69,6 +69,27 @@ fn a_destroy_needs_only_the_branch() {
 }
 
 #[test]
+fn a_destroy_with_its_own_run_and_callback_carries_them_vetted_like_a_deploys() {
+    let mut req = inputs("destroy", None);
+    req.ai_run_id = Some(" run-9 ".into());
+    req.callback_url = Some("https://qa.example.com/gone".into());
+    let cmd = build(&req).unwrap();
+    assert_eq!(
+        cmd,
+        Command::DestroyFor {
+            key: cmd.key().clone(),
+            report_to: ReportTo {
+                ai_run_id: Some("run-9".into()),
+                callback_url: Some("https://qa.example.com/gone".into()),
+            },
+        }
+    );
+    assert_eq!(cmd.callback_url(), Some("https://qa.example.com/gone"));
+    req.callback_url = Some("ftp://x".into());
+    assert_eq!(build(&req).unwrap_err().field, "callback_url");
+}
+
+#[test]
 fn each_broken_rule_names_its_input() {
     let field = |req: DispatchRequest| build(&req).unwrap_err().field;
     assert_eq!(field(inputs("deploy", None)), "commit_sha");
@@ -191,6 +212,11 @@ proptest! {
                 prop_assert!((7..=40).contains(&sha.len()));
             }
             Ok(Command::Destroy(key)) => prop_assert_eq!(&key.branch, &req.branch),
+            Ok(Command::DestroyFor { key, report_to }) => {
+                prop_assert_eq!(&key.branch, &req.branch);
+                prop_assert!(report_to != ReportTo::default());
+                prop_assert_eq!(report_to.ai_run_id.as_deref(), req.ai_run_id.as_deref().map(str::trim).filter(|s| !s.is_empty()));
+            }
             Ok(other) => prop_assert!(false, "inputs built {:?}", other),
             Err(refusal) => {
                 let inputs = ["action", "branch", "project", "ai_run_id", "callback_url", "commit_sha"];
