@@ -1,7 +1,7 @@
 //! What a phase change owes the outside world: the GitHub deployment
 //! status and the callback, decided from an outbox `report` payload.
 
-use crate::model::{Phase, text_enum};
+use crate::model::{Desired, Phase, Preview, PreviewStatus, text_enum};
 use serde::{Deserialize, Serialize};
 
 /// What a dispatch asked for, spelled `deploy` or `destroy` in the outbox
@@ -55,6 +55,41 @@ impl Report {
             "{}:{}:{}:{}",
             self.project, self.branch, self.generation, state
         )
+    }
+}
+
+impl Report {
+    /// The report of `p` reaching status `s`.
+    pub fn of(p: &Preview, s: &PreviewStatus) -> Report {
+        Report {
+            project: p.key.project.clone(),
+            branch: p.key.branch.clone(),
+            generation: p.generation,
+            action: if p.desired == Desired::Present {
+                Action::Deploy
+            } else {
+                Action::Destroy
+            },
+            phase: s.phase,
+            url: s.url.clone(),
+            message: s.message.clone(),
+            commit_sha: p.spec.commit_sha.clone(),
+            ai_run_id: p.spec.ai_run_id.clone(),
+            callback_url: p.spec.callback_url.clone(),
+        }
+    }
+
+    /// The report a `once` run owes when it stops waiting at `phase` (with
+    /// `message`) after `waited_secs`: the attempt failed, and the
+    /// description names the phase it reached. Its plan is a `failure`
+    /// status (an `error` for a destroy) and the callback.
+    pub fn timed_out(mut self, phase: Phase, message: &str, waited_secs: u64) -> Report {
+        self.message = Some(format!(
+            "timed out after {waited_secs}s in {phase}: {message}"
+        ));
+        self.phase = Phase::Failed;
+        self.url = None;
+        self
     }
 }
 
@@ -253,6 +288,32 @@ mod tests {
             (body.state.as_str(), body.ai_run_id.as_deref()),
             ("success", Some("run-7"))
         );
+    }
+
+    #[test]
+    fn a_timeout_is_a_failure_naming_the_phase_reached_with_a_callback() {
+        let r = report(Action::Deploy, Phase::Ready).timed_out(
+            Phase::Provisioning,
+            "waiting for healthy targets",
+            900,
+        );
+        let p = plan(&r);
+        let s = p.status.unwrap();
+        assert_eq!(
+            (s.state, s.target, s.environment_url),
+            (DeploymentState::Failure, Target::ThisGeneration, None)
+        );
+        assert_eq!(
+            s.description,
+            "timed out after 900s in Provisioning: waiting for healthy targets"
+        );
+        let (_, body) = p.callback.unwrap();
+        assert_eq!(
+            (body.state, body.ai_run_id.as_deref()),
+            (DeploymentState::Failure, Some("run-7"))
+        );
+        let destroy = report(Action::Destroy, Phase::Deleting).timed_out(Phase::Deleting, "x", 1);
+        assert_eq!(plan(&destroy).status.unwrap().state, DeploymentState::Error);
     }
 
     #[test]
