@@ -33,14 +33,17 @@ async fn deployments(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, axum::Json<Value>) {
-    r.seen.lock().unwrap().push((
+    let mut seen = r.seen.lock().unwrap();
+    // Ids count up from 4242, one per deployment made.
+    let id = 4242 + seen.iter().filter(|s| s.0 == "deployments").count();
+    seen.push((
         "deployments".into(),
         headers,
         serde_json::from_str(&body).unwrap(),
     ));
     (
         StatusCode::CREATED,
-        axum::Json(json!({ "id": 4242, "sha": "x" })),
+        axum::Json(json!({ "id": id, "sha": "x" })),
     )
 }
 
@@ -402,4 +405,41 @@ async fn a_destroy_naming_a_callback_outside_the_allowlist_is_refused() {
         json!({"action": "destroy", "branch": "main", "callback_url": "http://10.0.0.5/steal"});
     let (status, err) = app.api.post("/v1/dispatch", body).await;
     assert_eq!((status, err["field"].as_str()), (422, Some("callback_url")));
+}
+
+#[tokio::test]
+async fn a_generation_superseded_before_it_was_ready_ends_inactive() {
+    let (rec, base) = fake_servers().await;
+    let slow = SimConfig {
+        target_healthy_after: Duration::from_millis(1500),
+        ..SimConfig::default()
+    };
+    let app = spawn_app(slow, None).await;
+    let _deliverer = start_deliverer(&app, &base, "d1");
+    app.api
+        .post("/v1/dispatch", deploy("qanote/issue-12", "abc1234"))
+        .await;
+    // Generation 1 is under way on GitHub (deployment 4242, in_progress).
+    wait_for_seen(&rec, |s| s.iter().any(|x| x.0 == "statuses/4242")).await;
+    app.api
+        .post("/v1/dispatch", deploy("qanote/issue-12", "def5678"))
+        .await;
+    app.api
+        .wait_for("qanote/issue-12", WITHIN, phase_is("Ready", 2))
+        .await;
+    wait_for_seen(&rec, |s| {
+        s.iter()
+            .any(|x| x.0 == "statuses/4243" && x.2["state"] == "success")
+    })
+    .await;
+    let seen = rec.seen.lock().unwrap();
+    let first: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.0 == "statuses/4242")
+        .map(|s| &s.2)
+        .collect();
+    let last = first.last().unwrap();
+    assert_eq!(last["state"], "inactive", "{first:?}");
+    assert_eq!(last["description"], "superseded by generation 2");
+    assert!(first.iter().all(|s| s["state"] != "success"), "{first:?}");
 }
