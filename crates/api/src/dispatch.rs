@@ -135,7 +135,7 @@ mod tests {
                         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                 );
             }
-            Ok(Command::Destroy(key)) => {
+            Ok(Command::Destroy(key) | Command::DestroyFor { key, .. }) => {
                 assert!(previewd_core::key::validate_branch(&key.branch).is_ok());
             }
             Ok(other) => panic!("a dispatch built {other:?}"),

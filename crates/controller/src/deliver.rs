@@ -110,10 +110,19 @@ impl Deliverer {
             retry_after: None,
             message: format!("bad report payload: {e}"),
         })?;
-        let plan = report::plan(&r);
-        if let Some(step) = plan.status.filter(|_| self.reporter.reports_to_github()) {
+        self.deliver_report(&item.key, &r).await
+    }
+
+    /// Sends one report now, outside the outbox: `previewd once` uses it
+    /// for the failure it owes when it stops waiting (its outbox drained
+    /// first, so the order holds).
+    pub async fn deliver_report(&self, key: &PreviewKey, r: &Report) -> Result<(), ReportError> {
+        let plan = report::plan(r);
+        let to_github = self.reporter.reports_to_github();
+        let steps = [plan.superseded, plan.status].into_iter().flatten();
+        for step in steps.filter(|_| to_github) {
             let github = async {
-                match self.deployment(&item.key, &r, step.target).await? {
+                match self.deployment(key, r, step.target).await? {
                     Some(id) => self.reporter.deployment_status(id, &step).await,
                     None => Ok(()),
                 }
@@ -145,6 +154,7 @@ impl Deliverer {
         };
         match target {
             Target::Newest => self.store.deployment(key, None).await.map_err(store_err),
+            Target::Generation(g) => self.store.deployment(key, Some(g)).await.map_err(store_err),
             Target::ThisGeneration => {
                 if let Some(id) = self
                     .store

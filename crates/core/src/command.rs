@@ -25,7 +25,7 @@ pub use inputs::{DispatchRequest, Refusal};
 
 use crate::decide::expires_at;
 use crate::key::PreviewKey;
-use crate::model::{ApplyOutcome, DeployRequest, Phase, Preview, Timestamp};
+use crate::model::{ApplyOutcome, DeployRequest, Desired, Phase, Preview, PreviewSpec, Timestamp};
 use crate::naming::NamingConfig;
 use crate::ports::Delivery;
 use std::time::Duration;
@@ -41,6 +41,13 @@ pub enum Command {
     },
     /// The preview should be gone: a person or the QA tool asked.
     Destroy(PreviewKey),
+    /// The preview should be gone, and the outcome reported to the run and
+    /// callback this destroy names (a dispatch that brought either). What
+    /// it leaves `None` falls back to the deploy's.
+    DestroyFor {
+        key: PreviewKey,
+        report_to: ReportTo,
+    },
     /// The preview should be gone: its lifetime is over (the sweep).
     Expire(PreviewKey),
     /// The preview should be gone: GitHub says its pull request closed or
@@ -75,17 +82,58 @@ impl Command {
                 &request.key
             }
             Command::Destroy(key) | Command::Expire(key) => key,
-            Command::WebhookDestroy { key, .. } => key,
+            Command::DestroyFor { key, .. } | Command::WebhookDestroy { key, .. } => key,
         }
     }
 
-    /// The callback URL a deploy asks for: it must be resolved (an IO
-    /// step) before the command is applied.
+    /// The callback URL a deploy or a destroy asks for: it must be
+    /// resolved (an IO step) before the command is applied.
     pub fn callback_url(&self) -> Option<&str> {
         match self {
             Command::Deploy { request, .. } => request.spec.callback_url.as_deref(),
+            Command::DestroyFor { report_to, .. } => report_to.callback_url.as_deref(),
             _ => None,
         }
+    }
+}
+
+/// Where a destroy's outcome goes: its own run id and callback, stored on
+/// the row with the destroy so that the Deleted report uses them. `None`
+/// keeps the deploy's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportTo {
+    pub ai_run_id: Option<String>,
+    pub callback_url: Option<String>,
+}
+
+/// What a deploy does to the row it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployStep {
+    /// No row: insert one, names allocated.
+    Insert,
+    /// The row already asks for this spec and is not a failure of it:
+    /// nothing is written, not even the expiry.
+    Unchanged,
+    /// A new generation: a changed spec, a deleted preview brought back,
+    /// or a retry of a failed one.
+    Redeploy,
+}
+
+/// Decides what a deploy of `spec` does to `row`. An identical resend is a
+/// no-op, except over a preview whose current generation `Failed`: asking
+/// again is how a person retries it, so it starts a new attempt (a new
+/// generation, reported like any other). Only a failure of the current
+/// generation counts, so a second resend while the retry runs is a no-op.
+pub fn deploy_step(row: Option<&Preview>, spec: &PreviewSpec) -> DeployStep {
+    let Some(row) = row else {
+        return DeployStep::Insert;
+    };
+    let failed =
+        row.status.phase == Phase::Failed && row.status.observed_generation == row.generation;
+    if row.desired == Desired::Present && row.spec == *spec && !failed {
+        DeployStep::Unchanged
+    } else {
+        DeployStep::Redeploy
     }
 }
 

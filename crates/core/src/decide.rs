@@ -301,25 +301,9 @@ fn condition(
 /// A phase change the delivery worker turns into a GitHub deployment
 /// status and a callback.
 fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
-    let report = crate::report::Report {
-        project: p.key.project.clone(),
-        branch: p.key.branch.clone(),
-        generation: p.generation,
-        action: if p.desired == Desired::Present {
-            crate::report::Action::Deploy
-        } else {
-            crate::report::Action::Destroy
-        },
-        phase: s.phase,
-        url: s.url.clone(),
-        message: s.message.clone(),
-        commit_sha: p.spec.commit_sha.clone(),
-        ai_run_id: p.spec.ai_run_id.clone(),
-        callback_url: p.spec.callback_url.clone(),
-    };
     OutboxMessage {
         kind: crate::OutboxKind::Report,
-        payload: serde_json::to_value(report).expect("reports serialize"),
+        payload: serde_json::to_value(crate::report::Report::of(p, s)).expect("reports serialize"),
     }
 }
 

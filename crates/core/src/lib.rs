@@ -39,7 +39,7 @@ pub mod report;
 pub mod tagged;
 pub mod tags;
 
-pub use command::{Command, Effect, Expiry, Lifetime};
+pub use command::{Command, Effect, Expiry, Lifetime, ReportTo};
 pub use error::{CloudError, ErrorClass};
 pub use key::{BranchError, PreviewKey};
 pub use model::*;

@@ -143,17 +143,20 @@ pub trait Store: Send + Sync {
     /// The one write path of desired state: applies `command` at `now`.
     ///
     /// # Guarantees
-    /// - `Deploy` inserts or updates the row; it bumps `generation` only
-    ///   when the spec or `desired` really changes, and then makes the row
-    ///   due at `now`. An identical resend changes nothing, not even the
-    ///   expiry. A new row takes the first free slug of
+    /// - `Deploy` inserts or updates the row as
+    ///   [`crate::command::deploy_step`] decides: it bumps `generation` only
+    ///   when the spec or `desired` really changes, or to retry a `Failed`
+    ///   current generation, and then makes the row due at `now`. Any other
+    ///   identical resend changes nothing, not even the expiry. A new row takes the first free slug of
     ///   `naming::slug_candidates` and the first free host of
     ///   `naming::host_label_candidates` (both unique across all rows), so
     ///   names are decided once and never change. The expiry is resolved
     ///   ([`crate::command::Expiry::resolve`]) against the row read for the
     ///   write, not one read earlier by the caller.
-    /// - `Destroy` and `Expire` mark the row absent (a no-op if it is
-    ///   already absent; `Applied(None)` if there is no row).
+    /// - `Destroy`, `DestroyFor` and `Expire` mark the row absent (a no-op
+    ///   if it is already absent; `Applied(None)` if there is no row);
+    ///   `DestroyFor` also keeps its run id and callback on the row, for the
+    ///   Deleted report.
     /// - `WebhookDestroy` records the delivery and performs the destroy in
     ///   one transaction. A delivery whose id or body digest is known is
     ///   [`Effect::Duplicate`] and writes nothing. With `event_at`, a close

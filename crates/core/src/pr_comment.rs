@@ -97,6 +97,7 @@ mod tests {
             commit_sha: Some("4f2a9c1".into()),
             ai_run_id: None,
             callback_url: None,
+            superseded: None,
         }
     }
 

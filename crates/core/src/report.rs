@@ -1,7 +1,7 @@
 //! What a phase change owes the outside world: the GitHub deployment
 //! status and the callback, decided from an outbox `report` payload.
 
-use crate::model::{Phase, text_enum};
+use crate::model::{Desired, Phase, Preview, PreviewStatus, text_enum};
 use serde::{Deserialize, Serialize};
 
 /// What a dispatch asked for, spelled `deploy` or `destroy` in the outbox
@@ -35,6 +35,11 @@ pub struct Report {
     pub commit_sha: Option<String>,
     pub ai_run_id: Option<String>,
     pub callback_url: Option<String>,
+    /// An earlier generation this one replaced before it reached an end
+    /// state (Ready or Failed): its deployment is left `in_progress` or
+    /// `queued` otherwise, as statuses use `auto_inactive: false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded: Option<i64>,
 }
 
 impl Report {
@@ -56,6 +61,54 @@ impl Report {
             self.project, self.branch, self.generation, state
         )
     }
+}
+
+impl Report {
+    /// The report of `p` reaching status `s`.
+    pub fn of(p: &Preview, s: &PreviewStatus) -> Report {
+        Report {
+            project: p.key.project.clone(),
+            branch: p.key.branch.clone(),
+            generation: p.generation,
+            action: if p.desired == Desired::Present {
+                Action::Deploy
+            } else {
+                Action::Destroy
+            },
+            phase: s.phase,
+            url: s.url.clone(),
+            message: s.message.clone(),
+            commit_sha: p.spec.commit_sha.clone(),
+            ai_run_id: p.spec.ai_run_id.clone(),
+            callback_url: p.spec.callback_url.clone(),
+            superseded: superseded(p),
+        }
+    }
+
+    /// The report a `once` run owes when it stops waiting at `phase` (with
+    /// `message`) after `waited_secs`: the attempt failed, and the
+    /// description names the phase it reached. Its plan is a `failure`
+    /// status (an `error` for a destroy) and the callback.
+    pub fn timed_out(mut self, phase: Phase, message: &str, waited_secs: u64) -> Report {
+        self.message = Some(format!(
+            "timed out after {waited_secs}s in {phase}: {message}"
+        ));
+        self.phase = Phase::Failed;
+        self.url = None;
+        self
+    }
+}
+
+/// The generation `p`'s current one replaced before it reached an end
+/// state: the one last observed, when it was still converging (Pending or
+/// Provisioning) and the row now asks for a later one. A Ready or Failed
+/// generation already has its end state; a generation never observed has
+/// no deployment.
+pub fn superseded(p: &Preview) -> Option<i64> {
+    let s = &p.status;
+    let converging = matches!(s.phase, Phase::Pending | Phase::Provisioning);
+    (converging && s.observed_generation >= 1 && s.observed_generation < p.generation)
+        .then_some(s.observed_generation)
 }
 
 /// The states a GitHub deployment status can take, in GitHub's spelling;
@@ -105,6 +158,8 @@ pub enum Target {
     ThisGeneration,
     /// The newest deployment of the preview (a destroy has none of its own).
     Newest,
+    /// The deployment of this earlier generation, if one was made.
+    Generation(i64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +191,9 @@ pub struct Plan {
     /// The URL and body, when the preview reached an end state and a
     /// callback URL was given.
     pub callback: Option<(String, CallbackBody)>,
+    /// `inactive` for a generation superseded before its end state; sent
+    /// before `status`.
+    pub superseded: Option<StatusStep>,
 }
 
 /// Decides the GitHub status and the callback a report owes.
@@ -196,7 +254,17 @@ pub fn plan(r: &Report) -> Plan {
         )),
         _ => None,
     };
-    Plan { status, callback }
+    let superseded = r.superseded.map(|g| StatusStep {
+        target: Target::Generation(g),
+        state: DeploymentState::Inactive,
+        environment_url: None,
+        description: format!("superseded by generation {}", r.generation),
+    });
+    Plan {
+        status,
+        callback,
+        superseded,
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +283,7 @@ mod tests {
             commit_sha: Some("abc1234".into()),
             ai_run_id: Some("run-7".into()),
             callback_url: Some("https://qa.example.com/hook".into()),
+            superseded: None,
         }
     }
 
@@ -256,6 +325,60 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_is_a_failure_naming_the_phase_reached_with_a_callback() {
+        let r = report(Action::Deploy, Phase::Ready).timed_out(
+            Phase::Provisioning,
+            "waiting for healthy targets",
+            900,
+        );
+        let p = plan(&r);
+        let s = p.status.unwrap();
+        assert_eq!(
+            (s.state, s.target, s.environment_url),
+            (DeploymentState::Failure, Target::ThisGeneration, None)
+        );
+        assert_eq!(
+            s.description,
+            "timed out after 900s in Provisioning: waiting for healthy targets"
+        );
+        let (_, body) = p.callback.unwrap();
+        assert_eq!(
+            (body.state, body.ai_run_id.as_deref()),
+            (DeploymentState::Failure, Some("run-7"))
+        );
+        let destroy = report(Action::Destroy, Phase::Deleting).timed_out(Phase::Deleting, "x", 1);
+        assert_eq!(plan(&destroy).status.unwrap().state, DeploymentState::Error);
+    }
+
+    #[test]
+    fn a_generation_replaced_while_converging_is_marked_inactive() {
+        let key = crate::PreviewKey::new("acme/shop", "qanote/issue-42").unwrap();
+        let mut p = Preview::fresh(key, "s", "h", Default::default(), chrono::Utc::now());
+        for phase in Phase::ALL {
+            for (observed, generation) in [(0, 1), (1, 1), (1, 2), (2, 4)] {
+                p.status.phase = phase;
+                (p.status.observed_generation, p.generation) = (observed, generation);
+                let converging = matches!(phase, Phase::Pending | Phase::Provisioning);
+                let want =
+                    (converging && observed >= 1 && observed < generation).then_some(observed);
+                assert_eq!(superseded(&p), want, "{phase} {observed} {generation}");
+            }
+        }
+        let mut r = report(Action::Deploy, Phase::Provisioning);
+        r.generation = 3;
+        r.superseded = Some(2);
+        let step = plan(&r).superseded.unwrap();
+        assert_eq!(
+            (step.target, step.state, step.description.as_str()),
+            (
+                Target::Generation(2),
+                DeploymentState::Inactive,
+                "superseded by generation 3"
+            )
+        );
+    }
+
+    #[test]
     fn progress_has_no_callback_and_no_url() {
         let p = plan(&report(Action::Deploy, Phase::Provisioning));
         let s = p.status.unwrap();
@@ -279,7 +402,8 @@ mod tests {
             plan(&report(Action::Destroy, Phase::Deleting)),
             Plan {
                 status: None,
-                callback: None
+                callback: None,
+                superseded: None,
             }
         );
     }

@@ -12,7 +12,8 @@ use previewd_api::{ApiError, vet_callback};
 use previewd_controller::{Controller, Reconciler};
 use previewd_core::command::{Command, DispatchRequest, Expiry};
 use previewd_core::model::{DeployRequest, PreviewSpec};
-use previewd_core::ports::StoreError;
+use previewd_core::ports::{ReportError, StoreError};
+use previewd_core::report::Report;
 use previewd_core::{Phase, PreviewKey};
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -123,7 +124,9 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     if let Err(e) = vet_callback(Some(&callback_policy), &command).await {
         return Ok(refused(e));
     }
-    if let Command::Destroy(key) = &command {
+    let reporter = Arc::new(app::reporter(&cfg)?);
+    if !matches!(command, Command::Deploy { .. }) {
+        let key = command.key();
         // The table is empty: record the preview first so its names are
         // derived exactly as the deploy derived them, then ask it gone.
         let record = Command::Deploy {
@@ -134,7 +137,10 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
             },
             naming: cfg.naming.clone(),
         };
-        store.apply(&record, chrono::Utc::now()).await?;
+        let recorded = store.apply(&record, chrono::Utc::now()).await?;
+        if let Some(out) = recorded.outcome() {
+            remember_deployment(&*store, &reporter, key, out.preview.generation).await?;
+        }
     }
     match store.apply(&command, chrono::Utc::now()).await {
         Ok(_) => {}
@@ -143,18 +149,19 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     }
 
     let cancel = CancellationToken::new();
+    let stop_controller = cancel.child_token();
     let reported = reconciler.reported.clone();
-    let controller = tokio::spawn(Controller::new(reconciler).run(cancel.child_token()));
-    let deliverer = previewd_controller::Deliverer {
+    let controller = tokio::spawn(Controller::new(reconciler).run(stop_controller.clone()));
+    let deliverer = || previewd_controller::Deliverer {
         store: store.clone(),
-        reporter: Arc::new(app::reporter(&cfg)?),
+        reporter: reporter.clone(),
         owner: "once".into(),
         lease: Duration::from_secs(60),
         backoff_base: Duration::from_millis(500),
         backoff_max: Duration::from_secs(10),
         poll_interval: Duration::from_millis(200),
     };
-    let delivery = tokio::spawn(deliverer.run(reported, cancel.child_token()));
+    let delivery = tokio::spawn(deliverer().run(reported, cancel.child_token()));
 
     let mut progress = Progress {
         started: Instant::now(),
@@ -162,6 +169,7 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
         last: None,
     };
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let mut timed_out = None;
     let outcome = loop {
         let p = store
             .get(&key)
@@ -189,6 +197,13 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
         }
         if Instant::now() >= deadline {
             progress.finish();
+            // The run gave up: that is this attempt's outcome, owed to
+            // GitHub and the callback like any other. The controller stops
+            // first, so nothing it writes can follow the failure.
+            stop_controller.cancel();
+            let report =
+                Report::of(&p, &p.status).timed_out(p.status.phase, &message, args.timeout_secs);
+            timed_out = Some(report);
             break Outcome::Failed(format!(
                 "timed out after {}s; last: {:?}: {message}",
                 args.timeout_secs, p.status.phase
@@ -203,12 +218,69 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     while store.outbox_backlog().await?.0 > 0 && Instant::now() < drain_until {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (left, _) = store.outbox_backlog().await?;
+    let (mut left, _) = store.outbox_backlog().await?;
+    if let Some(report) = timed_out {
+        let _ = controller.await;
+        if deliver_with_retries(&deliverer(), &key, &report, drain_until)
+            .await
+            .is_err()
+        {
+            left += 1;
+        }
+    }
     if left > 0 {
         eprintln!("warning: {left} report(s) (GitHub status or callback) could not be delivered");
     }
     cancel.cancel();
-    let _ = controller.await;
     let _ = delivery.await;
     Ok(outcome)
+}
+
+/// A destroy run has no table of past deployments: find the branch's newest
+/// through the GitHub API and keep it with the recorded row, so that the
+/// Deleted report marks it `inactive` as the daemon would. Without GitHub
+/// credentials there is nothing to mark; a failed look-up is a warning.
+async fn remember_deployment(
+    store: &dyn previewd_core::ports::Store,
+    reporter: &previewd_github::GithubReporter,
+    key: &PreviewKey,
+    generation: i64,
+) -> anyhow::Result<()> {
+    let Some(gh) = &reporter.github else {
+        return Ok(());
+    };
+    let environment = previewd_github::environment_for_branch(&key.branch);
+    match gh.list_deployments(&environment).await {
+        Ok(found) => {
+            if let Some(id) = found.first().and_then(|d| i64::try_from(d.0).ok()) {
+                store
+                    .save_deployment(key, generation, id, chrono::Utc::now())
+                    .await?;
+            }
+        }
+        Err(e) => eprintln!("warning: cannot find the deployment of {environment}: {e}"),
+    }
+    Ok(())
+}
+
+/// Delivers `report` now, retrying what may pass later until `until`.
+async fn deliver_with_retries(
+    deliverer: &previewd_controller::Deliverer,
+    key: &PreviewKey,
+    report: &Report,
+    until: Instant,
+) -> Result<(), ReportError> {
+    loop {
+        match deliverer.deliver_report(key, report).await {
+            Err(e) if e.retryable && Instant::now() < until => {
+                tracing::info!(error = %e, "timeout report failed; will retry");
+                tokio::time::sleep(e.retry_after.unwrap_or(Duration::from_millis(500))).await;
+            }
+            Err(e) => {
+                eprintln!("warning: {e}");
+                return Err(e);
+            }
+            Ok(()) => return Ok(()),
+        }
+    }
 }

@@ -16,11 +16,10 @@
 
 use crate::error::{self, BackendError};
 use crate::{SqlStore, rows, sql};
+use previewd_core::command::{DeployStep, ReportTo, deploy_step};
 use previewd_core::naming::{host_label_candidates, slug_candidates};
 use previewd_core::ports::StoreResult;
-use previewd_core::{
-    ApplyOutcome, DeployRequest, Desired, NamingConfig, Preview, PreviewKey, Timestamp,
-};
+use previewd_core::{ApplyOutcome, DeployRequest, NamingConfig, Preview, PreviewKey, Timestamp};
 use sqlx::AnyConnection;
 use sqlx::any::Any;
 
@@ -60,8 +59,9 @@ impl SqlStore {
                     None => continue,
                 }
             };
-            // An identical resend is a pure no-op: not even expires_at moves.
-            if current.desired == Desired::Present && current.spec == req.spec {
+            // Core decides: an identical resend is a pure no-op (not even
+            // expires_at moves), unless it retries a failed preview.
+            if deploy_step(Some(&current), &req.spec) == DeployStep::Unchanged {
                 return Ok(ApplyOutcome {
                     preview: current,
                     changed: false,
@@ -98,6 +98,7 @@ impl SqlStore {
     pub(crate) async fn destroy(
         &self,
         key: &PreviewKey,
+        report_to: &ReportTo,
         now: Timestamp,
     ) -> StoreResult<Option<ApplyOutcome>> {
         let mut conn = self
@@ -105,7 +106,7 @@ impl SqlStore {
             .acquire()
             .await
             .map_err(error::query("apply_destroy: connect"))?;
-        destroy_on(&mut conn, key, now, None).await
+        destroy_on(&mut conn, key, report_to, now, None).await
     }
 
     /// Inserts a new row; `None` when a concurrent writer took the key or
@@ -206,10 +207,12 @@ where
 
 /// `apply_destroy` on `conn`. With `deployed_by`, a row whose current spec
 /// was deployed later is left present (and reported unchanged); the check
-/// is part of the update.
+/// is part of the update. `report_to` is kept on the row for the Deleted
+/// report.
 pub(crate) async fn destroy_on(
     conn: &mut AnyConnection,
     key: &PreviewKey,
+    report_to: &ReportTo,
     now: Timestamp,
     deployed_by: Option<Timestamp>,
 ) -> StoreResult<Option<ApplyOutcome>> {
@@ -218,6 +221,8 @@ pub(crate) async fn destroy_on(
         .bind(&key.branch)
         .bind(rows::to_ms(now))
         .bind(deployed_by.map(rows::to_ms))
+        .bind(report_to.ai_run_id.as_deref())
+        .bind(report_to.callback_url.as_deref())
         .fetch_optional(&mut *conn)
         .await
         .map_err(error::query("apply_destroy: update"))?;

@@ -11,7 +11,7 @@
 use crate::apply::destroy_on;
 use crate::{SqlStore, error, rows, sql};
 use previewd_core::ports::{DELIVERIES_KEPT_FOR, Delivery, StoreResult, WebhookDestroy};
-use previewd_core::{DeployRequest, Desired, NamingConfig, PreviewKey, Timestamp};
+use previewd_core::{DeployRequest, Desired, NamingConfig, PreviewKey, ReportTo, Timestamp};
 use sqlx::AnyConnection;
 
 impl SqlStore {
@@ -47,7 +47,7 @@ impl SqlStore {
         if !record_delivery(&mut tx, delivery, now).await? {
             return Ok(WebhookDestroy::Duplicate);
         }
-        let outcome = destroy_on(&mut tx, key, now, event_at).await?;
+        let outcome = destroy_on(&mut tx, key, &ReportTo::default(), now, event_at).await?;
         tx.commit()
             .await
             .map_err(error::query("apply_webhook_destroy: commit"))?;

@@ -148,10 +148,13 @@ pub(crate) const REDEPLOY: &str = concat!(
 /// With `$4`, only a row whose current spec was deployed at or before `$4`
 /// (or at an unknown time) goes: a webhook about an older event leaves a
 /// later redeploy alone. The check is in the statement, so a redeploy
-/// committed meanwhile is seen by it.
+/// committed meanwhile is seen by it. `$5` and `$6`, the destroy's own run
+/// id and callback, replace the deploy's when given: the Deleted report
+/// goes to them.
 pub(crate) const DESTROY: &str = concat!(
     "UPDATE previews SET desired = 'absent', generation = generation + 1, \
-       next_reconcile_at = $3, attempts = 0, updated_at = $3 \
+       next_reconcile_at = $3, attempts = 0, updated_at = $3, \
+       ai_run_id = COALESCE($5, ai_run_id), callback_url = COALESCE($6, callback_url) \
      WHERE project = $1 AND branch = $2 AND desired = 'present' \
        AND ($4 IS NULL OR deployed_at IS NULL OR deployed_at <= $4) RETURNING ",
     preview_columns!()

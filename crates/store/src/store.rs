@@ -14,8 +14,8 @@ use crate::{Backend, error, postgres, rows, sql, sqlite};
 use async_trait::async_trait;
 use previewd_core::ports::{Delivery, Store, StoreError, StoreResult, SweepLock};
 use previewd_core::{
-    Command, Desired, Effect, ListFilter, OutboxItem, Phase, Preview, PreviewKey, StatusUpdate,
-    Timestamp,
+    Command, Desired, Effect, ListFilter, OutboxItem, Phase, Preview, PreviewKey, ReportTo,
+    StatusUpdate, Timestamp,
 };
 use sqlx::AnyPool;
 use std::fs::File;
@@ -100,7 +100,10 @@ impl Store for SqlStore {
                 Effect::Applied(Some(self.deploy(request, naming, now).await?))
             }
             Command::Destroy(key) | Command::Expire(key) => {
-                Effect::Applied(self.destroy(key, now).await?)
+                Effect::Applied(self.destroy(key, &ReportTo::default(), now).await?)
+            }
+            Command::DestroyFor { key, report_to } => {
+                Effect::Applied(self.destroy(key, report_to, now).await?)
             }
             Command::WebhookDestroy {
                 delivery,

@@ -103,6 +103,7 @@ conformance! {
         a_deploy_by_lifetime_counts_from_the_row_it_overwrites,
         a_write_that_makes_a_row_due_wakes_the_loop_and_a_no_op_does_not,
         a_labelled_deploy_is_recorded_and_never_rolls_a_newer_deploy_back,
+        a_destroy_keeps_its_own_run_and_callback_for_the_report,
     ],
     // Cases that also reach the database directly (see `support::Sql`).
     both_with_sql: [

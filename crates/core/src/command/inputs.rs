@@ -3,7 +3,7 @@
 //! API's `POST /v1/dispatch` and `previewd once` both build commands here,
 //! so a request is refused alike, with the same field named, either way.
 
-use super::{Command, Expiry, Lifetime};
+use super::{Command, Expiry, Lifetime, ReportTo};
 use crate::key::PreviewKey;
 use crate::model::{DeployRequest, PreviewSpec};
 use crate::naming::NamingConfig;
@@ -96,20 +96,30 @@ impl DispatchRequest {
     ) -> Result<Command, Refusal> {
         let key = PreviewKey::new(project, &self.branch)
             .map_err(|e| Refusal::new(e.field(), e.rule()))?;
+        let report_to = || -> Result<ReportTo, Refusal> {
+            let callback_url = present(&self.callback_url);
+            if let Some(url) = &callback_url {
+                validate_callback(url)?;
+            }
+            let ai_run_id = present(&self.ai_run_id);
+            if let Some(id) = &ai_run_id {
+                validate_run_id(id)?;
+            }
+            Ok(ReportTo {
+                ai_run_id,
+                callback_url,
+            })
+        };
         match self.action.as_str() {
             "deploy" => {
                 let commit = present(&self.commit_sha).ok_or_else(|| {
                     Refusal::new("commit_sha", "is required for action \"deploy\"")
                 })?;
                 let commit = validate_commit(&commit)?;
-                let callback_url = present(&self.callback_url);
-                if let Some(url) = &callback_url {
-                    validate_callback(url)?;
-                }
-                let ai_run_id = present(&self.ai_run_id);
-                if let Some(id) = &ai_run_id {
-                    validate_run_id(id)?;
-                }
+                let ReportTo {
+                    ai_run_id,
+                    callback_url,
+                } = report_to()?;
                 let spec = PreviewSpec {
                     commit_sha: Some(commit),
                     ai_run_id,
@@ -125,7 +135,12 @@ impl DispatchRequest {
                     naming: naming.clone(),
                 })
             }
-            "destroy" => Ok(Command::Destroy(key)),
+            // A destroy that names no run and no callback of its own is
+            // reported to the deploy's.
+            "destroy" => match report_to()? {
+                r if r == ReportTo::default() => Ok(Command::Destroy(key)),
+                report_to => Ok(Command::DestroyFor { key, report_to }),
+            },
             _ => Err(Refusal::new("action", "must be \"deploy\" or \"destroy\"")),
         }
     }

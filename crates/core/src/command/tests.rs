@@ -69,6 +69,27 @@ fn a_destroy_needs_only_the_branch() {
 }
 
 #[test]
+fn a_destroy_with_its_own_run_and_callback_carries_them_vetted_like_a_deploys() {
+    let mut req = inputs("destroy", None);
+    req.ai_run_id = Some(" run-9 ".into());
+    req.callback_url = Some("https://qa.example.com/gone".into());
+    let cmd = build(&req).unwrap();
+    assert_eq!(
+        cmd,
+        Command::DestroyFor {
+            key: cmd.key().clone(),
+            report_to: ReportTo {
+                ai_run_id: Some("run-9".into()),
+                callback_url: Some("https://qa.example.com/gone".into()),
+            },
+        }
+    );
+    assert_eq!(cmd.callback_url(), Some("https://qa.example.com/gone"));
+    req.callback_url = Some("ftp://x".into());
+    assert_eq!(build(&req).unwrap_err().field, "callback_url");
+}
+
+#[test]
 fn each_broken_rule_names_its_input() {
     let field = |req: DispatchRequest| build(&req).unwrap_err().field;
     assert_eq!(field(inputs("deploy", None)), "commit_sha");
@@ -191,6 +212,11 @@ proptest! {
                 prop_assert!((7..=40).contains(&sha.len()));
             }
             Ok(Command::Destroy(key)) => prop_assert_eq!(&key.branch, &req.branch),
+            Ok(Command::DestroyFor { key, report_to }) => {
+                prop_assert_eq!(&key.branch, &req.branch);
+                prop_assert!(report_to != ReportTo::default());
+                prop_assert_eq!(report_to.ai_run_id.as_deref(), req.ai_run_id.as_deref().map(str::trim).filter(|s| !s.is_empty()));
+            }
             Ok(other) => prop_assert!(false, "inputs built {:?}", other),
             Err(refusal) => {
                 let inputs = ["action", "branch", "project", "ai_run_id", "callback_url", "commit_sha"];
@@ -198,5 +224,61 @@ proptest! {
                 prop_assert!(!refusal.rule.is_empty());
             }
         }
+    }
+}
+
+fn spec(commit: &str) -> PreviewSpec {
+    PreviewSpec {
+        commit_sha: Some(commit.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_identical_deploy_retries_only_a_failure_of_the_current_generation() {
+    let mut p = row(at(0), Phase::Failed);
+    p.spec = spec("abc1234");
+    p.status.observed_generation = p.generation;
+    assert_eq!(deploy_step(None, &p.spec), DeployStep::Insert);
+    assert_eq!(deploy_step(Some(&p), &p.spec), DeployStep::Redeploy);
+    // The retry is under way (generation 2, Failed still about 1).
+    p.generation = 2;
+    assert_eq!(deploy_step(Some(&p), &p.spec), DeployStep::Unchanged);
+    p.status.phase = Phase::Ready;
+    p.status.observed_generation = 2;
+    assert_eq!(deploy_step(Some(&p), &p.spec), DeployStep::Unchanged);
+    assert_eq!(
+        deploy_step(Some(&p), &spec("def5678")),
+        DeployStep::Redeploy
+    );
+}
+
+proptest! {
+    /// A deploy writes exactly when the spec changes, the preview was
+    /// destroyed, or it retries a Failed current generation; a row is
+    /// inserted only when there is none.
+    #[test]
+    fn a_deploy_writes_exactly_when_something_asks_for_a_new_attempt(
+        phase in phase(),
+        absent in any::<bool>(),
+        behind in 0i64..3,
+        same in any::<bool>(),
+    ) {
+        let mut p = row(at(0), phase);
+        p.spec = spec("abc1234");
+        p.generation = 1 + behind;
+        p.status.observed_generation = 1;
+        if absent {
+            p.desired = Desired::Absent;
+        }
+        let asked = if same { p.spec.clone() } else { spec("def5678") };
+        let retry = phase == Phase::Failed && behind == 0;
+        let expected = if !absent && same && !retry {
+            DeployStep::Unchanged
+        } else {
+            DeployStep::Redeploy
+        };
+        prop_assert_eq!(deploy_step(Some(&p), &asked), expected);
+        prop_assert_eq!(deploy_step(None, &asked), DeployStep::Insert);
     }
 }

@@ -54,6 +54,7 @@ fn reports() -> Vec<Report> {
                     commit_sha: commit_sha.map(Into::into),
                     ai_run_id: ai_run_id.map(Into::into),
                     callback_url: Some("https://qa.example.com/hook".into()),
+                    superseded: None,
                 });
             }
         }

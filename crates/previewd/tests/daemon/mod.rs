@@ -295,10 +295,17 @@ pub fn fake_github() -> (String, Arc<Mutex<Vec<String>>>) {
             keep.lock()
                 .unwrap()
                 .push(format!("{head}\r\n{}", String::from_utf8_lossy(&body)));
-            let answer = r#"{"id": 1}"#;
+            // A listing of deployments (a `once` destroy looks its one up)
+            // answers one, id 77; anything else is created, id 1.
+            let listing = head.starts_with("GET ") && head.contains("/deployments?");
+            let (status, answer) = if listing {
+                ("200 OK", r#"[{"id": 77}]"#)
+            } else {
+                ("201 Created", r#"{"id": 1}"#)
+            };
             let _ = write!(
                 stream,
-                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n\
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
                  Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
                 answer.len()
             );

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use previewd_core::ports::Store;
-use previewd_core::{Command, DeployRequest, Desired, Effect, Expiry, Lifetime, Phase};
+use previewd_core::{Command, DeployRequest, Desired, Effect, Expiry, Lifetime, Phase, ReportTo};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,4 +141,35 @@ pub async fn a_labelled_deploy_is_recorded_and_never_rolls_a_newer_deploy_back(
     // Without a time nothing is stale.
     let timeless = webhook_deploy("d4", "c3", None);
     assert!(store.apply(&timeless, t(3_000)).await.unwrap().changed());
+}
+
+/// A destroy's own run id and callback replace the deploy's on the row
+/// (the Deleted report reads them there); what it leaves out stays.
+pub async fn a_destroy_keeps_its_own_run_and_callback_for_the_report(store: Arc<dyn Store>) {
+    let k = key("main");
+    let mut request = deploy_request(&k, "abc123");
+    request.spec.ai_run_id = Some("run-deploy".into());
+    request.spec.callback_url = Some("https://qa.example.com/deployed".into());
+    let deploy = Command::Deploy {
+        request,
+        naming: naming(),
+    };
+    store.apply(&deploy, t(0)).await.unwrap();
+    let destroy = Command::DestroyFor {
+        key: k.clone(),
+        report_to: ReportTo {
+            ai_run_id: Some("run-destroy".into()),
+            callback_url: None,
+        },
+    };
+    let out = store.apply(&destroy, t(1)).await.unwrap();
+    let row = out.outcome().expect("the row").preview.clone();
+    assert_eq!((row.desired, row.generation), (Desired::Absent, 2));
+    assert_eq!(row.spec.ai_run_id.as_deref(), Some("run-destroy"));
+    assert_eq!(
+        row.spec.callback_url.as_deref(),
+        Some("https://qa.example.com/deployed"),
+        "none given: the deploy's stays"
+    );
+    assert_eq!(store.get(&k).await.unwrap().unwrap().spec, row.spec);
 }
