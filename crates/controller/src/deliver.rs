@@ -15,8 +15,8 @@ use previewd_core::delivery::{AfterDelivery, RetryPolicy, after_delivery};
 use previewd_core::key::PreviewKey;
 use previewd_core::metrics::DeliveryTarget;
 use previewd_core::model::{OutboxItem, OutboxKind};
+use previewd_core::outbox_report::{self, Report, Target};
 use previewd_core::ports::{ReportError, Reporter, Store};
-use previewd_core::report::{self, Report, Target};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -117,7 +117,7 @@ impl Deliverer {
     /// for the failure it owes when it stops waiting (its outbox drained
     /// first, so the order holds).
     pub async fn deliver_report(&self, key: &PreviewKey, r: &Report) -> Result<(), ReportError> {
-        let plan = report::plan(r);
+        let plan = outbox_report::plan(r);
         let to_github = self.reporter.reports_to_github();
         let steps = [plan.superseded, plan.status].into_iter().flatten();
         for step in steps.filter(|_| to_github) {

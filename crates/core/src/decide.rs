@@ -303,7 +303,8 @@ fn condition(
 fn report(p: &Preview, s: &PreviewStatus) -> OutboxMessage {
     OutboxMessage {
         kind: crate::OutboxKind::Report,
-        payload: serde_json::to_value(crate::report::Report::of(p, s)).expect("reports serialize"),
+        payload: serde_json::to_value(crate::outbox_report::Report::of(p, s))
+            .expect("reports serialize"),
     }
 }
 

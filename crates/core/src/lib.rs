@@ -30,12 +30,12 @@ pub mod model;
 pub mod naming;
 pub mod observed;
 pub mod operations;
+pub mod outbox_report;
 pub mod plan;
 pub mod ports;
 pub mod pr_comment;
 pub mod pull_request;
 pub mod render;
-pub mod report;
 pub mod tagged;
 pub mod tags;
 

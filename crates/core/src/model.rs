@@ -239,7 +239,7 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum OutboxKind {
-    /// A phase change ([`crate::report::Report`]); the delivery worker fans
+    /// A phase change ([`crate::outbox_report::Report`]); the delivery worker fans
     /// it out to GitHub and the callback.
     Report,
     /// A kind this version does not know, as stored.

@@ -439,13 +439,13 @@ pub trait Reporter: Send + Sync {
     async fn deployment_status(
         &self,
         deployment_id: i64,
-        step: &crate::report::StatusStep,
+        step: &crate::outbox_report::StatusStep,
     ) -> Result<(), ReportError>;
     /// POSTs the signed body; the key lets the receiver drop a redelivery.
     async fn callback(
         &self,
         url: &str,
-        body: &crate::report::CallbackBody,
+        body: &crate::outbox_report::CallbackBody,
         idempotency_key: &str,
     ) -> Result<(), ReportError>;
 }

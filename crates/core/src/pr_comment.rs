@@ -12,7 +12,7 @@
 //!   add markup.
 
 use crate::Phase;
-use crate::report::Report;
+use crate::outbox_report::Report;
 use sha2::{Digest, Sha256};
 
 /// The hidden marker of `project`'s preview of `branch`.
@@ -82,7 +82,7 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Action;
+    use crate::outbox_report::Action;
     use proptest::prelude::*;
 
     fn report(phase: Phase) -> Report {

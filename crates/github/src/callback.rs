@@ -16,8 +16,8 @@ pub const SIGNATURE_HEADER: &str = "X-Previewd-Signature-256";
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// What a callback reports on, and what it says: core's types, since
-/// `previewd_core::report::plan` decides them.
-pub use previewd_core::report::{Action as CallbackAction, CallbackBody};
+/// `previewd_core::outbox_report::plan` decides them.
+pub use previewd_core::outbox_report::{Action as CallbackAction, CallbackBody};
 
 #[derive(Debug, Clone)]
 pub struct CallbackConfig {

@@ -23,7 +23,7 @@ impl fmt::Display for DeploymentId {
 
 /// The states a deployment status can take: core's, since the outbox
 /// report and the callback speak them too.
-pub use previewd_core::report::DeploymentState;
+pub use previewd_core::outbox_report::DeploymentState;
 
 /// The optional parts of a deployment status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

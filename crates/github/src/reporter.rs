@@ -3,8 +3,8 @@
 
 use crate::{CallbackClient, DeploymentId, GithubClient, StatusOpts};
 use async_trait::async_trait;
+use previewd_core::outbox_report::{CallbackBody, StatusStep};
 use previewd_core::ports::{ReportError, Reporter};
-use previewd_core::report::{CallbackBody, StatusStep};
 
 /// Either side may be absent: without GitHub credentials no statuses are
 /// posted; without a callback secret a callback cannot be signed.

@@ -8,8 +8,8 @@
 use crate::*;
 use async_trait::async_trait;
 use previewd_controller::{Deliverer, SweepOptions, Sweeper};
+use previewd_core::outbox_report::{CallbackBody, StatusStep};
 use previewd_core::ports::{ReportError, Reporter};
-use previewd_core::report::{CallbackBody, StatusStep};
 use previewd_sim::SimConfig;
 use prometheus_parse::{Scrape, Value};
 

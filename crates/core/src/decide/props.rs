@@ -283,7 +283,7 @@ proptest! {
             || d.status.observed_generation != p.status.observed_generation;
         prop_assert_eq!(d.reports.len(), usize::from(changed));
         if let Some(m) = d.reports.first() {
-            let report: crate::report::Report = serde_json::from_value(m.payload.clone()).unwrap();
+            let report: crate::outbox_report::Report = serde_json::from_value(m.payload.clone()).unwrap();
             prop_assert_eq!(report.phase, d.status.phase);
             prop_assert_eq!(report.generation, p.generation);
         }

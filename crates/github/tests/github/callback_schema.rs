@@ -5,7 +5,7 @@
 
 use crate::fake::{Fake, Reply};
 use previewd_core::Phase;
-use previewd_core::report::{Action, Report, plan};
+use previewd_core::outbox_report::{Action, Report, plan};
 use previewd_github::{CallbackClient, CallbackConfig, CallbackPolicy, Secret};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -23,7 +23,7 @@ fn errors(v: &jsonschema::Validator, body: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Every report with a callback that `report::plan` can produce: both
+/// Every report with a callback that `outbox_report::plan` can produce: both
 /// actions, every phase, with and without the optional inputs. A Ready
 /// preview always has a URL (`decide` sets it), the others may not.
 fn reports() -> Vec<Report> {
