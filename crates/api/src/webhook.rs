@@ -159,7 +159,12 @@ pub async fn receive(
         {
             (branch, None)
         }
-        WebhookEvent::PullRequestClosed { repo, .. } | WebhookEvent::BranchDeleted { repo, .. } => {
+        WebhookEvent::PullRequestChanged(c) if c.repo.eq_ignore_ascii_case(&state.project) => {
+            return labelled(&state, head.event, delivery, c).await;
+        }
+        WebhookEvent::PullRequestClosed { repo, .. }
+        | WebhookEvent::BranchDeleted { repo, .. }
+        | WebhookEvent::PullRequestChanged(PullRequestChange { repo, .. }) => {
             let why = format!("repository {repo} is not {}", state.project);
             return remembered(
                 &state,
@@ -171,19 +176,6 @@ pub async fn receive(
         }
         WebhookEvent::Ping => {
             return remembered(&state, &delivery, StatusCode::OK, json!({ "pong": true })).await;
-        }
-        WebhookEvent::PullRequestChanged(c) if c.repo.eq_ignore_ascii_case(&state.project) => {
-            return labelled(&state, head.event, delivery, c).await;
-        }
-        WebhookEvent::PullRequestChanged(c) => {
-            let why = format!("repository {} is not {}", c.repo, state.project);
-            return remembered(
-                &state,
-                &delivery,
-                StatusCode::ACCEPTED,
-                json!({ "ignored": why }),
-            )
-            .await;
         }
         WebhookEvent::Other(what) => {
             return remembered(
