@@ -46,6 +46,7 @@ fn tight_limits() -> Limits {
         route53_changes: BucketSpec::new(20.0, 2000.0),
         logs_admin: b,
         logs_config: b,
+        ecr_read: b,
     }
 }
 

@@ -45,6 +45,8 @@ const NOT_FOUND: &[&str] = &[
     "ClusterNotFoundException",
     "ResourceNotFoundException",
     "NoSuchHostedZone",
+    "ImageNotFoundException",
+    "RepositoryNotFoundException",
 ];
 
 const ALREADY_EXISTS: &[&str] = &[

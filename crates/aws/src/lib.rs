@@ -1,6 +1,7 @@
 //! The AWS SDK implementations of previewd's cloud ports: ECS (task
 //! definitions, services), ELBv2 (the shared listener's rules, target
-//! groups), Route53 (the preview zone) and CloudWatch Logs.
+//! groups), Route53 (the preview zone), CloudWatch Logs and ECR (whether a
+//! preview's image exists).
 //!
 //! Credentials and region come from the standard AWS chain (environment,
 //! profile, ECS task role, web identity); `AWS_ENDPOINT_URL` and
@@ -17,6 +18,7 @@ pub mod calls;
 mod dns;
 pub mod doctor;
 mod doctor_iam;
+mod ecr;
 mod ecs;
 mod elb;
 pub mod error;
@@ -53,7 +55,7 @@ pub struct Settings {
     pub call_timeout: Duration,
 }
 
-/// The four ports over one set of SDK clients.
+/// The cloud ports over one set of SDK clients.
 pub struct Aws {
     settings: Settings,
     ecs: aws_sdk_ecs::Client,
@@ -64,6 +66,8 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     iam: aws_sdk_iam::Client,
     ec2: aws_sdk_ec2::Client,
+    /// The image check (DescribeImages), and the doctor's look at the
+    /// repository's lifecycle.
     ecr: aws_sdk_ecr::Client,
     /// The listener's load balancer, looked up once.
     load_balancer_arn: OnceCell<String>,

@@ -120,6 +120,17 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
                 json!(arn("logs", "log-group:*".into())),
                 None,
             ),
+            // Whether a preview's image is pushed yet: in the repository
+            // previews are pushed to, or (none configured) any of the
+            // account's, since `container.image` may name any.
+            Scope::EcrImages => (
+                "ReadPreviewImages",
+                json!(arn(
+                    "ecr",
+                    format!("repository/{}", s.ecr_repository.as_deref().unwrap_or("*"))
+                )),
+                None,
+            ),
             Scope::PassRole => {
                 if s.pass_roles.is_empty() {
                     continue;

@@ -204,6 +204,8 @@ impl Baseline {
             records,
             target_health,
             stopped_reason,
+            // The naive baseline does not look for images.
+            image: Default::default(),
         })
     }
 

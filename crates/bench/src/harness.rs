@@ -253,6 +253,7 @@ impl Daemon {
             compute: Arc::new(self.sim.clone()),
             load_balancer: Arc::new(self.sim.clone()),
             dns: Arc::new(self.sim.clone()),
+            images: Arc::new(self.sim.clone()),
             pacer: Some(pacer),
         };
         let reconciler = Arc::new(Reconciler::new(

@@ -19,6 +19,7 @@
 mod deliver;
 mod dns_batch;
 mod execute;
+mod image_batch;
 pub mod metrics;
 mod observe;
 mod reconcile;
@@ -36,31 +37,34 @@ pub use sweep::{GcPreview, Planned, SweepError, SweepOptions, SweepReport, Sweep
 use previewd_core::decide::Jitter;
 use previewd_core::limits::Pacer;
 use previewd_core::observed::ObservedService;
-use previewd_core::ports::{CloudResult, Compute, Dns, LoadBalancer, Logs};
+use previewd_core::ports::{CloudResult, Compute, Dns, Images, LoadBalancer, Logs};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The four cloud ports, however they are implemented (AWS, sim).
+/// The cloud ports, however they are implemented (AWS, sim).
 #[derive(Clone)]
 pub struct Cloud {
     pub logs: Arc<dyn Logs>,
     pub compute: Arc<dyn Compute>,
     pub load_balancer: Arc<dyn LoadBalancer>,
     pub dns: Arc<dyn Dns>,
+    /// Whether a preview's ECR image exists yet.
+    pub images: Arc<dyn Images>,
     /// The pacer the ports' requests wait for, when they have one: read
     /// to tell when optional listings should hold back for writes.
     pub pacer: Option<Arc<Pacer>>,
 }
 
 impl Cloud {
-    /// All four ports from one value that implements them all (the sim).
-    pub fn from_one<T: Logs + Compute + LoadBalancer + Dns + 'static>(x: T) -> Self {
+    /// Every port from one value that implements them all (the sim).
+    pub fn from_one<T: Logs + Compute + LoadBalancer + Dns + Images + 'static>(x: T) -> Self {
         let x = Arc::new(x);
         Cloud {
             logs: x.clone(),
             compute: x.clone(),
             load_balancer: x.clone(),
-            dns: x,
+            dns: x.clone(),
+            images: x,
             pacer: None,
         }
     }

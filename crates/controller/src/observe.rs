@@ -28,8 +28,13 @@
 //! are read once and kept by name while the group stays in the listing; a
 //! pass about to act reads its own group's tags afresh, so nothing is ever
 //! changed on the strength of a remembered tag.
+//!
+//! A preview on its way to Ready whose image is in ECR has it looked for
+//! (`images`), in the first round with the rest, batched across passes
+//! per repository (`ImageBatcher`); a found image is remembered.
 
 use crate::Cloud;
+use crate::image_batch::ImageBatcher;
 use previewd_core::model::Preview;
 use previewd_core::observed::*;
 use previewd_core::operations::Op;
@@ -46,6 +51,7 @@ use tokio::time::Instant;
 
 mod cache;
 mod elb_tags;
+mod images;
 
 use cache::{Cache, Pacing};
 
@@ -81,6 +87,9 @@ pub struct Observer {
     elb_tags: std::sync::Mutex<HashMap<String, (Tags, Instant)>>,
     /// How long a listing trusts a remembered ELB tag.
     elb_tags_max_age: Duration,
+    /// Images found in ECR: never asked for again.
+    found_images: std::sync::Mutex<std::collections::HashSet<previewd_core::image::EcrImage>>,
+    image_batcher: ImageBatcher,
 }
 
 /// How fresh an observation must be.
@@ -127,6 +136,8 @@ impl Observer {
         elb_tags_max_age: Duration,
     ) -> Self {
         Self {
+            image_batcher: ImageBatcher::spawn(cloud.images.clone()),
+            found_images: std::sync::Mutex::new(std::collections::HashSet::new()),
             cloud,
             template,
             max_age,
@@ -396,9 +407,10 @@ impl Observer {
         let given = service
             .filter(|s| confirming || s.at >= not_before)
             .map(|s| s.service);
-        let (listings, side) = tokio::try_join!(
+        let (listings, side, image) = tokio::try_join!(
             self.listings(not_before, confirming),
             self.service_side(p, w, given),
+            self.image(p, w),
         )?;
         let target_group = listings
             .target_groups
@@ -434,6 +446,7 @@ impl Observer {
                 .collect(),
             target_health,
             stopped_reason: side.stopped_reason,
+            image,
         })
     }
 }

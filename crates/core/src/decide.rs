@@ -106,6 +106,15 @@ fn planned(v: &Verdict, present: bool, old: Phase, policy: &Policy) -> Step {
             (false, "WaitingForCapacity"),
             (false, "WaitingForCapacity"),
         ),
+        // Looked at again every progress interval: the rollout starts on
+        // the first pass after the image is pushed.
+        (Verdict::WaitingForImage(image), true) => Step {
+            phase: Phase::Pending,
+            message: format!("waiting for image {image}"),
+            wait: policy.progress_interval,
+            synced: (false, "WaitingForImage"),
+            ready: (false, "WaitingForImage"),
+        },
         (Verdict::Progressing(r), true) => step(
             Phase::Provisioning,
             r,
@@ -134,7 +143,7 @@ fn planned(v: &Verdict, present: bool, old: Phase, policy: &Policy) -> Step {
             (true, "Synced"),
             (false, "Deleted"),
         ),
-        (Verdict::Working | Verdict::Waiting(_), false) => step(
+        (Verdict::Working | Verdict::Waiting(_) | Verdict::WaitingForImage(_), false) => step(
             Phase::Deleting,
             "deleting resources",
             quick,

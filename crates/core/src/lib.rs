@@ -23,6 +23,7 @@ pub mod error;
 pub mod gauges;
 pub mod gc;
 pub mod gc_report;
+pub mod image;
 pub mod key;
 pub mod limits;
 pub mod metrics;

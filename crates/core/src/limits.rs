@@ -55,6 +55,9 @@ pub struct Limits {
     pub logs_admin: BucketSpec,
     /// PutRetentionPolicy, TagResource.
     pub logs_config: BucketSpec,
+    /// ECR DescribeImages: AWS publishes no rate for it (ECR's quotas list
+    /// the push and pull APIs only), so this is previewd's own, modest one.
+    pub ecr_read: BucketSpec,
 }
 
 impl Default for Limits {
@@ -75,6 +78,7 @@ impl Default for Limits {
             // AWS publishes only a rate; the bucket holds one second of it.
             logs_admin: BucketSpec::new(10.0, 10.0),
             logs_config: BucketSpec::new(5.0, 5.0),
+            ecr_read: BucketSpec::new(10.0, 5.0),
         }
     }
 }
@@ -96,9 +100,10 @@ pub enum Bucket {
     Route53Changes,
     LogsAdmin,
     LogsConfig,
+    EcrRead,
 }
 
-const ALL: [Bucket; 14] = [
+const ALL: [Bucket; 15] = [
     Bucket::EcsServiceRead,
     Bucket::EcsServiceModify,
     Bucket::EcsTaskDefModify,
@@ -113,6 +118,7 @@ const ALL: [Bucket; 14] = [
     Bucket::Route53Changes,
     Bucket::LogsAdmin,
     Bucket::LogsConfig,
+    Bucket::EcrRead,
 ];
 
 /// The buckets one request of `key` (`elbv2:CreateRule`, `ecs:ListServices`,
@@ -163,6 +169,7 @@ impl Limits {
             Bucket::Route53Changes => self.route53_changes,
             Bucket::LogsAdmin => self.logs_admin,
             Bucket::LogsConfig => self.logs_config,
+            Bucket::EcrRead => self.ecr_read,
         }
     }
 
@@ -194,6 +201,7 @@ impl Limits {
             Bucket::Route53Changes => &mut self.route53_changes,
             Bucket::LogsAdmin => &mut self.logs_admin,
             Bucket::LogsConfig => &mut self.logs_config,
+            Bucket::EcrRead => &mut self.ecr_read,
         }
     }
 }

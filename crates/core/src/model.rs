@@ -140,6 +140,11 @@ pub struct Preview {
     pub rule_priority: Option<i32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// When the current spec was deployed (insert, redeploy, retry): when
+    /// this generation was asked for, which the image wait counts from.
+    /// `None` on a row older than the column.
+    #[serde(default)]
+    pub deployed_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
     pub next_reconcile_at: Timestamp,
     /// Consecutive failed reconciles, for backoff.
@@ -176,6 +181,7 @@ impl Preview {
             rule_priority: None,
             created_at: now,
             updated_at: now,
+            deployed_at: Some(now),
             expires_at: None,
             next_reconcile_at: now,
             attempts: 0,

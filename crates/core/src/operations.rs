@@ -114,6 +114,8 @@ pub enum IamScope {
     HostedZone,
     LogGroups,
     LogReads,
+    /// ECR image reads: the repositories preview images are in.
+    EcrImages,
     PassRole,
 }
 
@@ -197,6 +199,7 @@ mod b {
     pub const ROUTE53: B = &[Route53];
     pub const LOGS_ADMIN: B = &[LogsAdmin];
     pub const LOGS_CONFIG: B = &[LogsConfig];
+    pub const ECR_READ: B = &[EcrRead];
     pub const UNPUBLISHED: B = &[];
 }
 
@@ -259,6 +262,7 @@ registry! {
     Elb DeleteTargetGroup: "target group", [Delete], MUTATES, ELB_WRITE, Some(ElbTargetGroups), [];
     Route53 ListResourceRecordSets: "DNS record", [Observe], READS, ROUTE53, Some(HostedZone), [];
     Route53 ChangeResourceRecordSets: "DNS record", [Create, Update, Delete], MUTATES, ROUTE53, Some(HostedZone), [];
+    Ecr DescribeImages: "image", [Observe], READS, ECR_READ, Some(EcrImages), [];
     // `previewd doctor`'s checks of the deployment.
     Sts GetCallerIdentity: "caller identity", [Observe], READS, UNPUBLISHED, None, [];
     Ecs DescribeClusters: "cluster", [Observe], READS, UNPUBLISHED, None, [];

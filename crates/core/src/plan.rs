@@ -18,6 +18,7 @@
 //! of resources existing (create may never have run, or run halfway).
 
 use crate::error::{CloudError, gone_is_fine};
+use crate::image::{self, ImageCheck};
 use crate::model::{Desired, Preview};
 use crate::observed::*;
 use crate::render::{
@@ -25,6 +26,7 @@ use crate::render::{
 };
 use crate::tags::{self, Tags};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// Hard AWS limit: target groups per application load balancer.
 pub const MAX_TARGET_GROUPS_PER_ALB: usize = 100;
@@ -48,6 +50,8 @@ pub struct Observation {
     pub records: Vec<DnsRecord>,
     pub target_health: Option<TargetHealth>,
     pub stopped_reason: Option<String>,
+    /// Whether the wanted image is in ECR ([`crate::image`]).
+    pub image: ImageCheck,
 }
 
 /// One step of a plan, in our words; the executor applies them in order.
@@ -156,6 +160,9 @@ pub enum Verdict {
     Working,
     /// Cannot proceed for now (capacity); nothing was planned.
     Waiting(String),
+    /// The wanted image (named) is not in ECR yet; nothing was planned,
+    /// and a running service is left as it is.
+    WaitingForImage(String),
     /// In sync with the spec, not serving yet (or still draining).
     Progressing(String),
     Ready,
@@ -215,7 +222,11 @@ pub fn plan(
     match p.desired {
         Desired::Present => match find_conflict(id, p, w, o) {
             Some(conflict) => Plan::done(Verdict::Failed(conflict)),
-            None => plan_present(t, p, w, o, reserved),
+            None => match image::gate(p, &o.image, Duration::from_secs(t.image_wait_secs)) {
+                // Before anything is created: no half preview waits.
+                Some(held) => Plan::done(held),
+                None => plan_present(t, p, w, o, reserved),
+            },
         },
         // Teardown sees only what is ours: look-alikes are simply not there.
         Desired::Absent => plan_absent(p, &only_ours(id, &p.slug, o)),
@@ -249,6 +260,7 @@ fn only_ours(id: &str, slug: &str, o: &Observation) -> Observation {
         },
         target_health: o.target_health,
         stopped_reason: o.stopped_reason.clone(),
+        image: o.image.clone(),
     }
 }
 

@@ -72,6 +72,7 @@ fn converged(w: &Wanted) -> Observation {
             ..Default::default()
         }),
         stopped_reason: None,
+        image: ImageCheck::NotChecked,
     }
 }
 

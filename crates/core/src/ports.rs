@@ -117,6 +117,21 @@ pub trait Dns: Send + Sync {
     async fn change(&self, changes: &[DnsChange]) -> CloudResult<()>;
 }
 
+/// Container images in ECR, read only.
+#[async_trait]
+pub trait Images: Send + Sync {
+    /// Which of `references` exist in `repository` (DescribeImages, up to
+    /// 100 image ids a request). One missing image does not hide the
+    /// others: AWS fails a whole request with ImageNotFoundException when
+    /// any id in it is missing, so an adapter splits such a batch until
+    /// each answer is known. A repository that does not exist holds none.
+    async fn existing_images(
+        &self,
+        repository: &crate::image::Repository,
+        references: &[crate::image::ImageRef],
+    ) -> CloudResult<Vec<crate::image::ImageRef>>;
+}
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

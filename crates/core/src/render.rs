@@ -39,6 +39,14 @@ pub struct Template {
     pub priority_band: (i32, i32),
     /// Rules the ALB may hold (an adjustable AWS quota, default 100).
     pub alb_rule_quota: usize,
+    /// How long a preview whose ECR image is missing waits for it before
+    /// it fails (`container.image_wait_secs`).
+    #[serde(default = "default_image_wait_secs")]
+    pub image_wait_secs: u64,
+}
+
+fn default_image_wait_secs() -> u64 {
+    crate::image::DEFAULT_IMAGE_WAIT_SECS
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +89,7 @@ impl Default for Template {
             url_scheme: "https".into(),
             priority_band: (1000, 1999),
             alb_rule_quota: 100,
+            image_wait_secs: crate::image::DEFAULT_IMAGE_WAIT_SECS,
         }
     }
 }

@@ -237,6 +237,9 @@ pub struct Container {
     pub health_check_path: String,
     pub log_retention_days: i32,
     pub url_scheme: String,
+    /// How long a preview whose ECR image is missing waits for it to be
+    /// pushed before it fails (images outside ECR are not checked).
+    pub image_wait_secs: u64,
 }
 
 impl Default for Container {
@@ -255,6 +258,7 @@ impl Default for Container {
             health_check_path: t.health_check_path,
             log_retention_days: t.log_retention_days,
             url_scheme: t.url_scheme,
+            image_wait_secs: t.image_wait_secs,
         }
     }
 }
@@ -401,6 +405,7 @@ impl Config {
             url_scheme: k.url_scheme.clone(),
             priority_band: (c.priority_band_start, c.priority_band_end),
             alb_rule_quota: c.alb_rule_quota,
+            image_wait_secs: k.image_wait_secs,
         }
     }
 

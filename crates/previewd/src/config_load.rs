@@ -237,6 +237,10 @@ fn api_url_problem(url: &str) -> Option<String> {
     }
 }
 
+/// The longest `container.image_wait_secs`: a day. A build slower than
+/// that is a broken build, and the preview should say so.
+const IMAGE_WAIT_MAX_SECS: u64 = 24 * 3600;
+
 /// CloudWatch Logs accepts only these retention periods.
 const RETENTION_DAYS: [i32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -390,6 +394,12 @@ fn check(c: &Config) -> Vec<Problem> {
     }
     if c.container.port == 0 {
         out.push(problem("container.port", "must be 1..=65535"));
+    }
+    if !(1..=IMAGE_WAIT_MAX_SECS).contains(&c.container.image_wait_secs) {
+        out.push(problem(
+            "container.image_wait_secs",
+            format!("must be 1..={IMAGE_WAIT_MAX_SECS} (seconds)"),
+        ));
     }
     if !matches!(c.container.url_scheme.as_str(), "http" | "https") {
         out.push(problem(

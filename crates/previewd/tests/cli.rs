@@ -122,6 +122,27 @@ fn the_api_share_is_a_percentage() {
 }
 
 #[test]
+fn the_image_wait_is_refused_outside_a_second_to_a_day_naming_the_key() {
+    for bad in ["0", "86401"] {
+        let out = previewd(
+            &["config", "check"],
+            &[("PREVIEWD_CONTAINER_IMAGE_WAIT_SECS", bad)],
+        );
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("container.image_wait_secs: must be 1..=86400"),
+            "{bad}: {err}"
+        );
+    }
+    let out = previewd(
+        &["config", "check"],
+        &[("PREVIEWD_CONTAINER_IMAGE_WAIT_SECS", "60")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn environment_overrides_any_key() {
     let out = previewd(
         &["config", "check"],

@@ -1,7 +1,7 @@
 //! An in-memory AWS with AWS's own rules, latency, quotas and faults.
 //!
-//! [`Sim`] implements previewd's four cloud ports (`Logs`, `Compute`,
-//! `LoadBalancer`, `Dns`) over one simulated account. It refuses what AWS
+//! [`Sim`] implements previewd's cloud ports (`Logs`, `Compute`,
+//! `LoadBalancer`, `Dns`, `Images`) over one simulated account. It refuses what AWS
 //! refuses (a duplicate CreateService, a taken rule priority, a 101st target
 //! group on the load balancer, a Route53 DELETE that does not match), rolls
 //! ECS deployments out over time, and can add latency, throttling, IAM
@@ -31,6 +31,7 @@ mod dns;
 mod ecs;
 mod elb;
 mod foreign;
+mod images;
 mod logs;
 mod ports;
 mod service;

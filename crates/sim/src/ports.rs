@@ -1,13 +1,14 @@
-//! The four cloud ports of `previewd_core`, implemented on [`Sim`]: each
+//! The cloud ports of `previewd_core`, implemented on [`Sim`]: each
 //! method is one trip through [`Sim::call`].
 
 use crate::Sim;
 use async_trait::async_trait;
+use previewd_core::image::{ImageRef, Repository};
 use previewd_core::observed::{
     DnsRecord, ListenerState, ObservedLogGroup, ObservedService, ObservedTargetGroup,
     ObservedTaskDefinition, TargetHealth,
 };
-use previewd_core::ports::{CloudResult, Compute, Dns, LoadBalancer, Logs};
+use previewd_core::ports::{CloudResult, Compute, Dns, Images, LoadBalancer, Logs};
 use previewd_core::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition};
 use previewd_core::tags::Tags;
 use std::collections::BTreeMap;
@@ -162,5 +163,16 @@ impl Dns for Sim {
 
     async fn change(&self, changes: &[DnsChange]) -> CloudResult<()> {
         self.call(|w| w.dns_change(changes)).await
+    }
+}
+
+#[async_trait]
+impl Images for Sim {
+    async fn existing_images(
+        &self,
+        repository: &Repository,
+        references: &[ImageRef],
+    ) -> CloudResult<Vec<ImageRef>> {
+        self.call(|w| w.ecr_existing(repository, references)).await
     }
 }

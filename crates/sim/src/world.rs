@@ -4,6 +4,7 @@
 use crate::config::{ACCOUNT, SimConfig};
 use crate::dns::DnsState;
 use crate::elb::ElbState;
+use crate::images::ImagesState;
 use crate::logs::LogsState;
 use crate::service::EcsState;
 use previewd_core::CloudError;
@@ -50,6 +51,7 @@ pub(crate) struct World {
     pub ecs: EcsState,
     pub elb: ElbState,
     pub dns: DnsState,
+    pub images: ImagesState,
 }
 
 pub(crate) fn invalid(code: &str, message: impl Into<String>) -> CloudError {
@@ -93,6 +95,7 @@ impl World {
             ecs: EcsState::default(),
             elb,
             dns: DnsState::default(),
+            images: ImagesState::default(),
             cfg,
         }
     }

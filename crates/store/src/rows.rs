@@ -98,6 +98,7 @@ pub(crate) struct PreviewRow {
     rule_priority: Option<i32>,
     created_at: i64,
     updated_at: i64,
+    deployed_at: Option<i64>,
     expires_at: Option<i64>,
     next_reconcile_at: i64,
     attempts: i32,
@@ -153,6 +154,10 @@ impl PreviewRow {
             rule_priority: self.rule_priority,
             created_at: t("created_at", self.created_at)?,
             updated_at: t("updated_at", self.updated_at)?,
+            deployed_at: self
+                .deployed_at
+                .map(|ms| t("deployed_at", ms))
+                .transpose()?,
             expires_at: self.expires_at.map(|ms| t("expires_at", ms)).transpose()?,
             next_reconcile_at: t("next_reconcile_at", self.next_reconcile_at)?,
             attempts: self.attempts,
@@ -318,6 +323,7 @@ mod tests {
             rule_priority: None,
             created_at: 0,
             updated_at: 0,
+            deployed_at: None,
             expires_at: None,
             next_reconcile_at: 0,
             attempts: 0,

@@ -13,8 +13,8 @@ macro_rules! preview_columns {
     () => {
         "project, branch, slug, host_label, commit_sha, ai_run_id, callback_url, image, \
          env_json, desired, generation, phase, conditions_json, observed_generation, url, \
-         message, last_error_json, rule_priority, created_at, updated_at, expires_at, \
-         next_reconcile_at, attempts, lease_owner, lease_until"
+         message, last_error_json, rule_priority, created_at, updated_at, deployed_at, \
+         expires_at, next_reconcile_at, attempts, lease_owner, lease_until"
     };
 }
 

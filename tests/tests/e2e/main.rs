@@ -3,6 +3,7 @@
 mod api;
 mod engine;
 mod gc;
+mod images;
 mod metrics;
 mod ownership;
 mod queue;
@@ -41,12 +42,22 @@ pub async fn spawn_app_with(
     token: Option<&str>,
     setup: impl FnOnce(&Sim),
 ) -> TestApp {
+    spawn_app_templated(sim_config, token, setup, Template::default()).await
+}
+
+/// Like [`spawn_app_with`], building previews from `template`.
+pub async fn spawn_app_templated(
+    sim_config: SimConfig,
+    token: Option<&str>,
+    setup: impl FnOnce(&Sim),
+    template: Template,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/previewd.db", dir.path().display());
     let store = previewd_store::open(&url).await.expect("store opens");
     let sim = Sim::new(sim_config);
     setup(&sim);
-    let template = Arc::new(Template::default());
+    let template = Arc::new(template);
     let controller = RunningController::start(
         store.clone(),
         &sim,

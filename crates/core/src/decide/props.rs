@@ -86,6 +86,7 @@ fn verdict(present: bool) -> BoxedStrategy<Verdict> {
         prop_oneof![
             Just(Verdict::Working),
             text().prop_map(Verdict::Waiting),
+            text().prop_map(Verdict::WaitingForImage),
             text().prop_map(Verdict::Progressing),
             Just(Verdict::Ready),
             text().prop_map(Verdict::Failed),

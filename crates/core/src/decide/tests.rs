@@ -255,3 +255,37 @@ fn a_deploy_expires_after_its_ttl_but_never_past_the_max_lifetime() {
     );
     assert_eq!(expires_at(now, None, Duration::MAX, Duration::MAX), None);
 }
+
+/// Issue 16, item 2: a preview waiting for its image is Pending with
+/// exactly that message, a reason of its own, and looked at again every
+/// progress interval (not after the long capacity wait), so the rollout
+/// starts on the pass after the push.
+#[test]
+fn waiting_for_an_image_is_pending_and_looked_at_every_progress_interval() {
+    let mut p = ready_row_with_new_generation();
+    p.status.phase = Phase::Pending;
+    let policy = Policy::default();
+    let now = chrono::Utc::now();
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:abc".to_owned();
+    let d = decide(
+        &p,
+        &Outcome::Planned(Verdict::WaitingForImage(image.clone())),
+        "https://main-preview.example.com",
+        &policy,
+        now,
+        Jitter::new(1.0),
+    );
+    assert_eq!(d.status.phase, Phase::Pending);
+    assert_eq!(
+        d.status.message.as_deref(),
+        Some(format!("waiting for image {image}").as_str())
+    );
+    let ready = d.status.conditions.ready.unwrap();
+    assert_eq!(
+        (ready.status, ready.reason.as_str()),
+        (false, "WaitingForImage")
+    );
+    assert_eq!(d.status.observed_generation, p.generation);
+    let progress = chrono::Duration::from_std(policy.progress_interval).unwrap();
+    assert_eq!(d.action.due_at(now), now + progress);
+}

@@ -270,10 +270,15 @@ impl Api {
         if let Some(sha) = sha {
             body["commit_sha"] = json!(sha);
         }
+        self.dispatch_json(&body).await;
+    }
+
+    /// `POST /v1/dispatch` of `body`, the workflow's inputs as JSON.
+    pub async fn dispatch_json(&self, body: &Value) {
         let resp = self
             .http
             .post(format!("{}/v1/dispatch", self.base))
-            .json(&body)
+            .json(body)
             .send()
             .await
             .unwrap();

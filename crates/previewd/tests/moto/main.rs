@@ -3,7 +3,12 @@
 //! ("Two AWS back-ends for tests"); the tests register the target that
 //! ECS would, and expect no second rollout from moto after a redeploy.
 
+// For its fake GitHub and callback receiver; the sim daemon is not used.
+#[allow(dead_code)]
+#[path = "../daemon/mod.rs"]
+mod daemon;
 mod harness;
+mod images;
 mod tools;
 
 use harness::{Api, Daemon, Moto, find, ours};

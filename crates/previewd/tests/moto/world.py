@@ -4,10 +4,12 @@ teams on the same listener and zone, and reads the whole account back.
 
 Run with the virtualenv's python (boto3 comes with moto):
     world.py ENDPOINT setup | zone | snapshot | iam-user | register-target TG_ARN |
-             drift-rule RULE_ARN HOST
+             drift-rule RULE_ARN HOST | push-image REPOSITORY TAG |
+             iam-user-without ACTION
 Prints JSON on stdout.
 """
 
+import hashlib
 import json
 import sys
 
@@ -280,6 +282,44 @@ def iam_user(endpoint):
     print(json.dumps({"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}))
 
 
+def iam_user_without(endpoint, action):
+    """A user that may do everything but `action`. moto checks ECR actions
+    against Resource "*" only, which this policy grants."""
+    iam = client(endpoint, "iam")
+    iam.create_user(UserName="without")
+    iam.put_user_policy(
+        UserName="without",
+        PolicyName=f"previewd-without-{action.replace(':', '-')}",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "NotAction": action, "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="without")["AccessKey"]
+    print(json.dumps({"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}))
+
+
+def push_image(endpoint, repository, tag):
+    """What a build job's `docker push` leaves in ECR: a manifest under a
+    tag (layers are not needed to be found by DescribeImages)."""
+    ecr = client(endpoint, "ecr")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 2,
+            # One image per tag: the config differs by tag.
+            "digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest(),
+        },
+        "layers": [],
+    }
+    image = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+    print(json.dumps({"digest": image["image"]["imageId"]["imageDigest"]}))
+
+
 def register_target(endpoint, tg_arn):
     elb = client(endpoint, "elbv2")
     elb.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": "10.0.1.10", "Port": 80}])
@@ -305,4 +345,6 @@ if __name__ == "__main__":
         "iam-user": iam_user,
         "register-target": register_target,
         "drift-rule": drift_rule,
+        "push-image": push_image,
+        "iam-user-without": iam_user_without,
     }[command](endpoint, *args)

@@ -3,6 +3,7 @@
 mod dns;
 mod ecs;
 mod elb;
+mod images;
 mod knobs;
 mod logs;
 mod pacing;
