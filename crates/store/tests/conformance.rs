@@ -62,6 +62,7 @@ conformance! {
         concurrent_deploys_still_get_distinct_names,
         list_filters_and_orders_by_project_then_branch,
         timestamps_and_status_round_trip,
+        deployed_at_dates_the_generation_not_the_status,
         // schedule and leases
         claim_takes_only_due_rows_most_overdue_first,
         claim_respects_its_limit,

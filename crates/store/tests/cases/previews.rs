@@ -327,3 +327,43 @@ pub async fn list_finds_expired_previews(store: Arc<dyn Store>) {
         "a destroyed preview is not expired again"
     );
 }
+
+/// The image wait counts from `deployed_at` (issue 16, item 2): it dates
+/// the generation a deploy asked for (insert, redeploy, the retry of a
+/// Failed preview), never a status write or a destroy.
+pub async fn deployed_at_dates_the_generation_not_the_status(store: Arc<dyn Store>) {
+    let k = key("qanote/issue-16");
+    let first = deploy(&*store, &k, "abc123", 0).await.preview;
+    assert_eq!(first.deployed_at, Some(t(0)));
+    assert_eq!(claim_all(&*store, "w1", 0).await, vec![k.clone()]);
+    store
+        .record_status(&k, "w1", &update(Phase::Pending, 1, 60_000, vec![]), t(10))
+        .await
+        .unwrap();
+    let p = store.get(&k).await.unwrap().unwrap();
+    assert_eq!((p.deployed_at, p.updated_at), (Some(t(0)), t(10)));
+
+    let p = deploy(&*store, &k, "def456", 1_000).await.preview;
+    assert_eq!((p.generation, p.deployed_at), (2, Some(t(1_000))));
+
+    // A Failed generation dispatched again is retried: a new deploy time.
+    assert_eq!(claim_all(&*store, "w1", 1_000).await, vec![k.clone()]);
+    store
+        .record_status(
+            &k,
+            "w1",
+            &update(Phase::Failed, 2, 60_000, vec![]),
+            t(1_010),
+        )
+        .await
+        .unwrap();
+    let p = deploy(&*store, &k, "def456", 5_000).await.preview;
+    assert_eq!((p.generation, p.deployed_at), (3, Some(t(5_000))));
+
+    store.apply_destroy(&k, t(6_000)).await.unwrap();
+    let p = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (p.desired, p.deployed_at),
+        (Desired::Absent, Some(t(5_000)))
+    );
+}
