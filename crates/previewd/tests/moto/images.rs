@@ -209,3 +209,41 @@ async fn describe_images_denied_fails_the_preview_naming_the_action() {
     .await;
     assert!(failure.contains("ecr:DescribeImages"), "{failure}");
 }
+
+/// DescribeImages fails a whole request when one id in it is missing:
+/// previews of one repository checked together must still be told apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn previews_of_one_repository_are_told_apart_when_one_image_is_missing() {
+    let moto = Moto::start();
+    let world = moto.world(&["setup"]);
+    let (fake, _github) = fake_github();
+    let env = env(&fake, "600");
+    let shas = [
+        SHA1,
+        "3333333333333333333333333333333333333333",
+        "4444444444444444444444444444444444444444",
+    ];
+    moto.world(&["push-image", "previews", shas[0]]);
+    moto.world(&["push-image", "previews", shas[1]]);
+    let daemon = Daemon::start(&moto, &world, ("testing", "testing"), &as_refs(&env));
+    let api = Api::new(&daemon);
+    let branches = ["qanote/issue-1", "qanote/issue-2", "qanote/issue-3"];
+    for (branch, sha) in branches.iter().zip(shas) {
+        api.dispatch("deploy", branch, Some(sha)).await;
+    }
+    for branch in &branches[..2] {
+        api.wait(branch, "rolling out", |p| {
+            p["phase"] == "Provisioning" || p["phase"] == "Ready"
+        })
+        .await;
+    }
+    let waiting = format!("waiting for image {}", image(shas[2]));
+    api.wait(branches[2], "waiting for its image", |p| {
+        p["phase"] == "Pending" && p["message"] == waiting.as_str()
+    })
+    .await;
+    let snap = moto.world(&["snapshot"]);
+    assert!(find(&snap["services"], "name", "pv-qanote-issue-1").is_some());
+    assert!(find(&snap["services"], "name", "pv-qanote-issue-2").is_some());
+    assert!(find(&snap["services"], "name", "pv-qanote-issue-3").is_none());
+}
