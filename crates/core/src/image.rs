@@ -11,8 +11,12 @@
 //!
 //! # Assumptions
 //! Tags are treated as immutable: once an image is found it is remembered
-//! and never asked for again (ECR's tag immutability setting makes this
-//! true; a tag pushed over keeps existing, so the answer stays right).
+//! and never asked for again. A tag pushed over still exists, so the
+//! answer stays right on a mutable repository too.
+//!
+//! # Caveats
+//! An image deleted after it was found (a lifecycle rule expiring it) is
+//! not noticed here; ECS's `CannotPullContainerError` reports it.
 
 use crate::model::{Desired, Preview, Timestamp};
 use crate::plan::Verdict;
