@@ -44,6 +44,7 @@ fn observed_service(s: &t::Service) -> ObservedService {
         .deployments()
         .iter()
         .map(|d| Deployment {
+            id: d.id().unwrap_or_default().to_owned(),
             primary: d.status() == Some("PRIMARY"),
             task_definition: d.task_definition().unwrap_or_default().to_owned(),
             desired_count: d.desired_count(),
@@ -247,6 +248,25 @@ impl Compute for Aws {
     }
 
     async fn deregister_task_definitions(&self, family: &str) -> CloudResult<()> {
+        for arn in self.active_revisions(family).await? {
+            self.deregister_task_definition(&arn).await?;
+        }
+        Ok(())
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()> {
+        self.run(
+            Op::DeregisterTaskDefinition,
+            self.ecs
+                .deregister_task_definition()
+                .task_definition(arn)
+                .send(),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn active_revisions(&self, family: &str) -> CloudResult<Vec<String>> {
         let mut arns = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -271,20 +291,9 @@ impl Compute for Aws {
             );
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
-                break;
+                return Ok(arns);
             }
         }
-        for arn in arns {
-            self.run(
-                Op::DeregisterTaskDefinition,
-                self.ecs
-                    .deregister_task_definition()
-                    .task_definition(&arn)
-                    .send(),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     async fn create_service(
@@ -401,7 +410,7 @@ impl Compute for Aws {
         previewd_core::error::gone_is_fine(r.map(drop))
     }
 
-    async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>> {
+    async fn stopped_reason(&self, name: &str, deployment: &str) -> CloudResult<Option<String>> {
         let listed = self
             .run(
                 Op::ListTasks,
@@ -410,7 +419,7 @@ impl Compute for Aws {
                     .cluster(&self.settings.cluster)
                     .service_name(name)
                     .desired_status(t::DesiredStatus::Stopped)
-                    .max_results(10)
+                    .max_results(100)
                     .send(),
             )
             .await?;
@@ -427,9 +436,11 @@ impl Compute for Aws {
                     .send(),
             )
             .await?;
+        // A service's task carries its deployment's id as `startedBy`.
         let newest = described
             .tasks()
             .iter()
+            .filter(|task| task.started_by() == Some(deployment))
             .max_by_key(|task| task.stopped_at().map(|at| at.secs()));
         Ok(newest.and_then(stop_reason))
     }

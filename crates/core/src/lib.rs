@@ -36,6 +36,7 @@ pub mod ports;
 pub mod pr_comment;
 pub mod pull_request;
 pub mod render;
+pub mod stop_reason;
 pub mod tagged;
 pub mod tags;
 
