@@ -222,9 +222,10 @@ pub fn needs_target_health(p: &Preview, service: Option<&ObservedService>) -> bo
 
 /// Whether to list the family's ACTIVE revisions: only when target health
 /// is looked up too, on the way to Ready at a new generation, so that the
-/// pass that finds it Ready can deregister what the rollout superseded.
+/// pass that finds it Ready can deregister what the rollout superseded;
+/// never for a service at zero (a failed generation held there).
 pub fn needs_revisions(p: &Preview, service: Option<&ObservedService>) -> bool {
-    needs_target_health(p, service)
+    needs_target_health(p, service) && service.is_some_and(|s| s.desired_count > 0)
 }
 
 /// Whether to ask why a task stopped: only while a rollout is unfinished.

@@ -67,9 +67,12 @@ fn a_task_that_may_heal_leaves_the_rollout_to_the_circuit_breaker() {
 fn later_passes_over_the_failed_generation_keep_it_at_zero() {
     let (t, mut p, w) = setup(Desired::Present);
     failed_at_generation(&mut p, NOT_FOUND);
-    let plan = plan(&t, &p, &w, &held(&w), &BTreeSet::new());
+    let o = held(&w);
+    let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
     assert!(plan.changes.is_empty(), "{:?}", plan.changes);
     assert_eq!(plan.verdict, Verdict::Failed(NOT_FOUND.into()));
+    // Nor do they list revisions: a service at zero is never Ready.
+    assert!(!needs_revisions(&p, o.service.as_ref()));
 }
 
 #[test]
