@@ -436,14 +436,18 @@ impl Compute for Aws {
                     .send(),
             )
             .await?;
-        // A service's task carries its deployment's id as `startedBy`.
-        let newest = described
-            .tasks()
-            .iter()
-            .filter(|task| task.started_by() == Some(deployment))
-            .max_by_key(|task| task.stopped_at().map(|at| at.secs()));
-        Ok(newest.and_then(stop_reason))
+        Ok(newest_of(described.tasks(), deployment).and_then(stop_reason))
     }
+}
+
+/// The newest stopped task `deployment` launched: a service's task carries
+/// its deployment's id as `startedBy`, and ECS lists the stopped tasks of
+/// earlier deployments for an hour.
+fn newest_of<'a>(tasks: &'a [t::Task], deployment: &str) -> Option<&'a t::Task> {
+    tasks
+        .iter()
+        .filter(|task| task.started_by() == Some(deployment))
+        .max_by_key(|task| task.stopped_at().map(|at| at.secs()))
 }
 
 /// The task's stop reason with its containers' reasons, which is where
@@ -464,7 +468,28 @@ fn stop_reason(task: &t::Task) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::family_of;
+    use super::{family_of, newest_of, stop_reason, t};
+    use aws_sdk_ecs::primitives::DateTime;
+
+    fn stopped(by: &str, at: i64, reason: &str) -> t::Task {
+        t::Task::builder()
+            .started_by(by)
+            .stopped_at(DateTime::from_secs(at))
+            .stopped_reason(reason)
+            .build()
+    }
+
+    #[test]
+    fn only_the_deployments_own_newest_stopped_task_counts() {
+        let tasks = [
+            stopped("ecs-svc/1", 300, "CannotPullContainerError: not found"),
+            stopped("ecs-svc/2", 100, "Essential container in task exited"),
+            stopped("ecs-svc/2", 200, "Task failed ELB health checks"),
+        ];
+        let newest = newest_of(&tasks, "ecs-svc/2").and_then(stop_reason);
+        assert_eq!(newest.as_deref(), Some("Task failed ELB health checks"));
+        assert!(newest_of(&tasks, "ecs-svc/3").is_none());
+    }
 
     #[test]
     fn family_is_read_from_the_arn_exactly() {
