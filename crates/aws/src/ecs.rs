@@ -44,6 +44,7 @@ fn observed_service(s: &t::Service) -> ObservedService {
         .deployments()
         .iter()
         .map(|d| Deployment {
+            id: d.id().unwrap_or_default().to_owned(),
             primary: d.status() == Some("PRIMARY"),
             task_definition: d.task_definition().unwrap_or_default().to_owned(),
             desired_count: d.desired_count(),
@@ -247,6 +248,25 @@ impl Compute for Aws {
     }
 
     async fn deregister_task_definitions(&self, family: &str) -> CloudResult<()> {
+        for arn in self.active_revisions(family).await? {
+            self.deregister_task_definition(&arn).await?;
+        }
+        Ok(())
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()> {
+        self.run(
+            Op::DeregisterTaskDefinition,
+            self.ecs
+                .deregister_task_definition()
+                .task_definition(arn)
+                .send(),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn active_revisions(&self, family: &str) -> CloudResult<Vec<String>> {
         let mut arns = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -271,20 +291,9 @@ impl Compute for Aws {
             );
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
-                break;
+                return Ok(arns);
             }
         }
-        for arn in arns {
-            self.run(
-                Op::DeregisterTaskDefinition,
-                self.ecs
-                    .deregister_task_definition()
-                    .task_definition(&arn)
-                    .send(),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     async fn create_service(
@@ -401,7 +410,7 @@ impl Compute for Aws {
         previewd_core::error::gone_is_fine(r.map(drop))
     }
 
-    async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>> {
+    async fn stopped_reason(&self, name: &str, deployment: &str) -> CloudResult<Option<String>> {
         let listed = self
             .run(
                 Op::ListTasks,
@@ -410,7 +419,7 @@ impl Compute for Aws {
                     .cluster(&self.settings.cluster)
                     .service_name(name)
                     .desired_status(t::DesiredStatus::Stopped)
-                    .max_results(10)
+                    .max_results(100)
                     .send(),
             )
             .await?;
@@ -427,12 +436,18 @@ impl Compute for Aws {
                     .send(),
             )
             .await?;
-        let newest = described
-            .tasks()
-            .iter()
-            .max_by_key(|task| task.stopped_at().map(|at| at.secs()));
-        Ok(newest.and_then(stop_reason))
+        Ok(newest_of(described.tasks(), deployment).and_then(stop_reason))
     }
+}
+
+/// The newest stopped task `deployment` launched: a service's task carries
+/// its deployment's id as `startedBy`, and ECS lists the stopped tasks of
+/// earlier deployments for an hour.
+fn newest_of<'a>(tasks: &'a [t::Task], deployment: &str) -> Option<&'a t::Task> {
+    tasks
+        .iter()
+        .filter(|task| task.started_by() == Some(deployment))
+        .max_by_key(|task| task.stopped_at().map(|at| at.secs()))
 }
 
 /// The task's stop reason with its containers' reasons, which is where
@@ -453,7 +468,28 @@ fn stop_reason(task: &t::Task) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::family_of;
+    use super::{family_of, newest_of, stop_reason, t};
+    use aws_sdk_ecs::primitives::DateTime;
+
+    fn stopped(by: &str, at: i64, reason: &str) -> t::Task {
+        t::Task::builder()
+            .started_by(by)
+            .stopped_at(DateTime::from_secs(at))
+            .stopped_reason(reason)
+            .build()
+    }
+
+    #[test]
+    fn only_the_deployments_own_newest_stopped_task_counts() {
+        let tasks = [
+            stopped("ecs-svc/1", 300, "CannotPullContainerError: not found"),
+            stopped("ecs-svc/2", 100, "Essential container in task exited"),
+            stopped("ecs-svc/2", 200, "Task failed ELB health checks"),
+        ];
+        let newest = newest_of(&tasks, "ecs-svc/2").and_then(stop_reason);
+        assert_eq!(newest.as_deref(), Some("Task failed ELB health checks"));
+        assert!(newest_of(&tasks, "ecs-svc/3").is_none());
+    }
 
     #[test]
     fn family_is_read_from_the_arn_exactly() {

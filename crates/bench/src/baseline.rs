@@ -186,9 +186,14 @@ impl Baseline {
             ),
             _ => None,
         };
+        let primary = service
+            .as_ref()
+            .and_then(|s| s.primary())
+            .map(|d| d.id.clone())
+            .unwrap_or_default();
         let stopped_reason = if needs_stopped_reason(p, service.as_ref()) {
             retry("DescribeTasks", deadline, || {
-                c.compute.stopped_reason(&n.service)
+                c.compute.stopped_reason(&n.service, &primary)
             })
             .await?
         } else {
@@ -206,6 +211,8 @@ impl Baseline {
             stopped_reason,
             // The naive baseline does not look for images.
             image: Default::default(),
+            // The baseline keeps every revision, as a naive tool would.
+            revisions: None,
         })
     }
 
@@ -382,6 +389,12 @@ impl Baseline {
                 Change::DeregisterTaskDefinitions { family } => {
                     retry(step, deadline, || {
                         c.compute.deregister_task_definitions(family)
+                    })
+                    .await?
+                }
+                Change::DeregisterTaskDefinition { arn } => {
+                    retry(step, deadline, || async {
+                        gone_is_fine(c.compute.deregister_task_definition(arn).await)
                     })
                     .await?
                 }

@@ -151,6 +151,9 @@ impl Executor<'_> {
                 Change::DeregisterTaskDefinitions { family } => {
                     cloud.compute.deregister_task_definitions(family).await
                 }
+                Change::DeregisterTaskDefinition { arn } => {
+                    cloud.compute.deregister_task_definition(arn).await
+                }
                 Change::DeleteLogGroup { name } => cloud.logs.delete_log_group(name).await,
             };
             match result {

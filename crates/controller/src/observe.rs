@@ -10,7 +10,8 @@
 //! One observation is fetched at once: the listings, the preview's service
 //! and what depends only on it (the revision it runs, the task definition,
 //! why a task stopped) go out together, and what needs both (target
-//! health, the log group's tags) in one more round. At 30 ms a request, a
+//! health, the log group's tags, and — on the way to Ready at a new
+//! generation only — the family's ACTIVE revisions) in one more round. At 30 ms a request, a
 //! pass observes in one or two latencies instead of five.
 //!
 //! This is the one place tags are kept. The ports list rules, target groups
@@ -39,7 +40,7 @@ use previewd_core::model::Preview;
 use previewd_core::observed::*;
 use previewd_core::operations::Op;
 use previewd_core::plan::{
-    Observation, needs_stopped_reason, needs_target_health, needs_task_definition,
+    Observation, needs_revisions, needs_stopped_reason, needs_target_health, needs_task_definition,
 };
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsMode, Template, Wanted};
@@ -369,10 +370,15 @@ impl Observer {
                 Ok((hash, td))
             },
             async {
-                if needs_stopped_reason(p, service.as_ref()) {
-                    self.cloud.compute.stopped_reason(&w.names.service).await
-                } else {
-                    Ok(None)
+                let primary = service.as_ref().and_then(|s| s.primary());
+                match primary.filter(|_| needs_stopped_reason(p, service.as_ref())) {
+                    Some(d) => {
+                        self.cloud
+                            .compute
+                            .stopped_reason(&w.names.service, &d.id)
+                            .await
+                    }
+                    None => Ok(None),
                 }
             },
         )?;
@@ -417,7 +423,7 @@ impl Observer {
             .iter()
             .find(|tg| tg.name == w.names.target_group)
             .cloned();
-        let (target_health, log_group) = tokio::try_join!(
+        let (target_health, log_group, revisions) = tokio::try_join!(
             async {
                 match (&target_group, needs_target_health(p, side.service.as_ref())) {
                     (Some(tg), true) => self
@@ -430,6 +436,14 @@ impl Observer {
                 }
             },
             self.log_group(&listings.log_groups, &w.names.log_group, freshness),
+            async {
+                if needs_revisions(p, side.service.as_ref()) {
+                    let family = &w.names.family;
+                    self.cloud.compute.active_revisions(family).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
         )?;
         Ok(Observation {
             log_group,
@@ -447,6 +461,7 @@ impl Observer {
             target_health,
             stopped_reason: side.stopped_reason,
             image,
+            revisions,
         })
     }
 }

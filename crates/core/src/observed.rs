@@ -30,6 +30,11 @@ pub enum RolloutState {
 /// One ECS deployment of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
+    /// ECS's id for it (`ecs-svc/…`), which is the `startedBy` of every
+    /// task it launches: a stopped task of an earlier deployment says
+    /// nothing about this one.
+    #[serde(default)]
+    pub id: String,
     pub primary: bool,
     pub task_definition: String,
     pub desired_count: i32,

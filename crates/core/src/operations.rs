@@ -238,9 +238,9 @@ registry! {
     Logs DeleteLogGroup: "log group", [Delete], MUTATES, LOGS_ADMIN, Some(LogGroups), [];
     Ecs DescribeTaskDefinition: "task definition", [Observe], READS, ECS_TD_READ, Some(EcsTaskDefinitions), [];
     Ecs ListTaskDefinitionFamilies: "task definition", [Observe], READS, ECS_TD_READ, Some(EcsTaskDefinitions), [];
-    Ecs ListTaskDefinitions: "task definition", [Delete], READS, ECS_TD_READ, Some(EcsTaskDefinitions), [];
+    Ecs ListTaskDefinitions: "task definition", [Observe, Delete], READS, ECS_TD_READ, Some(EcsTaskDefinitions), [];
     Ecs RegisterTaskDefinition: "task definition", [Create, Update], MUTATES, ECS_TD_MODIFY, Some(EcsTaskDefinitions), [ECS_TAG_RESOURCE, IAM_PASS_ROLE];
-    Ecs DeregisterTaskDefinition: "task definition", [Delete], MUTATES, ECS_TD_MODIFY, Some(EcsTaskDefinitions), [];
+    Ecs DeregisterTaskDefinition: "task definition", [Update, Delete], MUTATES, ECS_TD_MODIFY, Some(EcsTaskDefinitions), [];
     Ecs DescribeServices: "service", [Observe], READS, ECS_SERVICE_READ, Some(EcsServices), [];
     Ecs ListServices: "service", [Observe], READS, ECS_SERVICE_READ, Some(EcsInCluster), [];
     Ecs ListTasks: "service", [Observe], READS, ECS_CLUSTER_READ, Some(EcsInCluster), [];

@@ -11,6 +11,13 @@
 //!   service scaled to zero before it is deleted.
 //! - When the load balancer is full, nothing is created and the verdict is
 //!   `Waiting` with the reason.
+//! - A task of the unfinished rollout that stopped for a reason no relaunch
+//!   heals (`stop_reason::never_heals`) fails the preview on that pass and
+//!   scales its service to zero; passes over that failed generation keep
+//!   it at zero, a new generation scales it back up.
+//! - The plan that finds a generation Ready deregisters the revisions it
+//!   superseded, never the running one or the one before it, and only of
+//!   the preview's own family.
 //!
 //! # Assumptions
 //! The observation is of one moment; the controller re-observes before it
@@ -49,9 +56,15 @@ pub struct Observation {
     /// Record sets at the preview host.
     pub records: Vec<DnsRecord>,
     pub target_health: Option<TargetHealth>,
+    /// Why the newest task of the primary deployment stopped; looked up
+    /// only while a rollout is unfinished ([`needs_stopped_reason`]).
     pub stopped_reason: Option<String>,
     /// Whether the wanted image is in ECR ([`crate::image`]).
     pub image: ImageCheck,
+    /// The ARNs of the family's ACTIVE revisions; looked up only by a pass
+    /// that may find this generation Ready ([`needs_revisions`]), so a
+    /// steady resync costs nothing more.
+    pub revisions: Option<Vec<String>>,
 }
 
 /// One step of a plan, in our words; the executor applies them in order.
@@ -109,6 +122,10 @@ pub enum Change {
     DeregisterTaskDefinitions {
         family: String,
     },
+    /// One superseded revision of a preview's own family.
+    DeregisterTaskDefinition {
+        arn: String,
+    },
     DeleteLogGroup {
         name: String,
     },
@@ -132,7 +149,9 @@ impl Change {
             Change::DeleteRule { .. } => "DeleteRule",
             Change::ReleasePriority => "ReleasePriority",
             Change::DeleteTargetGroup { .. } => "DeleteTargetGroup",
-            Change::DeregisterTaskDefinitions { .. } => "DeregisterTaskDefinition",
+            Change::DeregisterTaskDefinitions { .. } | Change::DeregisterTaskDefinition { .. } => {
+                "DeregisterTaskDefinition"
+            }
             Change::DeleteLogGroup { .. } => "DeleteLogGroup",
         }
     }
@@ -146,6 +165,7 @@ impl Change {
             Change::DeleteService { .. }
             | Change::DeleteRule { .. }
             | Change::DeleteTargetGroup { .. }
+            | Change::DeregisterTaskDefinition { .. }
             | Change::DeleteLogGroup { .. } => gone_is_fine(Err(e.clone())).is_ok(),
             Change::CreateLogGroup { .. } => matches!(e, CloudError::AlreadyExists(_)),
             _ => false,
@@ -165,8 +185,13 @@ pub enum Verdict {
     WaitingForImage(String),
     /// In sync with the spec, not serving yet (or still draining).
     Progressing(String),
+    /// Serving. May come with changes that do not touch what serves: the
+    /// deregistration of revisions the rollout superseded.
     Ready,
-    /// Cannot converge without a person: rollout failed, name conflict.
+    /// Cannot converge without a person: rollout failed, name conflict, a
+    /// task that can never start. The last comes with a change (the
+    /// service scaled to zero, so ECS stops relaunching it); the others
+    /// with none.
     Failed(String),
     /// Absent and every resource of ours is gone.
     Gone,
@@ -200,6 +225,14 @@ pub fn needs_target_health(p: &Preview, service: Option<&ObservedService>) -> bo
         .and_then(|s| s.primary())
         .is_some_and(|d| d.rollout_state == RolloutState::Completed);
     p.desired == Desired::Present && stable && !p.is_ready_at_generation()
+}
+
+/// Whether to list the family's ACTIVE revisions: only when target health
+/// is looked up too, on the way to Ready at a new generation, so that the
+/// pass that finds it Ready can deregister what the rollout superseded;
+/// never for a service at zero (a failed generation held there).
+pub fn needs_revisions(p: &Preview, service: Option<&ObservedService>) -> bool {
+    needs_target_health(p, service) && service.is_some_and(|s| s.desired_count > 0)
 }
 
 /// Whether to ask why a task stopped: only while a rollout is unfinished.
@@ -261,6 +294,7 @@ fn only_ours(id: &str, slug: &str, o: &Observation) -> Observation {
         target_health: o.target_health,
         stopped_reason: o.stopped_reason.clone(),
         image: o.image.clone(),
+        revisions: o.revisions.clone(),
     }
 }
 
@@ -495,19 +529,27 @@ fn plan_present(
             return Plan { changes, verdict };
         }
         // A rollout that FAILED is retried once per new generation (a rerun
-        // after someone fixed IAM or the image), not on every pass.
+        // after someone fixed IAM or the image), not on every pass. A
+        // service this generation's failure scaled to zero stays there
+        // until a new generation (a fix, or the retry of an identical
+        // dispatch) asks again.
         Some(s)
             if !service_current
-                || s.desired_count != w.service.desired_count
+                || (s.desired_count != w.service.desired_count && !rollout::held_down(p, s))
                 || (s
                     .primary()
                     .is_some_and(|d| d.rollout_state == RolloutState::Failed)
                     && p.status.observed_generation < p.generation) =>
         {
+            let desired_count = if rollout::held_down(p, s) {
+                0
+            } else {
+                w.service.desired_count
+            };
             changes.push(Change::UpdateService {
                 name: s.name.clone(),
                 task_definition_arn: td_arn,
-                desired_count: w.service.desired_count,
+                desired_count,
                 tags: w.service.tags.clone(),
             });
         }
@@ -532,7 +574,26 @@ fn plan_present(
             verdict: Verdict::Working,
         };
     }
-    Plan::done(readiness(p, o))
+    let verdict = readiness(p, o);
+    match (&verdict, service) {
+        // Fail fast, and stop ECS relaunching a task that cannot start.
+        (Verdict::Failed(_), Some(s)) if s.desired_count > 0 && rollout::doomed(o).is_some() => {
+            changes.push(Change::UpdateService {
+                name: s.name.clone(),
+                task_definition_arn: Some(s.task_definition.clone()),
+                desired_count: 0,
+                tags: w.service.tags.clone(),
+            });
+        }
+        (Verdict::Ready, Some(s)) => {
+            let family = &w.names.family;
+            for arn in rollout::superseded(family, &s.task_definition, o.revisions.as_deref()) {
+                changes.push(Change::DeregisterTaskDefinition { arn });
+            }
+        }
+        _ => {}
+    }
+    Plan { changes, verdict }
 }
 
 fn dns_matches(wanted: &[DnsRecord], observed: &[DnsRecord]) -> bool {
@@ -543,6 +604,16 @@ fn readiness(p: &Preview, o: &Observation) -> Verdict {
     let Some(svc) = &o.service else {
         return Verdict::Progressing("waiting for the service".into());
     };
+    if rollout::held_down(p, svc) {
+        // This generation failed and its service was scaled to zero: the
+        // failure stands until a new generation.
+        return Verdict::Failed(
+            p.status
+                .message
+                .clone()
+                .unwrap_or_else(|| "a task cannot start".into()),
+        );
+    }
     let Some(primary) = svc.primary() else {
         return Verdict::Progressing("waiting for the service's first deployment".into());
     };
@@ -559,8 +630,13 @@ fn readiness(p: &Preview, o: &Observation) -> Verdict {
             return Verdict::Failed(format!("rollout failed: {why}"));
         }
         RolloutState::InProgress => {
-            // A stopped task mid-rollout may be an old one being replaced,
-            // or one ECS will retry: only a FAILED rollout is a failure.
+            // A task that can never start fails the preview now, not when
+            // the circuit breaker gives up minutes later.
+            if let Some(why) = rollout::doomed(o) {
+                return Verdict::Failed(why.to_owned());
+            }
+            // Any other stopped task mid-rollout may be an old one being
+            // replaced, or one ECS will retry: the breaker decides.
             if let Some(why) = &o.stopped_reason {
                 return Verdict::Progressing(format!(
                     "deployment in progress; a task stopped: {why}"
@@ -659,6 +735,8 @@ fn plan_absent(p: &Preview, o: &Observation) -> Plan {
     };
     Plan { changes, verdict }
 }
+
+mod rollout;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

@@ -38,6 +38,7 @@ fn converged(w: &Wanted) -> Observation {
             running_count: 1,
             target_group_arn: Some(tg_arn.clone()),
             deployments: vec![Deployment {
+                id: "ecs-svc/1".into(),
                 primary: true,
                 task_definition: td_arn,
                 desired_count: 1,
@@ -73,6 +74,7 @@ fn converged(w: &Wanted) -> Observation {
         }),
         stopped_reason: None,
         image: ImageCheck::NotChecked,
+        revisions: None,
     }
 }
 
@@ -415,6 +417,9 @@ fn a_stale_service_tag_does_not_hide_an_old_revision() {
     let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
     assert_eq!(names(&plan), ["RegisterTaskDefinition", "UpdateService"]);
 }
+
+#[path = "plan_failfast_tests.rs"]
+mod failfast;
 
 #[test]
 fn a_failed_rollout_is_retried_once_by_a_new_generation() {

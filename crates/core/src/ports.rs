@@ -74,8 +74,17 @@ pub trait Compute: Send + Sync {
     ) -> CloudResult<()>;
     /// Deletes a service already scaled to zero; gone already is success.
     async fn delete_service(&self, name: &str) -> CloudResult<()>;
-    /// Why the service's newest stopped task stopped, if one did.
-    async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>>;
+    /// Why the newest stopped task that the service's deployment
+    /// `deployment` (its id, the tasks' `startedBy`) launched stopped, if
+    /// one did. Tasks of earlier deployments are not asked about: ECS lists
+    /// stopped tasks for an hour, and a retry must not fail on the last
+    /// attempt's reason.
+    async fn stopped_reason(&self, name: &str, deployment: &str) -> CloudResult<Option<String>>;
+    /// The ARNs of the family's ACTIVE revisions (ListTaskDefinitions), of
+    /// that family exactly, oldest first.
+    async fn active_revisions(&self, family: &str) -> CloudResult<Vec<String>>;
+    /// Deregisters one revision (it turns INACTIVE; running tasks go on).
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()>;
 }
 
 /// The shared ALB listener and the target groups behind it.

@@ -16,6 +16,12 @@ pub struct SimConfig {
     /// From CreateService/UpdateService until the new deployment's tasks
     /// run and its rollout is COMPLETED (or FAILED).
     pub service_stable_after: Duration,
+    /// From a task failing to start until ECS launches its replacement.
+    /// Zero: every launch up to the breaker's threshold fails at once.
+    pub failed_task_relaunch_after: Duration,
+    /// Tasks failing to start in a row before a rollout goes FAILED (the
+    /// deployment circuit breaker; ECS's smallest threshold is 3).
+    pub circuit_breaker_threshold: u32,
     /// From a task running until its target reports healthy.
     pub target_healthy_after: Duration,
     /// From DeleteService (DRAINING) until the service is INACTIVE.
@@ -51,6 +57,8 @@ impl Default for SimConfig {
         Self {
             latency: Duration::ZERO,
             service_stable_after: Duration::ZERO,
+            failed_task_relaunch_after: Duration::ZERO,
+            circuit_breaker_threshold: 3,
             target_healthy_after: Duration::ZERO,
             drain_after: Duration::ZERO,
             throttling: false,
@@ -78,6 +86,7 @@ impl SimConfig {
         Self {
             latency: Duration::from_millis(40),
             service_stable_after: Duration::from_secs(20),
+            failed_task_relaunch_after: Duration::from_secs(30),
             target_healthy_after: Duration::from_secs(10),
             drain_after: Duration::from_secs(30),
             throttling: true,

@@ -33,6 +33,7 @@ impl World {
             rollout: RolloutState::InProgress,
             reason: None,
             launch_at: Some(self.now + self.cfg.service_stable_after),
+            failed_tasks: 0,
         }
     }
 
@@ -40,6 +41,8 @@ impl World {
     pub(crate) fn advance_ecs(&mut self) {
         let now = self.now;
         let drain_after = self.cfg.drain_after;
+        let relaunch_after = self.cfg.failed_task_relaunch_after;
+        let threshold = self.cfg.circuit_breaker_threshold.max(1);
         let World { ecs, elb, logs, .. } = self;
         let EcsState {
             families,
@@ -67,11 +70,31 @@ impl World {
             let p = svc.primary_mut();
             p.launch_at = None;
             if let Some(reason) = failure {
-                if p.rollout == RolloutState::InProgress {
-                    p.rollout = RolloutState::Failed;
-                    p.reason = Some(reason.clone());
+                // Each launch due by now fails and stops with the reason;
+                // ECS launches a replacement until the breaker trips.
+                let mut due = at;
+                let mut stopped = Vec::new();
+                loop {
+                    p.failed_tasks += 1;
+                    stopped.push(p.id.clone());
+                    if p.rollout != RolloutState::InProgress {
+                        // No rollout to fail: the task stays stopped.
+                        break;
+                    }
+                    if p.failed_tasks >= threshold {
+                        p.rollout = RolloutState::Failed;
+                        p.reason = Some(reason.clone());
+                        break;
+                    }
+                    due += relaunch_after;
+                    if due > now {
+                        p.launch_at = Some(due);
+                        break;
+                    }
                 }
-                svc.stopped_reason = Some(reason);
+                for by in stopped {
+                    svc.task_stopped(by, reason.clone());
+                }
                 continue;
             }
             while (p.tasks.len() as i32) < p.desired {
@@ -187,7 +210,7 @@ impl World {
             deployments: vec![self.new_deployment(td_arn, spec.desired_count)],
             tags: spec.tags.clone(),
             deleted_at: None,
-            stopped_reason: None,
+            stopped: Vec::new(),
         };
         if spec.desired_count == 0 {
             svc.settle_at_zero(&mut self.elb);
@@ -231,7 +254,10 @@ impl World {
         } else {
             self.usable_revision(td)?
         };
-        let fresh = (!same_td || current.rollout == RolloutState::Failed)
+        // A scale up from zero starts afresh too: the adapter forces a new
+        // deployment for any UpdateService that wants tasks.
+        let from_zero = current.desired == 0 && desired > 0;
+        let fresh = (!same_td || current.rollout == RolloutState::Failed || from_zero)
             .then(|| self.new_deployment(td_arn, desired));
         let now = self.now;
         let launch_at = now + self.cfg.service_stable_after;
@@ -295,18 +321,28 @@ impl World {
         self.applied(Op::DeleteService)
     }
 
-    /// ListTasks (STOPPED), then DescribeTasks when one is found.
-    pub(crate) fn ecs_stopped_reason(&mut self, name: &str) -> CloudResult<Option<String>> {
+    /// ListTasks (STOPPED), then DescribeTasks when one is found: the
+    /// reason of the newest one `deployment` launched.
+    pub(crate) fn ecs_stopped_reason(
+        &mut self,
+        name: &str,
+        deployment: &str,
+    ) -> CloudResult<Option<String>> {
         let arn = self.service_arn(name);
         self.gate(Op::ListTasks, &arn)?;
-        let reason = self
-            .ecs
-            .services
-            .get(name)
-            .and_then(|s| s.stopped_reason.clone());
-        if reason.is_some() {
-            self.gate(Op::DescribeTasks, &arn)?;
+        let Some(svc) = self.ecs.services.get(name) else {
+            return Ok(None);
+        };
+        if svc.stopped.is_empty() {
+            return Ok(None);
         }
+        let reason = svc
+            .stopped
+            .iter()
+            .rev()
+            .find(|t| t.started_by == deployment)
+            .map(|t| t.reason.clone());
+        self.gate(Op::DescribeTasks, &arn)?;
         Ok(reason)
     }
 }

@@ -171,7 +171,7 @@ impl Sim {
             deployments: vec![deploy],
             tags: Tags::new(),
             deleted_at: None,
-            stopped_reason: None,
+            stopped: Vec::new(),
         };
         w.ecs.services.insert(name.to_string(), svc);
     }

@@ -161,8 +161,11 @@ impl Sim {
         w.cfg.throttling = on;
     }
 
-    /// From now on the service's tasks fail to start with `reason`; its
-    /// next rollout goes FAILED. Running tasks are left alone.
+    /// From now on the service's tasks fail to start with `reason`, each
+    /// stopping with it, relaunched every
+    /// [`SimConfig::failed_task_relaunch_after`] until the rollout goes
+    /// FAILED after [`SimConfig::circuit_breaker_threshold`] of them.
+    /// Running tasks are left alone.
     pub fn fail_tasks_of(&self, service: &str, reason: &str) {
         self.lock()
             .ecs

@@ -97,8 +97,16 @@ impl Compute for Sim {
         self.call(|w| w.ecs_delete_service(name)).await
     }
 
-    async fn stopped_reason(&self, name: &str) -> CloudResult<Option<String>> {
-        self.call(|w| w.ecs_stopped_reason(name)).await
+    async fn stopped_reason(&self, name: &str, deployment: &str) -> CloudResult<Option<String>> {
+        self.call(|w| w.ecs_stopped_reason(name, deployment)).await
+    }
+
+    async fn active_revisions(&self, family: &str) -> CloudResult<Vec<String>> {
+        self.call(|w| w.ecs_active_revisions(family)).await
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()> {
+        self.call(|w| w.ecs_deregister_one(arn)).await
     }
 }
 

@@ -46,7 +46,22 @@ pub(crate) struct Deploy {
     pub reason: Option<String>,
     /// When its missing tasks will have started, or failed to.
     pub launch_at: Option<Instant>,
+    /// Its tasks that failed to start in a row, which trip the circuit
+    /// breaker at [`crate::SimConfig::circuit_breaker_threshold`].
+    pub failed_tasks: u32,
 }
+
+/// A stopped task, as ListTasks (STOPPED) and DescribeTasks show it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoppedTask {
+    /// The id of the deployment that launched it.
+    pub started_by: String,
+    pub reason: String,
+}
+
+/// How many stopped tasks a service remembers (ECS lists them for about
+/// an hour; a ListTasks page holds 100).
+const STOPPED_KEPT: usize = 100;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Service {
@@ -60,11 +75,19 @@ pub(crate) struct Service {
     pub tags: Tags,
     /// When DeleteService turned it DRAINING.
     pub deleted_at: Option<Instant>,
-    /// Why its newest stopped task stopped.
-    pub stopped_reason: Option<String>,
+    /// Its stopped tasks, oldest first.
+    pub stopped: Vec<StoppedTask>,
 }
 
 impl Service {
+    /// Records a task of deployment `started_by` stopping for `reason`.
+    pub(crate) fn task_stopped(&mut self, started_by: String, reason: String) {
+        self.stopped.push(StoppedTask { started_by, reason });
+        if self.stopped.len() > STOPPED_KEPT {
+            self.stopped.remove(0);
+        }
+    }
+
     pub(crate) fn primary_mut(&mut self) -> &mut Deploy {
         self.deployments
             .last_mut()
@@ -88,12 +111,17 @@ impl Service {
         if d.tasks.len() <= keep {
             return;
         }
-        for ip in d.tasks.split_off(keep) {
+        let started_by = d.id.clone();
+        let stopped = d.tasks.split_off(keep);
+        for ip in &stopped {
             if let Some(tg) = &self.target_group_arn {
-                elb.deregister(tg, &ip);
+                elb.deregister(tg, ip);
             }
         }
-        self.stopped_reason = Some(format!("Scaling activity initiated by (deployment {by})"));
+        for _ in stopped {
+            let reason = format!("Scaling activity initiated by (deployment {by})");
+            self.task_stopped(started_by.clone(), reason);
+        }
     }
 
     /// Drops every deployment but the primary, stopping their tasks.
@@ -131,6 +159,7 @@ impl Service {
                 .iter()
                 .rev()
                 .map(|d| Deployment {
+                    id: d.id.clone(),
                     primary: d.primary,
                     task_definition: d.task_definition.clone(),
                     desired_count: d.desired,

@@ -143,6 +143,48 @@ impl World {
         Ok(())
     }
 
+    /// ListTaskDefinitions (ACTIVE, `familyPrefix`), 100 to a page, kept
+    /// to the family exactly.
+    pub(crate) fn ecs_active_revisions(&mut self, family: &str) -> CloudResult<Vec<String>> {
+        let listed: Vec<(String, String)> = self
+            .ecs
+            .families
+            .iter()
+            .filter(|(name, _)| name.starts_with(family))
+            .flat_map(|(name, revs)| {
+                revs.iter()
+                    .filter(|r| r.active)
+                    .map(move |r| (name.clone(), r.arn.clone()))
+            })
+            .collect();
+        for _ in 0..Self::pages(listed.len(), 100) {
+            self.gate(Op::ListTaskDefinitions, "*")?;
+        }
+        Ok(listed
+            .into_iter()
+            .filter(|(name, _)| name == family)
+            .map(|(_, arn)| arn)
+            .collect())
+    }
+
+    /// DeregisterTaskDefinition of one revision (an ARN or `family:N`).
+    pub(crate) fn ecs_deregister_one(&mut self, reference: &str) -> CloudResult<()> {
+        let Some(found) = self.find_revision(reference).map(|r| r.arn.clone()) else {
+            self.gate(Op::DeregisterTaskDefinition, reference)?;
+            return Err(invalid(
+                "ClientException",
+                format!("Unable to describe task definition {reference}."),
+            ));
+        };
+        self.gate(Op::DeregisterTaskDefinition, &found)?;
+        for revs in self.ecs.families.values_mut() {
+            if let Some(r) = revs.iter_mut().find(|r| r.arn == found) {
+                r.active = false;
+            }
+        }
+        self.applied(Op::DeregisterTaskDefinition)
+    }
+
     pub(crate) fn ecs_task_definition(
         &mut self,
         family: &str,

@@ -2,6 +2,7 @@
 
 mod api;
 mod engine;
+mod failfast;
 mod gc;
 mod images;
 mod metrics;

@@ -201,7 +201,13 @@ async fn rollout_completes_after_the_stable_delay_and_the_target_turns_healthy()
 
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(sim.target_health(&made.tg_arn).await.unwrap().healthy, 1);
-    assert_eq!(sim.stopped_reason(&family("issue-1")).await.unwrap(), None);
+    let deployment = &svc.primary().unwrap().id;
+    assert_eq!(
+        sim.stopped_reason(&family("issue-1"), deployment)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -215,7 +221,10 @@ async fn task_without_log_group_fails_with_reason() {
     assert_eq!(primary.rollout_state, RolloutState::Failed);
     assert_eq!(primary.rollout_reason.as_deref(), Some(LOG_GROUP_MISSING));
     assert_eq!(svc.running_count, 0);
-    let reason = sim.stopped_reason(&family("issue-1")).await.unwrap();
+    let reason = sim
+        .stopped_reason(&family("issue-1"), &primary.id)
+        .await
+        .unwrap();
     assert!(
         reason
             .unwrap()
@@ -234,7 +243,11 @@ async fn a_failed_rollout_is_retried_by_the_next_update() {
     tokio::time::advance(Duration::from_secs(30)).await;
     let svc = &sim.services(&svc_name("issue-1")).await.unwrap()[0];
     assert_eq!(svc.primary().unwrap().rollout_state, RolloutState::Failed);
-    let reason = sim.stopped_reason(&family("issue-1")).await.unwrap();
+    let deployment = &svc.primary().unwrap().id;
+    let reason = sim
+        .stopped_reason(&family("issue-1"), deployment)
+        .await
+        .unwrap();
     assert_eq!(
         reason.as_deref(),
         Some("CannotPullContainerError: pull access denied")

@@ -1,5 +1,6 @@
 //! The simulator's AWS rules, one test per rule, through the public ports.
 
+mod breaker;
 mod dns;
 mod ecs;
 mod elb;
