@@ -170,7 +170,9 @@ pub trait Store: Send + Sync {
     /// - `WebhookDeploy` records the delivery, then deploys as `Deploy`
     ///   does; a delivery seen before is [`Effect::Duplicate`], a change
     ///   older than the row's current deploy ([`crate::pull_request::stale`])
-    ///   is [`Effect::Stale`] with the delivery recorded.
+    ///   is [`Effect::Stale`] with the delivery recorded. A deploy that
+    ///   applies keeps its pull request's number ([`Store::pull_request`]),
+    ///   best effort: the comment can look the pull request up without it.
     /// - On any error nothing is written (for a webhook, the delivery
     ///   included, so GitHub's redelivery is acted on).
     /// - When the effect [`Effect::changed`] the row, [`Store::wakeups`] is

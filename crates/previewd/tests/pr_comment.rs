@@ -6,158 +6,19 @@
 
 mod daemon;
 
+use daemon::comments::{Thread, comment_until, github};
 use daemon::{Daemon, fake_github_with, http, wait_for};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
 const TOKEN: &str = "ghp_comment_test_token_0123456789";
+const REPO: &str = "acme/shop";
 const BRANCH: &str = "qanote/issue-42";
-/// The pull request whose head is [`BRANCH`].
-const NUMBER: u64 = 42;
 /// A branch with no open pull request.
 const LONE: &str = "qanote/issue-43";
 
-/// One comment as GitHub's issue-comment API returns it.
-fn comment(id: u64, body: &str, login: &str) -> Value {
-    json!({
-        "id": id,
-        "node_id": format!("IC_kwDO{id}"),
-        "url": format!("https://api.github.com/repos/acme/shop/issues/comments/{id}"),
-        "html_url": format!("https://github.com/acme/shop/pull/{NUMBER}#issuecomment-{id}"),
-        "issue_url": format!("https://api.github.com/repos/acme/shop/issues/{NUMBER}"),
-        "body": body,
-        "user": { "login": login, "id": 583231, "type": "Bot" },
-        "created_at": "2026-12-04T22:00:00Z",
-        "updated_at": "2026-12-04T22:00:00Z",
-        "author_association": "NONE",
-    })
-}
-
-/// The comments of pull request [`NUMBER`], in creation order.
-#[derive(Default)]
-struct Thread {
-    comments: Vec<(u64, String)>,
-    next_id: u64,
-}
-
-/// `name`'s value in the request line's query.
-fn query<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let q = line.split(' ').nth(1)?.split_once('?')?.1;
-    q.split('&')
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-}
-
-/// Answers the pull-request and issue-comment calls from `thread`; the
-/// rest (deployments, statuses) gets the fake's default answer.
-fn github(thread: Arc<Mutex<Thread>>) -> impl Fn(&str, &str) -> Option<(String, String)> {
-    move |head, body| {
-        let line = head.lines().next().unwrap_or_default();
-        let mut parts = line.split(' ');
-        let (method, target) = (parts.next()?, parts.next()?);
-        let path = target.split('?').next().unwrap_or_default();
-        let comments = format!("/repos/acme/shop/issues/{NUMBER}/comments");
-        let ok = |v: Value| Some(("200 OK".to_owned(), v.to_string()));
-        let mut t = thread.lock().unwrap();
-        match (method, path) {
-            ("GET", "/repos/acme/shop/pulls") => {
-                let open = query(line, "state") == Some("open")
-                    && query(line, "head") == Some("acme%3Aqanote%2Fissue%2D42");
-                let pulls = if open {
-                    json!([{ "number": NUMBER, "state": "open",
-                             "head": { "ref": BRANCH, "label": "acme:qanote/issue-42" } }])
-                } else {
-                    json!([])
-                };
-                ok(pulls)
-            }
-            ("GET", p) if p == comments => {
-                let page: usize = query(line, "page")?.parse().ok()?;
-                let per: usize = query(line, "per_page")?.parse().ok()?;
-                let list: Vec<Value> = t
-                    .comments
-                    .iter()
-                    .skip((page - 1) * per)
-                    .take(per)
-                    .map(|(id, b)| comment(*id, b, "previewd[bot]"))
-                    .collect();
-                ok(Value::Array(list))
-            }
-            ("POST", p) if p == comments => {
-                t.next_id += 1;
-                let id = 9000 + t.next_id;
-                let text = serde_json::from_str::<Value>(body).ok()?["body"]
-                    .as_str()?
-                    .to_owned();
-                t.comments.push((id, text.clone()));
-                Some((
-                    "201 Created".into(),
-                    comment(id, &text, "previewd[bot]").to_string(),
-                ))
-            }
-            ("PATCH", p) if p.starts_with("/repos/acme/shop/issues/comments/") => {
-                let id: u64 = p.rsplit('/').next()?.parse().ok()?;
-                let text = serde_json::from_str::<Value>(body).ok()?["body"]
-                    .as_str()?
-                    .to_owned();
-                match t.comments.iter_mut().find(|(i, _)| *i == id) {
-                    Some(c) => {
-                        c.1 = text.clone();
-                        ok(comment(id, &text, "previewd[bot]"))
-                    }
-                    None => Some((
-                        "404 Not Found".into(),
-                        json!({ "message": "Not Found" }).to_string(),
-                    )),
-                }
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The comments that carry previewd's marker.
-fn ours(thread: &Mutex<Thread>) -> Vec<String> {
-    thread
-        .lock()
-        .unwrap()
-        .comments
-        .iter()
-        .filter(|(_, b)| b.contains("<!-- previewd:preview:"))
-        .map(|(_, b)| b.clone())
-        .collect()
-}
-
-/// Waits until previewd's one comment satisfies `done`; panics with the
-/// thread after a generous deadline (a wait, not a speed check).
-fn comment_until(thread: &Mutex<Thread>, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = ours(thread);
-        if let [one] = now.as_slice()
-            && done(one)
-        {
-            return one.clone();
-        }
-        assert!(
-            now.len() <= 1,
-            "previewd posted more than one comment: {now:#?}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the comment never got there: {now:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// How many requests with this method went to a comment endpoint.
 fn comment_calls(seen: &Mutex<Vec<String>>, method: &str) -> usize {
-    seen.lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.starts_with(&format!("{method} /repos/acme/shop/issues/")))
-        .count()
+    daemon::comments::comment_calls(seen, REPO, method)
 }
 
 fn dispatch(d: &Daemon, body: Value) {
@@ -178,7 +39,8 @@ fn deploy(d: &Daemon, branch: &str, commit: &str) {
 
 #[test]
 fn one_comment_is_created_edited_on_each_change_kept_across_a_restart_and_marked_gone() {
-    let thread = Arc::new(Mutex::new(Thread::default()));
+    // Pull request 42's head is BRANCH.
+    let thread = Thread::new(REPO, 42, Some("acme%3Aqanote%2Fissue%2D42"));
     // Someone else's comment comes first, and must stay as it is.
     thread
         .lock()
@@ -253,6 +115,56 @@ fn one_comment_is_created_edited_on_each_change_kept_across_a_restart_and_marked
     assert!(
         !lines.iter().any(|l| l.contains("will retry")),
         "a branch without a pull request is not an error: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(TOKEN)),
+        "the token reached the log"
+    );
+}
+
+/// A comment GitHub keeps failing (a 502 on every comment call) is logged
+/// and retried on its own queue: the deployment statuses still go out.
+#[test]
+fn a_failing_comment_never_holds_back_the_deployment_statuses() {
+    let (fake, seen) = fake_github_with(|head, _| {
+        head.starts_with("GET /repos/acme/shop/pulls")
+            .then(|| ("200 OK".into(), json!([{ "number": 42 }]).to_string()))
+            .or_else(|| {
+                head.contains(" /repos/acme/shop/issues/").then(|| {
+                    let busy = json!({ "message": "Server Error" }).to_string();
+                    ("502 Bad Gateway".into(), busy)
+                })
+            })
+    });
+    let api = format!("http://{fake}");
+    let d = Daemon::start(&[
+        ("PREVIEWD_PREVIEWS_PROJECT", REPO),
+        ("PREVIEWD_GITHUB_TOKEN", TOKEN),
+        ("PREVIEWD_GITHUB_API_URL", api.as_str()),
+        ("PREVIEWD_GITHUB_PR_COMMENT", "true"),
+    ]);
+    deploy(&d, BRANCH, "abc1234");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let success = |seen: &Mutex<Vec<String>>| {
+        seen.lock().unwrap().iter().any(|r| {
+            r.starts_with("POST /repos/acme/shop/deployments/1/statuses")
+                && r.contains(r#""state":"success""#)
+        })
+    };
+    while !(success(&seen) && comment_calls(&seen, "GET") >= 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no success status, or the comment was not retried: {:#?}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let lines = d.stop();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("will retry") && l.contains("comment")),
+        "the comment's failure is logged and retried: {lines:#?}"
     );
     assert!(
         !lines.iter().any(|l| l.contains(TOKEN)),

@@ -76,8 +76,8 @@ impl SqlStore {
         delivery: &Delivery,
         request: &DeployRequest,
         naming: &NamingConfig,
-        event_at: Option<Timestamp>,
-        now: Timestamp,
+        pull_request: Option<i64>,
+        (event_at, now): (Option<Timestamp>, Timestamp),
     ) -> StoreResult<WebhookDestroy> {
         delivery.check()?;
         let key = &request.key;
@@ -99,7 +99,17 @@ impl SqlStore {
             return Ok(WebhookDestroy::Stale);
         }
         match self.deploy(request, naming, now).await {
-            Ok(outcome) => Ok(WebhookDestroy::Applied(Some(outcome))),
+            Ok(outcome) => {
+                // The sticky comment's pull request; without it the
+                // comment looks the branch's open one up, so a failure
+                // here costs a lookup, not the deploy.
+                if let Some(n) = pull_request
+                    && let Err(e) = self.keep_pull_request(key, Some(n), now).await
+                {
+                    tracing::warn!(%key, error = %e, "the pull request was not kept");
+                }
+                Ok(WebhookDestroy::Applied(Some(outcome)))
+            }
             Err(e) => {
                 // Best effort: the deploy's error is the one to report.
                 let forgot = sqlx::query(sql::FORGET_DELIVERY)

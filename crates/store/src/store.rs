@@ -116,8 +116,10 @@ impl Store for SqlStore {
                 request,
                 naming,
                 event_at,
+                pull_request,
             } => {
-                self.webhook_deploy(delivery, request, naming, *event_at, now)
+                let when = (*event_at, now);
+                self.webhook_deploy(delivery, request, naming, *pull_request, when)
                     .await?
             }
         };

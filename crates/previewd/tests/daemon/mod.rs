@@ -2,6 +2,8 @@
 //! simulated AWS, every line it prints kept; the binary as a client; and a
 //! bare HTTP/1.1 request for what the client does not send.
 
+pub mod comments;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
