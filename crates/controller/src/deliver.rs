@@ -136,7 +136,9 @@ impl Deliverer {
     /// branch's open one, kept from then on. No pull request: nothing to
     /// write, and nothing to retry. Every step repeats safely: the comment
     /// is found by its marker each time, so a redelivery edits, never posts.
-    async fn deliver_comment(&self, key: &PreviewKey, r: &Report) -> Result<(), ReportError> {
+    /// `previewd once` also calls it for the failure it owes when it stops
+    /// waiting.
+    pub async fn deliver_comment(&self, key: &PreviewKey, r: &Report) -> Result<(), ReportError> {
         if !self.reporter.reports_to_github() {
             return Ok(());
         }
