@@ -11,12 +11,12 @@ use crate::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefin
 use crate::tags::Tags;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-
-mod report;
-pub use report::{ReportError, Reporter};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+mod report;
+pub use report::{ReportError, Reporter};
 
 pub type CloudResult<T> = Result<T, CloudError>;
 

@@ -77,7 +77,8 @@ impl SqlStore {
         request: &DeployRequest,
         naming: &NamingConfig,
         pull_request: Option<i64>,
-        (event_at, now): (Option<Timestamp>, Timestamp),
+        event_at: Option<Timestamp>,
+        now: Timestamp,
     ) -> StoreResult<WebhookDestroy> {
         delivery.check()?;
         let key = &request.key;

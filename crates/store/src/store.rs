@@ -118,8 +118,8 @@ impl Store for SqlStore {
                 event_at,
                 pull_request,
             } => {
-                let when = (*event_at, now);
-                self.webhook_deploy(delivery, request, naming, *pull_request, when)
+                let pr = *pull_request;
+                self.webhook_deploy(delivery, request, naming, pr, *event_at, now)
                     .await?
             }
         };
