@@ -238,6 +238,7 @@ async fn labelled(
         head_sha: &c.head_sha,
         event_at: c.updated_at,
         delivery: delivery.clone(),
+        number: c.number,
     };
     let command = match pull_request::command(&intent, write, &state.naming, state.lifetime) {
         Ok(Some(command)) => command,

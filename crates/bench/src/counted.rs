@@ -14,10 +14,11 @@ use tokio::sync::Notify;
 
 /// The methods that only read; every other one writes (a claim that
 /// finds nothing due still runs its UPDATE).
-pub const READS: [&str; 7] = [
+pub const READS: [&str; 8] = [
     "get",
     "list",
     "deployment",
+    "pull_request",
     "reserved_priorities",
     "next_due",
     "events",
@@ -116,6 +117,21 @@ impl Store for Counted {
     ) -> StoreResult<Option<i64>> {
         self.note("deployment");
         self.inner.deployment(key, generation).await
+    }
+
+    async fn pull_request(&self, key: &PreviewKey) -> StoreResult<Option<i64>> {
+        self.note("pull_request");
+        self.inner.pull_request(key).await
+    }
+
+    async fn set_pull_request(
+        &self,
+        key: &PreviewKey,
+        number: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.note("set_pull_request");
+        self.inner.set_pull_request(key, number, now).await
     }
 
     async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool> {

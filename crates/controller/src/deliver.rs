@@ -1,11 +1,14 @@
 //! The outbox worker: delivers each report (GitHub deployment status and
-//! callback) with retries and backoff, in order per preview.
+//! callback) and each sticky pull-request comment with retries and
+//! backoff, in order per preview and kind.
 //!
 //! # Guarantees
 //! - Nothing is lost: a message leaves the outbox only when delivered (or
 //!   refused for good); a crash mid-delivery leaves it to be claimed again.
-//! - Order per preview is the store's: one message of a preview in flight,
-//!   none before an earlier one is done.
+//! - Order per preview is the store's: one message of a preview and kind
+//!   in flight, none before an earlier one of its kind is done. Reports and
+//!   comments are separate queues, so a comment GitHub keeps refusing never
+//!   holds back a deployment status or a callback.
 //! - A redelivery repeats the same state, never an older one: a message is
 //!   retried until it succeeds before the next is sent. The deployment of a
 //!   generation is created once and kept in the store; callbacks carry an
@@ -17,10 +20,20 @@ use previewd_core::metrics::DeliveryTarget;
 use previewd_core::model::{OutboxItem, OutboxKind};
 use previewd_core::outbox_report::{self, Report, Target};
 use previewd_core::ports::{ReportError, Reporter, Store};
+use previewd_core::pr_comment;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// A store failure while delivering: worth another try.
+fn store_error(e: previewd_core::ports::StoreError) -> ReportError {
+    ReportError {
+        retryable: true,
+        retry_after: None,
+        message: e.to_string(),
+    }
+}
 
 pub struct Deliverer {
     pub store: Arc<dyn Store>,
@@ -83,11 +96,11 @@ impl Deliverer {
             );
             match (next, result) {
                 (AfterDelivery::Retry { wait, at }, Err(e)) => {
-                    tracing::info!(key = %item.key, id = item.id, attempts = item.attempts + 1, error = %e, ?wait, "report delivery failed; will retry");
+                    tracing::info!(key = %item.key, id = item.id, kind = %item.kind, attempts = item.attempts + 1, error = %e, ?wait, "report delivery failed; will retry");
                     self.store.retry_outbox(item.id, at, &e.message).await?;
                 }
                 (AfterDelivery::Dropped, Err(e)) => {
-                    tracing::warn!(key = %item.key, id = item.id, error = %e, "report refused; dropping it");
+                    tracing::warn!(key = %item.key, id = item.id, kind = %item.kind, error = %e, "report refused; dropping it");
                     self.store.ack_outbox(item.id, now).await?;
                 }
                 // Delivered.
@@ -98,7 +111,7 @@ impl Deliverer {
     }
 
     async fn deliver(&self, item: &OutboxItem) -> Result<(), ReportError> {
-        if item.kind != OutboxKind::Report {
+        if !matches!(item.kind, OutboxKind::Report | OutboxKind::Comment) {
             return Err(ReportError {
                 retryable: false,
                 retry_after: None,
@@ -110,7 +123,54 @@ impl Deliverer {
             retry_after: None,
             message: format!("bad report payload: {e}"),
         })?;
+        if item.kind == OutboxKind::Comment {
+            let written = self.deliver_comment(&item.key, &r).await;
+            crate::metrics::delivered(DeliveryTarget::Comment, &written);
+            return written;
+        }
         self.deliver_report(&item.key, &r).await
+    }
+
+    /// Writes the sticky comment report `r` owes (`pr_comment::owed`) on
+    /// the preview's pull request: the one kept in the store, else the
+    /// branch's open one, kept from then on. No pull request: nothing to
+    /// write, and nothing to retry. Every step repeats safely: the comment
+    /// is found by its marker each time, so a redelivery edits, never posts.
+    /// `previewd once` also calls it for the failure it owes when it stops
+    /// waiting.
+    pub async fn deliver_comment(&self, key: &PreviewKey, r: &Report) -> Result<(), ReportError> {
+        if !self.reporter.reports_to_github() {
+            return Ok(());
+        }
+        let owed = pr_comment::owed(r);
+        let number = match self.store.pull_request(key).await.map_err(store_error)? {
+            Some(n) => n,
+            None => match self.reporter.open_pull_request(&r.branch).await? {
+                Some(n) => {
+                    self.store
+                        .set_pull_request(key, Some(n), chrono::Utc::now())
+                        .await
+                        .map_err(store_error)?;
+                    n
+                }
+                None => {
+                    tracing::debug!(%key, "no open pull request for the branch: no comment");
+                    return Ok(());
+                }
+            },
+        };
+        let wrote = self
+            .reporter
+            .write_comment(number, &owed.marker, &owed.body, owed.may_create)
+            .await?;
+        tracing::debug!(%key, number, wrote, phase = %r.phase, "pull request comment");
+        if owed.forget_pull_request {
+            self.store
+                .set_pull_request(key, None, chrono::Utc::now())
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
     }
 
     /// Sends one report now, outside the outbox: `previewd once` uses it
@@ -147,20 +207,19 @@ impl Deliverer {
         r: &Report,
         target: Target,
     ) -> Result<Option<i64>, ReportError> {
-        let store_err = |e: previewd_core::ports::StoreError| ReportError {
-            retryable: true,
-            retry_after: None,
-            message: e.to_string(),
-        };
         match target {
-            Target::Newest => self.store.deployment(key, None).await.map_err(store_err),
-            Target::Generation(g) => self.store.deployment(key, Some(g)).await.map_err(store_err),
+            Target::Newest => self.store.deployment(key, None).await.map_err(store_error),
+            Target::Generation(g) => self
+                .store
+                .deployment(key, Some(g))
+                .await
+                .map_err(store_error),
             Target::ThisGeneration => {
                 if let Some(id) = self
                     .store
                     .deployment(key, Some(r.generation))
                     .await
-                    .map_err(store_err)?
+                    .map_err(store_error)?
                 {
                     return Ok(Some(id));
                 }
@@ -176,7 +235,7 @@ impl Deliverer {
                     .save_deployment(key, r.generation, id, chrono::Utc::now())
                     .await
                     .map(Some)
-                    .map_err(store_err)
+                    .map_err(store_error)
             }
         }
     }

@@ -123,6 +123,9 @@ pub struct ControllerConfig {
     pub elb_tags_max_age: Duration,
     /// How long DNS changes of several previews are gathered into one batch.
     pub dns_batch_window: Duration,
+    /// `github.pr_comment`: every report also owes the pull request's
+    /// sticky comment (`previewd_core::pr_comment`).
+    pub pr_comment: bool,
 }
 
 impl Default for ControllerConfig {
@@ -143,6 +146,7 @@ impl Default for ControllerConfig {
             listing_min_interval: Duration::from_secs(2),
             elb_tags_max_age: Duration::from_secs(600),
             dns_batch_window: Duration::from_millis(200),
+            pr_comment: false,
         }
     }
 }

@@ -12,6 +12,7 @@ use previewd_core::decide::{
 use previewd_core::model::{Preview, StatusUpdate};
 use previewd_core::plan::{Change, Plan, Verdict, plan};
 use previewd_core::ports::Store;
+use previewd_core::pr_comment;
 use previewd_core::render::{Template, render};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -85,11 +86,16 @@ impl Reconciler {
         }
     }
 
-    /// The status, schedule and reports to record after an attempt.
+    /// The status, schedule and reports to record after an attempt (with
+    /// the sticky comment's messages when `pr_comment` is on).
     pub fn decide(&self, p: &Preview, outcome: &Outcome) -> StatusUpdate {
         let url = render(&self.template, p).url;
         let now = chrono::Utc::now();
-        decide(p, outcome, &url, &self.config.policy, now, crate::jitter()).into()
+        let mut update: StatusUpdate =
+            decide(p, outcome, &url, &self.config.policy, now, crate::jitter()).into();
+        let comments = pr_comment::messages(self.config.pr_comment, &update.outbox);
+        update.outbox.extend(comments);
+        update
     }
 
     async fn pass(

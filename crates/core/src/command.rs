@@ -71,6 +71,10 @@ pub enum Command {
         naming: NamingConfig,
         /// `pull_request.updated_at`; `None` skips the stale rule.
         event_at: Option<Timestamp>,
+        /// The pull request's number: kept with a deploy that applies, so
+        /// the sticky comment (`github.pr_comment`) goes to this pull
+        /// request rather than one looked up by branch.
+        pull_request: Option<i64>,
     },
 }
 

@@ -30,11 +30,14 @@ pub enum DeliveryTarget {
     Github,
     /// The QA tool's signed callback.
     Callback,
+    /// The pull request's sticky comment (`github.pr_comment`).
+    Comment,
 }
 
 text_enum!(DeliveryTarget {
     Github = "github",
     Callback = "callback",
+    Comment = "comment",
 });
 /// Gauge: outbox messages not yet delivered.
 pub const OUTBOX_BACKLOG: &str = "previewd_outbox_backlog";
@@ -156,8 +159,13 @@ mod tests {
             assert_eq!(r.as_str().parse::<ReconcileResult>(), Ok(r));
         }
         assert_eq!(
-            [DeliveryTarget::Github, DeliveryTarget::Callback].map(DeliveryTarget::as_str),
-            ["github", "callback"]
+            [
+                DeliveryTarget::Github,
+                DeliveryTarget::Callback,
+                DeliveryTarget::Comment
+            ]
+            .map(DeliveryTarget::as_str),
+            ["github", "callback", "comment"]
         );
     }
 

@@ -248,6 +248,10 @@ pub enum OutboxKind {
     /// A phase change ([`crate::outbox_report::Report`]); the delivery worker fans
     /// it out to GitHub and the callback.
     Report,
+    /// The same report, owed to the pull request's sticky comment
+    /// (`github.pr_comment`, [`crate::pr_comment`]): a queue of its own, so
+    /// a comment that cannot be written never holds back a status.
+    Comment,
     /// A kind this version does not know, as stored.
     Other(String),
 }
@@ -256,6 +260,7 @@ impl OutboxKind {
     pub fn as_str(&self) -> &str {
         match self {
             OutboxKind::Report => "report",
+            OutboxKind::Comment => "comment",
             OutboxKind::Other(s) => s,
         }
     }
@@ -265,6 +270,7 @@ impl From<&str> for OutboxKind {
     fn from(s: &str) -> Self {
         match s {
             "report" => OutboxKind::Report,
+            "comment" => OutboxKind::Comment,
             other => OutboxKind::Other(other.to_owned()),
         }
     }
@@ -334,6 +340,8 @@ mod tests {
         );
         assert_eq!(OutboxKind::from("report"), OutboxKind::Report);
         assert_eq!(String::from(OutboxKind::Report), "report");
+        assert_eq!(OutboxKind::from("comment"), OutboxKind::Comment);
+        assert_eq!(String::from(OutboxKind::Comment), "comment");
     }
 
     #[test]

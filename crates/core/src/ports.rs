@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+mod report;
+pub use report::{ReportError, Reporter};
+
 pub type CloudResult<T> = Result<T, CloudError>;
 
 /// CloudWatch Logs.
@@ -191,7 +194,9 @@ pub trait Store: Send + Sync {
     /// - `WebhookDeploy` records the delivery, then deploys as `Deploy`
     ///   does; a delivery seen before is [`Effect::Duplicate`], a change
     ///   older than the row's current deploy ([`crate::pull_request::stale`])
-    ///   is [`Effect::Stale`] with the delivery recorded.
+    ///   is [`Effect::Stale`] with the delivery recorded. A deploy that
+    ///   applies keeps its pull request's number ([`Store::pull_request`]),
+    ///   best effort: the comment can look the pull request up without it.
     /// - On any error nothing is written (for a webhook, the delivery
     ///   included, so GitHub's redelivery is acted on).
     /// - When the effect [`Effect::changed`] the row, [`Store::wakeups`] is
@@ -265,6 +270,18 @@ pub trait Store: Send + Sync {
         key: &PreviewKey,
         generation: Option<i64>,
     ) -> StoreResult<Option<i64>>;
+    /// The pull request the preview's sticky comment is on, once found
+    /// (`github.pr_comment`): kept so that the comment of a closed pull
+    /// request, which a lookup of open ones no longer finds, can still be
+    /// edited to say the preview is gone.
+    async fn pull_request(&self, key: &PreviewKey) -> StoreResult<Option<i64>>;
+    /// Records (`Some`) or forgets (`None`) the preview's pull request.
+    async fn set_pull_request(
+        &self,
+        key: &PreviewKey,
+        number: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Records a webhook delivery: true the first time, false when its id
     /// **or** its body digest was seen before (a replay under a fresh id).
     /// Deliveries older than [`DELIVERIES_KEPT_FOR`] are forgotten on the way.
@@ -434,44 +451,6 @@ impl std::fmt::Debug for SweepLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SweepLock")
     }
-}
-
-/// A report that could not be delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ReportError {
-    /// Throttling, 5xx, timeouts: try again later.
-    pub retryable: bool,
-    /// When the other side said when (Retry-After, rate-limit reset).
-    pub retry_after: Option<Duration>,
-    pub message: String,
-}
-
-/// GitHub deployments and the QA tool's callback.
-#[async_trait]
-pub trait Reporter: Send + Sync {
-    /// False when no GitHub credentials are configured: statuses are skipped.
-    fn reports_to_github(&self) -> bool;
-    /// Creates a GitHub deployment of `commit_sha` for the branch's preview
-    /// environment; returns its id.
-    async fn create_deployment(
-        &self,
-        branch: &str,
-        commit_sha: &str,
-        description: &str,
-    ) -> Result<i64, ReportError>;
-    async fn deployment_status(
-        &self,
-        deployment_id: i64,
-        step: &crate::outbox_report::StatusStep,
-    ) -> Result<(), ReportError>;
-    /// POSTs the signed body; the key lets the receiver drop a redelivery.
-    async fn callback(
-        &self,
-        url: &str,
-        body: &crate::outbox_report::CallbackBody,
-        idempotency_key: &str,
-    ) -> Result<(), ReportError>;
 }
 
 #[cfg(test)]

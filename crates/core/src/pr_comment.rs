@@ -1,6 +1,9 @@
-//! The text of the sticky pull-request comment (`github.pr_comment`): one
-//! comment per preview, found again by a hidden marker and rewritten on
-//! every phase change.
+//! The sticky pull-request comment (`github.pr_comment`): whether one is
+//! owed, what it says and what its delivery may do. One comment per
+//! preview, found again by a hidden marker and rewritten on every phase
+//! change; when the preview is gone it is edited to say so (not removed:
+//! the pull request keeps the record, and a preview brought back edits the
+//! same comment again).
 //!
 //! # Guarantees
 //! - The marker is an HTML comment GitHub does not show, derived from the
@@ -12,8 +15,53 @@
 //!   add markup.
 
 use crate::Phase;
-use crate::outbox_report::Report;
+use crate::model::{OutboxKind, OutboxMessage};
+use crate::outbox_report::{Action, Report};
 use sha2::{Digest, Sha256};
+
+/// The comment messages owed with a status write's `reports`: with the
+/// comment on, one [`OutboxKind::Comment`] per report, carrying the same
+/// report. They are queued in the same transaction as the reports, so a
+/// phase change is never commented without being reported, or the reverse.
+pub fn messages(enabled: bool, reports: &[OutboxMessage]) -> Vec<OutboxMessage> {
+    if !enabled {
+        return Vec::new();
+    }
+    reports
+        .iter()
+        .filter(|m| m.kind == OutboxKind::Report)
+        .map(|m| OutboxMessage {
+            kind: OutboxKind::Comment,
+            payload: m.payload.clone(),
+        })
+        .collect()
+}
+
+/// What delivering one comment message does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owed {
+    /// The hidden marker the comment is found by.
+    pub marker: String,
+    /// The whole text of the comment; it carries the marker.
+    pub body: String,
+    /// A deploy's report may post the comment when none carries the
+    /// marker yet; a destroy's only edits one: a pull request that never
+    /// had a comment does not need one to hear that nothing is there.
+    pub may_create: bool,
+    /// The preview is gone: after this edit the pull request is forgotten,
+    /// so a later preview of the branch looks up the pull request open then.
+    pub forget_pull_request: bool,
+}
+
+/// What the comment of report `r` owes.
+pub fn owed(r: &Report) -> Owed {
+    Owed {
+        marker: marker(&r.project, &r.branch),
+        body: render(r),
+        may_create: r.action == Action::Deploy,
+        forget_pull_request: r.action == Action::Destroy && r.phase == Phase::Deleted,
+    }
+}
 
 /// The hidden marker of `project`'s preview of `branch`.
 pub fn marker(project: &str, branch: &str) -> String {
@@ -54,9 +102,11 @@ pub fn render(r: &Report) -> String {
         Phase::Deleting => "🧹 Deleting",
         Phase::Deleted => "🗑️ Deleted",
     };
+    // A destroyed preview's report may carry no URL any more; it is gone
+    // either way.
     let url = match (&r.url, r.phase) {
+        (_, Phase::Deleting | Phase::Deleted) => "gone".to_owned(),
         (Some(u), Phase::Ready) => code(u, 512),
-        (Some(_), Phase::Deleting | Phase::Deleted) => "gone".to_owned(),
         (Some(u), _) => format!("{} (not serving yet)", code(u, 512)),
         (None, _) => "—".to_owned(),
     };
@@ -82,7 +132,6 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox_report::Action;
     use proptest::prelude::*;
 
     fn report(phase: Phase) -> Report {
@@ -133,7 +182,59 @@ mod tests {
         );
     }
 
+    fn message(kind: OutboxKind, r: &Report) -> OutboxMessage {
+        OutboxMessage {
+            kind,
+            payload: serde_json::to_value(r).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_destroy_edits_the_comment_to_say_gone_and_then_forgets_the_pull_request() {
+        let mut r = report(Phase::Ready);
+        let o = owed(&r);
+        assert!(o.may_create && !o.forget_pull_request, "{o:?}");
+        assert!(o.body.starts_with(&o.marker));
+        r.action = Action::Destroy;
+        for phase in Phase::ALL {
+            r.phase = phase;
+            let o = owed(&r);
+            assert!(!o.may_create, "a destroy never posts a comment");
+            assert_eq!(o.forget_pull_request, phase == Phase::Deleted, "{phase}");
+        }
+        r.phase = Phase::Deleted;
+        assert!(owed(&r).body.contains("| URL | gone |"));
+        r.url = None;
+        assert!(owed(&r).body.contains("| URL | gone |"), "with no URL left");
+    }
+
     proptest! {
+        #[test]
+        fn each_report_owes_one_comment_with_the_same_report_when_enabled(
+            phases in prop::collection::vec(0..Phase::ALL.len(), 0..6),
+            others in 0..3usize,
+            enabled in any::<bool>(),
+        ) {
+            let mut reports: Vec<OutboxMessage> = phases
+                .iter()
+                .map(|i| message(OutboxKind::Report, &report(Phase::ALL[*i])))
+                .collect();
+            for _ in 0..others {
+                reports.push(message(OutboxKind::Other("digest".into()), &report(Phase::Ready)));
+            }
+            let owed = messages(enabled, &reports);
+            if !enabled {
+                prop_assert!(owed.is_empty());
+            } else {
+                prop_assert_eq!(owed.len(), phases.len());
+                let wanted = reports.iter().filter(|m| m.kind == OutboxKind::Report);
+                for (c, r) in owed.iter().zip(wanted) {
+                    prop_assert_eq!(&c.kind, &OutboxKind::Comment);
+                    prop_assert_eq!(&c.payload, &r.payload);
+                }
+            }
+        }
+
         #[test]
         fn outside_text_never_escapes_its_code_span_or_the_marker(
             branch in ".{1,80}", message in ".{0,200}", url in ".{0,80}",

@@ -124,6 +124,8 @@ pub struct PrWrite<'a> {
     /// than the preview's current deploy is stale.
     pub event_at: Option<Timestamp>,
     pub delivery: Delivery,
+    /// `pull_request.number`: where the sticky comment goes.
+    pub number: u64,
 }
 
 /// The one-write-path command for `intent`, or `None` for
@@ -163,6 +165,7 @@ pub fn command(
                 },
                 naming: naming.clone(),
                 event_at: write.event_at,
+                pull_request: i64::try_from(write.number).ok(),
             }))
         }
     }
@@ -239,6 +242,7 @@ mod tests {
             head_sha: Box::leak(sha.to_owned().into_boxed_str()),
             event_at: None,
             delivery: Delivery::of_body("d-1", "pull_request", b"{}"),
+            number: 7,
         }
     }
 

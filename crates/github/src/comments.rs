@@ -150,15 +150,29 @@ impl GithubClient {
         marker: &str,
         body: &str,
     ) -> Result<bool, GithubError> {
-        debug_assert!(body.contains(marker), "the body must carry its marker");
         let Some(number) = self.open_pull_request(branch).await? else {
             return Ok(false);
         };
+        self.write_comment(number, marker, body, true).await
+    }
+
+    /// Writes `body` (which must contain `marker`) as the comment carrying
+    /// `marker` on pull request `number`: edits the one found, or posts it
+    /// when none is found and `may_create`. Returns whether it wrote one.
+    pub async fn write_comment(
+        &self,
+        number: u64,
+        marker: &str,
+        body: &str,
+        may_create: bool,
+    ) -> Result<bool, GithubError> {
+        debug_assert!(body.contains(marker), "the body must carry its marker");
         match self.find_comment(number, marker).await? {
             Some(id) => self.update_comment(id, body).await?,
-            None => {
+            None if may_create => {
                 self.create_comment(number, body).await?;
             }
+            None => return Ok(false),
         }
         Ok(true)
     }

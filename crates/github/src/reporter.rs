@@ -1,5 +1,6 @@
 //! The `Reporter` port of previewd-core on this crate's clients: GitHub
-//! deployments and statuses, and the signed callback.
+//! deployments and statuses, the sticky pull-request comment, and the
+//! signed callback.
 
 use crate::{CallbackClient, DeploymentId, GithubClient, StatusOpts};
 use async_trait::async_trait;
@@ -89,6 +90,43 @@ impl Reporter for GithubReporter {
             .as_ref()
             .ok_or_else(|| not_configured("the callback secret (PREVIEWD_CALLBACK_SECRET)"))?;
         cb.post(url, body, idempotency_key)
+            .await
+            .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))
+    }
+
+    async fn open_pull_request(&self, branch: &str) -> Result<Option<i64>, ReportError> {
+        let gh = self
+            .github
+            .as_ref()
+            .ok_or_else(|| not_configured("GitHub"))?;
+        let found = gh
+            .open_pull_request(branch)
+            .await
+            .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))?;
+        found
+            .map(|n| {
+                i64::try_from(n).map_err(|_| {
+                    report_error(false, None, format!("pull request {n} out of range"))
+                })
+            })
+            .transpose()
+    }
+
+    async fn write_comment(
+        &self,
+        number: i64,
+        marker: &str,
+        body: &str,
+        may_create: bool,
+    ) -> Result<bool, ReportError> {
+        let gh = self
+            .github
+            .as_ref()
+            .ok_or_else(|| not_configured("GitHub"))?;
+        let number = u64::try_from(number).map_err(|_| {
+            report_error(false, None, format!("pull request {number} out of range"))
+        })?;
+        gh.write_comment(number, marker, body, may_create)
             .await
             .map_err(|e| report_error(e.is_retryable(), e.retry_after(), e.to_string()))
     }

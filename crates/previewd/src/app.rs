@@ -120,6 +120,7 @@ pub(crate) fn controller_config(cfg: &Config) -> ControllerConfig {
         shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
         lease: Duration::from_secs(c.lease_secs),
         replica_id: replica_id(),
+        pr_comment: cfg.github.pr_comment,
         ..ControllerConfig::default()
     }
 }

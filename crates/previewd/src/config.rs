@@ -103,6 +103,11 @@ pub struct Github {
     /// head commit (redeployed on each push, destroyed when the label or
     /// the pull request goes). Unset: labels change nothing.
     pub preview_label: Option<String>,
+    /// Opt-in: keep one comment on each preview's pull request with its
+    /// URL, phase, commit and last message, edited on every phase change
+    /// and marked gone when the preview is destroyed. Needs GitHub
+    /// credentials that may write pull-request comments.
+    pub pr_comment: bool,
 }
 
 impl Default for Github {
@@ -113,6 +118,7 @@ impl Default for Github {
             installation_id: None,
             private_key_file: None,
             preview_label: None,
+            pr_comment: false,
         }
     }
 }

@@ -227,9 +227,18 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
         {
             left += 1;
         }
+        // The sticky comment shows the same failure; best effort, as the
+        // comment never holds back the status or the callback.
+        if cfg.github.pr_comment
+            && let Err(e) = deliverer().deliver_comment(&key, &report).await
+        {
+            eprintln!("warning: the pull request comment: {e}");
+        }
     }
     if left > 0 {
-        eprintln!("warning: {left} report(s) (GitHub status or callback) could not be delivered");
+        eprintln!(
+            "warning: {left} report(s) (GitHub status, callback or pull request comment) could not be delivered"
+        );
     }
     cancel.cancel();
     let _ = delivery.await;

@@ -163,3 +163,38 @@ fn a_blank_or_overlong_preview_label_is_refused_by_name() {
         assert!(err.contains("github.preview_label"), "{err}");
     }
 }
+
+/// Issue 16, item 7: with `github.pr_comment`, a labelled pull request's
+/// comment goes to the pull request the delivery names (number 2 in
+/// GitHub's examples), which the store keeps: here a lookup by branch
+/// finds no open pull request, so only the kept number can place it. The
+/// close edits it to say the preview is gone.
+#[test]
+fn a_labelled_pull_request_gets_its_comment_where_the_delivery_says() {
+    use daemon::comments::{Thread, comment_until, github};
+    let thread = Thread::new(PROJECT, 2, None);
+    let (fake, _seen) = daemon::fake_github_with(github(thread.clone()));
+    let api = format!("http://{fake}");
+    let d = Daemon::start(&[
+        ("PREVIEWD_GITHUB_WEBHOOK_SECRET", SECRET),
+        ("PREVIEWD_PREVIEWS_PROJECT", PROJECT),
+        ("PREVIEWD_GITHUB_PREVIEW_LABEL", "bug"),
+        ("PREVIEWD_GITHUB_TOKEN", "ghp_label_comment_token"),
+        ("PREVIEWD_GITHUB_API_URL", api.as_str()),
+        ("PREVIEWD_GITHUB_PR_COMMENT", "true"),
+    ]);
+    let server = d.url();
+    let (s, a) = send(&d, "o-1", &now("opened", "changes", FIRST));
+    assert_eq!(s, 202, "{a}");
+    wait_for(&server, &[], "changes", ready_at(FIRST));
+    comment_until(&thread, |b| {
+        b.contains("✅ Ready") && b.contains(&format!("`{FIRST}`"))
+    });
+    next_second();
+    let (s, a) = send(&d, "c-1", &now("closed", "changes", FIRST));
+    assert_eq!((s, &a["found"]), (202, &true.into()), "{a}");
+    wait_for(&server, &[], "changes", |p| p["phase"] == "Deleted");
+    let gone = comment_until(&thread, |b| b.contains("🗑️ Deleted"));
+    assert!(gone.contains("| URL | gone |"), "{gone}");
+    d.stop();
+}

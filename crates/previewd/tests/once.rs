@@ -172,3 +172,33 @@ fn once_that_times_out_posts_the_failure_with_the_phase_reached_and_calls_back()
         "{done}"
     );
 }
+
+/// Issue 16, item 7: with `github.pr_comment`, the comment a `once` run
+/// keeps on the branch's pull request ends showing the timeout's failure.
+#[test]
+fn once_that_times_out_shows_the_failure_in_the_pull_request_comment() {
+    use daemon::comments::{Thread, comment_until, github};
+    let thread = Thread::new("acme/shop", 8, Some("acme%3Aqanote%2Fissue%2D8"));
+    let (fake, _seen) = daemon::fake_github_with(github(thread.clone()));
+    let args = [
+        "--action",
+        "deploy",
+        "--branch",
+        "qanote/issue-8",
+        "--commit-sha",
+        "abc1234",
+        "--timeout-secs",
+        "1",
+    ];
+    let env = [
+        ("PREVIEWD_SIM_TARGET_HEALTHY_AFTER_MS", "600000"),
+        ("PREVIEWD_GITHUB_PR_COMMENT", "true"),
+    ];
+    let out = once(&fake, &args, &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let shown = comment_until(&thread, |b| b.contains("❌ Failed"));
+    assert!(
+        shown.contains("timed out after 1s in Provisioning"),
+        "{shown}"
+    );
+}

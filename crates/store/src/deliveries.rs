@@ -76,6 +76,7 @@ impl SqlStore {
         delivery: &Delivery,
         request: &DeployRequest,
         naming: &NamingConfig,
+        pull_request: Option<i64>,
         event_at: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<WebhookDestroy> {
@@ -99,7 +100,17 @@ impl SqlStore {
             return Ok(WebhookDestroy::Stale);
         }
         match self.deploy(request, naming, now).await {
-            Ok(outcome) => Ok(WebhookDestroy::Applied(Some(outcome))),
+            Ok(outcome) => {
+                // The sticky comment's pull request; without it the
+                // comment looks the branch's open one up, so a failure
+                // here costs a lookup, not the deploy.
+                if let Some(n) = pull_request
+                    && let Err(e) = self.keep_pull_request(key, Some(n), now).await
+                {
+                    tracing::warn!(%key, error = %e, "the pull request was not kept");
+                }
+                Ok(WebhookDestroy::Applied(Some(outcome)))
+            }
             Err(e) => {
                 // Best effort: the deploy's error is the one to report.
                 let forgot = sqlx::query(sql::FORGET_DELIVERY)

@@ -26,6 +26,7 @@ mod error;
 mod events;
 mod gc;
 mod postgres;
+mod pull_requests;
 mod rows;
 mod sql;
 mod sqlite;

@@ -56,9 +56,11 @@ const CLAIM_DUE_POSTGRES: &str = concat!(
     preview_columns!()
 );
 
-/// Leases the head of each preview's undelivered queue. A message with an
-/// earlier undelivered sibling never qualifies, which both keeps per-preview
-/// order and allows at most one message per preview in flight. The lock
+/// Leases the head of each preview's undelivered queue of each kind. A
+/// message with an earlier undelivered sibling of its kind never qualifies,
+/// which both keeps per-preview order and allows at most one message per
+/// preview and kind in flight: the sticky comment's queue never holds back
+/// the reports' (nor the reverse). The lock
 /// clause is as in [`CLAIM_DUE_SQLITE`].
 const CLAIM_OUTBOX_SQLITE: &str = concat!(
     "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
@@ -67,7 +69,7 @@ const CLAIM_OUTBOX_SQLITE: &str = concat!(
        WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $3 \
          AND (o.lease_owner IS NULL OR o.lease_until < $3) \
          AND NOT EXISTS (SELECT 1 FROM outbox e \
-           WHERE e.project = o.project AND e.branch = o.branch \
+           WHERE e.project = o.project AND e.branch = o.branch AND e.kind = o.kind \
              AND e.delivered_at IS NULL AND e.id < o.id) \
        ORDER BY o.id LIMIT $4\
      ) RETURNING ",
@@ -81,7 +83,7 @@ const CLAIM_OUTBOX_POSTGRES: &str = concat!(
        WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $3 \
          AND (o.lease_owner IS NULL OR o.lease_until < $3) \
          AND NOT EXISTS (SELECT 1 FROM outbox e \
-           WHERE e.project = o.project AND e.branch = o.branch \
+           WHERE e.project = o.project AND e.branch = o.branch AND e.kind = o.kind \
              AND e.delivered_at IS NULL AND e.id < o.id) \
        ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED\
      ) RETURNING ",
@@ -209,6 +211,17 @@ pub(crate) const SAVE_DEPLOYMENT: &str = "INSERT INTO github_deployments \
 pub(crate) const FIND_DEPLOYMENT: &str = "SELECT deployment_id FROM github_deployments \
      WHERE project = $1 AND branch = $2 AND ($3 IS NULL OR generation = $3) \
      ORDER BY generation DESC LIMIT 1";
+
+pub(crate) const FIND_PULL_REQUEST: &str =
+    "SELECT number FROM pull_requests WHERE project = $1 AND branch = $2";
+
+pub(crate) const SAVE_PULL_REQUEST: &str = "INSERT INTO pull_requests \
+       (project, branch, number, updated_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (project, branch) DO UPDATE \
+       SET number = excluded.number, updated_at = excluded.updated_at";
+
+pub(crate) const FORGET_PULL_REQUEST: &str =
+    "DELETE FROM pull_requests WHERE project = $1 AND branch = $2";
 
 /// No conflict target: a known id and a known body digest (each unique)
 /// both make this insert nothing.

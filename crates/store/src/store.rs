@@ -4,7 +4,8 @@
 //! paths live beside it, named for what they write: `apply.rs` (deploy
 //! and destroy), `deliveries.rs` (webhooks), `events.rs` (the status
 //! history and the claim that counts takeovers), `gc.rs` (the sweep's
-//! sightings and lock).
+//! sightings and lock), `pull_requests.rs` (the sticky comment's pull
+//! request).
 //!
 //! One body serves both databases through sqlx's `Any` driver: the
 //! statements are shared text (`sql.rs`), the columns are TEXT and BIGINT
@@ -115,8 +116,10 @@ impl Store for SqlStore {
                 request,
                 naming,
                 event_at,
+                pull_request,
             } => {
-                self.webhook_deploy(delivery, request, naming, *event_at, now)
+                let pr = *pull_request;
+                self.webhook_deploy(delivery, request, naming, pr, *event_at, now)
                     .await?
             }
         };
@@ -199,6 +202,19 @@ impl Store for SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(error::query("deployment"))
+    }
+
+    async fn pull_request(&self, key: &PreviewKey) -> StoreResult<Option<i64>> {
+        self.find_pull_request(key).await
+    }
+
+    async fn set_pull_request(
+        &self,
+        key: &PreviewKey,
+        number: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.keep_pull_request(key, number, now).await
     }
 
     async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool> {

@@ -86,6 +86,8 @@ conformance! {
         an_expired_outbox_lease_can_be_reclaimed,
         outbox_claim_respects_its_limit_oldest_first,
         github_deployments_are_kept_per_generation,
+        a_retried_comment_holds_back_comments_not_reports,
+        a_pull_request_is_kept_per_preview_until_forgotten,
         // events
         status_changes_are_kept_as_events_newest_first,
         events_are_pruned_to_the_newest_fifty_per_preview,

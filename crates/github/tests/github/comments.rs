@@ -170,6 +170,36 @@ async fn a_branch_without_an_open_pull_request_gets_no_comment() {
 }
 
 #[tokio::test]
+async fn without_may_create_an_existing_comment_is_edited_but_none_is_posted() {
+    let thread = Arc::new(Mutex::new(Thread::default()));
+    let fake = Fake::start(github(thread.clone())).await;
+    let client = token_client(&fake);
+    assert!(
+        !client
+            .write_comment(7, MARKER, &body("Deleted"), false)
+            .await
+            .unwrap(),
+        "nothing to edit, and nothing posted"
+    );
+    assert!(thread.lock().unwrap().comments.is_empty());
+    assert!(
+        client
+            .write_comment(7, MARKER, &body("Ready"), true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        client
+            .write_comment(7, MARKER, &body("Deleted"), false)
+            .await
+            .unwrap()
+    );
+    let t = thread.lock().unwrap();
+    assert_eq!(t.comments.len(), 1, "{:?}", t.comments);
+    assert_eq!(t.comments[0].1, body("Deleted"));
+}
+
+#[tokio::test]
 async fn a_refused_edit_is_an_error_naming_the_step() {
     let fake = Fake::start(|r: &Recorded| match r.method {
         Method::GET if r.path.ends_with("/pulls") => Reply::json(200, json!([{ "number": 7 }])),

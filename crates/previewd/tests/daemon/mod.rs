@@ -2,6 +2,8 @@
 //! simulated AWS, every line it prints kept; the binary as a client; and a
 //! bare HTTP/1.1 request for what the client does not send.
 
+pub mod comments;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
@@ -270,6 +272,16 @@ pub fn wait_for(
 // Not every test binary that includes this module fakes GitHub.
 #[allow(dead_code)]
 pub fn fake_github() -> (String, Arc<Mutex<Vec<String>>>) {
+    fake_github_with(|_, _| None)
+}
+
+/// Like [`fake_github`], but `answer(head, body)` answers first: `Some`
+/// with a status line (`"200 OK"`) and a JSON body, or `None` for the
+/// default answer. The head's first line is `METHOD /path?query HTTP/1.1`.
+#[allow(dead_code)]
+pub fn fake_github_with(
+    answer: impl Fn(&str, &str) -> Option<(String, String)> + Send + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -292,17 +304,18 @@ pub fn fake_github() -> (String, Arc<Mutex<Vec<String>>>) {
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
-            keep.lock()
-                .unwrap()
-                .push(format!("{head}\r\n{}", String::from_utf8_lossy(&body)));
+            let body = String::from_utf8_lossy(&body).into_owned();
+            keep.lock().unwrap().push(format!("{head}\r\n{body}"));
             // A listing of deployments (a `once` destroy looks its one up)
             // answers one, id 77; anything else is created, id 1.
             let listing = head.starts_with("GET ") && head.contains("/deployments?");
-            let (status, answer) = if listing {
-                ("200 OK", r#"[{"id": 77}]"#)
-            } else {
-                ("201 Created", r#"{"id": 1}"#)
-            };
+            let (status, answer) = answer(&head, &body).unwrap_or_else(|| {
+                if listing {
+                    ("200 OK".into(), r#"[{"id": 77}]"#.into())
+                } else {
+                    ("201 Created".into(), r#"{"id": 1}"#.into())
+                }
+            });
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\

@@ -110,6 +110,7 @@ fn webhook_deploy(id: &str, commit: &str, event_at: Option<i64>) -> Command {
         request: deploy_request(&key("changes"), commit),
         naming: naming(),
         event_at: event_at.map(t),
+        pull_request: Some(7),
     }
 }
 
@@ -141,6 +142,8 @@ pub async fn a_labelled_deploy_is_recorded_and_never_rolls_a_newer_deploy_back(
     // Without a time nothing is stale.
     let timeless = webhook_deploy("d4", "c3", None);
     assert!(store.apply(&timeless, t(3_000)).await.unwrap().changed());
+    // The pull request is kept for the sticky comment (issue 16, item 7).
+    assert_eq!(store.pull_request(&key("changes")).await.unwrap(), Some(7));
 }
 
 /// A destroy's own run id and callback replace the deploy's on the row

@@ -218,3 +218,70 @@ pub async fn the_outbox_kind_is_stored_as_report_and_an_unknown_one_still_reads(
         [&OutboxKind::Other("from_the_future".into())]
     );
 }
+
+/// The sticky comment's messages queue apart from the reports (issue 16,
+/// item 7): a comment GitHub keeps refusing holds back later comments of
+/// its preview, never its deployment statuses and callbacks.
+pub async fn a_retried_comment_holds_back_comments_not_reports(store: Arc<dyn Store>) {
+    let k = key("main");
+    deploy(&*store, &k, "c0", 0).await;
+    store.claim_due("w", t(0), LEASE, 10).await.unwrap();
+    let comment = |n: i64| previewd_core::OutboxMessage {
+        kind: OutboxKind::Comment,
+        payload: serde_json::json!({ "n": n }),
+    };
+    let outbox = vec![report(1), comment(1), report(2), comment(2)];
+    let write = update(Phase::Provisioning, 1, 3_600_000, outbox);
+    store.record_status(&k, "w", &write, t(0)).await.unwrap();
+
+    let kinds = |items: &[OutboxItem]| -> Vec<(String, i64)> {
+        items
+            .iter()
+            .map(|i| (i.kind.to_string(), i.payload["n"].as_i64().unwrap()))
+            .collect()
+    };
+    let first = store.claim_outbox("d1", t(0), LEASE, 10).await.unwrap();
+    let mut got = kinds(&first);
+    got.sort();
+    assert_eq!(
+        got,
+        [("comment".into(), 1), ("report".into(), 1)],
+        "the head of each queue"
+    );
+    for item in &first {
+        if item.kind == OutboxKind::Comment {
+            store
+                .retry_outbox(item.id, t(60_000), "HTTP 403 from GitHub")
+                .await
+                .unwrap();
+        } else {
+            store.ack_outbox(item.id, t(0)).await.unwrap();
+        }
+    }
+    let next = store.claim_outbox("d1", t(1), LEASE, 10).await.unwrap();
+    assert_eq!(
+        kinds(&next),
+        [("report".into(), 2)],
+        "the report goes on; the second comment waits for the first"
+    );
+    store.ack_outbox(next[0].id, t(1)).await.unwrap();
+    let later = store
+        .claim_outbox("d1", t(60_000), LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&later), [("comment".into(), 1)]);
+}
+
+pub async fn a_pull_request_is_kept_per_preview_until_forgotten(store: Arc<dyn Store>) {
+    let (k, other) = (key("qanote/issue-42"), key("qanote/issue-43"));
+    assert_eq!(store.pull_request(&k).await.unwrap(), None);
+    store.set_pull_request(&k, Some(7), t(0)).await.unwrap();
+    store.set_pull_request(&other, Some(8), t(0)).await.unwrap();
+    assert_eq!(store.pull_request(&k).await.unwrap(), Some(7));
+    store.set_pull_request(&k, Some(9), t(1)).await.unwrap();
+    assert_eq!(store.pull_request(&k).await.unwrap(), Some(9), "replaced");
+    store.set_pull_request(&k, None, t(2)).await.unwrap();
+    store.set_pull_request(&k, None, t(3)).await.unwrap();
+    assert_eq!(store.pull_request(&k).await.unwrap(), None, "forgotten");
+    assert_eq!(store.pull_request(&other).await.unwrap(), Some(8));
+}
