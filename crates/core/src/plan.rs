@@ -24,13 +24,10 @@
 //! acts on a plan that changes anything, and cleanup copes with any subset
 //! of resources existing (create may never have run, or run halfway).
 
-use crate::error::{CloudError, gone_is_fine};
 use crate::image::{self, ImageCheck};
 use crate::model::{Desired, Preview};
 use crate::observed::*;
-use crate::render::{
-    DnsAction, DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition, Template, Wanted,
-};
+use crate::render::{DnsAction, DnsChange, RuleSpec, Template, Wanted};
 use crate::tags::{self, Tags};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -65,112 +62,6 @@ pub struct Observation {
     /// that may find this generation Ready ([`needs_revisions`]), so a
     /// steady resync costs nothing more.
     pub revisions: Option<Vec<String>>,
-}
-
-/// One step of a plan, in our words; the executor applies them in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    CreateLogGroup {
-        name: String,
-        retention_days: i32,
-        tags: Tags,
-    },
-    SetLogRetention {
-        name: String,
-        retention_days: i32,
-    },
-    RegisterTaskDefinition(TaskDefinition),
-    CreateTargetGroup(TargetGroupSpec),
-    /// Store-side: hold this priority for the row before using it.
-    ReservePriority(i32),
-    /// `target_group_arn` is `None` when the group is created earlier in
-    /// the same plan.
-    CreateRule {
-        spec: RuleSpec,
-        target_group_arn: Option<String>,
-    },
-    ModifyRule {
-        arn: String,
-        spec: RuleSpec,
-        target_group_arn: Option<String>,
-    },
-    /// `task_definition_arn` is `None` when registered earlier in the plan.
-    CreateService {
-        spec: ServiceSpec,
-        task_definition_arn: Option<String>,
-        /// `None`: the one created earlier in the same plan.
-        target_group_arn: Option<String>,
-    },
-    UpdateService {
-        name: String,
-        task_definition_arn: Option<String>,
-        desired_count: i32,
-        tags: Tags,
-    },
-    ChangeDns(Vec<DnsChange>),
-    DeleteService {
-        name: String,
-    },
-    DeleteRule {
-        arn: String,
-    },
-    /// Store-side: give the row's priority back.
-    ReleasePriority,
-    DeleteTargetGroup {
-        arn: String,
-    },
-    DeregisterTaskDefinitions {
-        family: String,
-    },
-    /// One superseded revision of a preview's own family.
-    DeregisterTaskDefinition {
-        arn: String,
-    },
-    DeleteLogGroup {
-        name: String,
-    },
-}
-
-impl Change {
-    /// The AWS operation (or store step) this change performs, for logs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Change::CreateLogGroup { .. } => "CreateLogGroup",
-            Change::SetLogRetention { .. } => "PutRetentionPolicy",
-            Change::RegisterTaskDefinition(_) => "RegisterTaskDefinition",
-            Change::CreateTargetGroup(_) => "CreateTargetGroup",
-            Change::ReservePriority(_) => "ReservePriority",
-            Change::CreateRule { .. } => "CreateRule",
-            Change::ModifyRule { .. } => "ModifyRule",
-            Change::CreateService { .. } => "CreateService",
-            Change::UpdateService { .. } => "UpdateService",
-            Change::ChangeDns(_) => "ChangeResourceRecordSets",
-            Change::DeleteService { .. } => "DeleteService",
-            Change::DeleteRule { .. } => "DeleteRule",
-            Change::ReleasePriority => "ReleasePriority",
-            Change::DeleteTargetGroup { .. } => "DeleteTargetGroup",
-            Change::DeregisterTaskDefinitions { .. } | Change::DeregisterTaskDefinition { .. } => {
-                "DeregisterTaskDefinition"
-            }
-            Change::DeleteLogGroup { .. } => "DeleteLogGroup",
-        }
-    }
-
-    /// Whether this change has done its job although its call failed with
-    /// `e`: a delete of something already gone ([`gone_is_fine`]), or a
-    /// log group that exists already (a lost response of ours made it; the
-    /// next observation adopts it).
-    pub fn done_despite(&self, e: &CloudError) -> bool {
-        match self {
-            Change::DeleteService { .. }
-            | Change::DeleteRule { .. }
-            | Change::DeleteTargetGroup { .. }
-            | Change::DeregisterTaskDefinition { .. }
-            | Change::DeleteLogGroup { .. } => gone_is_fine(Err(e.clone())).is_ok(),
-            Change::CreateLogGroup { .. } => matches!(e, CloudError::AlreadyExists(_)),
-            _ => false,
-        }
-    }
 }
 
 /// Where the preview stands once the plan's changes (if any) are applied.
@@ -600,143 +491,14 @@ fn dns_matches(wanted: &[DnsRecord], observed: &[DnsRecord]) -> bool {
     wanted.iter().all(|w| observed.contains(w))
 }
 
-fn readiness(p: &Preview, o: &Observation) -> Verdict {
-    let Some(svc) = &o.service else {
-        return Verdict::Progressing("waiting for the service".into());
-    };
-    if rollout::held_down(p, svc) {
-        // This generation failed and its service was scaled to zero: the
-        // failure stands until a new generation.
-        return Verdict::Failed(
-            p.status
-                .message
-                .clone()
-                .unwrap_or_else(|| "a task cannot start".into()),
-        );
-    }
-    let Some(primary) = svc.primary() else {
-        return Verdict::Progressing("waiting for the service's first deployment".into());
-    };
-    if primary.task_definition != svc.task_definition {
-        return Verdict::Progressing("waiting for the new deployment to start".into());
-    }
-    match primary.rollout_state {
-        RolloutState::Failed => {
-            let why = o
-                .stopped_reason
-                .clone()
-                .or_else(|| primary.rollout_reason.clone())
-                .unwrap_or_else(|| "the deployment failed".into());
-            return Verdict::Failed(format!("rollout failed: {why}"));
-        }
-        RolloutState::InProgress => {
-            // A task that can never start fails the preview now, not when
-            // the circuit breaker gives up minutes later.
-            if let Some(why) = rollout::doomed(o) {
-                return Verdict::Failed(why.to_owned());
-            }
-            // Any other stopped task mid-rollout may be an old one being
-            // replaced, or one ECS will retry: the breaker decides.
-            if let Some(why) = &o.stopped_reason {
-                return Verdict::Progressing(format!(
-                    "deployment in progress; a task stopped: {why}"
-                ));
-            }
-            return Verdict::Progressing(format!(
-                "deployment in progress ({}/{} tasks running)",
-                primary.running_count, primary.desired_count
-            ));
-        }
-        RolloutState::Completed => {}
-    }
-    if primary.running_count < primary.desired_count {
-        return Verdict::Progressing(format!(
-            "{}/{} tasks running",
-            primary.running_count, primary.desired_count
-        ));
-    }
-    match o.target_health {
-        Some(h) if h.healthy > 0 => Verdict::Ready,
-        Some(h) => Verdict::Progressing(format!(
-            "waiting for a healthy target ({} initial, {} unhealthy)",
-            h.initial, h.unhealthy
-        )),
-        // Not looked up: the row was already Ready at this generation.
-        None if p.status.phase == crate::Phase::Ready => Verdict::Ready,
-        None => Verdict::Progressing("waiting for a healthy target".into()),
-    }
-}
-
-/// Teardown; `o` holds only our resources.
-fn plan_absent(p: &Preview, o: &Observation) -> Plan {
-    let mut changes = Vec::new();
-    if !o.records.is_empty() {
-        // Deleting needs the records exactly as they are; foreign kinds
-        // at the same name (none should exist) are left alone.
-        let ours = o
-            .records
-            .iter()
-            .filter(|r| matches!(r.kind, RecordType::A | RecordType::Txt));
-        let deletes = ours
-            .map(|r| DnsChange {
-                action: DnsAction::Delete,
-                record: r.clone(),
-            })
-            .collect();
-        changes.push(Change::ChangeDns(deletes));
-    }
-    let mut draining = None;
-    if let Some(svc) = &o.service {
-        match svc.status {
-            ServiceStatus::Active => {
-                if svc.desired_count > 0 {
-                    changes.push(Change::UpdateService {
-                        name: svc.name.clone(),
-                        task_definition_arn: Some(svc.task_definition.clone()),
-                        desired_count: 0,
-                        tags: svc.tags.clone(),
-                    });
-                }
-                changes.push(Change::DeleteService {
-                    name: svc.name.clone(),
-                });
-            }
-            ServiceStatus::Draining => draining = Some(svc.name.clone()),
-            _ => {}
-        }
-    }
-    for r in &o.listener.rules {
-        changes.push(Change::DeleteRule { arn: r.arn.clone() });
-    }
-    if p.rule_priority.is_some() {
-        changes.push(Change::ReleasePriority);
-    }
-    if let Some(tg) = &o.target_group {
-        changes.push(Change::DeleteTargetGroup {
-            arn: tg.arn.clone(),
-        });
-    }
-    if let Some(td) = &o.task_definition {
-        changes.push(Change::DeregisterTaskDefinitions {
-            family: td.family.clone(),
-        });
-    }
-    if let Some(lg) = &o.log_group {
-        changes.push(Change::DeleteLogGroup {
-            name: lg.name.clone(),
-        });
-    }
-    let verdict = match (changes.is_empty(), draining) {
-        (false, _) => Verdict::Working,
-        (true, Some(name)) => {
-            Verdict::Progressing(format!("waiting for service {name} to finish draining"))
-        }
-        (true, None) => Verdict::Gone,
-    };
-    Plan { changes, verdict }
-}
-
+mod change;
+mod readiness;
 mod rollout;
+mod teardown;
+
+pub use change::Change;
+use readiness::readiness;
+use teardown::plan_absent;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

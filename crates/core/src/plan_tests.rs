@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::CloudError;
 use crate::key::PreviewKey;
 use crate::model::*;
 use crate::render::{Template, render};
