@@ -45,6 +45,9 @@ pub struct SimParams {
     /// How soon a converging preview is looked at again: previewd's
     /// `progress_interval` and the baseline script's poll alike.
     pub progress_ms: u64,
+    /// previewd's reconciles at once (`controller.workers`): its default
+    /// unless a run says otherwise.
+    pub workers: usize,
 }
 
 impl SimParams {
@@ -56,6 +59,7 @@ impl SimParams {
             throttling: true,
             alb_capacity: 100,
             progress_ms: 5000,
+            workers: ControllerConfig::default().workers,
         }
     }
 
@@ -174,6 +178,7 @@ pub fn controller_config(params: &SimParams) -> ControllerConfig {
             progress_interval: Duration::from_millis(params.progress_ms),
             ..previewd_controller::Policy::default()
         },
+        workers: params.workers,
         ..ControllerConfig::default()
     }
 }

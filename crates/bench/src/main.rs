@@ -19,6 +19,10 @@ struct Cli {
     /// adjustable). Raise it only to run more previews than one ALB holds.
     #[arg(long, default_value_t = 100, global = true)]
     alb_capacity: usize,
+    /// previewd's reconciles at once (`controller.workers`); its default
+    /// when not given.
+    #[arg(long, global = true)]
+    workers: Option<usize>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -111,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let mut params = SimParams::aws_like(cli.latency_ms);
     params.alb_capacity = cli.alb_capacity;
+    if let Some(w) = cli.workers {
+        params.workers = w;
+    }
     if cli.alb_capacity != 100 {
         eprintln!(
             "NOTE: the sim's ALB capacity is raised to {} target groups and rules (AWS: 100, \
