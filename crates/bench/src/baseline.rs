@@ -177,7 +177,11 @@ impl Baseline {
             .and_then(|td| td.tags.get(previewd_core::tags::SPEC_HASH).cloned()),
             None => None,
         };
-        let target_health = match (&target_group, needs_target_health(p, service.as_ref())) {
+        // A naive script asks for target health whatever the service runs.
+        let target_health = match (
+            &target_group,
+            needs_target_health(p, service.as_ref(), true),
+        ) {
             (Some(tg), true) => Some(
                 retry("DescribeTargetHealth", deadline, || {
                     c.load_balancer.target_health(&tg.arn)

@@ -89,12 +89,23 @@ impl Cloud {
     }
 }
 
+/// Reconciles running at once by default. A pass mostly waits, on AWS and
+/// on the pacer (up to `MAX_PACED_WAIT` a request), rather than computing,
+/// so this bounds leases and connections, not AWS load: the pacer bounds
+/// that. With few workers a burst of first passes, each holding its worker
+/// while the pacer queues its calls, makes a dispatch that arrives after
+/// the burst wait for a worker: at 16, a dispatch two seconds after a
+/// burst of 100 waited 18 s for its first call. With a worker free it
+/// waits at most one observation and one pacer wait. Idle workers cost
+/// nothing; a pass that runs longer than a quarter lease renews it.
+pub const DEFAULT_WORKERS: usize = 128;
+
 /// Timing and concurrency of the loop.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
     /// Distinguishes replicas in leases; unique per process.
     pub replica_id: String,
-    /// Reconciles running at once.
+    /// Reconciles running at once (see [`DEFAULT_WORKERS`]).
     pub workers: usize,
     /// How long a claimed row stays ours unless renewed; a running pass
     /// renews it every quarter of this (see `runner`'s guarantees), so a
@@ -132,7 +143,7 @@ impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
             replica_id: format!("replica-{}", std::process::id()),
-            workers: 16,
+            workers: DEFAULT_WORKERS,
             // As Kubernetes leader election does: a short lease renewed
             // every quarter of it, so a dead replica's rows are another's
             // within seconds (issue 15). Renewals run only during passes,

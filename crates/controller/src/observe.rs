@@ -423,9 +423,13 @@ impl Observer {
             .iter()
             .find(|tg| tg.name == w.names.target_group)
             .cloned();
+        let runs_wanted = side.service_spec_hash.as_ref() == Some(&w.task_definition.spec_hash);
         let (target_health, log_group, revisions) = tokio::try_join!(
             async {
-                match (&target_group, needs_target_health(p, side.service.as_ref())) {
+                match (
+                    &target_group,
+                    needs_target_health(p, side.service.as_ref(), runs_wanted),
+                ) {
                     (Some(tg), true) => self
                         .cloud
                         .load_balancer
@@ -437,7 +441,7 @@ impl Observer {
             },
             self.log_group(&listings.log_groups, &w.names.log_group, freshness),
             async {
-                if needs_revisions(p, side.service.as_ref()) {
+                if needs_revisions(p, side.service.as_ref(), runs_wanted) {
                     let family = &w.names.family;
                     self.cloud.compute.active_revisions(family).await.map(Some)
                 } else {

@@ -110,20 +110,29 @@ pub fn needs_task_definition(p: &Preview, wanted_hash: &str, running_hash: Optio
 }
 
 /// Whether target health must be looked up: only while the preview is on
-/// its way to Ready, so a steady resync costs no per-preview call.
-pub fn needs_target_health(p: &Preview, service: Option<&ObservedService>) -> bool {
+/// its way to Ready, so a steady resync costs no per-preview call, and
+/// only once its service runs the wanted spec (`runs_wanted`: the running
+/// revision's spec hash is the wanted one). Before that the targets are
+/// the old generation's: their health says nothing of this one, and a
+/// redeploy of many previews would spend the ELB account's reads (10 a
+/// second for every ELB read) on it while it waits for its task definition.
+pub fn needs_target_health(
+    p: &Preview,
+    service: Option<&ObservedService>,
+    runs_wanted: bool,
+) -> bool {
     let stable = service
         .and_then(|s| s.primary())
         .is_some_and(|d| d.rollout_state == RolloutState::Completed);
-    p.desired == Desired::Present && stable && !p.is_ready_at_generation()
+    p.desired == Desired::Present && runs_wanted && stable && !p.is_ready_at_generation()
 }
 
 /// Whether to list the family's ACTIVE revisions: only when target health
 /// is looked up too, on the way to Ready at a new generation, so that the
 /// pass that finds it Ready can deregister what the rollout superseded;
 /// never for a service at zero (a failed generation held there).
-pub fn needs_revisions(p: &Preview, service: Option<&ObservedService>) -> bool {
-    needs_target_health(p, service) && service.is_some_and(|s| s.desired_count > 0)
+pub fn needs_revisions(p: &Preview, service: Option<&ObservedService>, runs_wanted: bool) -> bool {
+    needs_target_health(p, service, runs_wanted) && service.is_some_and(|s| s.desired_count > 0)
 }
 
 /// Whether to ask why a task stopped: only while a rollout is unfinished.

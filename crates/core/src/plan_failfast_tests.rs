@@ -72,7 +72,7 @@ fn later_passes_over_the_failed_generation_keep_it_at_zero() {
     assert!(plan.changes.is_empty(), "{:?}", plan.changes);
     assert_eq!(plan.verdict, Verdict::Failed(NOT_FOUND.into()));
     // Nor do they list revisions: a service at zero is never Ready.
-    assert!(!needs_revisions(&p, o.service.as_ref()));
+    assert!(!needs_revisions(&p, o.service.as_ref(), true));
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn the_pass_that_finds_ready_deregisters_what_the_rollout_superseded() {
     svc.task_definition = rev(3);
     svc.deployments[0].task_definition = rev(3);
     o.revisions = Some(vec![rev(1), rev(2), rev(3)]);
-    assert!(needs_revisions(&p, o.service.as_ref()));
+    assert!(needs_revisions(&p, o.service.as_ref(), true));
     let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
     assert_eq!(plan.verdict, Verdict::Ready);
     assert_eq!(
@@ -105,7 +105,7 @@ fn the_pass_that_finds_ready_deregisters_what_the_rollout_superseded() {
     // Ready at this generation: the steady resync lists no revisions.
     p.status.phase = Phase::Ready;
     p.status.observed_generation = p.generation;
-    assert!(!needs_revisions(&p, o.service.as_ref()));
+    assert!(!needs_revisions(&p, o.service.as_ref(), true));
 }
 
 proptest! {

@@ -340,10 +340,14 @@ fn steady_state_needs_no_task_definition_or_health_lookup() {
         &w.task_definition.spec_hash,
         o.service_spec_hash.as_deref()
     ));
-    assert!(!needs_target_health(&p, o.service.as_ref()));
+    assert!(!needs_target_health(&p, o.service.as_ref(), true));
     assert!(!needs_stopped_reason(&p, o.service.as_ref()));
     p.generation += 1;
-    assert!(needs_target_health(&p, o.service.as_ref()));
+    assert!(needs_target_health(&p, o.service.as_ref(), true));
+    // A new generation whose service still runs the old spec: the targets
+    // are the old generation's, and their health is not asked for.
+    assert!(!needs_target_health(&p, o.service.as_ref(), false));
+    assert!(!needs_revisions(&p, o.service.as_ref(), false));
 }
 
 /// Any subset of a converged preview's resources, plus foreign noise.

@@ -293,7 +293,7 @@ impl Default for ControllerSection {
     fn default() -> Self {
         Self {
             id: "previewd".into(),
-            workers: 16,
+            workers: previewd_controller::DEFAULT_WORKERS,
             resync_interval_secs: 300,
             progress_interval_ms: 2000,
             poll_interval_ms: 5000,

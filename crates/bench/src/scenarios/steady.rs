@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-/// Reconciles at once in the baseline's rounds (previewd's default workers).
+/// Reconciles at once in the baseline's rounds (previewd's default workers
+/// when the baseline's figures were taken).
 const BASELINE_CONCURRENCY: usize = 16;
 
 pub async fn steady(
