@@ -134,6 +134,16 @@ impl Store for Counted {
         self.inner.set_pull_request(key, number, now).await
     }
 
+    async fn heartbeat(
+        &self,
+        replica: &str,
+        now: Timestamp,
+        alive_since: Timestamp,
+    ) -> StoreResult<u32> {
+        self.note("heartbeat");
+        self.inner.heartbeat(replica, now, alive_since).await
+    }
+
     async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool> {
         self.note("remember_delivery");
         self.inner.remember_delivery(delivery, now).await

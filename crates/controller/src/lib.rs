@@ -24,6 +24,7 @@ pub mod metrics;
 mod observe;
 mod reconcile;
 mod runner;
+mod share;
 mod sweep;
 
 pub use deliver::Deliverer;
@@ -32,6 +33,7 @@ pub use observe::{Observer, ReadService};
 pub use previewd_core::decide::Policy;
 pub use reconcile::Reconciler;
 pub use runner::Controller;
+pub use share::share_rate_limits;
 pub use sweep::{GcPreview, Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
 
 use previewd_core::decide::Jitter;

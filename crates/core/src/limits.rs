@@ -291,6 +291,21 @@ impl Buckets {
         Ok(go)
     }
 
+    /// New limits from `now` on: every level is brought up to date under the
+    /// old ones and kept, but never above the new burst, so a replica whose
+    /// share shrinks sends no more than the new share from then on.
+    pub fn set_limits(&mut self, limits: Limits, now: Instant) {
+        for b in ALL {
+            self.refill(b, now);
+        }
+        self.limits = limits;
+        for b in ALL {
+            let burst = self.limits.spec(b).burst;
+            let level = &mut self.levels[b as usize];
+            level.tokens = level.tokens.min(burst);
+        }
+    }
+
     /// The fraction of its burst the emptiest bucket in `from` holds at
     /// `now` (below zero while in debt).
     pub fn fullness(&mut self, from: &[Bucket], now: Instant) -> f64 {
@@ -298,6 +313,13 @@ impl Buckets {
             .map(|b| self.refill(*b, now) / self.limits.spec(*b).burst)
             .fold(1.0, f64::min)
     }
+}
+
+/// One replica's share of AWS's limits when `replicas` share
+/// `total_percent` of them (`cloud.api_share_percent`): an equal part, so
+/// that together they never pace past the total, however many there are.
+pub fn replica_share(total_percent: u32, replicas: u32) -> f64 {
+    f64::from(total_percent.min(100)) / 100.0 / f64::from(replicas.max(1))
 }
 
 /// The longest a request waits for its tokens before its call fails as
@@ -356,6 +378,11 @@ impl Pacer {
         !from.is_empty() && self.lock().fullness(from, now) < 0.5
     }
 
+    /// Paces to `limits` from `now` on ([`Buckets::set_limits`]).
+    pub fn set_limits(&self, limits: Limits, now: Instant) {
+        self.lock().set_limits(limits, now);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
         // Token counts stay consistent whatever a panicking holder did.
         self.buckets.lock().unwrap_or_else(|e| e.into_inner())
@@ -365,6 +392,38 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn replicas_together_never_pace_past_the_total(total in 1u32..=100, n in 1u32..=64) {
+            let share = replica_share(total, n);
+            prop_assert!(share > 0.0);
+            let limits = Limits::default();
+            let each = limits.scaled(share);
+            for b in ALL {
+                let sum = each.spec(b).per_sec * f64::from(n);
+                let allowed = limits.spec(b).per_sec * f64::from(total) / 100.0;
+                prop_assert!(sum <= allowed + 1e-9, "{b:?}: {sum} > {allowed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_smaller_share_caps_the_tokens_at_once_and_refills_slower() {
+        let t0 = Instant::now();
+        let pacer = Pacer::new(Limits::default(), t0);
+        let key = "ecs:RegisterTaskDefinition";
+        pacer.set_limits(Limits::default().scaled(replica_share(100, 2)), t0);
+        // Half of the burst of 20 is left, then one every two seconds.
+        for _ in 0..10 {
+            assert_eq!(pacer.try_reserve(key, t0, None).unwrap(), t0);
+        }
+        let next = pacer.try_reserve(key, t0, None).unwrap();
+        assert!(
+            next.duration_since(t0).abs_diff(Duration::from_secs(2)) < Duration::from_millis(1)
+        );
+    }
 
     #[test]
     fn a_bucket_refuses_past_its_burst_and_refills_at_its_rate() {

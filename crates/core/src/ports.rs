@@ -282,6 +282,14 @@ pub trait Store: Send + Sync {
         number: Option<i64>,
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// `replica`'s heartbeat at `now`: how many replicas share this store,
+    /// counting those seen since `alive_since` (at least 1: this one).
+    async fn heartbeat(
+        &self,
+        replica: &str,
+        now: Timestamp,
+        alive_since: Timestamp,
+    ) -> StoreResult<u32>;
     /// Records a webhook delivery: true the first time, false when its id
     /// **or** its body digest was seen before (a replay under a fresh id).
     /// Deliveries older than [`DELIVERIES_KEPT_FOR`] are forgotten on the way.

@@ -101,6 +101,11 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
     }
 }
 
+/// How often a replica announces itself, so that replicas sharing a
+/// database split the API share between them (within three beats of a
+/// replica starting or dying).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
 /// previewd's side of AWS's published API limits, at `percent` of each.
 fn pacer(percent: u32) -> Arc<Pacer> {
     let limits = Limits::default().scaled(f64::from(percent) / 100.0);
@@ -235,11 +240,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     let template = Arc::new(cfg.template());
     let cloud = cloud(&cfg).await?;
+    let pacer = cloud.pacer.clone();
+    let controller_cfg = controller_config(&cfg);
+    let replica = controller_cfg.replica_id.clone();
+    let store_for_share = store.clone();
     let reconciler = Arc::new(Reconciler::new(
         store.clone(),
         cloud.clone(),
         template.clone(),
-        controller_config(&cfg),
+        controller_cfg,
     ));
     let sweeps = Arc::new(Sweeper {
         cloud,
@@ -325,6 +334,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         cancel.child_token(),
     ));
     let upkeep = tokio::spawn(metrics_upkeep(metrics_handle, cancel.child_token()));
+    // Replicas on one database split `cloud.api_share_percent` between them.
+    let share_loop = pacer.map(|pacer| {
+        tokio::spawn(previewd_controller::share_rate_limits(
+            store_for_share,
+            pacer,
+            replica,
+            cfg.cloud.api_share_percent,
+            HEARTBEAT_EVERY,
+            cancel.child_token(),
+        ))
+    });
     let shutdown = cancel.clone();
     tokio::spawn(async move {
         signal.await;
@@ -377,6 +397,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = delivery_loop.await;
     let _ = wake_loop.await;
     let _ = upkeep.await;
+    if let Some(share) = share_loop {
+        let _ = share.await;
+    }
     tracing::info!("previewd stopped");
     Ok(())
 }

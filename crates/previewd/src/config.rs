@@ -182,9 +182,10 @@ pub struct CloudSection {
     /// A bound on each AWS call, the SDK's own retries included.
     pub call_timeout_secs: u64,
     /// The share of the account's AWS API rate limits (burst and rate of
-    /// every bucket) this replica paces itself to, in percent. The buckets
-    /// are per account and Region, shared with production's deploys and
-    /// with the other replicas: split what previewd may spend among them.
+    /// every bucket) previewd paces itself to, in percent: all replicas
+    /// together, each taking an equal part (they count each other by
+    /// heartbeat). The buckets are per account and Region, shared with
+    /// production's deploys.
     pub api_share_percent: u32,
     /// The ECR repository preview images are pushed to (for the IAM
     /// policy's push statement); empty for none.

@@ -27,6 +27,7 @@ mod events;
 mod gc;
 mod postgres;
 mod pull_requests;
+mod replicas;
 mod rows;
 mod sql;
 mod sqlite;

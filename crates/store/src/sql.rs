@@ -277,6 +277,13 @@ pub(crate) const PRUNE_EVENTS: &str = "DELETE FROM events \
 pub(crate) const EVENTS: &str = "SELECT id, at, generation, phase, message FROM events \
      WHERE project = $1 AND branch = $2 ORDER BY id DESC LIMIT $3";
 
+pub(crate) const SEE_REPLICA: &str = "INSERT INTO replicas (id, seen_at) VALUES ($1, $2) \
+     ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at";
+
+pub(crate) const FORGET_DEAD_REPLICAS: &str = "DELETE FROM replicas WHERE seen_at < $1";
+
+pub(crate) const COUNT_REPLICAS: &str = "SELECT COUNT(*) FROM replicas WHERE seen_at >= $1";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -217,6 +217,15 @@ impl Store for SqlStore {
         self.keep_pull_request(key, number, now).await
     }
 
+    async fn heartbeat(
+        &self,
+        replica: &str,
+        now: Timestamp,
+        alive_since: Timestamp,
+    ) -> StoreResult<u32> {
+        self.beat(replica, now, alive_since).await
+    }
+
     async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool> {
         self.remember(delivery, now).await
     }

@@ -77,6 +77,7 @@ conformance! {
         bad_input_is_refused_with_the_field_named,
         list_finds_expired_previews,
         gc_sightings_keep_the_first_and_forget_the_unseen,
+        replicas_are_counted_by_heartbeat_and_dead_ones_forgotten,
         only_a_finished_teardown_can_be_leased_for_gc,
         a_free_sweep_lock_is_granted_and_given_back_on_drop,
         // outbox

@@ -4,6 +4,7 @@
 
 mod leases;
 mod pg;
+mod share;
 mod wake;
 
 use pg::{drop_database, fresh_database};

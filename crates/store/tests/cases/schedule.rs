@@ -353,3 +353,15 @@ pub async fn a_free_sweep_lock_is_granted_and_given_back_on_drop(store: Arc<dyn 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+pub async fn replicas_are_counted_by_heartbeat_and_dead_ones_forgotten(store: Arc<dyn Store>) {
+    // Alone: one replica, itself.
+    assert_eq!(store.heartbeat("a", t(10_000), t(0)).await.unwrap(), 1);
+    assert_eq!(store.heartbeat("b", t(11_000), t(1_000)).await.unwrap(), 2);
+    // A beat again is the same replica, not a third.
+    assert_eq!(store.heartbeat("a", t(12_000), t(2_000)).await.unwrap(), 2);
+    // b has not beaten since 11 s: past the window, it no longer counts,
+    // and it is forgotten, so a window moved back does not revive it.
+    assert_eq!(store.heartbeat("a", t(30_000), t(20_000)).await.unwrap(), 1);
+    assert_eq!(store.heartbeat("a", t(31_000), t(0)).await.unwrap(), 1);
+}
