@@ -107,6 +107,16 @@ impl EcrImage {
     pub fn checked(image: &str, region: &str) -> Option<EcrImage> {
         EcrImage::parse(image).filter(|i| i.repository.region == region)
     }
+
+    /// Whether previewd's own policy lets it describe this image: in
+    /// `account` (when known) and, when `repository` is set, in that one.
+    /// An image elsewhere (another account's registry, say) is not checked,
+    /// as one outside ECR is not: the check would only be refused, and ECS,
+    /// whose execution role may well pull it, reports it if it is missing.
+    pub fn in_scope(&self, account: Option<&str>, repository: Option<&str>) -> bool {
+        account.is_none_or(|a| self.repository.registry_id == a)
+            && repository.is_none_or(|r| self.repository.name == r)
+    }
 }
 
 impl fmt::Display for EcrImage {

@@ -272,3 +272,18 @@ proptest! {
         prop_assert!(held, "{:?}", planned.verdict);
     }
 }
+
+#[test]
+fn an_image_outside_previewds_account_or_repository_is_not_in_scope() {
+    let ours = EcrImage::parse(&format!(
+        "{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/shop:abc"
+    ))
+    .unwrap();
+    let theirs = EcrImage::parse("999999999999.dkr.ecr.us-east-1.amazonaws.com/shop:abc").unwrap();
+    assert!(ours.in_scope(None, None));
+    assert!(theirs.in_scope(None, None));
+    assert!(ours.in_scope(Some(ACCOUNT), None));
+    assert!(!theirs.in_scope(Some(ACCOUNT), None));
+    assert!(ours.in_scope(Some(ACCOUNT), Some("shop")));
+    assert!(!ours.in_scope(Some(ACCOUNT), Some("other")));
+}

@@ -43,6 +43,15 @@ pub struct Template {
     /// it fails (`container.image_wait_secs`).
     #[serde(default = "default_image_wait_secs")]
     pub image_wait_secs: u64,
+    /// The account whose ECR registry previewd may ask about (read from the
+    /// listener's ARN); `None`: any. An image in another account's registry
+    /// is not checked: previewd's policy does not cover it.
+    #[serde(default)]
+    pub ecr_account: Option<String>,
+    /// `cloud.ecr_repository`: when set, the one repository previewd's
+    /// policy lets it describe; an image in any other is not checked.
+    #[serde(default)]
+    pub ecr_repository: Option<String>,
 }
 
 fn default_image_wait_secs() -> u64 {
@@ -90,6 +99,8 @@ impl Default for Template {
             priority_band: (1000, 1999),
             alb_rule_quota: 100,
             image_wait_secs: crate::image::DEFAULT_IMAGE_WAIT_SECS,
+            ecr_account: None,
+            ecr_repository: None,
         }
     }
 }

@@ -413,6 +413,14 @@ impl Config {
             priority_band: (c.priority_band_start, c.priority_band_end),
             alb_rule_quota: c.alb_rule_quota,
             image_wait_secs: k.image_wait_secs,
+            // arn:aws:elasticloadbalancing:<region>:<account>:listener/…
+            ecr_account: c
+                .listener_arn
+                .split(':')
+                .nth(4)
+                .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned),
+            ecr_repository: Some(c.ecr_repository.clone()).filter(|r| !r.is_empty()),
         }
     }
 

@@ -15,7 +15,11 @@ impl Observer {
     /// know ([`needs_check`]).
     pub(super) async fn image(&self, p: &Preview, w: &Wanted) -> CloudResult<ImageCheck> {
         let uri = &w.task_definition.container.image;
-        let Some(image) = needs_check(p, uri, &self.template.region) else {
+        let t = &self.template;
+        let in_scope = |i: &previewd_core::image::EcrImage| {
+            i.in_scope(t.ecr_account.as_deref(), t.ecr_repository.as_deref())
+        };
+        let Some(image) = needs_check(p, uri, &t.region).filter(in_scope) else {
             return Ok(ImageCheck::NotChecked);
         };
         if self
