@@ -34,7 +34,7 @@ const CANNOT_START: [&str; 2] = ["cannotpullcontainererror", "resourceinitializa
 
 /// Words of a network or registry hiccup inside those classes: the pull
 /// or the fetch may succeed on the next launch.
-const PASSING: [&str; 10] = [
+const PASSING: [&str; 16] = [
     "i/o timeout",
     "timed out",
     "timeout",
@@ -45,6 +45,12 @@ const PASSING: [&str; 10] = [
     "request canceled",
     "send request failed",
     "service unavailable",
+    "context deadline exceeded",
+    "context canceled",
+    "unexpected eof",
+    "internal server error",
+    "bad gateway",
+    "gateway timeout",
 ];
 
 /// Whether a task that stopped for `reason` would stop again however often
@@ -94,6 +100,10 @@ mod tests {
         "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve ecr registry auth: service call has been retried 3 time(s): RequestError: send request failed caused by: Post \"https://api.ecr.us-east-1.amazonaws.com/\": dial tcp 10.0.0.1:443: i/o timeout. Please check your task network configuration.",
         "CannotStartContainerError: failed to get container status: context deadline exceeded",
         "OutOfMemoryError: Container killed due to memory usage",
+        "CannotPullContainerError: failed to copy: httpReadSeeker: failed open: failed to do request: Get \"https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/8f3c-123456789012-0a1b/2c3d\": context deadline exceeded",
+        "CannotPullContainerError: error pulling image configuration: download failed after attempts=6: unexpected EOF",
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:4f2a9c1: unexpected status from HEAD request to https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/shop/manifests/4f2a9c1: 500 Internal Server Error",
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve ecr registry auth: service call has been retried 3 time(s): RequestCanceled: request context canceled caused by: context canceled",
     ];
 
     #[test]

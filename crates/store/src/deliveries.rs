@@ -99,18 +99,17 @@ impl SqlStore {
         if stale {
             return Ok(WebhookDestroy::Stale);
         }
+        // The sticky comment's pull request, kept before the deploy so that
+        // no comment the deploy leads to can look the branch's pull request
+        // up instead (a branch may have several open). A failure here costs
+        // that lookup, not the deploy.
+        if let Some(n) = pull_request
+            && let Err(e) = self.keep_pull_request(key, Some(n), now).await
+        {
+            tracing::warn!(%key, error = %e, "the pull request was not kept");
+        }
         match self.deploy(request, naming, now).await {
-            Ok(outcome) => {
-                // The sticky comment's pull request; without it the
-                // comment looks the branch's open one up, so a failure
-                // here costs a lookup, not the deploy.
-                if let Some(n) = pull_request
-                    && let Err(e) = self.keep_pull_request(key, Some(n), now).await
-                {
-                    tracing::warn!(%key, error = %e, "the pull request was not kept");
-                }
-                Ok(WebhookDestroy::Applied(Some(outcome)))
-            }
+            Ok(outcome) => Ok(WebhookDestroy::Applied(Some(outcome))),
             Err(e) => {
                 // Best effort: the deploy's error is the one to report.
                 let forgot = sqlx::query(sql::FORGET_DELIVERY)
