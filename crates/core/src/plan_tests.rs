@@ -466,6 +466,20 @@ fn a_foreign_txt_record_at_our_host_is_a_conflict() {
 }
 
 #[test]
+fn a_superseded_revision_left_by_a_throttled_call_does_not_hold_back_ready() {
+    let deregister = Change::DeregisterTaskDefinition {
+        arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/pv-a:1".into(),
+    };
+    assert!(deregister.done_despite(&CloudError::Throttled("slow down".into())));
+    assert!(deregister.done_despite(&CloudError::NotFound("gone".into())));
+    let denied = CloudError::AccessDenied {
+        action: "ecs:DeregisterTaskDefinition".into(),
+        message: "not authorized".into(),
+    };
+    assert!(!deregister.done_despite(&denied));
+}
+
+#[test]
 fn only_a_gone_target_or_an_existing_log_group_counts_as_done() {
     let gone = CloudError::NotFound("gone".into());
     let exists = CloudError::AlreadyExists("made".into());

@@ -1,6 +1,6 @@
 //! The steps a plan is made of, in our words.
 
-use crate::error::{CloudError, gone_is_fine};
+use crate::error::{CloudError, ErrorClass, gone_is_fine};
 use crate::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition};
 use crate::tags::Tags;
 
@@ -96,13 +96,19 @@ impl Change {
     /// Whether this change has done its job although its call failed with
     /// `e`: a delete of something already gone ([`gone_is_fine`]), or a
     /// log group that exists already (a lost response of ours made it; the
-    /// next observation adopts it).
+    /// next observation adopts it). The deregistration of a superseded
+    /// revision is cleanup the Ready it comes with must not wait for: one
+    /// that fails for a while (throttled: it shares RegisterTaskDefinition's
+    /// one request a second) is left for the next rollout. One refused for
+    /// good (a permission) still fails the pass, so a person sees it.
     pub fn done_despite(&self, e: &CloudError) -> bool {
         match self {
+            Change::DeregisterTaskDefinition { .. } => {
+                gone_is_fine(Err(e.clone())).is_ok() || e.class() == ErrorClass::Retryable
+            }
             Change::DeleteService { .. }
             | Change::DeleteRule { .. }
             | Change::DeleteTargetGroup { .. }
-            | Change::DeregisterTaskDefinition { .. }
             | Change::DeleteLogGroup { .. } => gone_is_fine(Err(e.clone())).is_ok(),
             Change::CreateLogGroup { .. } => matches!(e, CloudError::AlreadyExists(_)),
             _ => false,
