@@ -20,6 +20,7 @@
 
 use crate::model::{Desired, Preview, Timestamp};
 use crate::plan::Verdict;
+use crate::render::Template;
 use std::fmt;
 use std::time::Duration;
 
@@ -190,6 +191,14 @@ pub fn needs_check(p: &Preview, image: &str, region: &str) -> Option<EcrImage> {
         return None;
     }
     EcrImage::checked(image, region)
+}
+
+/// The image a pass over `p` looks for, if any: [`needs_check`], and only
+/// where previewd's policy reaches ([`EcrImage::in_scope`], from `t`'s
+/// account and repository).
+pub fn to_check(p: &Preview, image: &str, t: &Template) -> Option<EcrImage> {
+    needs_check(p, image, &t.region)
+        .filter(|i| i.in_scope(t.ecr_account.as_deref(), t.ecr_repository.as_deref()))
 }
 
 /// When the row's current generation was asked for: its deploy's time

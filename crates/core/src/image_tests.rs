@@ -287,3 +287,48 @@ fn an_image_outside_previewds_account_or_repository_is_not_in_scope() {
     assert!(ours.in_scope(Some(ACCOUNT), Some("shop")));
     assert!(!ours.in_scope(Some(ACCOUNT), Some("other")));
 }
+
+#[test]
+fn a_pass_looks_only_for_an_image_previewds_policy_reaches() {
+    let t = ecr_template();
+    let p = row(1_000);
+    let image = uri("shop", ":abc123");
+    assert!(to_check(&p, &image, &t).is_some());
+    let mine = |account: &str, repository: Option<&str>| Template {
+        ecr_account: Some(account.into()),
+        ecr_repository: repository.map(Into::into),
+        ..t.clone()
+    };
+    assert!(to_check(&p, &image, &mine(ACCOUNT, Some("shop"))).is_some());
+    assert!(to_check(&p, &image, &mine("999999999999", None)).is_none());
+    assert!(to_check(&p, &image, &mine(ACCOUNT, Some("other"))).is_none());
+}
+
+proptest! {
+    /// The pass looks for no more than `needs_check` does, and never
+    /// outside the account and repository the template names.
+    #[test]
+    fn to_check_stays_inside_needs_check_and_the_policys_reach(
+        image_account in prop::sample::select(vec![ACCOUNT, "999999999999"]),
+        image_repo in prop::sample::select(vec!["shop", "other"]),
+        scope_account in prop::option::of(prop::sample::select(vec![ACCOUNT, "999999999999"])),
+        scope_repo in prop::option::of(prop::sample::select(vec!["shop", "other"])),
+        ready in any::<bool>(),
+    ) {
+        let mut p = row(1_000);
+        if ready {
+            p.status.phase = Phase::Ready;
+            p.status.observed_generation = p.generation;
+        }
+        let image = format!("{image_account}.dkr.ecr.us-east-1.amazonaws.com/{image_repo}:abc123");
+        let t = Template {
+            ecr_account: scope_account.map(Into::into),
+            ecr_repository: scope_repo.map(Into::into),
+            ..ecr_template()
+        };
+        let looked = to_check(&p, &image, &t);
+        prop_assert_eq!(looked.is_some(), needs_check(&p, &image, &t.region).is_some()
+            && scope_account.is_none_or(|a| a == image_account)
+            && scope_repo.is_none_or(|r| r == image_repo));
+    }
+}

@@ -192,6 +192,14 @@ pub struct CloudSection {
     pub ecr_repository: String,
 }
 
+impl CloudSection {
+    /// `ecr_repository`, when set: what the policy's ECR statements and
+    /// the image check are scoped to.
+    pub fn ecr_repository(&self) -> Option<String> {
+        Some(self.ecr_repository.clone()).filter(|r| !r.is_empty())
+    }
+}
+
 impl Default for CloudSection {
     fn default() -> Self {
         let t = Template::default();
@@ -420,7 +428,7 @@ impl Config {
                 .nth(4)
                 .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
                 .map(str::to_owned),
-            ecr_repository: Some(c.ecr_repository.clone()).filter(|r| !r.is_empty()),
+            ecr_repository: c.ecr_repository(),
         }
     }
 
@@ -438,7 +446,7 @@ impl Config {
                 .chain(k.task_role_arn.iter())
                 .cloned()
                 .collect(),
-            ecr_repository: Some(self.cloud.ecr_repository.clone()).filter(|r| !r.is_empty()),
+            ecr_repository: self.cloud.ecr_repository(),
         }
     }
 

@@ -5,21 +5,17 @@
 //! moment and its rollout should start on the pass after.
 
 use super::Observer;
-use previewd_core::image::{ImageCheck, needs_check};
+use previewd_core::image::{ImageCheck, to_check};
 use previewd_core::model::Preview;
 use previewd_core::ports::CloudResult;
 use previewd_core::render::Wanted;
 
 impl Observer {
     /// Whether the preview's wanted image is in ECR, when the pass needs to
-    /// know ([`needs_check`]).
+    /// know ([`to_check`]).
     pub(super) async fn image(&self, p: &Preview, w: &Wanted) -> CloudResult<ImageCheck> {
         let uri = &w.task_definition.container.image;
-        let t = &self.template;
-        let in_scope = |i: &previewd_core::image::EcrImage| {
-            i.in_scope(t.ecr_account.as_deref(), t.ecr_repository.as_deref())
-        };
-        let Some(image) = needs_check(p, uri, &t.region).filter(in_scope) else {
+        let Some(image) = to_check(p, uri, &self.template) else {
             return Ok(ImageCheck::NotChecked);
         };
         if self
