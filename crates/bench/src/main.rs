@@ -93,6 +93,20 @@ enum Scenario {
         #[arg(long)]
         throttling: bool,
     },
+    /// Peak RSS of the `previewd serve` process alone holding N previews
+    /// through a full resync, against moto in its own process.
+    DaemonMemory {
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Load balancers (each with one listener) in the pool.
+        #[arg(long, default_value_t = 10)]
+        albs: usize,
+        #[arg(long, default_value_t = 20)]
+        resync_secs: u64,
+        /// The binary to measure; by default `previewd` beside this one.
+        #[arg(long)]
+        previewd: Option<std::path::PathBuf>,
+    },
     /// Draws the burst chart from JSON lines of `burst` runs.
     Chart {
         /// A file of JSON lines (the output of the burst runs).
@@ -162,6 +176,24 @@ async fn main() -> anyhow::Result<()> {
             params.throttling = throttling;
             let resync = Duration::from_secs(resync_secs);
             scenarios::memory::memory(n, resync, &params).await?
+        }
+        Scenario::DaemonMemory {
+            n,
+            albs,
+            resync_secs,
+            previewd,
+        } => {
+            let previewd = match previewd {
+                Some(p) => p,
+                None => std::env::current_exe()?.with_file_name("previewd"),
+            };
+            let p = scenarios::daemon_memory::Params {
+                n,
+                albs,
+                resync: Duration::from_secs(resync_secs),
+                previewd,
+            };
+            scenarios::daemon_memory::daemon_memory(&p).await?
         }
         Scenario::Chart { input, n, output } => return chart(&input, n, &output),
     };

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod burst;
+pub mod daemon_memory;
 pub mod lease;
 pub mod memory;
 pub mod reaction;
