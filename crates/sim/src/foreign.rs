@@ -14,13 +14,16 @@ use previewd_core::tags::Tags;
 use std::collections::BTreeMap;
 
 impl Sim {
-    /// A rule with a fixed-response action; returns its ARN.
+    /// A rule with a fixed-response action on the first load balancer's
+    /// listener; returns its ARN.
     pub fn add_foreign_rule(&self, priority: i32, host: &str, tags: Tags) -> String {
-        self.insert_rule(priority, host, None, tags)
+        let listener = self.lock().cfg.albs[0].listener_arn.clone();
+        self.insert_rule(&listener, priority, host, None, tags)
     }
 
-    /// A rule forwarding to `target_group_arn`, which then counts toward
-    /// the load balancer's target groups; returns its ARN.
+    /// A rule on the first load balancer's listener forwarding to
+    /// `target_group_arn`, which then counts toward that load balancer's
+    /// target groups; returns its ARN.
     pub fn add_foreign_rule_forwarding(
         &self,
         priority: i32,
@@ -28,12 +31,24 @@ impl Sim {
         target_group_arn: &str,
         tags: Tags,
     ) -> String {
-        self.insert_rule(priority, host, Some(target_group_arn.to_string()), tags)
+        let listener = self.lock().cfg.albs[0].listener_arn.clone();
+        self.insert_rule(&listener, priority, host, Some(target_group_arn.to_string()), tags)
     }
 
-    fn insert_rule(&self, priority: i32, host: &str, tg: Option<String>, tags: Tags) -> String {
+    fn insert_rule(
+        &self,
+        listener: &str,
+        priority: i32,
+        host: &str,
+        tg: Option<String>,
+        tags: Tags,
+    ) -> String {
         let mut w = self.lock();
-        let taken = w.elb.rules.values().any(|r| r.priority == Some(priority));
+        let taken = w
+            .elb
+            .rules
+            .values()
+            .any(|r| r.listener == listener && r.priority == Some(priority));
         assert!(!taken, "test setup: priority {priority} is already in use");
         if let Some(tg) = &tg {
             assert!(
@@ -42,7 +57,8 @@ impl Sim {
             );
         }
         let rule = Rule {
-            arn: w.rule_arn(),
+            arn: w.rule_arn(listener),
+            listener: listener.to_string(),
             priority: Some(priority),
             hosts: vec![host.to_string()],
             target_group_arn: tg,

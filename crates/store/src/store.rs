@@ -13,6 +13,7 @@
 
 use crate::{Backend, error, postgres, rows, sql, sqlite};
 use async_trait::async_trait;
+use previewd_core::pool::Reservation;
 use previewd_core::ports::{Delivery, Store, StoreError, StoreResult, SweepLock};
 use previewd_core::{
     Command, Desired, Effect, ListFilter, OutboxItem, Phase, Preview, PreviewKey, ReportTo,
@@ -356,19 +357,32 @@ impl Store for SqlStore {
             .map_err(error::query("record_status: commit"))
     }
 
-    async fn set_rule_priority(&self, key: &PreviewKey, priority: Option<i32>) -> StoreResult<()> {
+    async fn set_rule_priority(
+        &self,
+        key: &PreviewKey,
+        listener_arn: Option<&str>,
+        priority: Option<i32>,
+    ) -> StoreResult<()> {
         check_priority(priority)?;
+        if priority.is_some() != listener_arn.is_some_and(|l| !l.is_empty()) {
+            return Err(StoreError::Invalid {
+                field: "listener_arn",
+                rule: "a priority is reserved on a listener: both or neither".into(),
+            });
+        }
         let done = sqlx::query(sql::SET_PRIORITY)
             .bind(&key.project)
             .bind(&key.branch)
+            .bind(listener_arn)
             .bind(priority)
             .execute(&self.pool)
             .await;
         match (done, priority) {
             (Ok(done), _) if done.rows_affected() == 0 => Err(StoreError::NotFound(key.clone())),
             (Ok(_), _) => Ok(()),
-            // The partial unique index is the arbiter, so two rows
-            // racing for one priority cannot both win.
+            // The partial unique index over (listener, priority) is the
+            // arbiter, so two rows racing for one priority on one listener
+            // cannot both win.
             (Err(e), Some(p)) if error::is_unique_violation(&e) => {
                 Err(StoreError::PriorityTaken(p))
             }
@@ -376,13 +390,35 @@ impl Store for SqlStore {
         }
     }
 
-    async fn reserved_priorities(&self, except: &PreviewKey) -> StoreResult<Vec<i32>> {
-        sqlx::query_scalar(sql::RESERVED_PRIORITIES)
+    async fn reservations(&self, except: &PreviewKey) -> StoreResult<Vec<Reservation>> {
+        let rows: Vec<(String, i32)> = sqlx::query_as(sql::RESERVATIONS)
             .bind(&except.project)
             .bind(&except.branch)
             .fetch_all(&self.pool)
             .await
-            .map_err(error::query("reserved_priorities"))
+            .map_err(error::query("reservations"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(listener_arn, priority)| Reservation {
+                listener_arn,
+                priority,
+            })
+            .collect())
+    }
+
+    async fn adopt_unplaced(&self, first: &str) -> StoreResult<u64> {
+        if first.is_empty() {
+            return Err(StoreError::Invalid {
+                field: "listener_arn",
+                rule: "must not be empty".into(),
+            });
+        }
+        let done = sqlx::query(sql::ADOPT_UNPLACED)
+            .bind(first)
+            .execute(&self.pool)
+            .await
+            .map_err(error::query("adopt_unplaced"))?;
+        Ok(done.rows_affected())
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {

@@ -55,12 +55,16 @@ impl Observer {
         Ok(found)
     }
 
-    /// The listener's rules with their tags (the default rule has none).
-    pub(super) async fn fetch_listener(&self) -> CloudResult<ListenerState> {
-        let mut l = self.cloud.load_balancer.listener().await?;
-        let tags = self
-            .listed_tags(":listener-rule/", &tagged::rule_arns(&l))
-            .await?;
+    /// A listener's rules with their tags (the default rule has none).
+    pub(super) async fn fetch_listener(&self, listener_arn: &str) -> CloudResult<ListenerState> {
+        let mut l = self.cloud.load_balancer.listener(listener_arn).await?;
+        // Its rules' ARNs all start so: the book forgets those of this
+        // listener that left its listing, and no other listener's.
+        let kind = format!(
+            "{}/",
+            listener_arn.replacen(":listener/", ":listener-rule/", 1)
+        );
+        let tags = self.listed_tags(&kind, &tagged::rule_arns(&l)).await?;
         tagged::attach_rule_tags(&mut l, tags);
         Ok(l)
     }
