@@ -361,6 +361,11 @@ pub fn table(checks: &[Check]) -> (String, bool) {
     (s, ok)
 }
 
+/// `app/<alb>/<id>/<id>` of a listener ARN: enough to tell them apart.
+fn short_listener(arn: &str) -> &str {
+    arn.split_once(":listener/").map_or(arn, |(_, rest)| rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,9 +380,4 @@ mod tests {
         assert!(text.contains("PROBLEM"));
         assert!(text.contains("fix: fix it"));
     }
-}
-
-/// `app/<alb>/<id>/<id>` of a listener ARN: enough to tell them apart.
-fn short_listener(arn: &str) -> &str {
-    arn.split_once(":listener/").map_or(arn, |(_, rest)| rest)
 }

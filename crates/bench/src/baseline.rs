@@ -17,10 +17,10 @@ use previewd_core::CloudError;
 use previewd_core::error::gone_is_fine;
 use previewd_core::model::{Phase, Preview, PreviewSpec};
 use previewd_core::observed::ServiceStatus;
+use previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB;
 use previewd_core::plan::{
     Change, Observation, Plan, Verdict, needs_stopped_reason, needs_target_health, plan,
 };
-use previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB;
 use previewd_core::pool::{Pool, template_for};
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{Template, Wanted, render};

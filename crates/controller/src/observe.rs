@@ -49,8 +49,8 @@ use previewd_core::plan::{
 use previewd_core::pool::Pool;
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsMode, Template, Wanted};
-use std::collections::BTreeMap;
 use previewd_core::tags::{self, Tags};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -201,12 +201,18 @@ fn the_rule_goes_on_the_listener_the_template_is_placed_on() {
         _ => None,
     });
     let rule = rule.expect("a rule is created");
-    assert_eq!((rule.listener_arn.as_str(), rule.priority), (l.arn.as_str(), 5000));
+    assert_eq!(
+        (rule.listener_arn.as_str(), rule.priority),
+        (l.arn.as_str(), 5000)
+    );
     // The alias points at the preview's own ALB, not the first one.
     let alias = w2.dns_records[0].alias_target.clone().unwrap();
     assert_eq!(alias.dns_name, "second-alb.elb.amazonaws.com");
     assert_eq!(alias.hosted_zone_id, "ZSECOND");
-    assert_ne!(w.dns_records[0].alias_target, w2.dns_records[0].alias_target);
+    assert_ne!(
+        w.dns_records[0].alias_target,
+        w2.dns_records[0].alias_target
+    );
 }
 
 #[test]

@@ -96,7 +96,10 @@ pub(super) fn problems(c: &CloudSection) -> Vec<(String, String)> {
             c.priority_band_start != single.priority_band_start
                 || c.priority_band_end != single.priority_band_end,
         ),
-        ("cloud.alb_rule_quota", c.alb_rule_quota != single.alb_rule_quota),
+        (
+            "cloud.alb_rule_quota",
+            c.alb_rule_quota != single.alb_rule_quota,
+        ),
     ] {
         if set {
             out.push((
@@ -183,7 +186,9 @@ mod tests {
 
     fn entry(i: usize) -> ListenerEntry {
         ListenerEntry {
-            arn: format!("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/p{i}/1/1"),
+            arn: format!(
+                "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/p{i}/1/1"
+            ),
             alb_dns_name: format!("p{i}.eu-west-1.elb.amazonaws.com"),
             alb_zone_id: "Z32O12XQLNTSW2".into(),
             priority_band_start: 1000,

@@ -88,7 +88,11 @@ impl ElbState {
                     targets: Vec::new(),
                 };
                 let rule = Rule {
-                    arn: format!("{}/{:016x}", rule_arn_base(&alb.listener_arn), 0xf000_0000u64 + k as u64),
+                    arn: format!(
+                        "{}/{:016x}",
+                        rule_arn_base(&alb.listener_arn),
+                        0xf000_0000u64 + k as u64
+                    ),
                     listener: alb.listener_arn.clone(),
                     // Below any band previewd is given.
                     priority: Some(k as i32 + 1),
@@ -440,7 +444,9 @@ impl World {
         if let Some(other) = self.elb.attached_to(tg_arn).filter(|l| *l != listener) {
             return Err(invalid(
                 "ValidationError",
-                format!("Target group '{tg_arn}' is associated with another load balancer ({other})"),
+                format!(
+                    "Target group '{tg_arn}' is associated with another load balancer ({other})"
+                ),
             ));
         }
         let mut attached = self.elb.attached(listener, rule);

@@ -32,7 +32,13 @@ impl Sim {
         tags: Tags,
     ) -> String {
         let listener = self.lock().cfg.albs[0].listener_arn.clone();
-        self.insert_rule(&listener, priority, host, Some(target_group_arn.to_string()), tags)
+        self.insert_rule(
+            &listener,
+            priority,
+            host,
+            Some(target_group_arn.to_string()),
+            tags,
+        )
     }
 
     fn insert_rule(

@@ -90,7 +90,11 @@ impl World {
     }
 
     fn index(&self, arn: &str) -> usize {
-        self.pool.listeners.iter().position(|l| l.arn == arn).unwrap()
+        self.pool
+            .listeners
+            .iter()
+            .position(|l| l.arn == arn)
+            .unwrap()
     }
 
     /// The fills a controller would compute, leaving `except` out of the
@@ -150,7 +154,6 @@ impl World {
         a.foreign_tgs + a.ours < MAX_TARGET_GROUPS_PER_ALB
             && a.foreign_rules + a.ours < self.pool.listeners[i].rule_quota
     }
-
 }
 
 fn quotas() -> impl Strategy<Value = Vec<(usize, usize, usize)>> {
@@ -345,7 +348,13 @@ fn a_full_pool_says_why_for_every_listener() {
     let Placement::Full(why) = place(&w.pool, &fills, Seat::default()) else {
         panic!("placed on a full pool");
     };
-    assert!(why.contains("app/a0/1/1: 100 target groups on its ALB (AWS limit 100)"), "{why}");
-    assert!(why.contains("app/a1/1/1: 10 rules on its ALB (quota 10)"), "{why}");
+    assert!(
+        why.contains("app/a0/1/1: 100 target groups on its ALB (AWS limit 100)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("app/a1/1/1: 10 rules on its ALB (quota 10)"),
+        "{why}"
+    );
     assert!(why.contains("app/d/1/1: draining"), "{why}");
 }

@@ -23,7 +23,10 @@ fn on(rule: &Value, listener: &Value) -> bool {
         .as_str()
         .unwrap()
         .replacen(":listener/", ":listener-rule/", 1);
-    rule["arn"].as_str().unwrap().starts_with(&format!("{base}/"))
+    rule["arn"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{base}/"))
 }
 
 /// The alias target of the preview's A record, once it exists.
@@ -51,7 +54,10 @@ async fn until<T>(moto: &Moto, what: &str, log: &Daemon, done: impl Fn(&Value) -
 fn dns(name: &Value) -> String {
     format!(
         "{}.",
-        name.as_str().unwrap().trim_end_matches('.').to_ascii_lowercase()
+        name.as_str()
+            .unwrap()
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
     )
 }
 
@@ -109,7 +115,10 @@ async fn previews_spill_onto_the_second_alb_and_a_destroy_frees_room() {
         let target = until(&moto, "an alias record", &daemon, |s| alias_of(s, &host)).await;
         assert_eq!(dns(&json!(target)), dns(&alb["alb_dns_name"]), "{branch}");
         let p = api.preview(branch).await;
-        assert_eq!(&p["listener_arn"], if branch == "feature/one" { l1 } else { l2 });
+        assert_eq!(
+            &p["listener_arn"],
+            if branch == "feature/one" { l1 } else { l2 }
+        );
     }
 
     // Both are full now: the third waits, and says why.

@@ -198,7 +198,9 @@ async fn listener_shows_foreign_rules_and_fill_levels() {
     sim.add_foreign_rule_forwarding(1, "shop.example.com", &prod, Tags::new());
     sim.add_foreign_rule(2, "old.example.com", Tags::new());
     provision(&sim, "issue-1", 1000).await;
-    let listener = previewd_core::tagged::listener(&sim, LISTENER).await.unwrap();
+    let listener = previewd_core::tagged::listener(&sim, LISTENER)
+        .await
+        .unwrap();
     let priorities: Vec<Option<i32>> = listener.rules.iter().map(|r| r.priority).collect();
     assert_eq!(priorities, vec![Some(1), Some(2), Some(1000), None]);
     assert_eq!((listener.alb_rules, listener.alb_target_groups), (3, 2));
@@ -221,7 +223,9 @@ async fn listing_costs_pages_and_tag_batches() {
         sim.add_foreign_target_group(&format!("pv-{i}"), Tags::new());
     }
     sim.add_foreign_target_group("prod", Tags::new());
-    previewd_core::tagged::listener(&sim, LISTENER).await.unwrap();
+    previewd_core::tagged::listener(&sim, LISTENER)
+        .await
+        .unwrap();
     // 451 rules with the default one: 2 pages of 400, 23 tag batches of 20.
     assert_eq!(calls(&sim, "elbv2:DescribeRules"), 2);
     assert_eq!(calls(&sim, "elbv2:DescribeTags"), 23);

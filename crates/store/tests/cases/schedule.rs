@@ -301,7 +301,16 @@ pub async fn pre_pool_rows_are_adopted_by_the_first_listener(store: Arc<dyn Stor
     assert_eq!(row(none.clone()).await.listener_arn, None);
     assert_eq!(store.adopt_unplaced("arn:listener/one").await.unwrap(), 0);
     let err = store.adopt_unplaced("").await.unwrap_err();
-    assert!(matches!(err, StoreError::Invalid { field: "listener_arn", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "listener_arn",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 pub async fn bad_input_is_refused_with_the_field_named(store: Arc<dyn Store>) {
