@@ -227,7 +227,6 @@ mod tests {
             keys(&pooled(bad)),
             [
                 "cloud.listeners[1].arn",
-                "cloud.listeners[1].alb_dns_name",
                 "cloud.listeners[2].alb_dns_name",
                 "cloud.listeners[3].priority_band_start",
                 "cloud.listeners[3].rule_quota",

@@ -262,16 +262,16 @@ async fn each_load_balancer_has_its_own_limits_and_foreign_rules() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "TooManyRules");
-    // One priority per listener: the same on another listener is free.
-    sim.create_rule(&on(second, 1000, "b.preview.example.com"), &b)
-        .await
-        .unwrap();
     // A target group serves one load balancer.
     let err = sim
         .create_rule(&on(second, 1001, "c.preview.example.com"), &a)
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationError");
+    // One priority per listener: the same on another listener is free.
+    sim.create_rule(&on(second, 1000, "b.preview.example.com"), &b)
+        .await
+        .unwrap();
     let state = sim.listener(second).await.unwrap();
     assert_eq!((state.alb_target_groups, state.alb_rules), (100, 100));
     let unknown = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/1";
