@@ -316,36 +316,6 @@ impl Observer {
             .await
     }
 
-    /// Every pool listener's listing: `focus` (all of them when `None`)
-    /// as fresh as `not_before` asks, the others as a cached look may be.
-    async fn listener_listings(
-        &self,
-        not_before: Instant,
-        confirming: bool,
-        focus: Option<&str>,
-    ) -> CloudResult<BTreeMap<String, Arc<ListenerState>>> {
-        let cached = Instant::now()
-            .checked_sub(self.max_age)
-            .unwrap_or_else(Instant::now);
-        let fetches = self
-            .listeners
-            .iter()
-            .map(|(arn, cache)| {
-                let (nb, conf) = if focus.is_none_or(|f| f == arn) {
-                    (not_before, confirming)
-                } else {
-                    (cached, true)
-                };
-                let pacing = self.pacing(Op::DescribeRules, conf);
-                Box::pin(async move {
-                    let (_, l) = cache.get(nb, pacing, || self.fetch_listener(arn)).await?;
-                    Ok((arn.clone(), l))
-                }) as join::Boxed<'_, (String, Arc<ListenerState>)>
-            })
-            .collect();
-        Ok(join::all(fetches).await?.into_iter().collect())
-    }
-
     /// The four shared listings, fetched together.
     async fn listings(
         &self,

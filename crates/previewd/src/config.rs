@@ -441,26 +441,6 @@ impl Config {
         }
     }
 
-    /// What the IAM policy is scoped to.
-    pub fn policy_scope(&self) -> previewd_aws::policy::PolicyScope {
-        let k = &self.container;
-        let pool = self.pool();
-        previewd_aws::policy::PolicyScope {
-            listener_arn: pool.first().arn.clone(),
-            more_listeners: pool.arns().skip(1).map(str::to_owned).collect(),
-            cluster: self.cloud.cluster.clone(),
-            prefix: self.naming.prefix.clone(),
-            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
-            pass_roles: k
-                .execution_role_arn
-                .iter()
-                .chain(k.task_role_arn.iter())
-                .cloned()
-                .collect(),
-            ecr_repository: self.cloud.ecr_repository(),
-        }
-    }
-
     /// The API token from `PREVIEWD_API_TOKEN` or `server.api_token_file`,
     /// refused (naming where it came from) when it is empty, blank or
     /// shorter than 32 characters: a weak token is no token at all, and

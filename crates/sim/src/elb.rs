@@ -73,36 +73,7 @@ impl ElbState {
                 tags: Tags::new(),
             };
             state.rules.insert(default.arn.clone(), default);
-            for k in 0..alb.foreign {
-                let name = format!("team-{i}-{k}");
-                let tg = TargetGroup {
-                    arn: format!(
-                        "arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:targetgroup/{name}/{:016x}",
-                        0xf000_0000u64 + (i * 10_000 + k) as u64
-                    ),
-                    name,
-                    port: 80,
-                    vpc_id: "vpc-foreign".into(),
-                    health_check_path: "/".into(),
-                    tags: Tags::new(),
-                    targets: Vec::new(),
-                };
-                let rule = Rule {
-                    arn: format!(
-                        "{}/{:016x}",
-                        rule_arn_base(&alb.listener_arn),
-                        0xf000_0000u64 + k as u64
-                    ),
-                    listener: alb.listener_arn.clone(),
-                    // Below any band previewd is given.
-                    priority: Some(k as i32 + 1),
-                    hosts: vec![format!("team-{k}.example.com")],
-                    target_group_arn: Some(tg.arn.clone()),
-                    tags: Tags::new(),
-                };
-                state.target_groups.insert(tg.arn.clone(), tg);
-                state.rules.insert(rule.arn.clone(), rule);
-            }
+            crate::foreign::preload(&mut state, i, alb, region);
         }
         state
     }
@@ -200,7 +171,7 @@ fn observed_tg(t: &TargetGroup) -> ObservedTargetGroup {
     }
 }
 
-fn rule_arn_base(listener_arn: &str) -> String {
+pub(crate) fn rule_arn_base(listener_arn: &str) -> String {
     listener_arn.replacen(":listener/", ":listener-rule/", 1)
 }
 

@@ -3,8 +3,9 @@
 //! nor throttled, and a conflict is a bug in the test, so it panics.
 
 use crate::Sim;
+use crate::config::{ACCOUNT, SimAlb};
 use crate::dns::normalize;
-use crate::elb::{Rule, TargetGroup};
+use crate::elb::{ElbState, Rule, TargetGroup, rule_arn_base};
 use crate::logs::LogGroup;
 use crate::service::{Service, Status};
 use crate::taskdefs::Revision;
@@ -196,5 +197,40 @@ impl Sim {
             stopped: Vec::new(),
         };
         w.ecs.services.insert(name.to_string(), svc);
+    }
+}
+
+/// The `i`-th load balancer's foreign rules, each forwarding to its own
+/// foreign target group, as the world starts.
+pub(crate) fn preload(state: &mut ElbState, i: usize, alb: &SimAlb, region: &str) {
+    for k in 0..alb.foreign {
+        let name = format!("team-{i}-{k}");
+        let tg = TargetGroup {
+            arn: format!(
+                "arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:targetgroup/{name}/{:016x}",
+                0xf000_0000u64 + (i * 10_000 + k) as u64
+            ),
+            name,
+            port: 80,
+            vpc_id: "vpc-foreign".into(),
+            health_check_path: "/".into(),
+            tags: Tags::new(),
+            targets: Vec::new(),
+        };
+        let rule = Rule {
+            arn: format!(
+                "{}/{:016x}",
+                rule_arn_base(&alb.listener_arn),
+                0xf000_0000u64 + k as u64
+            ),
+            listener: alb.listener_arn.clone(),
+            // Below any band previewd is given.
+            priority: Some(k as i32 + 1),
+            hosts: vec![format!("team-{k}.example.com")],
+            target_group_arn: Some(tg.arn.clone()),
+            tags: Tags::new(),
+        };
+        state.target_groups.insert(tg.arn.clone(), tg);
+        state.rules.insert(rule.arn.clone(), rule);
     }
 }
