@@ -152,44 +152,55 @@ impl Reconciler {
             } => (listener, plan, *observation),
         };
         let mut choosing = None;
-        let (listener, Plan { changes, verdict }) =
-            if must_confirm(&first, p) {
-                let o = if fresh {
-                    o
-                } else {
-                    self.observer
-                        .observe(p, &w, service, Freshness::After(began), Some(&listener))
-                        .await
-                        .map_err(observe_err)?
-                };
-                let held = self.store.reservations(&p.key).await.map_err(|source| {
-                    ExecuteError::Store {
+        let (listener, Plan { changes, verdict }) = if must_confirm(&first, p) {
+            let o = if fresh {
+                o
+            } else {
+                self.observer
+                    .observe(p, &w, service, Freshness::After(began), Some(&listener))
+                    .await
+                    .map_err(observe_err)?
+            };
+            let held =
+                self.store
+                    .reservations(&p.key)
+                    .await
+                    .map_err(|source| ExecuteError::Store {
                         step: "ReservedPriorities",
                         source,
-                    }
-                })?;
-                // Passes planning at once would all pick the same lowest free
-                // priority and all but one lose it, and all count the same
-                // room on a listener; what passes still under way chose counts
-                // as taken, decided under one lock.
-                let mut pending = self.choosing.lock().expect("not poisoned");
-                let mut all = held;
-                all.extend(pending.iter().map(|(l, prio)| Reservation {
-                    listener_arn: l.clone(),
-                    priority: *prio,
-                }));
-                match self.plan_placed(p, o, &all, Some(&all)) {
-                    Placed::Waiting(why) => return Ok(Verdict::Waiting(why)),
-                    Placed::Planned { listener, plan, .. } => {
-                        choosing =
-                            reserved_priority(&plan.changes).map(|prio| (listener.clone(), prio));
-                        pending.extend(choosing.clone());
-                        (listener, plan)
-                    }
+                    })?;
+            // Passes planning at once would all pick the same lowest free
+            // priority and all but one lose it, and all count the same
+            // room on a listener; what passes still under way chose counts
+            // as taken, decided under one lock.
+            let mut pending = self.choosing.lock().expect("not poisoned");
+            // A pass under way has its reservation in the store too
+            // once it executed ReservePriority: counted once (a
+            // priority is held once per listener).
+            let mut all = held;
+            all.extend(
+                pending
+                    .iter()
+                    .map(|(l, prio)| Reservation {
+                        listener_arn: l.clone(),
+                        priority: *prio,
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            all.sort_by(|a, b| (&a.listener_arn, a.priority).cmp(&(&b.listener_arn, b.priority)));
+            all.dedup();
+            match self.plan_placed(p, o, &all, Some(&all)) {
+                Placed::Waiting(why) => return Ok(Verdict::Waiting(why)),
+                Placed::Planned { listener, plan, .. } => {
+                    choosing =
+                        reserved_priority(&plan.changes).map(|prio| (listener.clone(), prio));
+                    pending.extend(choosing.clone());
+                    (listener, plan)
                 }
-            } else {
-                (listener, first)
-            };
+            }
+        } else {
+            (listener, first)
+        };
         let _chosen = choosing.map(|slot| Chosen(&self.choosing, slot));
         if !changes.is_empty() {
             let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
