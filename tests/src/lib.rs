@@ -64,6 +64,22 @@ impl RunningController {
         Self { cancel, task }
     }
 
+    /// Like [`RunningController::start`], placing previews on `pool`.
+    pub fn start_pool(
+        store: Arc<dyn Store>,
+        sim: &Sim,
+        template: Arc<Template>,
+        pool: Arc<previewd_core::pool::Pool>,
+        config: ControllerConfig,
+    ) -> Self {
+        let reconciler = Arc::new(
+            Reconciler::new(store, Cloud::from_one(sim.clone()), template, config).with_pool(pool),
+        );
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(Controller::new(reconciler).run(cancel.clone()));
+        Self { cancel, task }
+    }
+
     /// SIGTERM: stop claiming, let passes under way finish.
     pub async fn stop(self) {
         self.cancel.cancel();

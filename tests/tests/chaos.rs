@@ -194,6 +194,7 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
         cloud: previewd_controller::Cloud::from_one(sim.clone()),
         store: store.clone(),
         template: Arc::new(Template::default()),
+        pool: Arc::new(previewd_core::pool::Pool::single(&Template::default())),
     };
     let mut s = Schedule {
         seed,

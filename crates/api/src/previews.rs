@@ -30,6 +30,8 @@ pub struct PreviewView {
     pub conditions: Conditions,
     pub last_error: Option<LastError>,
     pub rule_priority: Option<i32>,
+    /// The listener of the pool the preview is placed on, once it is.
+    pub listener_arn: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Option<Timestamp>,
@@ -68,6 +70,7 @@ impl PreviewView {
             conditions: p.status.conditions,
             last_error: p.status.last_error,
             rule_priority: p.rule_priority,
+            listener_arn: p.listener_arn,
             created_at: p.created_at,
             updated_at: p.updated_at,
             expires_at: p.expires_at,

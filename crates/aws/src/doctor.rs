@@ -126,35 +126,46 @@ impl Aws {
         });
     }
 
+    /// One row per listener of the pool (`cloud.listeners`, or the one
+    /// `cloud.listener_arn`).
     async fn check_listener(&self, out: &mut Vec<Check>) {
         let op = Op::DescribeListeners;
-        let arn = &self.settings.listener_arn;
-        let r = self
-            .elb
-            .describe_listeners()
-            .listener_arns(arn)
-            .send()
-            .await;
-        out.push(match r {
-            Ok(o) => match o.listeners().first() {
-                Some(l) => {
-                    let protocol = l.protocol().map(|p| p.as_str()).unwrap_or("?");
-                    let verdict = if protocol == "HTTPS" {
-                        Verdict::Ok
-                    } else {
-                        Verdict::Warning
-                    };
-                    row(
-                        "ALB listener",
-                        verdict,
-                        format!("{protocol}:{} on {}", l.port().unwrap_or(0), l.load_balancer_arn().unwrap_or("?")),
-                        if verdict == Verdict::Ok { "" } else { "previews are usually served on an HTTPS listener with a wildcard certificate" },
-                    )
-                }
-                None => row("ALB listener", Verdict::Problem, "not found", "fix cloud.listener_arn"),
-            },
-            Err(e) => denied_or(op, e, "ALB listener", "fix cloud.listener_arn"),
-        });
+        let mut arns = self.settings.listener_arns.clone();
+        if arns.is_empty() {
+            arns.push(self.settings.listener_arn.clone());
+        }
+        let fix = "fix cloud.listeners (or cloud.listener_arn)";
+        for arn in &arns {
+            let r = self
+                .elb
+                .describe_listeners()
+                .listener_arns(arn)
+                .send()
+                .await;
+            let name = "ALB listener";
+            let which = short_listener(arn);
+            let fix = format!("{which}: {fix}");
+            out.push(match r {
+                Ok(o) => match o.listeners().first() {
+                    Some(l) => {
+                        let protocol = l.protocol().map(|p| p.as_str()).unwrap_or("?");
+                        let verdict = if protocol == "HTTPS" {
+                            Verdict::Ok
+                        } else {
+                            Verdict::Warning
+                        };
+                        row(
+                            name,
+                            verdict,
+                            format!("{which}: {protocol}:{} on {}", l.port().unwrap_or(0), l.load_balancer_arn().unwrap_or("?")),
+                            if verdict == Verdict::Ok { "" } else { "previews are usually served on an HTTPS listener with a wildcard certificate" },
+                        )
+                    }
+                    None => row(name, Verdict::Problem, format!("{which}: not found"), &fix),
+                },
+                Err(e) => denied_or(op, e, name, &fix),
+            });
+        }
     }
 
     async fn check_zone(&self, input: &DoctorInput, out: &mut Vec<Check>) {
@@ -348,6 +359,11 @@ pub fn table(checks: &[Check]) -> (String, bool) {
     }
     let ok = checks.iter().all(|c| c.verdict != Verdict::Problem);
     (s, ok)
+}
+
+/// `app/<alb>/<id>/<id>` of a listener ARN: enough to tell them apart.
+fn short_listener(arn: &str) -> &str {
+    arn.split_once(":listener/").map_or(arn, |(_, rest)| rest)
 }
 
 #[cfg(test)]

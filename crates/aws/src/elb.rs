@@ -70,32 +70,36 @@ fn forwards_to(rule: &t::Rule) -> Option<String> {
 }
 
 impl Aws {
-    /// The listener's load balancer, looked up once.
-    async fn load_balancer_arn(&self) -> CloudResult<String> {
-        self.load_balancer_arn
-            .get_or_try_init(|| async {
-                let out = self
-                    .run(
-                        Op::DescribeListeners,
-                        self.elb
-                            .describe_listeners()
-                            .listener_arns(&self.settings.listener_arn)
-                            .send(),
-                    )
-                    .await?;
-                out.listeners()
-                    .first()
-                    .and_then(|l| l.load_balancer_arn())
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        CloudError::NotFound(format!(
-                            "ListenerNotFound: {}",
-                            self.settings.listener_arn
-                        ))
-                    })
-            })
-            .await
-            .cloned()
+    /// A listener's load balancer, looked up once per listener.
+    async fn load_balancer_arn(&self, listener_arn: &str) -> CloudResult<String> {
+        if let Some(lb) = self
+            .load_balancer_arns
+            .lock()
+            .expect("not poisoned")
+            .get(listener_arn)
+        {
+            return Ok(lb.clone());
+        }
+        let out = self
+            .run(
+                Op::DescribeListeners,
+                self.elb
+                    .describe_listeners()
+                    .listener_arns(listener_arn)
+                    .send(),
+            )
+            .await?;
+        let lb = out
+            .listeners()
+            .first()
+            .and_then(|l| l.load_balancer_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| CloudError::NotFound(format!("ListenerNotFound: {listener_arn}")))?;
+        self.load_balancer_arns
+            .lock()
+            .expect("not poisoned")
+            .insert(listener_arn.to_owned(), lb.clone());
+        Ok(lb)
     }
 
     /// Every rule of one listener, paged.
@@ -179,9 +183,9 @@ impl Aws {
 impl Aws {
     /// The listener's rules (without their tags: DescribeRules has none)
     /// and how full its load balancer is.
-    async fn listener_state(&self) -> CloudResult<ListenerState> {
-        let lb = self.load_balancer_arn().await?;
-        let rules = self.rules_of(&self.settings.listener_arn).await?;
+    async fn listener_state(&self, listener_arn: &str) -> CloudResult<ListenerState> {
+        let lb = self.load_balancer_arn(listener_arn).await?;
+        let rules = self.rules_of(listener_arn).await?;
         let custom: Vec<String> = rules
             .iter()
             .filter(|r| !r.is_default().unwrap_or(false))
@@ -200,7 +204,7 @@ impl Aws {
             let Some(arn) = l.listener_arn() else {
                 continue;
             };
-            if arn != self.settings.listener_arn {
+            if arn != listener_arn {
                 let theirs = self.rules_of(arn).await?;
                 alb_rules += theirs
                     .iter()
@@ -227,8 +231,6 @@ impl Aws {
             rules,
             alb_target_groups,
             alb_rules,
-            // AWS's own hard limit (100) applies.
-            target_group_limit: None,
         })
     }
 
@@ -257,8 +259,8 @@ impl Aws {
 
 #[async_trait]
 impl LoadBalancer for Aws {
-    async fn listener(&self) -> CloudResult<ListenerState> {
-        self.listener_state().await
+    async fn listener(&self, listener_arn: &str) -> CloudResult<ListenerState> {
+        self.listener_state(listener_arn).await
     }
 
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {
@@ -339,7 +341,7 @@ impl LoadBalancer for Aws {
                 Op::CreateRule,
                 self.elb
                     .create_rule()
-                    .listener_arn(&self.settings.listener_arn)
+                    .listener_arn(&spec.listener_arn)
                     .priority(spec.priority)
                     .conditions(host_condition(&spec.host))
                     .actions(forward(target_group_arn))

@@ -38,7 +38,6 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use previewd_core::limits::{MAX_PACED_WAIT, Pacer, paced_out};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// Where previewd's resources live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +46,11 @@ pub struct Settings {
     pub region: Option<String>,
     /// The ECS cluster previews run in (name or ARN).
     pub cluster: String,
-    /// The shared HTTPS listener the preview rules go on.
+    /// The pool's first listener (the single-listener configuration's).
     pub listener_arn: String,
+    /// Every listener of the pool, the first included: what the doctor
+    /// checks. Rules go on the listener their `RuleSpec` names.
+    pub listener_arns: Vec<String>,
     /// The Route53 zone preview records go in.
     pub hosted_zone_id: String,
     /// A bound on each call, retries included.
@@ -69,8 +71,8 @@ pub struct Aws {
     /// The image check (DescribeImages), and the doctor's look at the
     /// repository's lifecycle.
     ecr: aws_sdk_ecr::Client,
-    /// The listener's load balancer, looked up once.
-    load_balancer_arn: OnceCell<String>,
+    /// Each listener's load balancer, looked up once.
+    load_balancer_arns: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// previewd's share of the account's API buckets; every request waits
     /// for its tokens here, page by page.
     pacer: Option<Arc<Pacer>>,
@@ -107,7 +109,7 @@ impl Aws {
             ec2: aws_sdk_ec2::Client::new(&shared),
             ecr: aws_sdk_ecr::Client::new(&shared),
             settings,
-            load_balancer_arn: OnceCell::new(),
+            load_balancer_arns: std::sync::Mutex::default(),
             pacer: None,
         }
     }

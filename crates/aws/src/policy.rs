@@ -11,9 +11,13 @@ use std::collections::BTreeMap;
 /// What the policy is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyScope {
-    /// The shared listener; region, account, partition and load balancer
-    /// are read from its ARN.
+    /// The pool's first listener; region, account, partition and load
+    /// balancer are read from its ARN.
     pub listener_arn: String,
+    /// The other listeners of the pool (`cloud.listeners` after the
+    /// first); each must be an ALB listener ARN in the same account and
+    /// Region. The policy covers every one.
+    pub more_listeners: Vec<String>,
     pub cluster: String,
     /// Starts every ECS, target-group and log-group name (`naming.prefix`).
     pub prefix: String,
@@ -36,7 +40,9 @@ pub fn required_actions() -> Vec<String> {
 /// A configuration the policy cannot be written for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("cloud.listener_arn: {0:?} is not an ALB listener ARN")]
+    #[error(
+        "cloud.listeners: {0:?} is not an ALB listener ARN in the account and Region of the first"
+    )]
     Listener(String),
 }
 
@@ -48,6 +54,18 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
         return Err(PolicyError::Listener(s.listener_arn.clone()));
     };
     let (partition, region, account) = (parts[1], parts[3], parts[4]);
+    // Every listener of the pool, each with its rules.
+    let mut listeners = vec![(s.listener_arn.clone(), path.to_owned())];
+    for other in &s.more_listeners {
+        let p: Vec<&str> = other.split(':').collect();
+        let other_path = p.get(5).and_then(|p| p.strip_prefix("listener/app/"));
+        match other_path {
+            Some(op) if p.len() == 6 && p[1..5] == parts[1..5] => {
+                listeners.push((other.clone(), op.to_owned()));
+            }
+            _ => return Err(PolicyError::Listener(other.clone())),
+        }
+    }
     // path = NAME/LB_ID/LISTENER_ID
     let arn = |service: &str, resource: String| {
         format!("arn:{partition}:{service}:{region}:{account}:{resource}")
@@ -80,14 +98,21 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
             Scope::EcsTaskDefinitions => ("EcsTaskDefinitions", json!("*"), None),
             Scope::ElbRules => (
                 "ElbRulesOnTheSharedListener",
-                json!([
-                    s.listener_arn.clone(),
-                    arn(
+                {
+                    let mut resources = Vec::new();
+                    for (listener, path) in &listeners {
+                        resources.push(listener.clone());
+                        resources.push(arn(
+                            "elasticloadbalancing",
+                            format!("listener-rule/app/{path}/*"),
+                        ));
+                    }
+                    resources.push(arn(
                         "elasticloadbalancing",
-                        format!("listener-rule/app/{path}/*")
-                    ),
-                    arn("elasticloadbalancing", format!("targetgroup/{prefix}*/*")),
-                ]),
+                        format!("targetgroup/{prefix}*/*"),
+                    ));
+                    json!(resources)
+                },
                 None,
             ),
             Scope::ElbTargetGroups => (
@@ -196,6 +221,7 @@ mod tests {
     fn example() -> PolicyScope {
         PolicyScope {
             listener_arn: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/previews/50dc6c495c0c9188/f2f7dc8efc522ab2".into(),
+            more_listeners: Vec::new(),
             cluster: "previews".into(),
             prefix: "pv".into(),
             hosted_zone_id: "Z0123456789ABC".into(),
@@ -285,6 +311,41 @@ mod tests {
             "arn:aws:ecr:eu-west-1:123456789012:repository/previews",
         ] {
             assert!(text.contains(scoped), "missing {scoped}");
+        }
+    }
+
+    #[test]
+    fn every_listener_of_the_pool_is_covered() {
+        let mut s = example();
+        s.more_listeners = vec![
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/previews-2/aaaa/bbbb"
+                .into(),
+        ];
+        let p = policy(&s).unwrap();
+        let rules = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["Sid"] == "ElbRulesOnTheSharedListener")
+            .unwrap()["Resource"]
+            .to_string();
+        for scoped in [
+            "listener/app/previews/50dc6c495c0c9188/f2f7dc8efc522ab2\"",
+            "listener-rule/app/previews/50dc6c495c0c9188/f2f7dc8efc522ab2/*",
+            "listener/app/previews-2/aaaa/bbbb\"",
+            "listener-rule/app/previews-2/aaaa/bbbb/*",
+        ] {
+            assert!(rules.contains(scoped), "missing {scoped} in {rules}");
+        }
+        // Another account's or Region's listener is not one previewd's
+        // policy can be written for.
+        for bad in [
+            "arn:aws:elasticloadbalancing:eu-west-2:123456789012:listener/app/x/1/1",
+            "arn:aws:elasticloadbalancing:eu-west-1:999999999999:listener/app/x/1/1",
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/x/1",
+        ] {
+            s.more_listeners = vec![bad.into()];
+            assert_eq!(policy(&s), Err(PolicyError::Listener(bad.into())));
         }
     }
 

@@ -8,15 +8,20 @@
 //! What it pays that a hand-written script might not: finding its listener
 //! rule lists the listener's rules with their tags (`tagged::listener`:
 //! DescribeRules pages plus DescribeTags for every rule, 20 per call).
+//!
+//! With several load balancers a script is given one, first come first
+//! served, 100 previews to each (a spreadsheet's placement), and keeps it.
 
 use previewd_controller::Cloud;
 use previewd_core::CloudError;
 use previewd_core::error::gone_is_fine;
 use previewd_core::model::{Phase, Preview, PreviewSpec};
 use previewd_core::observed::ServiceStatus;
+use previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB;
 use previewd_core::plan::{
     Change, Observation, Plan, Verdict, needs_stopped_reason, needs_target_health, plan,
 };
+use previewd_core::pool::{Pool, template_for};
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{Template, Wanted, render};
 use previewd_core::tagged;
@@ -36,7 +41,12 @@ pub struct Baseline {
     /// How long a script sleeps between looks while a preview converges
     /// (previewd's `progress_interval`, for a like-for-like comparison).
     pub poll: Duration,
-    priorities: Arc<Mutex<BTreeMap<String, i32>>>,
+    /// The listeners, one per load balancer.
+    pub pool: Arc<Pool>,
+    /// Slug → (listener index, rule priority on it).
+    priorities: Arc<Mutex<BTreeMap<String, (usize, i32)>>>,
+    /// Slug → listener index, given once.
+    placed: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
 /// Why a script gave up.
@@ -83,13 +93,33 @@ where
 }
 
 impl Baseline {
-    pub fn new(cloud: Cloud, template: Template, poll: Duration) -> Self {
+    pub fn new(cloud: Cloud, template: Template, pool: Pool, poll: Duration) -> Self {
         Self {
             cloud,
             poll,
             template: Arc::new(template),
+            pool: Arc::new(pool),
             priorities: Arc::new(Mutex::new(BTreeMap::new())),
+            placed: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// The listener the preview's script uses: its own once given, else
+    /// the first with fewer than 100 previews given to it.
+    fn listener_of(&self, slug: &str) -> usize {
+        let mut placed = self.placed.lock().expect("not poisoned");
+        if let Some(i) = placed.get(slug) {
+            return *i;
+        }
+        let mut count = vec![0usize; self.pool.listeners.len()];
+        for i in placed.values() {
+            count[*i] += 1;
+        }
+        let i = (0..count.len())
+            .find(|i| count[*i] < MAX_TARGET_GROUPS_PER_ALB)
+            .unwrap_or(0);
+        placed.insert(slug.to_owned(), i);
+        i
     }
 
     /// A preview row as the script knows it (it keeps no table).
@@ -115,7 +145,7 @@ impl Baseline {
             .lock()
             .expect("not poisoned")
             .get(&slug)
-            .copied();
+            .map(|(_, prio)| *prio);
         p
     }
 
@@ -124,6 +154,7 @@ impl Baseline {
         &self,
         p: &Preview,
         w: &Wanted,
+        listener_arn: &str,
         deadline: Instant,
     ) -> Result<Observation, BaselineError> {
         let c = &self.cloud;
@@ -157,7 +188,7 @@ impl Baseline {
         .into_iter()
         .find(|t| t.name == n.target_group);
         let listener = retry("DescribeRules", deadline, || {
-            tagged::listener(c.load_balancer.as_ref())
+            tagged::listener(c.load_balancer.as_ref(), listener_arn)
         })
         .await?;
         let records = retry("ListResourceRecordSets", deadline, || c.dns.records())
@@ -217,23 +248,26 @@ impl Baseline {
             image: Default::default(),
             // The baseline keeps every revision, as a naive tool would.
             revisions: None,
+            pool: Default::default(),
         })
     }
 
     /// One look: describe everything, plan, apply. Returns the verdict.
     pub async fn look(&self, p: &mut Preview, deadline: Instant) -> Result<Plan, BaselineError> {
-        let w = render(&self.template, p);
-        let o = self.observe(p, &w, deadline).await?;
+        let i = self.listener_of(&p.slug);
+        let t = template_for(&self.template, &self.pool.listeners[i]);
+        let w = render(&t, p);
+        let o = self.observe(p, &w, &t.listener_arn, deadline).await?;
         let reserved: BTreeSet<i32> = self
             .priorities
             .lock()
             .expect("not poisoned")
             .iter()
-            .filter(|(slug, _)| **slug != p.slug)
-            .map(|(_, prio)| *prio)
+            .filter(|(slug, (l, _))| **slug != p.slug && *l == i)
+            .map(|(_, (_, prio))| *prio)
             .collect();
-        let planned = plan(&self.template, p, &w, &o, &reserved);
-        self.apply(p, &planned.changes, deadline).await?;
+        let planned = plan(&t, p, &w, &o, &reserved);
+        self.apply(p, i, &planned.changes, deadline).await?;
         Ok(planned)
     }
 
@@ -265,6 +299,7 @@ impl Baseline {
     async fn apply(
         &self,
         p: &mut Preview,
+        listener: usize,
         changes: &[Change],
         deadline: Instant,
     ) -> Result<(), BaselineError> {
@@ -309,10 +344,13 @@ impl Baseline {
                 }
                 Change::ReservePriority(prio) => {
                     let mut held = self.priorities.lock().expect("not poisoned");
-                    if held.iter().any(|(slug, x)| x == prio && *slug != p.slug) {
+                    if held
+                        .iter()
+                        .any(|(slug, x)| *x == (listener, *prio) && *slug != p.slug)
+                    {
                         return Err(BaselineError::Contended(*prio));
                     }
-                    held.insert(p.slug.clone(), *prio);
+                    held.insert(p.slug.clone(), (listener, *prio));
                     p.rule_priority = Some(*prio);
                 }
                 Change::ReleasePriority => {

@@ -3,6 +3,7 @@
 //! renewals).
 
 use async_trait::async_trait;
+use previewd_core::pool::Reservation;
 use previewd_core::ports::{Delivery, Store, StoreResult, SweepLock};
 use previewd_core::{
     Command, Effect, Event, ListFilter, OutboxItem, Preview, PreviewKey, StatusUpdate, Timestamp,
@@ -175,14 +176,26 @@ impl Store for Counted {
         self.inner.record_status(key, owner, update, now).await
     }
 
-    async fn set_rule_priority(&self, key: &PreviewKey, priority: Option<i32>) -> StoreResult<()> {
+    async fn set_rule_priority(
+        &self,
+        key: &PreviewKey,
+        listener_arn: Option<&str>,
+        priority: Option<i32>,
+    ) -> StoreResult<()> {
         self.note("set_rule_priority");
-        self.inner.set_rule_priority(key, priority).await
+        self.inner
+            .set_rule_priority(key, listener_arn, priority)
+            .await
     }
 
-    async fn reserved_priorities(&self, except: &PreviewKey) -> StoreResult<Vec<i32>> {
-        self.note("reserved_priorities");
-        self.inner.reserved_priorities(except).await
+    async fn reservations(&self, except: &PreviewKey) -> StoreResult<Vec<Reservation>> {
+        self.note("reservations");
+        self.inner.reservations(except).await
+    }
+
+    async fn adopt_unplaced(&self, first: &str) -> StoreResult<u64> {
+        self.note("adopt_unplaced");
+        self.inner.adopt_unplaced(first).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {

@@ -9,6 +9,8 @@ use previewd_core::key::PreviewKey;
 use previewd_core::limits::{Limits, Pacer};
 use previewd_core::model::{ListFilter, Phase};
 use previewd_core::naming::NamingConfig;
+use previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB;
+use previewd_core::pool::{Pool, PoolListener};
 use previewd_core::ports::Store;
 use previewd_core::render::Template;
 use previewd_sim::{Sim, SimConfig};
@@ -39,9 +41,12 @@ pub struct SimParams {
     pub healthy_after_ms: u64,
     /// AWS's published token buckets (docs/aws-limits.md) are enforced.
     pub throttling: bool,
-    /// Target groups (and rules) per ALB; AWS's hard limit is 100. Raised
-    /// only where a run says so, because previewd serves one listener.
-    pub alb_capacity: usize,
+    /// Load balancers in the sim, each at AWS's true limits (100 target
+    /// groups, a rule quota of 100) with one listener of previewd's pool.
+    pub albs: usize,
+    /// Other teams' rules (each forwarding to its own target group) on
+    /// every listener, taking up room as on a shared listener.
+    pub foreign: usize,
     /// How soon a converging preview is looked at again: previewd's
     /// `progress_interval` and the baseline script's poll alike.
     pub progress_ms: u64,
@@ -57,7 +62,8 @@ impl SimParams {
             stable_after_ms: 3000,
             healthy_after_ms: 2000,
             throttling: true,
-            alb_capacity: 100,
+            albs: 1,
+            foreign: 0,
             progress_ms: 5000,
             workers: ControllerConfig::default().workers,
         }
@@ -83,21 +89,41 @@ impl SimParams {
             target_healthy_after: Duration::from_millis(self.healthy_after_ms),
             drain_after: Duration::from_millis(self.stable_after_ms),
             throttling: self.throttling,
-            max_target_groups_per_alb: self.alb_capacity,
-            alb_rule_quota: self.alb_capacity,
             ..SimConfig::default()
         }
+        .with_albs(self.albs.max(1), self.foreign)
     }
 
-    /// The controller's template for this account: rule quota and priority
-    /// band wide enough for the ALB's capacity.
+    /// The controller's template for this account (the first load
+    /// balancer's listener, as `Template::default` names it).
     pub fn template(&self) -> Template {
-        let t = Template::default();
-        Template {
-            alb_rule_quota: self.alb_capacity,
-            priority_band: (1000, 1000 + self.alb_capacity.max(1000) as i32 - 1),
-            ..t
-        }
+        Template::default()
+    }
+
+    /// Load balancers enough for `n` previews at AWS's limits, with room
+    /// for the foreign rules on each.
+    pub fn albs_for(n: usize, foreign: usize) -> usize {
+        let room = MAX_TARGET_GROUPS_PER_ALB.saturating_sub(foreign).max(1);
+        n.div_ceil(room).max(1)
+    }
+}
+
+/// previewd's pool: one listener per simulated load balancer, in order.
+pub fn pool_of(sim: &Sim, t: &Template) -> Pool {
+    Pool {
+        listeners: sim
+            .config()
+            .albs
+            .iter()
+            .map(|a| PoolListener {
+                arn: a.listener_arn.clone(),
+                alb_dns_name: a.dns_name.clone(),
+                alb_zone_id: a.zone_id.clone(),
+                priority_band: t.priority_band,
+                rule_quota: a.rule_quota,
+                draining: false,
+            })
+            .collect(),
     }
 }
 
@@ -261,12 +287,10 @@ impl Daemon {
             images: Arc::new(self.sim.clone()),
             pacer: Some(pacer),
         };
-        let reconciler = Arc::new(Reconciler::new(
-            self.store.clone(),
-            cloud,
-            self.template.clone(),
-            cfg,
-        ));
+        let pool = Arc::new(pool_of(&self.sim, &self.template));
+        let reconciler = Arc::new(
+            Reconciler::new(self.store.clone(), cloud, self.template.clone(), cfg).with_pool(pool),
+        );
         let cancel = CancellationToken::new();
         let task = tokio::spawn(Controller::new(reconciler).run(cancel.clone()));
         self.controller = Some((cancel, task));

@@ -15,10 +15,14 @@ struct Cli {
     /// Simulated latency of every AWS request.
     #[arg(long, default_value_t = 30, global = true)]
     latency_ms: u64,
-    /// Target groups and rules per ALB in the sim (AWS: 100, not
-    /// adjustable). Raise it only to run more previews than one ALB holds.
-    #[arg(long, default_value_t = 100, global = true)]
-    alb_capacity: usize,
+    /// Load balancers in the sim, each at AWS's true limits (100 target
+    /// groups, 100 rules) with one listener in previewd's pool. Default:
+    /// as many as the run's previews need.
+    #[arg(long, global = true)]
+    albs: Option<usize>,
+    /// Other teams' rules and target groups on each listener.
+    #[arg(long, default_value_t = 0, global = true)]
+    foreign: usize,
     /// previewd's reconciles at once (`controller.workers`); its default
     /// when not given.
     #[arg(long, global = true)]
@@ -128,17 +132,23 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let mut params = SimParams::aws_like(cli.latency_ms);
-    params.alb_capacity = cli.alb_capacity;
     if let Some(w) = cli.workers {
         params.workers = w;
     }
-    if cli.alb_capacity != 100 {
-        eprintln!(
-            "NOTE: the sim's ALB capacity is raised to {} target groups and rules (AWS: 100, \
-             a hard limit); previewd serves one listener today",
-            cli.alb_capacity
-        );
-    }
+    // How many previews the run holds at once, for the default pool size.
+    let held = match &cli.scenario {
+        Scenario::Burst { n, .. }
+        | Scenario::Steady { n, .. }
+        | Scenario::Redeploy { n, .. }
+        | Scenario::Lease { n, .. }
+        | Scenario::Memory { n, .. } => *n,
+        Scenario::Reaction { probes, busy_n } => probes + busy_n,
+        Scenario::Dispatch { .. } | Scenario::Chart { .. } => 1,
+    };
+    params.foreign = cli.foreign;
+    params.albs = cli
+        .albs
+        .unwrap_or_else(|| SimParams::albs_for(held, cli.foreign));
     let out: Outcome = match cli.scenario {
         Scenario::Burst { n, system } => scenarios::burst::burst(system, n, &params).await?,
         Scenario::Steady {

@@ -21,6 +21,9 @@ pub struct Executor<'a> {
     pub dns: Option<&'a DnsBatcher>,
     /// Holds and releases a preview's rule priority.
     pub store: &'a dyn Store,
+    /// The listener the plan was made for: a reserved priority is held
+    /// on it (a sweep reserves none).
+    pub listener: Option<&'a str>,
 }
 
 /// Whose changes these are.
@@ -86,12 +89,17 @@ impl Executor<'_> {
                     let Subject::Preview(key) = subject else {
                         return Err(incomplete(step, "no preview row"));
                     };
-                    let priority = match change {
-                        Change::ReservePriority(p) => Some(*p),
-                        _ => None,
+                    let (listener, priority) = match change {
+                        Change::ReservePriority(p) => {
+                            let Some(l) = self.listener else {
+                                return Err(incomplete(step, "no listener"));
+                            };
+                            (Some(l), Some(*p))
+                        }
+                        _ => (None, None),
                     };
                     self.store
-                        .set_rule_priority(key, priority)
+                        .set_rule_priority(key, listener, priority)
                         .await
                         .map_err(|source| ExecuteError::Store { step, source })?;
                     Ok(())

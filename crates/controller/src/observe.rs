@@ -1,8 +1,12 @@
 //! Batched, cached observation of AWS, shared by every reconcile.
 //!
-//! Listings that cover all previews at once — the listener's rules, the
-//! target groups, the log groups, the zone's records — are fetched once and
-//! shared, the way Kubernetes informers share one watch. A pass that only
+//! Listings that cover all previews at once — each pool listener's rules,
+//! the target groups, the log groups, the zone's records — are fetched once
+//! and shared, the way Kubernetes informers share one watch. Each listener
+//! of the pool has its own listing (one paged DescribeRules); one listing
+//! of target groups serves them all. A pass reads the listener it is
+//! placed on (its `focus`) as fresh as it needs, the others as cached,
+//! which is all placement needs to count their room. A pass that only
 //! confirms the steady state may use a listing up to `cache_max_age` old; a
 //! pass that is about to change something asks for one fetched after it
 //! began, and concurrent askers share a single fetch.
@@ -42,9 +46,11 @@ use previewd_core::operations::Op;
 use previewd_core::plan::{
     Observation, needs_revisions, needs_stopped_reason, needs_target_health, needs_task_definition,
 };
+use previewd_core::pool::Pool;
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{DnsMode, Template, Wanted};
 use previewd_core::tags::{self, Tags};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +59,11 @@ use tokio::time::Instant;
 mod cache;
 mod elb_tags;
 mod images;
+mod join;
+
+fn listener_caches(pool: &Pool) -> BTreeMap<String, Cache<ListenerState>> {
+    pool.arns().map(|a| (a.to_owned(), Cache::new())).collect()
+}
 
 use cache::{Cache, Pacing};
 
@@ -67,11 +78,14 @@ const LISTINGS: [Op; 4] = [
 pub struct Observer {
     cloud: Cloud,
     template: Arc<Template>,
+    /// The listeners previews are placed on.
+    pool: Arc<Pool>,
     max_age: Duration,
     /// The least time between two fetches of one listing, while the
     /// listing's buckets run low.
     min_gap: Duration,
-    listener: Cache<ListenerState>,
+    /// One listing per pool listener, by ARN.
+    listeners: BTreeMap<String, Cache<ListenerState>>,
     target_groups: Cache<Vec<ObservedTargetGroup>>,
     log_groups: Cache<Vec<ObservedLogGroup>>,
     records: Cache<Vec<DnsRecord>>,
@@ -114,7 +128,7 @@ pub struct ReadService {
 
 /// The shared listings one observation reads.
 struct Listings {
-    listener: Arc<ListenerState>,
+    listeners: BTreeMap<String, Arc<ListenerState>>,
     target_groups: Arc<Vec<ObservedTargetGroup>>,
     log_groups: Arc<Vec<ObservedLogGroup>>,
     records: Arc<Vec<DnsRecord>>,
@@ -136,14 +150,16 @@ impl Observer {
         min_gap: Duration,
         elb_tags_max_age: Duration,
     ) -> Self {
+        let pool = Arc::new(Pool::single(&template));
         Self {
+            listeners: listener_caches(&pool),
+            pool,
             image_batcher: ImageBatcher::spawn(cloud.images.clone()),
             found_images: std::sync::Mutex::new(std::collections::HashSet::new()),
             cloud,
             template,
             max_age,
             min_gap,
-            listener: Cache::new(),
             target_groups: Cache::new(),
             log_groups: Cache::new(),
             records: Cache::new(),
@@ -153,6 +169,13 @@ impl Observer {
             elb_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags_max_age,
         }
+    }
+
+    /// Observes the listeners of `pool` instead of the template's one.
+    pub fn with_pool(mut self, pool: Arc<Pool>) -> Self {
+        self.listeners = listener_caches(&pool);
+        self.pool = pool;
+        self
     }
 
     /// The spec hash of the revision an ACTIVE service runs.
@@ -294,16 +317,17 @@ impl Observer {
     }
 
     /// The four shared listings, fetched together.
-    async fn listings(&self, not_before: Instant, confirming: bool) -> CloudResult<Listings> {
+    async fn listings(
+        &self,
+        not_before: Instant,
+        confirming: bool,
+        focus: Option<&str>,
+    ) -> CloudResult<Listings> {
         let prefix = self.family_prefix();
         let log_prefix = previewd_core::naming::log_group_prefix(&self.template.naming.prefix);
         let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
-        let ((_, listener), (_, target_groups), (_, log_groups), records) = tokio::try_join!(
-            self.listener.get(
-                not_before,
-                self.pacing(Op::DescribeRules, confirming),
-                || self.fetch_listener()
-            ),
+        let (listeners, (_, target_groups), (_, log_groups), records) = tokio::try_join!(
+            self.listener_listings(not_before, confirming, focus),
             self.target_groups.get(
                 not_before,
                 self.pacing(Op::DescribeTargetGroups, confirming),
@@ -330,7 +354,7 @@ impl Observer {
             },
         )?;
         Ok(Listings {
-            listener,
+            listeners,
             target_groups,
             log_groups,
             records,
@@ -391,13 +415,18 @@ impl Observer {
     }
 
     /// What AWS holds for one preview. `service` is what the runner read
-    /// for the batch, used when it is fresh enough for `freshness`.
+    /// for the batch, used when it is fresh enough for `freshness`;
+    /// `focus` is the listener it is (or is about to be) placed on, read
+    /// as fresh as `freshness` asks (every listener when `None`).
+    /// `Observation::listener` is `focus`'s (the pool's first's without
+    /// one); `Observation::pool` has them all.
     pub async fn observe(
         &self,
         p: &Preview,
         w: &Wanted,
         service: Option<ReadService>,
         freshness: Freshness,
+        focus: Option<&str>,
     ) -> CloudResult<Observation> {
         let (not_before, confirming) = match freshness {
             Freshness::Cached => (
@@ -414,7 +443,7 @@ impl Observer {
             .filter(|s| confirming || s.at >= not_before)
             .map(|s| s.service);
         let (listings, side, image) = tokio::try_join!(
-            self.listings(not_before, confirming),
+            self.listings(not_before, confirming, focus),
             self.service_side(p, w, given),
             self.image(p, w),
         )?;
@@ -455,7 +484,12 @@ impl Observer {
             service: side.service,
             service_spec_hash: side.service_spec_hash,
             target_group,
-            listener: (*listings.listener).clone(),
+            listener: listings
+                .listeners
+                .get(focus.unwrap_or(&self.pool.first().arn))
+                .map(|l| (**l).clone())
+                .unwrap_or_default(),
+            pool: listings.listeners,
             records: listings
                 .records
                 .iter()

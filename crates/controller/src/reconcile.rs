@@ -1,4 +1,5 @@
-//! One reconcile pass over one preview: observe, plan and apply
+//! One reconcile pass over one preview: observe, place it on a listener of
+//! the pool (`previewd_core::pool::place`), plan and apply
 //! ([`Reconciler::attempt`]), then decide the status to write
 //! ([`Reconciler::decide`], `previewd_core::decide`).
 
@@ -9,8 +10,9 @@ use previewd_core::decide::{
     ExecuteError, Outcome, check_ownership, decide, fresh_first, must_confirm, ownership_arns,
     reserved_priority,
 };
-use previewd_core::model::{Preview, StatusUpdate};
-use previewd_core::plan::{Change, Plan, Verdict, plan};
+use previewd_core::model::{Desired, Preview, StatusUpdate};
+use previewd_core::plan::{Change, Observation, Plan, Verdict, plan};
+use previewd_core::pool::{self, Placement, Pool, Reservation, Seat};
 use previewd_core::ports::Store;
 use previewd_core::pr_comment;
 use previewd_core::render::{Template, render};
@@ -18,9 +20,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::time::Instant;
 
+/// A listener and a rule priority on it.
+type Slot = (String, i32);
+
 /// Holds a priority in [`Reconciler::choosing`] until the pass ends (its
 /// reservation is in the store by then, or the pass failed).
-struct Chosen<'a>(&'a std::sync::Mutex<BTreeSet<i32>>, i32);
+struct Chosen<'a>(&'a std::sync::Mutex<BTreeSet<Slot>>, Slot);
 
 impl Drop for Chosen<'_> {
     fn drop(&mut self) {
@@ -35,12 +40,15 @@ pub struct Reconciler {
     pub observer: Observer,
     pub dns: DnsBatcher,
     pub template: Arc<Template>,
+    /// The listeners previews are placed on (a pool of one by default).
+    pub pool: Arc<Pool>,
     pub config: ControllerConfig,
     /// Notified when a status write enqueued reports, so the delivery
     /// worker sends them at once rather than at its next poll.
     pub reported: Arc<tokio::sync::Notify>,
-    /// Rule priorities planned by passes under way in this process.
-    choosing: std::sync::Mutex<BTreeSet<i32>>,
+    /// Listener rule priorities planned by passes under way in this
+    /// process: taken for the others, and counted as placed there.
+    choosing: std::sync::Mutex<BTreeSet<Slot>>,
 }
 
 impl Reconciler {
@@ -61,11 +69,20 @@ impl Reconciler {
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,
             cloud,
+            pool: Arc::new(Pool::single(&template)),
             template,
             config,
             reported: Arc::new(tokio::sync::Notify::new()),
             choosing: std::sync::Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Places previews on the listeners of `pool` instead of the
+    /// template's one.
+    pub fn with_pool(mut self, pool: Arc<Pool>) -> Self {
+        self.observer = self.observer.with_pool(pool.clone());
+        self.pool = pool;
+        self
     }
 
     /// Observes, plans and applies for one preview (the pass up to the
@@ -104,6 +121,7 @@ impl Reconciler {
         service: Option<ReadService>,
         began: Instant,
     ) -> Result<Verdict, ExecuteError> {
+        // Names do not depend on the listener: one rendering observes.
         let w = render(&self.template, p);
         let observe_err = |source| ExecuteError::Cloud {
             step: "Observe",
@@ -115,57 +133,187 @@ impl Reconciler {
         } else {
             Freshness::Cached
         };
+        let recorded = self
+            .pool
+            .recorded(p.listener_arn.as_deref(), p.rule_priority)
+            .map(str::to_owned);
         let o = self
             .observer
-            .observe(p, &w, service.clone(), first_look)
+            .observe(p, &w, service.clone(), first_look, recorded.as_deref())
             .await
             .map_err(observe_err)?;
-        let first = plan(&self.template, p, &w, &o, &BTreeSet::new());
+        let pending = self.choosing_now();
+        let (listener, first, o) = match self.plan_placed(p, o, &pending, None) {
+            Placed::Waiting(why) => return Ok(Verdict::Waiting(why)),
+            Placed::Planned {
+                listener,
+                plan,
+                observation,
+            } => (listener, plan, *observation),
+        };
         let mut choosing = None;
-        let Plan { changes, verdict } = if must_confirm(&first, p) {
+        let (listener, Plan { changes, verdict }) = if must_confirm(&first, p) {
             let o = if fresh {
                 o
             } else {
                 self.observer
-                    .observe(p, &w, service, Freshness::After(began))
+                    .observe(p, &w, service, Freshness::After(began), Some(&listener))
                     .await
                     .map_err(observe_err)?
             };
-            let mut reserved: BTreeSet<i32> = self
-                .store
-                .reserved_priorities(&p.key)
-                .await
-                .map_err(|source| ExecuteError::Store {
-                    step: "ReservedPriorities",
-                    source,
-                })?
-                .into_iter()
-                .collect();
+            let held =
+                self.store
+                    .reservations(&p.key)
+                    .await
+                    .map_err(|source| ExecuteError::Store {
+                        step: "ReservedPriorities",
+                        source,
+                    })?;
             // Passes planning at once would all pick the same lowest free
-            // priority and all but one lose it; priorities chosen by passes
-            // still under way count as taken, decided under one lock.
+            // priority and all but one lose it, and all count the same
+            // room on a listener; what passes still under way chose counts
+            // as taken, decided under one lock.
             let mut pending = self.choosing.lock().expect("not poisoned");
-            reserved.extend(pending.iter().copied());
-            let planned = plan(&self.template, p, &w, &o, &reserved);
-            choosing = reserved_priority(&planned.changes);
-            pending.extend(choosing);
-            planned
+            // A pass under way has its reservation in the store too
+            // once it executed ReservePriority: counted once (a
+            // priority is held once per listener).
+            let mut all = held;
+            all.extend(
+                pending
+                    .iter()
+                    .map(|(l, prio)| Reservation {
+                        listener_arn: l.clone(),
+                        priority: *prio,
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            all.sort_by(|a, b| (&a.listener_arn, a.priority).cmp(&(&b.listener_arn, b.priority)));
+            all.dedup();
+            match self.plan_placed(p, o, &all, Some(&all)) {
+                Placed::Waiting(why) => return Ok(Verdict::Waiting(why)),
+                Placed::Planned { listener, plan, .. } => {
+                    choosing =
+                        reserved_priority(&plan.changes).map(|prio| (listener.clone(), prio));
+                    pending.extend(choosing.clone());
+                    (listener, plan)
+                }
+            }
         } else {
-            first
+            (listener, first)
         };
-        let _chosen = choosing.map(|prio| Chosen(&self.choosing, prio));
+        let _chosen = choosing.map(|slot| Chosen(&self.choosing, slot));
         if !changes.is_empty() {
             let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
-            tracing::info!(key = %p.key, generation = p.generation, changes = ?names, "applying plan");
+            tracing::info!(key = %p.key, generation = p.generation, listener = %listener, changes = ?names, "applying plan");
             self.verify_ownership(p, &changes).await?;
             let executor = Executor {
                 cloud: &self.cloud,
                 dns: Some(&self.dns),
                 store: self.store.as_ref(),
+                listener: Some(&listener),
             };
             executor.execute(Subject::Preview(&p.key), &changes).await?;
         }
         Ok(verdict)
+    }
+
+    /// What passes under way in this process chose, as reservations.
+    fn choosing_now(&self) -> Vec<Reservation> {
+        self.choosing
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(l, prio)| Reservation {
+                listener_arn: l.clone(),
+                priority: *prio,
+            })
+            .collect()
+    }
+
+    /// Places the preview (`reservations`: every other row's, and those
+    /// of passes under way) and plans for it on that listener; with
+    /// `taken`, the priorities they hold there are not chosen again.
+    /// A destroy is planned on the listener its rule is on (else the
+    /// recorded one, else the first).
+    fn plan_placed(
+        &self,
+        p: &Preview,
+        mut o: Observation,
+        reservations: &[Reservation],
+        taken: Option<&[Reservation]>,
+    ) -> Placed {
+        let t = &self.template;
+        let recorded = self
+            .pool
+            .recorded(p.listener_arn.as_deref(), p.rule_priority);
+        let settled = pool::settled_on(&o.pool, &t.controller_id, &p.slug);
+        let listener = match p.desired {
+            Desired::Absent => settled
+                .or(recorded)
+                .unwrap_or(&self.pool.first().arn)
+                .to_owned(),
+            Desired::Present => {
+                let mine = recorded.zip(p.rule_priority);
+                let (fills, ahead) = pool::fills(&o.pool, reservations, mine);
+                let seat = Seat {
+                    settled,
+                    reserved: recorded.map(|r| (r, ahead)),
+                };
+                match pool::place(&self.pool, &fills, seat) {
+                    Placement::Placed(l) => l,
+                    Placement::Full(why) => return Placed::Waiting(why),
+                }
+            }
+        };
+        let Some(l) = self.pool.get(&listener) else {
+            // A recorded listener no longer in the pool: its preview is
+            // torn down from there all the same (the rules listing is
+            // what plan reads), planned as on the first.
+            return self.plan_on(p, o, self.pool.first().clone(), listener, taken);
+        };
+        o.listener = o
+            .pool
+            .get(&listener)
+            .map(|s| (**s).clone())
+            .unwrap_or_default();
+        let l = l.clone();
+        self.plan_on(p, o, l, listener, taken)
+    }
+
+    fn plan_on(
+        &self,
+        p: &Preview,
+        o: Observation,
+        l: pool::PoolListener,
+        listener: String,
+        taken: Option<&[Reservation]>,
+    ) -> Placed {
+        let t = pool::template_for(&self.template, &l);
+        let w = render(&t, p);
+        let reserved: BTreeSet<i32> = taken
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.listener_arn == listener)
+            .map(|r| r.priority)
+            .collect();
+        let moved = self
+            .pool
+            .recorded(p.listener_arn.as_deref(), p.rule_priority)
+            != Some(listener.as_str());
+        let plan = if moved && p.rule_priority.is_some() {
+            // Its priority was held on another listener: one is reserved
+            // here afresh (recorded with this listener).
+            let mut here = p.clone();
+            here.rule_priority = None;
+            plan(&t, &here, &w, &o, &reserved)
+        } else {
+            plan(&t, p, &w, &o, &reserved)
+        };
+        Placed::Planned {
+            listener,
+            plan,
+            observation: Box::new(o),
+        }
     }
 
     /// Reads afresh the tags of the ELB resources a plan modifies or
@@ -183,4 +331,15 @@ impl Reconciler {
             })?;
         check_ownership(changes, &found, &self.template.controller_id, &p.slug)
     }
+}
+
+/// A pass's plan on the listener it placed the preview on, or why no
+/// listener of the pool can take it.
+enum Placed {
+    Waiting(String),
+    Planned {
+        listener: String,
+        plan: Plan,
+        observation: Box<Observation>,
+    },
 }

@@ -77,6 +77,8 @@ pub struct Sweeper {
     pub cloud: Cloud,
     pub store: Arc<dyn Store>,
     pub template: Arc<Template>,
+    /// Every listener whose rules are looked at.
+    pub pool: Arc<previewd_core::pool::Pool>,
 }
 
 impl Sweeper {
@@ -221,6 +223,7 @@ impl Sweeper {
             cloud: &self.cloud,
             dns: None,
             store: self.store.as_ref(),
+            listener: None,
         };
         for p in due
             .into_iter()
@@ -280,12 +283,14 @@ impl Sweeper {
             }
         }
         let lb = self.cloud.load_balancer.as_ref();
-        for rule in tagged::listener(lb).await?.rules {
-            out.extend(own(
-                ResourceKind::ListenerRule,
-                rule.arn.clone(),
-                &rule.tags,
-            ));
+        for listener in self.pool.arns() {
+            for rule in tagged::listener(lb, listener).await?.rules {
+                out.extend(own(
+                    ResourceKind::ListenerRule,
+                    rule.arn.clone(),
+                    &rule.tags,
+                ));
+            }
         }
         for tg in tagged::target_groups(lb, &prefix).await? {
             out.extend(own(ResourceKind::TargetGroup, tg.arn.clone(), &tg.tags));

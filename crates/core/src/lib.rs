@@ -33,6 +33,7 @@ pub mod observed;
 pub mod operations;
 pub mod outbox_report;
 pub mod plan;
+pub mod pool;
 pub mod ports;
 pub mod pr_comment;
 pub mod pull_request;

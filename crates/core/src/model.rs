@@ -138,6 +138,11 @@ pub struct Preview {
     pub status: PreviewStatus,
     /// Listener rule priority reserved for this preview.
     pub rule_priority: Option<i32>,
+    /// The listener of the pool the preview is placed on (with
+    /// `rule_priority`, its reservation). `None` with a priority: a row
+    /// placed before the pool existed, on the pool's first listener.
+    #[serde(default)]
+    pub listener_arn: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// When the current spec was deployed (insert, redeploy, retry): when
@@ -179,6 +184,7 @@ impl Preview {
                 last_error: None,
             },
             rule_priority: None,
+            listener_arn: None,
             created_at: now,
             updated_at: now,
             deployed_at: Some(now),

@@ -147,7 +147,8 @@ pub struct ObservedRule {
     pub tags: Tags,
 }
 
-/// Everything on the shared listener, and how full its load balancer is.
+/// Everything on one listener of the pool, and how full its load
+/// balancer is (foreign rules and target groups included).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerState {
     pub rules: Vec<ObservedRule>,
@@ -155,11 +156,6 @@ pub struct ListenerState {
     pub alb_target_groups: usize,
     /// Non-default rules on the load balancer (quota, default 100).
     pub alb_rules: usize,
-    /// The load balancer's target group limit when it is not AWS's fixed
-    /// 100: only the simulator, with its quota raised for a benchmark,
-    /// reports one. `None` means [`crate::plan::MAX_TARGET_GROUPS_PER_ALB`].
-    #[serde(default)]
-    pub target_group_limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -36,6 +36,9 @@ use std::time::Duration;
 pub const MAX_TARGET_GROUPS_PER_ALB: usize = 100;
 
 /// What the controller saw of one preview (and the listener it shares).
+///
+/// `listener` is the state of the listener the preview is placed on
+/// (`crate::pool`); `pool` holds every listener of the pool, for placement.
 #[derive(Debug, Clone, Default)]
 pub struct Observation {
     pub log_group: Option<ObservedLogGroup>,
@@ -62,6 +65,8 @@ pub struct Observation {
     /// that may find this generation Ready ([`needs_revisions`]), so a
     /// steady resync costs nothing more.
     pub revisions: Option<Vec<String>>,
+    /// Every listener of the pool by ARN, as listed (with rule tags).
+    pub pool: std::collections::BTreeMap<String, std::sync::Arc<ListenerState>>,
 }
 
 /// Where the preview stands once the plan's changes (if any) are applied.
@@ -195,6 +200,7 @@ fn only_ours(id: &str, slug: &str, o: &Observation) -> Observation {
         stopped_reason: o.stopped_reason.clone(),
         image: o.image.clone(),
         revisions: o.revisions.clone(),
+        pool: o.pool.clone(),
     }
 }
 
@@ -303,10 +309,7 @@ fn plan_present(
     // Capacity first: when a rule must be added and the ALB is full, create
     // nothing at all rather than leave half a preview behind.
     if rules.is_empty() {
-        let limit = o
-            .listener
-            .target_group_limit
-            .unwrap_or(MAX_TARGET_GROUPS_PER_ALB);
+        let limit = MAX_TARGET_GROUPS_PER_ALB;
         if o.target_group.is_none() && o.listener.alb_target_groups >= limit {
             return Plan::done(Verdict::Waiting(format!(
                 "waiting for capacity: the load balancer already has {} target groups (AWS limit {limit})",
@@ -364,6 +367,7 @@ fn plan_present(
         priority: 0,
         host: w.names.host.clone(),
         tags: w.tags.clone(),
+        listener_arn: t.listener_arn.clone(),
     };
     match rules.as_slice() {
         [] => {

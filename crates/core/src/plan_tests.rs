@@ -66,7 +66,6 @@ fn converged(w: &Wanted) -> Observation {
             }],
             alb_target_groups: 1,
             alb_rules: 1,
-            target_group_limit: None,
         },
         records: w.dns_records.clone(),
         target_health: Some(TargetHealth {
@@ -76,6 +75,7 @@ fn converged(w: &Wanted) -> Observation {
         stopped_reason: None,
         image: ImageCheck::NotChecked,
         revisions: None,
+        pool: Default::default(),
     }
 }
 
@@ -183,16 +183,36 @@ fn a_full_load_balancer_leaves_the_preview_waiting_with_its_reason() {
 }
 
 #[test]
-fn a_load_balancer_reporting_a_higher_limit_takes_more_target_groups() {
+fn the_rule_goes_on_the_listener_the_template_is_placed_on() {
     let (t, p, w) = setup(Desired::Present);
-    let mut o = Observation::default();
-    o.listener.alb_target_groups = MAX_TARGET_GROUPS_PER_ALB;
-    o.listener.target_group_limit = Some(1000);
-    let room = plan(&t, &p, &w, &o, &BTreeSet::new());
-    assert_eq!(room.verdict, Verdict::Working);
-    o.listener.alb_target_groups = 1000;
-    let full = plan(&t, &p, &w, &o, &BTreeSet::new());
-    assert!(matches!(&full.verdict, Verdict::Waiting(why) if why.contains("1000 target groups")));
+    let l = crate::pool::PoolListener {
+        arn: "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/second/2/2".into(),
+        alb_dns_name: "Second-ALB.elb.amazonaws.com".into(),
+        alb_zone_id: "ZSECOND".into(),
+        priority_band: (5000, 5099),
+        rule_quota: 50,
+        draining: false,
+    };
+    let placed = crate::pool::template_for(&t, &l);
+    let w2 = crate::render::render(&placed, &p);
+    let plan = plan(&placed, &p, &w2, &Observation::default(), &BTreeSet::new());
+    let rule = plan.changes.iter().find_map(|c| match c {
+        Change::CreateRule { spec, .. } => Some(spec.clone()),
+        _ => None,
+    });
+    let rule = rule.expect("a rule is created");
+    assert_eq!(
+        (rule.listener_arn.as_str(), rule.priority),
+        (l.arn.as_str(), 5000)
+    );
+    // The alias points at the preview's own ALB, not the first one.
+    let alias = w2.dns_records[0].alias_target.clone().unwrap();
+    assert_eq!(alias.dns_name, "second-alb.elb.amazonaws.com");
+    assert_eq!(alias.hosted_zone_id, "ZSECOND");
+    assert_ne!(
+        w.dns_records[0].alias_target,
+        w2.dns_records[0].alias_target
+    );
 }
 
 #[test]

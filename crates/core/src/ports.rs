@@ -7,6 +7,7 @@ use crate::key::PreviewKey;
 use crate::model::*;
 use crate::naming::NamingConfig;
 use crate::observed::*;
+use crate::pool::Reservation;
 use crate::render::{DnsChange, RuleSpec, ServiceSpec, TargetGroupSpec, TaskDefinition};
 use crate::tags::Tags;
 use async_trait::async_trait;
@@ -90,13 +91,13 @@ pub trait Compute: Send + Sync {
     async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()>;
 }
 
-/// The shared ALB listener and the target groups behind it.
+/// The pool's ALB listeners and the target groups behind them.
 #[async_trait]
 pub trait LoadBalancer: Send + Sync {
-    /// Every rule on the listener, and the ALB's fill level, with every
-    /// rule's `tags` left empty: [`LoadBalancer::tags`] reads them by ARN
-    /// (`crate::tagged::listener` lists with them).
-    async fn listener(&self) -> CloudResult<ListenerState>;
+    /// Every rule on the listener `listener_arn`, and its ALB's fill
+    /// level, with every rule's `tags` left empty: [`LoadBalancer::tags`]
+    /// reads them by ARN (`crate::tagged::listener` lists with them).
+    async fn listener(&self, listener_arn: &str) -> CloudResult<ListenerState>;
     /// Every target group whose name starts with `prefix`, with `tags` left
     /// empty (`crate::tagged::target_groups` lists with them).
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>>;
@@ -108,6 +109,7 @@ pub trait LoadBalancer: Send + Sync {
     -> CloudResult<ObservedTargetGroup>;
     /// Fails with `ResourceInUse` while a rule still forwards to it.
     async fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
+    /// Creates the rule on `spec.listener_arn`.
     async fn create_rule(&self, spec: &RuleSpec, target_group_arn: &str) -> CloudResult<String>;
     /// Rewrites the rule's host condition and forward action in place.
     async fn modify_rule(
@@ -325,11 +327,21 @@ pub trait Store: Send + Sync {
         update: &StatusUpdate,
         now: Timestamp,
     ) -> StoreResult<()>;
-    /// Reserves a listener rule priority for the row (`None` frees it);
-    /// `PriorityTaken` if another row holds it.
-    async fn set_rule_priority(&self, key: &PreviewKey, priority: Option<i32>) -> StoreResult<()>;
-    /// Priorities held by rows other than `except`.
-    async fn reserved_priorities(&self, except: &PreviewKey) -> StoreResult<Vec<i32>>;
+    /// Places the row: reserves a rule priority on a listener of the pool
+    /// (`None` frees both); `PriorityTaken` if another row holds that
+    /// priority on that listener.
+    async fn set_rule_priority(
+        &self,
+        key: &PreviewKey,
+        listener_arn: Option<&str>,
+        priority: Option<i32>,
+    ) -> StoreResult<()>;
+    /// The listener and priority held by every row other than `except`.
+    async fn reservations(&self, except: &PreviewKey) -> StoreResult<Vec<Reservation>>;
+    /// Records rows placed before the pool existed (a priority, no
+    /// listener) on `first`, the pool's first listener; returns how many.
+    /// Changes nothing in AWS: their rules are on that listener already.
+    async fn adopt_unplaced(&self, first: &str) -> StoreResult<u64>;
     /// The earliest `next_reconcile_at` of any row (for the loop's sleep).
     async fn next_due(&self) -> StoreResult<Option<Timestamp>>;
     /// Outbox: lease up to `limit` undelivered messages that are due, oldest

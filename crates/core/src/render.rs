@@ -52,7 +52,15 @@ pub struct Template {
     /// policy lets it describe; an image in any other is not checked.
     #[serde(default)]
     pub ecr_repository: Option<String>,
+    /// The listener the preview's rule goes on: the pool's first in the
+    /// configuration, the preview's own (`crate::pool::template_for`) in
+    /// the template `plan()` is given.
+    #[serde(default)]
+    pub listener_arn: String,
 }
+
+/// The listener of [`Template::default`] (the simulator's first).
+pub const DEFAULT_LISTENER_ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/previews/50dc6c495c0c9188/f2f7dc8efc522ab2";
 
 fn default_image_wait_secs() -> u64 {
     crate::image::DEFAULT_IMAGE_WAIT_SECS
@@ -101,6 +109,7 @@ impl Default for Template {
             image_wait_secs: crate::image::DEFAULT_IMAGE_WAIT_SECS,
             ecr_account: None,
             ecr_repository: None,
+            listener_arn: DEFAULT_LISTENER_ARN.into(),
         }
     }
 }
@@ -156,6 +165,9 @@ pub struct RuleSpec {
     pub priority: i32,
     pub host: String,
     pub tags: Tags,
+    /// The listener the rule is created on (the preview's placement).
+    #[serde(default)]
+    pub listener_arn: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

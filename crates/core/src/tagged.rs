@@ -87,8 +87,11 @@ pub fn rule_arns(listener: &ListenerState) -> Vec<String> {
 
 /// Every rule on the listener with its tags: DescribeRules pages, then
 /// DescribeTags for every rule, twenty per request.
-pub async fn listener(lb: &(impl LoadBalancer + ?Sized)) -> CloudResult<ListenerState> {
-    let mut l = lb.listener().await?;
+pub async fn listener(
+    lb: &(impl LoadBalancer + ?Sized),
+    listener_arn: &str,
+) -> CloudResult<ListenerState> {
+    let mut l = lb.listener(listener_arn).await?;
     let tags = elb_tags(lb, &rule_arns(&l)).await?;
     attach_rule_tags(&mut l, tags);
     Ok(l)

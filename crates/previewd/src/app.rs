@@ -31,10 +31,12 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
 
 async fn aws(cfg: &Config) -> previewd_aws::Aws {
     let c = &cfg.cloud;
+    let pool = cfg.pool();
     previewd_aws::Aws::connect(previewd_aws::Settings {
         region: Some(c.region.clone()),
         cluster: c.cluster.clone(),
-        listener_arn: c.listener_arn.clone(),
+        listener_arn: pool.first().arn.clone(),
+        listener_arns: pool.arns().map(str::to_owned).collect(),
         hosted_zone_id: c.hosted_zone_id.clone(),
         call_timeout: Duration::from_secs(c.call_timeout_secs),
     })
@@ -62,6 +64,27 @@ pub async fn doctor(cfg: &Config) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
+/// Rows placed before the pool existed go on its first listener (the one
+/// the single-listener configuration named); nothing changes in AWS.
+pub(crate) async fn adopt_unplaced(
+    store: &dyn Store,
+    pool: &previewd_core::pool::Pool,
+) -> anyhow::Result<()> {
+    let first = &pool.first().arn;
+    let n = store
+        .adopt_unplaced(first)
+        .await
+        .context("recording pre-pool previews on the pool's first listener")?;
+    if n > 0 {
+        tracing::info!(
+            previews = n,
+            listener = %first,
+            "previews placed before the listener pool recorded on its first listener"
+        );
+    }
+    Ok(())
+}
+
 pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
     match cfg.cloud.kind {
         CloudKind::Sim => {
@@ -76,7 +99,19 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
                 drain_after: Duration::from_millis(s.service_stable_after_ms),
                 // AWS's own rate limits, so the demo behaves like an account.
                 throttling: true,
-                listener_arn: cfg.cloud.listener_arn.clone(),
+                // One simulated load balancer per listener of the pool.
+                albs: cfg
+                    .pool()
+                    .listeners
+                    .iter()
+                    .map(|l| previewd_sim::SimAlb {
+                        listener_arn: l.arn.clone(),
+                        dns_name: l.alb_dns_name.clone(),
+                        zone_id: l.alb_zone_id.clone(),
+                        rule_quota: l.rule_quota,
+                        foreign: 0,
+                    })
+                    .collect(),
                 region: cfg.cloud.region.clone(),
                 cluster: cfg.cloud.cluster.clone(),
                 zone_name: cfg.naming.domain.clone(),
@@ -93,7 +128,8 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
             tracing::info!(
                 region = %c.region,
                 cluster = %c.cluster,
-                listener = %c.listener_arn,
+                listeners = cfg.pool().listeners.len(),
+                first_listener = %cfg.pool().first().arn,
                 "cloud.kind = \"aws\": previews are real AWS resources"
             );
             Ok(Cloud::from_one(aws).paced_by(pacer))
@@ -212,6 +248,7 @@ pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
         cloud: cloud(cfg).await?,
         store,
         template,
+        pool: Arc::new(cfg.pool()),
     };
     let report = s
         .sweep(&cfg.sweep_options(dry_run), chrono::Utc::now())
@@ -239,21 +276,27 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics_handle = previewd_api::metrics::install_recorder();
     let store = open_store(&cfg).await?;
     let template = Arc::new(cfg.template());
+    let pool = Arc::new(cfg.pool());
+    adopt_unplaced(store.as_ref(), &pool).await?;
     let cloud = cloud(&cfg).await?;
     let pacer = cloud.pacer.clone();
     let controller_cfg = controller_config(&cfg);
     let replica = controller_cfg.replica_id.clone();
     let store_for_share = store.clone();
-    let reconciler = Arc::new(Reconciler::new(
-        store.clone(),
-        cloud.clone(),
-        template.clone(),
-        controller_cfg,
-    ));
+    let reconciler = Arc::new(
+        Reconciler::new(
+            store.clone(),
+            cloud.clone(),
+            template.clone(),
+            controller_cfg,
+        )
+        .with_pool(pool.clone()),
+    );
     let sweeps = Arc::new(Sweeper {
         cloud,
         store: store.clone(),
         template: template.clone(),
+        pool,
     });
     let store_for_outbox = store.clone();
     let wakeups = store.wakeups();

@@ -190,6 +190,9 @@ pub struct CloudSection {
     /// The ECR repository preview images are pushed to (for the IAM
     /// policy's push statement); empty for none.
     pub ecr_repository: String,
+    /// The pool of listeners (`[[cloud.listeners]]`); empty: the single
+    /// listener of `listener_arn` and its keys, a pool of one.
+    pub listeners: Vec<ListenerEntry>,
 }
 
 impl CloudSection {
@@ -231,6 +234,7 @@ impl Default for CloudSection {
             call_timeout_secs: 20,
             api_share_percent: 50,
             ecr_repository: String::new(),
+            listeners: Vec::new(),
         }
     }
 }
@@ -388,12 +392,15 @@ impl Config {
 
     pub fn template(&self) -> Template {
         let c = &self.cloud;
+        // With a pool, its first listener stands where the single one did.
+        let first = c.listeners.first();
+        let listener_arn = first.map_or(&c.listener_arn, |l| &l.arn);
         let dns = if c.dns_mode == "wildcard" {
             DnsMode::Wildcard
         } else {
             DnsMode::Alias {
-                alb_dns_name: c.alb_dns_name.clone(),
-                alb_zone_id: c.alb_zone_id.clone(),
+                alb_dns_name: first.map_or(&c.alb_dns_name, |l| &l.alb_dns_name).clone(),
+                alb_zone_id: first.map_or(&c.alb_zone_id, |l| &l.alb_zone_id).clone(),
             }
         };
         let k = &self.container;
@@ -418,35 +425,19 @@ impl Config {
             assign_public_ip: c.assign_public_ip,
             dns,
             url_scheme: k.url_scheme.clone(),
-            priority_band: (c.priority_band_start, c.priority_band_end),
-            alb_rule_quota: c.alb_rule_quota,
+            priority_band: first.map_or((c.priority_band_start, c.priority_band_end), |l| {
+                (l.priority_band_start, l.priority_band_end)
+            }),
+            alb_rule_quota: first.map_or(c.alb_rule_quota, |l| l.rule_quota),
             image_wait_secs: k.image_wait_secs,
+            listener_arn: listener_arn.clone(),
             // arn:aws:elasticloadbalancing:<region>:<account>:listener/…
-            ecr_account: c
-                .listener_arn
+            ecr_account: listener_arn
                 .split(':')
                 .nth(4)
                 .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
                 .map(str::to_owned),
             ecr_repository: c.ecr_repository(),
-        }
-    }
-
-    /// What the IAM policy is scoped to.
-    pub fn policy_scope(&self) -> previewd_aws::policy::PolicyScope {
-        let k = &self.container;
-        previewd_aws::policy::PolicyScope {
-            listener_arn: self.cloud.listener_arn.clone(),
-            cluster: self.cloud.cluster.clone(),
-            prefix: self.naming.prefix.clone(),
-            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
-            pass_roles: k
-                .execution_role_arn
-                .iter()
-                .chain(k.task_role_arn.iter())
-                .cloned()
-                .collect(),
-            ecr_repository: self.cloud.ecr_repository(),
         }
     }
 
@@ -496,3 +487,6 @@ impl Config {
 #[path = "config_load.rs"]
 mod load;
 pub use load::load;
+#[path = "config_pool.rs"]
+mod pool;
+pub use pool::ListenerEntry;

@@ -370,6 +370,11 @@ fn check(c: &Config) -> Vec<Problem> {
     if c.cloud.kind == CloudKind::Aws {
         out.extend(aws_problems(&c.cloud));
     }
+    out.extend(
+        super::pool::problems(&c.cloud)
+            .into_iter()
+            .map(|(k, m)| problem(k, m)),
+    );
     if !matches!(c.cloud.dns_mode.as_str(), "alias" | "wildcard") {
         out.push(problem(
             "cloud.dns_mode",
@@ -441,12 +446,8 @@ fn check(c: &Config) -> Vec<Problem> {
 /// What `cloud.kind = "aws"` needs that the simulator does not.
 fn aws_problems(c: &crate::config::CloudSection) -> Vec<Problem> {
     let mut out = Vec::new();
-    let listener = c.listener_arn.split(':').collect::<Vec<_>>();
-    if listener.len() < 6
-        || listener[0] != "arn"
-        || listener[2] != "elasticloadbalancing"
-        || !listener[5].starts_with("listener/app/")
-    {
+    // A pool's entries are checked on their own (`config_pool`).
+    if c.listeners.is_empty() && !super::pool::is_listener_arn(&c.listener_arn) {
         out.push(problem(
             "cloud.listener_arn",
             "must be an Application Load Balancer listener ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/…)",
@@ -462,7 +463,9 @@ fn aws_problems(c: &crate::config::CloudSection) -> Vec<Problem> {
                 "must name the Route53 zone of naming.domain (or set dns_mode = \"wildcard\")",
             ));
         }
-        if c.alb_dns_name.trim().is_empty() || c.alb_zone_id.trim().is_empty() {
+        if c.listeners.is_empty()
+            && (c.alb_dns_name.trim().is_empty() || c.alb_zone_id.trim().is_empty())
+        {
             out.push(problem(
                 "cloud.alb_dns_name",
                 "alias records need the load balancer's DNS name and canonical zone id (alb_zone_id)",

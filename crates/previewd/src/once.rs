@@ -99,12 +99,10 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     let store = previewd_store::open("sqlite::memory:").await?;
     let template = Arc::new(cfg.template());
     let cloud = app::cloud(&cfg).await?;
-    let reconciler = Arc::new(Reconciler::new(
-        store.clone(),
-        cloud,
-        template,
-        app::controller_config(&cfg),
-    ));
+    let reconciler = Arc::new(
+        Reconciler::new(store.clone(), cloud, template, app::controller_config(&cfg))
+            .with_pool(Arc::new(cfg.pool())),
+    );
     let callback_policy = app::callback_policy(&cfg)?;
     let key = match PreviewKey::new(&cfg.previews.project, &args.branch) {
         Ok(k) => k,

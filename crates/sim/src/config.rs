@@ -36,14 +36,13 @@ pub struct SimConfig {
     pub fault_after_apply_rate: f64,
     /// Seeds the one random source, so a run can be replayed.
     pub seed: u64,
-    /// A hard AWS limit: target groups attached to one load balancer.
-    pub max_target_groups_per_alb: usize,
-    /// Non-default rules on the load balancer (an adjustable quota).
-    pub alb_rule_quota: usize,
     /// Target groups per Region (an adjustable quota).
     pub max_target_groups_per_region: usize,
-    /// The shared listener every rule lives on.
-    pub listener_arn: String,
+    /// The load balancers, each with the one listener previews share and
+    /// AWS's hard limit of 100 target groups
+    /// (`previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB`, not a setting:
+    /// no benchmark may raise it).
+    pub albs: Vec<SimAlb>,
     pub region: String,
     /// The ECS cluster that holds the services (only shapes their ARNs).
     pub cluster: String,
@@ -66,12 +65,8 @@ impl Default for SimConfig {
             fault_rate: 0.0,
             fault_after_apply_rate: 0.0,
             seed: 0,
-            max_target_groups_per_alb: 100,
-            alb_rule_quota: 100,
             max_target_groups_per_region: 3000,
-            listener_arn: format!(
-                "arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:listener/app/previews/50dc6c495c0c9188/f2f7dc8efc522ab2"
-            ),
+            albs: vec![SimAlb::numbered(&region, 0)],
             region,
             cluster: "previews".into(),
             zone_name: "preview.example.com".into(),
@@ -79,7 +74,57 @@ impl Default for SimConfig {
     }
 }
 
+/// One Application Load Balancer and its shared listener.
+#[derive(Clone, Debug)]
+pub struct SimAlb {
+    pub listener_arn: String,
+    pub dns_name: String,
+    /// Its canonical hosted zone id (an alias target's zone).
+    pub zone_id: String,
+    /// Non-default rules the load balancer may hold (an adjustable quota).
+    pub rule_quota: usize,
+    /// Other teams' rules on the listener, each forwarding to its own
+    /// target group: they take up rules and target groups as on a shared
+    /// listener. Created with the world, untagged.
+    pub foreign: usize,
+}
+
+impl SimAlb {
+    /// The `i`-th load balancer (0 is `previewd_core::render::DEFAULT_LISTENER_ARN`'s
+    /// in us-east-1), quota 100, nothing foreign.
+    pub fn numbered(region: &str, i: usize) -> Self {
+        let name = if i == 0 {
+            "previews".to_string()
+        } else {
+            format!("previews-{i}")
+        };
+        Self {
+            listener_arn: format!(
+                "arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:listener/app/{name}/{:016x}/{:016x}",
+                0x50dc6c495c0c9188u64 + i as u64,
+                0xf2f7dc8efc522ab2u64 + i as u64
+            ),
+            dns_name: format!("{name}-alb.{region}.elb.amazonaws.com"),
+            zone_id: "Z35SXDOTRQ7X7K".into(),
+            rule_quota: 100,
+            foreign: 0,
+        }
+    }
+}
+
 impl SimConfig {
+    /// `n` load balancers at AWS's limits, each with `foreign` rules and
+    /// target groups of another team.
+    pub fn with_albs(mut self, n: usize, foreign: usize) -> Self {
+        self.albs = (0..n)
+            .map(|i| SimAlb {
+                foreign,
+                ..SimAlb::numbered(&self.region, i)
+            })
+            .collect();
+        self
+    }
+
     /// Delays and throttling close to a real account, for the local demo:
     /// a preview takes about half a minute to become ready.
     pub fn demo() -> Self {

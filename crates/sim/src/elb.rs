@@ -1,12 +1,15 @@
-//! ELBv2: the shared listener's rules and the target groups behind them,
-//! with AWS's naming rules, priorities and per-load-balancer limits.
+//! ELBv2: the load balancers' shared listeners, their rules and the
+//! target groups behind them, with AWS's naming rules, priorities per
+//! listener and per-load-balancer limits (100 target groups, fixed; the
+//! rule quota of each).
 
-use crate::config::ACCOUNT;
+use crate::config::{ACCOUNT, SimAlb};
 use crate::world::{World, invalid, limit};
 use previewd_core::CloudError;
 use previewd_core::naming::TARGET_GROUP_MAX;
 use previewd_core::observed::{ListenerState, ObservedRule, ObservedTargetGroup, TargetHealth};
 use previewd_core::operations::{ELB_ADD_TAGS, Op};
+use previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB;
 use previewd_core::ports::CloudResult;
 use previewd_core::render::{RuleSpec, TargetGroupSpec};
 use previewd_core::tags::Tags;
@@ -35,6 +38,8 @@ pub(crate) struct TargetGroup {
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     pub arn: String,
+    /// The listener it is on.
+    pub listener: String,
     /// `None` only for the listener's default rule.
     pub priority: Option<i32>,
     pub hosts: Vec<String>,
@@ -51,44 +56,70 @@ pub(crate) struct ElbState {
 }
 
 impl ElbState {
-    pub(crate) fn new(listener_arn: &str) -> Self {
-        let default = Rule {
-            arn: format!("{}/default", rule_arn_base(listener_arn)),
-            priority: None,
-            hosts: Vec::new(),
-            target_group_arn: None,
-            tags: Tags::new(),
-        };
-        Self {
+    /// Each listener with its default rule, and each one's foreign rules
+    /// forwarding to foreign target groups.
+    pub(crate) fn new(albs: &[SimAlb], region: &str) -> Self {
+        let mut state = Self {
             target_groups: BTreeMap::new(),
-            rules: BTreeMap::from([(default.arn.clone(), default)]),
+            rules: BTreeMap::new(),
+        };
+        for (i, alb) in albs.iter().enumerate() {
+            let default = Rule {
+                arn: format!("{}/default", rule_arn_base(&alb.listener_arn)),
+                listener: alb.listener_arn.clone(),
+                priority: None,
+                hosts: Vec::new(),
+                target_group_arn: None,
+                tags: Tags::new(),
+            };
+            state.rules.insert(default.arn.clone(), default);
+            crate::foreign::preload(&mut state, i, alb, region);
         }
+        state
     }
 
-    /// Distinct target groups the load balancer's rules forward to, leaving
-    /// out the rule `except` (about to be rewritten).
-    fn attached(&self, except: Option<&str>) -> BTreeSet<&str> {
+    /// Distinct target groups the rules of `listener` (its load balancer:
+    /// one listener each) forward to, leaving out the rule `except`
+    /// (about to be rewritten).
+    fn attached(&self, listener: &str, except: Option<&str>) -> BTreeSet<&str> {
         self.rules
             .values()
-            .filter(|r| Some(r.arn.as_str()) != except)
+            .filter(|r| r.listener == listener && Some(r.arn.as_str()) != except)
             .filter_map(|r| r.target_group_arn.as_deref())
             .collect()
     }
 
+    /// Whether any rule forwards to the target group.
     pub(crate) fn is_attached(&self, tg_arn: &str) -> bool {
-        self.attached(None).contains(tg_arn)
+        self.rules
+            .values()
+            .any(|r| r.target_group_arn.as_deref() == Some(tg_arn))
+    }
+
+    /// The listener a rule forwarding to `tg_arn` is on, if any: a target
+    /// group serves one load balancer.
+    fn attached_to(&self, tg_arn: &str) -> Option<&str> {
+        self.rules
+            .values()
+            .find(|r| r.target_group_arn.as_deref() == Some(tg_arn))
+            .map(|r| r.listener.as_str())
     }
 
     pub(crate) fn by_name(&self, name: &str) -> Option<&TargetGroup> {
         self.target_groups.values().find(|t| t.name == name)
     }
 
-    pub(crate) fn custom_rules(&self) -> usize {
-        self.rules.values().filter(|r| r.priority.is_some()).count()
+    pub(crate) fn custom_rules(&self, listener: &str) -> usize {
+        self.rules
+            .values()
+            .filter(|r| r.listener == listener && r.priority.is_some())
+            .count()
     }
 
-    fn priority_holder(&self, priority: i32) -> Option<&Rule> {
-        self.rules.values().find(|r| r.priority == Some(priority))
+    fn priority_holder(&self, listener: &str, priority: i32) -> Option<&Rule> {
+        self.rules
+            .values()
+            .find(|r| r.listener == listener && r.priority == Some(priority))
     }
 
     /// ECS registering a task (its own buckets, so nothing is metered).
@@ -107,10 +138,12 @@ impl ElbState {
         }
     }
 
-    pub(crate) fn observed_rules(&self) -> Vec<ObservedRule> {
+    /// The rules of `listener`, or of every listener (`None`).
+    pub(crate) fn observed_rules(&self, listener: Option<&str>) -> Vec<ObservedRule> {
         let mut rules: Vec<ObservedRule> = self
             .rules
             .values()
+            .filter(|r| listener.is_none_or(|l| r.listener == l))
             .map(|r| ObservedRule {
                 arn: r.arn.clone(),
                 priority: r.priority,
@@ -138,7 +171,7 @@ fn observed_tg(t: &TargetGroup) -> ObservedTargetGroup {
     }
 }
 
-fn rule_arn_base(listener_arn: &str) -> String {
+pub(crate) fn rule_arn_base(listener_arn: &str) -> String {
     listener_arn.replacen(":listener/", ":listener-rule/", 1)
 }
 
@@ -198,9 +231,23 @@ impl World {
         )
     }
 
-    pub(crate) fn rule_arn(&mut self) -> String {
+    pub(crate) fn rule_arn(&mut self, listener: &str) -> String {
         let id = self.next_id();
-        format!("{}/{id:016x}", rule_arn_base(&self.cfg.listener_arn))
+        format!("{}/{id:016x}", rule_arn_base(listener))
+    }
+
+    /// The load balancer of `listener`, or `ListenerNotFound`.
+    fn alb(&self, listener: &str) -> CloudResult<SimAlb> {
+        self.cfg
+            .albs
+            .iter()
+            .find(|a| a.listener_arn == listener)
+            .cloned()
+            .ok_or_else(|| {
+                CloudError::NotFound(format!(
+                    "ListenerNotFound: One or more listeners not found: '{listener}'"
+                ))
+            })
     }
 
     fn describe_tags(&mut self, arns: &[String]) -> CloudResult<()> {
@@ -213,20 +260,17 @@ impl World {
 
     /// The listener's rules, each page one DescribeRules (400 per page, as
     /// AWS allows), without their tags: DescribeRules carries none.
-    pub(crate) fn elb_listener(&mut self) -> CloudResult<ListenerState> {
-        let listener = self.cfg.listener_arn.clone();
-        for _ in 0..Self::pages(self.elb.rules.len(), 400) {
-            self.gate(Op::DescribeRules, &listener)?;
+    pub(crate) fn elb_listener(&mut self, listener: &str) -> CloudResult<ListenerState> {
+        let rules = self.elb.observed_rules(Some(listener));
+        for _ in 0..Self::pages(rules.len(), 400) {
+            self.gate(Op::DescribeRules, listener)?;
         }
-        let mut rules = self.elb.observed_rules();
+        self.alb(listener)?;
+        let mut rules = rules;
         rules.iter_mut().for_each(|r| r.tags.clear());
         Ok(ListenerState {
-            alb_target_groups: self.elb.attached(None).len(),
-            alb_rules: self.elb.custom_rules(),
-            // AWS's limit is fixed; a raised one is the simulator's own.
-            target_group_limit: (self.cfg.max_target_groups_per_alb
-                != previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB)
-                .then_some(self.cfg.max_target_groups_per_alb),
+            alb_target_groups: self.elb.attached(listener, None).len(),
+            alb_rules: self.elb.custom_rules(listener),
             rules,
         })
     }
@@ -361,21 +405,29 @@ impl World {
         self.applied(Op::DeleteTargetGroup)
     }
 
-    /// Refuses forwarding `rule` (None: a new rule) to `tg_arn` when the
-    /// target group is unknown or would be one too many on the ALB.
-    fn check_forward(&self, rule: Option<&str>, tg_arn: &str) -> CloudResult<()> {
+    /// Refuses forwarding `rule` (None: a new rule) of `listener` to
+    /// `tg_arn` when the target group is unknown, serves another load
+    /// balancer, or would be one too many on this one.
+    fn check_forward(&self, listener: &str, rule: Option<&str>, tg_arn: &str) -> CloudResult<()> {
         if !self.elb.target_groups.contains_key(tg_arn) {
             return Err(tg_not_found(tg_arn));
         }
-        let mut attached = self.elb.attached(rule);
+        if let Some(other) = self.elb.attached_to(tg_arn).filter(|l| *l != listener) {
+            return Err(invalid(
+                "ValidationError",
+                format!(
+                    "Target group '{tg_arn}' is associated with another load balancer ({other})"
+                ),
+            ));
+        }
+        let mut attached = self.elb.attached(listener, rule);
         attached.insert(tg_arn);
-        if attached.len() > self.cfg.max_target_groups_per_alb {
+        if attached.len() > MAX_TARGET_GROUPS_PER_ALB {
             return Err(limit(
                 "TooManyTargetGroups",
                 format!(
-                    "You have reached the maximum number of target groups ({}) for the load \
-                     balancer",
-                    self.cfg.max_target_groups_per_alb
+                    "You have reached the maximum number of target groups \
+                     ({MAX_TARGET_GROUPS_PER_ALB}) for the load balancer"
                 ),
             ));
         }
@@ -383,27 +435,29 @@ impl World {
     }
 
     pub(crate) fn elb_create_rule(&mut self, spec: &RuleSpec, tg_arn: &str) -> CloudResult<String> {
-        let listener = self.cfg.listener_arn.clone();
+        let listener = spec.listener_arn.clone();
         self.gate(Op::CreateRule, &listener)?;
         if !spec.tags.is_empty() {
             self.authorize(&ELB_ADD_TAGS.action(), &listener)?;
         }
+        let alb = self.alb(&listener)?;
         check_priority(spec.priority)?;
-        if self.elb.priority_holder(spec.priority).is_some() {
+        if self.elb.priority_holder(&listener, spec.priority).is_some() {
             return Err(CloudError::PriorityInUse(spec.priority));
         }
-        if self.elb.custom_rules() >= self.cfg.alb_rule_quota {
+        if self.elb.custom_rules(&listener) >= alb.rule_quota {
             return Err(limit(
                 "TooManyRules",
                 format!(
                     "The load balancer already has the maximum number of rules ({})",
-                    self.cfg.alb_rule_quota
+                    alb.rule_quota
                 ),
             ));
         }
-        self.check_forward(None, tg_arn)?;
+        self.check_forward(&listener, None, tg_arn)?;
         let rule = Rule {
-            arn: self.rule_arn(),
+            listener: listener.clone(),
+            arn: self.rule_arn(&listener),
             priority: Some(spec.priority),
             hosts: vec![spec.host.clone()],
             target_group_arn: Some(tg_arn.to_string()),
@@ -428,7 +482,8 @@ impl World {
         if rule.priority.is_none() {
             return Err(default_rule_refused(arn));
         }
-        self.check_forward(Some(arn), tg_arn)?;
+        let listener = rule.listener.clone();
+        self.check_forward(&listener, Some(arn), tg_arn)?;
         let rule = self.elb.rules.get_mut(arn).expect("checked above");
         rule.hosts = vec![spec.host.clone()];
         rule.target_group_arn = Some(tg_arn.to_string());
@@ -442,9 +497,10 @@ impl World {
             return Err(default_rule_refused(arn));
         }
         check_priority(priority)?;
+        let listener = rule.listener.clone();
         if self
             .elb
-            .priority_holder(priority)
+            .priority_holder(&listener, priority)
             .is_some_and(|holder| holder.arn != arn)
         {
             return Err(CloudError::PriorityInUse(priority));

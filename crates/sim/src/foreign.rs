@@ -3,8 +3,9 @@
 //! nor throttled, and a conflict is a bug in the test, so it panics.
 
 use crate::Sim;
+use crate::config::{ACCOUNT, SimAlb};
 use crate::dns::normalize;
-use crate::elb::{Rule, TargetGroup};
+use crate::elb::{ElbState, Rule, TargetGroup, rule_arn_base};
 use crate::logs::LogGroup;
 use crate::service::{Service, Status};
 use crate::taskdefs::Revision;
@@ -14,13 +15,16 @@ use previewd_core::tags::Tags;
 use std::collections::BTreeMap;
 
 impl Sim {
-    /// A rule with a fixed-response action; returns its ARN.
+    /// A rule with a fixed-response action on the first load balancer's
+    /// listener; returns its ARN.
     pub fn add_foreign_rule(&self, priority: i32, host: &str, tags: Tags) -> String {
-        self.insert_rule(priority, host, None, tags)
+        let listener = self.lock().cfg.albs[0].listener_arn.clone();
+        self.insert_rule(&listener, priority, host, None, tags)
     }
 
-    /// A rule forwarding to `target_group_arn`, which then counts toward
-    /// the load balancer's target groups; returns its ARN.
+    /// A rule on the first load balancer's listener forwarding to
+    /// `target_group_arn`, which then counts toward that load balancer's
+    /// target groups; returns its ARN.
     pub fn add_foreign_rule_forwarding(
         &self,
         priority: i32,
@@ -28,12 +32,30 @@ impl Sim {
         target_group_arn: &str,
         tags: Tags,
     ) -> String {
-        self.insert_rule(priority, host, Some(target_group_arn.to_string()), tags)
+        let listener = self.lock().cfg.albs[0].listener_arn.clone();
+        self.insert_rule(
+            &listener,
+            priority,
+            host,
+            Some(target_group_arn.to_string()),
+            tags,
+        )
     }
 
-    fn insert_rule(&self, priority: i32, host: &str, tg: Option<String>, tags: Tags) -> String {
+    fn insert_rule(
+        &self,
+        listener: &str,
+        priority: i32,
+        host: &str,
+        tg: Option<String>,
+        tags: Tags,
+    ) -> String {
         let mut w = self.lock();
-        let taken = w.elb.rules.values().any(|r| r.priority == Some(priority));
+        let taken = w
+            .elb
+            .rules
+            .values()
+            .any(|r| r.listener == listener && r.priority == Some(priority));
         assert!(!taken, "test setup: priority {priority} is already in use");
         if let Some(tg) = &tg {
             assert!(
@@ -42,7 +64,8 @@ impl Sim {
             );
         }
         let rule = Rule {
-            arn: w.rule_arn(),
+            arn: w.rule_arn(listener),
+            listener: listener.to_string(),
             priority: Some(priority),
             hosts: vec![host.to_string()],
             target_group_arn: tg,
@@ -174,5 +197,40 @@ impl Sim {
             stopped: Vec::new(),
         };
         w.ecs.services.insert(name.to_string(), svc);
+    }
+}
+
+/// The `i`-th load balancer's foreign rules, each forwarding to its own
+/// foreign target group, as the world starts.
+pub(crate) fn preload(state: &mut ElbState, i: usize, alb: &SimAlb, region: &str) {
+    for k in 0..alb.foreign {
+        let name = format!("team-{i}-{k}");
+        let tg = TargetGroup {
+            arn: format!(
+                "arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:targetgroup/{name}/{:016x}",
+                0xf000_0000u64 + (i * 10_000 + k) as u64
+            ),
+            name,
+            port: 80,
+            vpc_id: "vpc-foreign".into(),
+            health_check_path: "/".into(),
+            tags: Tags::new(),
+            targets: Vec::new(),
+        };
+        let rule = Rule {
+            arn: format!(
+                "{}/{:016x}",
+                rule_arn_base(&alb.listener_arn),
+                0xf000_0000u64 + k as u64
+            ),
+            listener: alb.listener_arn.clone(),
+            // Below any band previewd is given.
+            priority: Some(k as i32 + 1),
+            hosts: vec![format!("team-{k}.example.com")],
+            target_group_arn: Some(tg.arn.clone()),
+            tags: Tags::new(),
+        };
+        state.target_groups.insert(tg.arn.clone(), tg);
+        state.rules.insert(rule.arn.clone(), rule);
     }
 }

@@ -21,7 +21,8 @@
 //! - The lock is never held across an await; latency is slept outside it.
 //!
 //! # Caveats
-//! - One listener, one load balancer, one hosted zone, one cluster.
+//! - Load balancers each with one shared listener (`SimConfig::albs`),
+//!   one hosted zone, one cluster.
 //! - Time-driven changes are applied lazily, when the next call (or
 //!   [`Sim::snapshot`]) looks; their timestamps are still exact.
 #![forbid(unsafe_code)]
@@ -39,7 +40,7 @@ mod snapshot;
 mod taskdefs;
 mod world;
 
-pub use config::{ACCOUNT, SimConfig};
+pub use config::{ACCOUNT, SimAlb, SimConfig};
 pub use previewd_core::limits::{BucketSpec, Limits, Pacer};
 pub use service::LOG_GROUP_MISSING;
 pub use snapshot::{ServiceSnapshot, Snapshot};
@@ -83,6 +84,12 @@ impl Sim {
         Self {
             world: Arc::new(Mutex::new(World::new(config))),
         }
+    }
+
+    /// The settings it was made with (its load balancers' listeners, to
+    /// build a pool from).
+    pub fn config(&self) -> SimConfig {
+        self.lock().cfg.clone()
     }
 
     /// The world brought up to the present.

@@ -112,8 +112,8 @@ impl Compute for Sim {
 
 #[async_trait]
 impl LoadBalancer for Sim {
-    async fn listener(&self) -> CloudResult<ListenerState> {
-        self.call(|w| w.elb_listener()).await
+    async fn listener(&self, listener_arn: &str) -> CloudResult<ListenerState> {
+        self.call(|w| w.elb_listener(listener_arn)).await
     }
 
     async fn target_groups(&self, prefix: &str) -> CloudResult<Vec<ObservedTargetGroup>> {

@@ -60,7 +60,7 @@ impl Snapshot {
                 })
                 .collect(),
             target_groups: w.elb.observed_target_groups(),
-            rules: w.elb.observed_rules(),
+            rules: w.elb.observed_rules(None),
             records: w.dns.records.values().cloned().collect(),
         }
     }

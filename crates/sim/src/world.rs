@@ -78,7 +78,7 @@ fn internal_failure() -> CloudError {
 impl World {
     pub(crate) fn new(cfg: SimConfig) -> Self {
         let now = Instant::now();
-        let elb = ElbState::new(&cfg.listener_arn);
+        let elb = ElbState::new(&cfg.albs, &cfg.region);
         Self {
             rng: StdRng::seed_from_u64(cfg.seed),
             buckets: Buckets::full(cfg.limits.clone(), now.into_std()),

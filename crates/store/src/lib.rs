@@ -25,6 +25,7 @@ mod deliveries;
 mod error;
 mod events;
 mod gc;
+mod placement;
 mod postgres;
 mod pull_requests;
 mod replicas;

@@ -104,6 +104,7 @@ pub(crate) struct PreviewRow {
     attempts: i32,
     lease_owner: Option<String>,
     lease_until: Option<i64>,
+    listener_arn: Option<String>,
 }
 
 impl PreviewRow {
@@ -152,6 +153,7 @@ impl PreviewRow {
                 last_error,
             },
             rule_priority: self.rule_priority,
+            listener_arn: self.listener_arn,
             created_at: t("created_at", self.created_at)?,
             updated_at: t("updated_at", self.updated_at)?,
             deployed_at: self
@@ -321,6 +323,7 @@ mod tests {
             message: None,
             last_error_json: None,
             rule_priority: None,
+            listener_arn: None,
             created_at: 0,
             updated_at: 0,
             deployed_at: None,

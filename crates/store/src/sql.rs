@@ -14,7 +14,7 @@ macro_rules! preview_columns {
         "project, branch, slug, host_label, commit_sha, ai_run_id, callback_url, image, \
          env_json, desired, generation, phase, conditions_json, observed_generation, url, \
          message, last_error_json, rule_priority, created_at, updated_at, deployed_at, \
-         expires_at, next_reconcile_at, attempts, lease_owner, lease_until"
+         expires_at, next_reconcile_at, attempts, lease_owner, lease_until, listener_arn"
     };
 }
 
@@ -189,12 +189,18 @@ pub(crate) const ENQUEUE: &str = "INSERT INTO outbox \
        (project, branch, kind, payload, created_at, next_attempt_at, attempts) \
      VALUES ($1, $2, $3, $4, $5, $5, 0)";
 
-pub(crate) const SET_PRIORITY: &str =
-    "UPDATE previews SET rule_priority = $3 WHERE project = $1 AND branch = $2";
+pub(crate) const SET_PRIORITY: &str = "UPDATE previews SET listener_arn = $3, rule_priority = $4 \
+     WHERE project = $1 AND branch = $2";
 
-pub(crate) const RESERVED_PRIORITIES: &str = "SELECT rule_priority FROM previews \
-     WHERE rule_priority IS NOT NULL AND NOT (project = $1 AND branch = $2) \
-     ORDER BY rule_priority";
+/// Every row's placement but one. A pre-pool row (a priority, no listener)
+/// is left out: `ADOPT_UNPLACED` gives it the first listener at startup.
+pub(crate) const RESERVATIONS: &str = "SELECT listener_arn, rule_priority FROM previews \
+     WHERE rule_priority IS NOT NULL AND listener_arn IS NOT NULL \
+       AND NOT (project = $1 AND branch = $2) \
+     ORDER BY listener_arn, rule_priority";
+
+pub(crate) const ADOPT_UNPLACED: &str = "UPDATE previews SET listener_arn = $1 \
+     WHERE listener_arn IS NULL AND rule_priority IS NOT NULL";
 
 /// When the loop can next claim something: a leased row is not claimable
 /// before its lease runs out, so counting its (past) due time would make the

@@ -13,6 +13,7 @@
 
 use crate::{Backend, error, postgres, rows, sql, sqlite};
 use async_trait::async_trait;
+use previewd_core::pool::Reservation;
 use previewd_core::ports::{Delivery, Store, StoreError, StoreResult, SweepLock};
 use previewd_core::{
     Command, Desired, Effect, ListFilter, OutboxItem, Phase, Preview, PreviewKey, ReportTo,
@@ -356,33 +357,21 @@ impl Store for SqlStore {
             .map_err(error::query("record_status: commit"))
     }
 
-    async fn set_rule_priority(&self, key: &PreviewKey, priority: Option<i32>) -> StoreResult<()> {
-        check_priority(priority)?;
-        let done = sqlx::query(sql::SET_PRIORITY)
-            .bind(&key.project)
-            .bind(&key.branch)
-            .bind(priority)
-            .execute(&self.pool)
-            .await;
-        match (done, priority) {
-            (Ok(done), _) if done.rows_affected() == 0 => Err(StoreError::NotFound(key.clone())),
-            (Ok(_), _) => Ok(()),
-            // The partial unique index is the arbiter, so two rows
-            // racing for one priority cannot both win.
-            (Err(e), Some(p)) if error::is_unique_violation(&e) => {
-                Err(StoreError::PriorityTaken(p))
-            }
-            (Err(e), _) => Err(error::query("set_rule_priority")(e)),
-        }
+    async fn set_rule_priority(
+        &self,
+        key: &PreviewKey,
+        listener_arn: Option<&str>,
+        priority: Option<i32>,
+    ) -> StoreResult<()> {
+        self.place(key, listener_arn, priority).await
     }
 
-    async fn reserved_priorities(&self, except: &PreviewKey) -> StoreResult<Vec<i32>> {
-        sqlx::query_scalar(sql::RESERVED_PRIORITIES)
-            .bind(&except.project)
-            .bind(&except.branch)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error::query("reserved_priorities"))
+    async fn reservations(&self, except: &PreviewKey) -> StoreResult<Vec<Reservation>> {
+        self.placements(except).await
+    }
+
+    async fn adopt_unplaced(&self, first: &str) -> StoreResult<u64> {
+        self.adopt(first).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
@@ -485,17 +474,6 @@ fn check_owner(owner: &str) -> StoreResult<()> {
         });
     }
     Ok(())
-}
-
-/// ALB listener rule priorities are 1..=50000.
-fn check_priority(priority: Option<i32>) -> StoreResult<()> {
-    match priority {
-        Some(p) if !(1..=50_000).contains(&p) => Err(StoreError::Invalid {
-            field: "rule_priority",
-            rule: format!("must be between 1 and 50000 (got {p})"),
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// The outbox calls name a message by id; missing it is the caller's error.

@@ -73,7 +73,7 @@ conformance! {
         record_status_schedules_the_next_look_and_releases_the_lease,
         a_dispatch_during_a_reconcile_keeps_the_earlier_wake_up,
         next_due_is_when_a_row_can_next_be_claimed,
-        rule_priorities_are_unique_across_rows,
+        rule_priorities_are_unique_per_listener,
         bad_input_is_refused_with_the_field_named,
         list_finds_expired_previews,
         gc_sightings_keep_the_first_and_forget_the_unseen,
@@ -113,6 +113,7 @@ conformance! {
     both_with_sql: [
         a_failed_webhook_destroy_records_no_delivery,
         the_outbox_kind_is_stored_as_report_and_an_unknown_one_still_reads,
+        pre_pool_rows_are_adopted_by_the_first_listener,
     ],
     postgres_only: [
         concurrent_claimers_never_share_a_row,

@@ -7,6 +7,7 @@ mod gc;
 mod images;
 mod metrics;
 mod ownership;
+mod pool;
 mod queue;
 mod reporting;
 mod status_page;
@@ -84,6 +85,7 @@ pub async fn spawn_app_templated(
                 sweeper: Arc::new(previewd_controller::Sweeper {
                     cloud: previewd_controller::Cloud::from_one(sim.clone()),
                     store: store.clone(),
+                    pool: Arc::new(previewd_core::pool::Pool::single(&template)),
                     template: template.clone(),
                 }),
                 options: previewd_controller::SweepOptions {

@@ -31,16 +31,19 @@ async fn two_replicas_each_pace_to_half_and_one_alone_to_all() {
     let every = Duration::from_millis(100);
     let cancel = CancellationToken::new();
     let (a, b) = (full_pacer(), full_pacer());
-    let run = |pacer: &Arc<Pacer>, id: &str, cancel: CancellationToken| {
-        let (pacer, id, url) = (pacer.clone(), id.to_owned(), url.clone());
-        tokio::spawn(async move {
-            let store = previewd_store::open(&url).await.unwrap();
-            share_rate_limits(store, pacer, id, 100, every, cancel).await
-        })
+    // Both stores are open (the schema migrated) before the beats start:
+    // the waits below count beats, not migrations.
+    let (store_a, store_b) = (
+        previewd_store::open(&url).await.unwrap(),
+        previewd_store::open(&url).await.unwrap(),
+    );
+    let run = |store, pacer: &Arc<Pacer>, id: &str, cancel: CancellationToken| {
+        let (pacer, id) = (pacer.clone(), id.to_owned());
+        tokio::spawn(async move { share_rate_limits(store, pacer, id, 100, every, cancel).await })
     };
-    let first = run(&a, "a", cancel.child_token());
+    let first = run(store_a, &a, "a", cancel.child_token());
     let stop_b = cancel.child_token();
-    let second = run(&b, "b", stop_b.clone());
+    let second = run(store_b, &b, "b", stop_b.clone());
     // Three beats: each has seen the other.
     tokio::time::sleep(every * 4).await;
     assert_eq!(burst_now(&a), 10, "a paces to half of the burst of 20");

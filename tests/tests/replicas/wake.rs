@@ -4,6 +4,7 @@ use crate::pg::{
     all_ready, created_exactly, deploy, drop_database, fresh_database, stores, wait_rows,
 };
 use previewd_controller::{Cloud, SweepError, SweepOptions, Sweeper};
+use previewd_core::pool::Pool;
 use previewd_core::render::Template;
 use previewd_sim::{Sim, SimConfig};
 use previewd_tests::{RunningController, fast_controller, plant_orphans};
@@ -94,6 +95,7 @@ async fn two_replicas_sweeping_at_once_run_one_sweep() {
             cloud: Cloud::from_one(sim.clone()),
             store,
             template: Arc::new(Template::default()),
+            pool: Arc::new(Pool::single(&Template::default())),
         })
         .collect();
     let opts = SweepOptions {

@@ -132,6 +132,7 @@ impl Fleet {
                 baseline: Baseline::new(
                     Cloud::from_one(sim.clone()),
                     params.template(),
+                    harness::pool_of(&sim, &params.template()),
                     Duration::from_millis(params.progress_ms),
                 ),
                 sim,

@@ -1,12 +1,15 @@
 //! The ELB half of observation: rules and target groups as the ports list
 //! them (without tags), and their tags kept by ARN (see the module above).
 
-use super::Observer;
+use super::{Observer, join};
 use previewd_core::observed::{ListenerState, ObservedTargetGroup};
+use previewd_core::operations::Op;
 use previewd_core::ports::CloudResult;
 use previewd_core::tagged;
 use previewd_core::tags::Tags;
+use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tokio::time::Instant;
 
 impl Observer {
@@ -55,12 +58,16 @@ impl Observer {
         Ok(found)
     }
 
-    /// The listener's rules with their tags (the default rule has none).
-    pub(super) async fn fetch_listener(&self) -> CloudResult<ListenerState> {
-        let mut l = self.cloud.load_balancer.listener().await?;
-        let tags = self
-            .listed_tags(":listener-rule/", &tagged::rule_arns(&l))
-            .await?;
+    /// A listener's rules with their tags (the default rule has none).
+    pub(super) async fn fetch_listener(&self, listener_arn: &str) -> CloudResult<ListenerState> {
+        let mut l = self.cloud.load_balancer.listener(listener_arn).await?;
+        // Its rules' ARNs all start so: the book forgets those of this
+        // listener that left its listing, and no other listener's.
+        let kind = format!(
+            "{}/",
+            listener_arn.replacen(":listener/", ":listener-rule/", 1)
+        );
+        let tags = self.listed_tags(&kind, &tagged::rule_arns(&l)).await?;
         tagged::attach_rule_tags(&mut l, tags);
         Ok(l)
     }
@@ -75,5 +82,35 @@ impl Observer {
         let tags = self.listed_tags(":targetgroup/", &arns).await?;
         tagged::attach_target_group_tags(&mut tgs, tags);
         Ok(tgs)
+    }
+
+    /// Every pool listener's listing: `focus` (all of them when `None`)
+    /// as fresh as `not_before` asks, the others as a cached look may be.
+    pub(super) async fn listener_listings(
+        &self,
+        not_before: Instant,
+        confirming: bool,
+        focus: Option<&str>,
+    ) -> CloudResult<BTreeMap<String, Arc<ListenerState>>> {
+        let cached = Instant::now()
+            .checked_sub(self.max_age)
+            .unwrap_or_else(Instant::now);
+        let fetches = self
+            .listeners
+            .iter()
+            .map(|(arn, cache)| {
+                let (nb, conf) = if focus.is_none_or(|f| f == arn) {
+                    (not_before, confirming)
+                } else {
+                    (cached, true)
+                };
+                let pacing = self.pacing(Op::DescribeRules, conf);
+                Box::pin(async move {
+                    let (_, l) = cache.get(nb, pacing, || self.fetch_listener(arn)).await?;
+                    Ok((arn.clone(), l))
+                }) as join::Boxed<'_, (String, Arc<ListenerState>)>
+            })
+            .collect();
+        Ok(join::all(fetches).await?.into_iter().collect())
     }
 }

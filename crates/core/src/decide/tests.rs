@@ -189,6 +189,7 @@ fn rule_change(modify: bool, arn: &str) -> Change {
                 priority: 1000,
                 host: "main-preview.example.com".into(),
                 tags: Tags::new(),
+                listener_arn: String::new(),
             },
             target_group_arn: None,
         }

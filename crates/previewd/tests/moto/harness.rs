@@ -108,6 +108,37 @@ impl Drop for Moto {
 /// The configuration of a previewd on `world`, written into `dir`.
 pub fn write_config(dir: &tempfile::TempDir, world: &Value) -> PathBuf {
     let s = |k: &str| world[k].as_str().unwrap().to_owned();
+    let single = format!(
+        "listener_arn = \"{}\"\nalb_dns_name = \"{}\"\nalb_zone_id = \"{}\"\n",
+        s("listener_arn"),
+        s("alb_dns_name"),
+        s("alb_zone_id")
+    );
+    write_config_with(dir, world, &single, "")
+}
+
+/// The configuration of a previewd placing previews on a pool: one
+/// `[[cloud.listeners]]` per entry of `listeners` (each with
+/// `listener_arn`, `alb_dns_name`, `alb_zone_id` and `rule_quota`).
+pub fn write_pool_config(dir: &tempfile::TempDir, world: &Value, listeners: &[Value]) -> PathBuf {
+    let mut pool = String::new();
+    for l in listeners {
+        pool.push_str(&format!(
+            "[[cloud.listeners]]\narn = {}\nalb_dns_name = {}\nalb_zone_id = {}\nrule_quota = {}\n",
+            l["listener_arn"], l["alb_dns_name"], l["alb_zone_id"], l["rule_quota"]
+        ));
+    }
+    write_config_with(dir, world, "", &pool)
+}
+
+/// `listener` goes into `[cloud]`; `pool` follows it.
+fn write_config_with(
+    dir: &tempfile::TempDir,
+    world: &Value,
+    listener: &str,
+    pool: &str,
+) -> PathBuf {
+    let s = |k: &str| world[k].as_str().unwrap().to_owned();
     let list = |k: &str| serde_json::to_string(&world[k]).unwrap();
     let config = format!(
         r#"
@@ -121,16 +152,13 @@ project = "acme/shop"
 kind = "aws"
 region = "us-east-1"
 cluster = "previews"
-listener_arn = "{listener}"
-hosted_zone_id = "{zone}"
+{listener}hosted_zone_id = "{zone}"
 dns_mode = "alias"
-alb_dns_name = "{alb_dns}"
-alb_zone_id = "{alb_zone}"
 vpc_id = "{vpc}"
 subnets = {subnets}
 security_groups = ["{sg}"]
 call_timeout_secs = 10
-[naming]
+{pool}[naming]
 domain = "preview.example.com"
 [container]
 image = "registry.example.com/shop:{{commit_sha}}"
@@ -141,10 +169,7 @@ poll_interval_ms = 100
 resync_interval_secs = 2
 "#,
         db = dir.path().join("p.db").display(),
-        listener = s("listener_arn"),
         zone = s("hosted_zone_id"),
-        alb_dns = s("alb_dns_name"),
-        alb_zone = s("alb_zone_id"),
         vpc = s("vpc_id"),
         subnets = list("subnets"),
         sg = s("security_group"),
@@ -192,6 +217,23 @@ impl Daemon {
     pub fn start(moto: &Moto, world: &Value, keys: (&str, &str), env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let path = write_config(&dir, world);
+        Self::start_in(dir, path, moto, keys, env)
+    }
+
+    /// A daemon on a pool of `listeners` (see [`write_pool_config`]).
+    pub fn start_pool(moto: &Moto, world: &Value, listeners: &[Value]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_pool_config(&dir, world, listeners);
+        Self::start_in(dir, path, moto, ("testing", "testing"), &[])
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        moto: &Moto,
+        keys: (&str, &str),
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let log = dir.path().join("previewd.log");
         let child = previewd(&dir, moto, keys, env)
             .args(["--log-format", "json", "--config"])

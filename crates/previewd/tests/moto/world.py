@@ -5,7 +5,7 @@ teams on the same listener and zone, and reads the whole account back.
 Run with the virtualenv's python (boto3 comes with moto):
     world.py ENDPOINT setup | zone | snapshot | iam-user | register-target TG_ARN |
              drift-rule RULE_ARN HOST | push-image REPOSITORY TAG |
-             iam-user-without ACTION
+             iam-user-without ACTION | second-alb VPC SUBNET SUBNET SG
 Prints JSON on stdout.
 """
 
@@ -159,6 +159,51 @@ def setup(endpoint):
                 "alb_zone_id": alb["CanonicalHostedZoneId"],
                 "listener_arn": listener,
                 "hosted_zone_id": zone,
+            }
+        )
+    )
+
+
+def second_alb(endpoint, vpc, subnet_a, subnet_b, sg):
+    """A second load balancer and listener for the pool, with the API
+    team's rule and target group on it (they take up its room too)."""
+    elb = client(endpoint, "elbv2")
+    alb = elb.create_load_balancer(Name="previews-2", Subnets=[subnet_a, subnet_b], SecurityGroups=[sg])[
+        "LoadBalancers"
+    ][0]
+    listener = elb.create_listener(
+        LoadBalancerArn=alb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"},
+            }
+        ],
+    )["Listeners"][0]["ListenerArn"]
+    api_tg = elb.create_target_group(
+        Name="prod-api",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=vpc,
+        TargetType="ip",
+        Tags=[{"Key": "team", "Value": "api"}],
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elb.create_rule(
+        ListenerArn=listener,
+        Priority=10,
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": ["api.example.com"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": api_tg}],
+        Tags=[{"Key": "team", "Value": "api"}],
+    )
+    print(
+        json.dumps(
+            {
+                "alb_arn": alb["LoadBalancerArn"],
+                "alb_dns_name": alb["DNSName"],
+                "alb_zone_id": alb["CanonicalHostedZoneId"],
+                "listener_arn": listener,
             }
         )
     )
@@ -347,4 +392,5 @@ if __name__ == "__main__":
         "drift-rule": drift_rule,
         "push-image": push_image,
         "iam-user-without": iam_user_without,
+        "second-alb": second_alb,
     }[command](endpoint, *args)

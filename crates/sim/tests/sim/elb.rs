@@ -66,7 +66,7 @@ async fn rule_priority_in_use_is_refused() {
     assert_eq!(err, CloudError::PriorityInUse(1000));
     sim.set_rule_priority(&rule, 1001).await.unwrap();
     sim.set_rule_priority(&rule, 1500).await.unwrap();
-    let listener = sim.listener().await.unwrap();
+    let listener = sim.listener(LISTENER).await.unwrap();
     assert!(
         listener
             .rules
@@ -78,14 +78,14 @@ async fn rule_priority_in_use_is_refused() {
 #[tokio::test]
 async fn hundred_and_first_target_group_is_refused() {
     let sim = Sim::new(SimConfig {
-        alb_rule_quota: 200,
+        albs: vec![quota(200)],
         ..SimConfig::default()
     });
     for i in 0..100 {
         let tg = sim.add_foreign_target_group(&format!("prod-{i}"), Tags::new());
         sim.add_foreign_rule_forwarding(i + 1, &format!("s{i}.example.com"), &tg, Tags::new());
     }
-    assert_eq!(sim.listener().await.unwrap().alb_target_groups, 100);
+    assert_eq!(sim.listener(LISTENER).await.unwrap().alb_target_groups, 100);
     let ours = sim.create_target_group(&tg_spec("pv-a")).await.unwrap().arn;
     let err = sim
         .create_rule(&rule_spec(1000, "a.preview.example.com"), &ours)
@@ -120,7 +120,7 @@ async fn rules_beyond_the_quota_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "TooManyRules");
-    assert_eq!(sim.listener().await.unwrap().alb_rules, 100);
+    assert_eq!(sim.listener(LISTENER).await.unwrap().alb_rules, 100);
 }
 
 #[tokio::test]
@@ -153,7 +153,7 @@ async fn deleting_an_unknown_rule_or_target_group_is_not_found() {
 #[tokio::test]
 async fn the_default_rule_cannot_be_deleted() {
     let sim = sim();
-    let listener = sim.listener().await.unwrap();
+    let listener = sim.listener(LISTENER).await.unwrap();
     let default = listener
         .rules
         .iter()
@@ -175,7 +175,7 @@ async fn modify_rule_rewrites_in_place() {
     )
     .await
     .unwrap();
-    let listener = sim.listener().await.unwrap();
+    let listener = sim.listener(LISTENER).await.unwrap();
     let rule = listener
         .rules
         .iter()
@@ -198,7 +198,9 @@ async fn listener_shows_foreign_rules_and_fill_levels() {
     sim.add_foreign_rule_forwarding(1, "shop.example.com", &prod, Tags::new());
     sim.add_foreign_rule(2, "old.example.com", Tags::new());
     provision(&sim, "issue-1", 1000).await;
-    let listener = previewd_core::tagged::listener(&sim).await.unwrap();
+    let listener = previewd_core::tagged::listener(&sim, LISTENER)
+        .await
+        .unwrap();
     let priorities: Vec<Option<i32>> = listener.rules.iter().map(|r| r.priority).collect();
     assert_eq!(priorities, vec![Some(1), Some(2), Some(1000), None]);
     assert_eq!((listener.alb_rules, listener.alb_target_groups), (3, 2));
@@ -211,7 +213,7 @@ async fn listener_shows_foreign_rules_and_fill_levels() {
 #[tokio::test]
 async fn listing_costs_pages_and_tag_batches() {
     let sim = Sim::new(SimConfig {
-        alb_rule_quota: 1000,
+        albs: vec![quota(1000)],
         ..SimConfig::default()
     });
     for i in 0..450 {
@@ -221,7 +223,9 @@ async fn listing_costs_pages_and_tag_batches() {
         sim.add_foreign_target_group(&format!("pv-{i}"), Tags::new());
     }
     sim.add_foreign_target_group("prod", Tags::new());
-    previewd_core::tagged::listener(&sim).await.unwrap();
+    previewd_core::tagged::listener(&sim, LISTENER)
+        .await
+        .unwrap();
     // 451 rules with the default one: 2 pages of 400, 23 tag batches of 20.
     assert_eq!(calls(&sim, "elbv2:DescribeRules"), 2);
     assert_eq!(calls(&sim, "elbv2:DescribeTags"), 23);
@@ -230,4 +234,49 @@ async fn listing_costs_pages_and_tag_batches() {
     assert_eq!(listed.unwrap().len(), 30);
     assert_eq!(calls(&sim, "elbv2:DescribeTargetGroups"), 1);
     assert_eq!(calls(&sim, "elbv2:DescribeTags"), 2);
+}
+
+/// Each load balancer has its own 100 target groups and rule quota, its
+/// own priorities, and its foreign rules and target groups count.
+#[tokio::test]
+async fn each_load_balancer_has_its_own_limits_and_foreign_rules() {
+    let sim = Sim::new(SimConfig::default().with_albs(2, 99));
+    let albs = sim.config().albs.clone();
+    let (first, second) = (&albs[0].listener_arn, &albs[1].listener_arn);
+    for l in [first, second] {
+        let state = sim.listener(l).await.unwrap();
+        assert_eq!((state.alb_target_groups, state.alb_rules), (99, 99));
+    }
+    let on = |listener: &str, priority, host: &str| RuleSpec {
+        listener_arn: listener.into(),
+        ..rule_spec(priority, host)
+    };
+    let a = sim.create_target_group(&tg_spec("pv-a")).await.unwrap().arn;
+    let b = sim.create_target_group(&tg_spec("pv-b")).await.unwrap().arn;
+    sim.create_rule(&on(first, 1000, "a.preview.example.com"), &a)
+        .await
+        .unwrap();
+    // The first ALB is full (99 foreign + ours); the second is not.
+    let err = sim
+        .create_rule(&on(first, 1001, "b.preview.example.com"), &b)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "TooManyRules");
+    // A target group serves one load balancer.
+    let err = sim
+        .create_rule(&on(second, 1001, "c.preview.example.com"), &a)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationError");
+    // One priority per listener: the same on another listener is free.
+    sim.create_rule(&on(second, 1000, "b.preview.example.com"), &b)
+        .await
+        .unwrap();
+    let state = sim.listener(second).await.unwrap();
+    assert_eq!((state.alb_target_groups, state.alb_rules), (100, 100));
+    let unknown = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/1";
+    assert!(matches!(
+        sim.listener(unknown).await.unwrap_err(),
+        CloudError::NotFound(_)
+    ));
 }

@@ -34,7 +34,7 @@ async fn denied_action_names_itself() {
     ));
     assert!(message.contains(&made.rule_arn));
     // Other ELB calls still work, and allowing it again restores it.
-    sim.listener().await.unwrap();
+    sim.listener(LISTENER).await.unwrap();
     sim.allow("elbv2:ModifyRule");
     sim.modify_rule(
         &made.rule_arn,
@@ -134,7 +134,7 @@ async fn a_lost_response_still_applies() {
         .unwrap_err();
     assert!(matches!(err, CloudError::Transient { .. }));
     // Reads never lose responses; the rule is there, and a blind retry collides.
-    sim.listener().await.unwrap();
+    sim.listener(LISTENER).await.unwrap();
     sim.set_fault_after_apply_rate(0.0);
     let retry = sim
         .create_rule(&rule_spec(1000, "a.preview.example.com"), &tg)

@@ -70,11 +70,23 @@ pub fn tg_spec(name: &str) -> TargetGroupSpec {
     }
 }
 
+/// The first load balancer's listener (the default one's).
+pub const LISTENER: &str = previewd_core::render::DEFAULT_LISTENER_ARN;
+
+/// The first load balancer with a rule quota of `rules`.
+pub fn quota(rules: usize) -> previewd_sim::SimAlb {
+    previewd_sim::SimAlb {
+        rule_quota: rules,
+        ..previewd_sim::SimAlb::numbered("us-east-1", 0)
+    }
+}
+
 pub fn rule_spec(priority: i32, host: &str) -> RuleSpec {
     RuleSpec {
         priority,
         host: host.into(),
         tags: ours(host),
+        listener_arn: LISTENER.into(),
     }
 }
 

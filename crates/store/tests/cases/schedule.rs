@@ -2,6 +2,7 @@
 
 use crate::support::*;
 use previewd_core::Phase;
+use previewd_core::pool::Reservation;
 use previewd_core::ports::{Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -210,43 +211,116 @@ pub async fn next_due_is_when_a_row_can_next_be_claimed(store: Arc<dyn Store>) {
     assert_eq!(store.next_due().await.unwrap(), Some(t(31_000)));
 }
 
-pub async fn rule_priorities_are_unique_across_rows(store: Arc<dyn Store>) {
-    let (a, b) = (key("a"), key("b"));
+pub async fn rule_priorities_are_unique_per_listener(store: Arc<dyn Store>) {
+    let (a, b, c) = (key("a"), key("b"), key("c"));
+    let (l1, l2) = (Some("arn:listener/one"), Some("arn:listener/two"));
     deploy(&*store, &a, "x", 0).await;
     deploy(&*store, &b, "x", 0).await;
-    store.set_rule_priority(&a, Some(10)).await.unwrap();
-    store.set_rule_priority(&a, Some(10)).await.unwrap();
-    let err = store.set_rule_priority(&b, Some(10)).await.unwrap_err();
+    deploy(&*store, &c, "x", 0).await;
+    store.set_rule_priority(&a, l1, Some(10)).await.unwrap();
+    store.set_rule_priority(&a, l1, Some(10)).await.unwrap();
+    let err = store.set_rule_priority(&b, l1, Some(10)).await.unwrap_err();
     assert!(matches!(err, StoreError::PriorityTaken(10)), "{err:?}");
-    store.set_rule_priority(&b, Some(11)).await.unwrap();
-    assert_eq!(store.reserved_priorities(&a).await.unwrap(), [11]);
-    assert_eq!(store.reserved_priorities(&b).await.unwrap(), [10]);
+    // The same priority on another listener is another reservation.
+    store.set_rule_priority(&b, l2, Some(10)).await.unwrap();
+    store.set_rule_priority(&c, l1, Some(11)).await.unwrap();
+    let held = |l: &str, p| Reservation {
+        listener_arn: l.into(),
+        priority: p,
+    };
     assert_eq!(
-        store.reserved_priorities(&key("c")).await.unwrap(),
-        [10, 11]
+        store.reservations(&a).await.unwrap(),
+        [held("arn:listener/one", 11), held("arn:listener/two", 10)]
     );
     assert_eq!(
-        store.get(&a).await.unwrap().unwrap().rule_priority,
-        Some(10)
+        store.reservations(&key("d")).await.unwrap(),
+        [
+            held("arn:listener/one", 10),
+            held("arn:listener/one", 11),
+            held("arn:listener/two", 10)
+        ]
+    );
+    let row = store.get(&b).await.unwrap().unwrap();
+    assert_eq!(
+        (row.listener_arn.as_deref(), row.rule_priority),
+        (l2, Some(10))
     );
 
-    store.set_rule_priority(&a, None).await.unwrap();
-    store.set_rule_priority(&b, Some(10)).await.unwrap();
-    assert_eq!(store.reserved_priorities(&a).await.unwrap(), [10]);
-    assert_eq!(store.get(&a).await.unwrap().unwrap().rule_priority, None);
+    store.set_rule_priority(&a, None, None).await.unwrap();
+    store.set_rule_priority(&b, l1, Some(10)).await.unwrap();
+    let row = store.get(&a).await.unwrap().unwrap();
+    assert_eq!((row.listener_arn, row.rule_priority), (None, None));
 
     let err = store
-        .set_rule_priority(&key("c"), Some(12))
+        .set_rule_priority(&key("nope"), l1, Some(12))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    // A priority is held on a listener: never one without the other.
+    for (l, p) in [(None, Some(12)), (l1, None), (Some(""), Some(12))] {
+        let err = store.set_rule_priority(&a, l, p).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Invalid {
+                    field: "listener_arn",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}
+
+/// A row placed before the pool (a priority, no listener) is recorded on
+/// the first listener; unplaced rows and placed ones are left alone.
+pub async fn pre_pool_rows_are_adopted_by_the_first_listener(store: Arc<dyn Store>, db: Sql) {
+    let (old, new, none) = (key("old"), key("new"), key("none"));
+    for k in [&old, &new, &none] {
+        deploy(&*store, k, "x", 0).await;
+    }
+    store
+        .set_rule_priority(&new, Some("arn:listener/two"), Some(7))
+        .await
+        .unwrap();
+    // What a row written before migration 0009 looks like.
+    db.execute("UPDATE previews SET rule_priority = 7 WHERE branch = 'old'")
+        .await;
+    assert_eq!(store.adopt_unplaced("arn:listener/one").await.unwrap(), 1);
+    let row = |k| {
+        let store = store.clone();
+        async move { store.get(&k).await.unwrap().unwrap() }
+    };
+    let o = row(old.clone()).await;
+    assert_eq!(
+        (o.listener_arn.as_deref(), o.rule_priority),
+        (Some("arn:listener/one"), Some(7))
+    );
+    let n = row(new.clone()).await;
+    assert_eq!(n.listener_arn.as_deref(), Some("arn:listener/two"));
+    assert_eq!(row(none.clone()).await.listener_arn, None);
+    assert_eq!(store.adopt_unplaced("arn:listener/one").await.unwrap(), 0);
+    let err = store.adopt_unplaced("").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid {
+                field: "listener_arn",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 pub async fn bad_input_is_refused_with_the_field_named(store: Arc<dyn Store>) {
     let k = key("main");
     deploy(&*store, &k, "x", 0).await;
     for p in [0, 50_001, -3] {
-        let err = store.set_rule_priority(&k, Some(p)).await.unwrap_err();
+        let err = store
+            .set_rule_priority(&k, Some("arn:listener/one"), Some(p))
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 err,
