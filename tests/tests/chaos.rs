@@ -194,6 +194,7 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
         cloud: previewd_controller::Cloud::from_one(sim.clone()),
         store: store.clone(),
         template: Arc::new(Template::default()),
+        projects: None,
     };
     let mut s = Schedule {
         seed,

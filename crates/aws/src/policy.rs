@@ -17,6 +17,9 @@ pub struct PolicyScope {
     pub cluster: String,
     /// Starts every ECS, target-group and log-group name (`naming.prefix`).
     pub prefix: String,
+    /// The naming prefixes of the other projects (`[[projects]]`), each
+    /// granted like `prefix`; empty with one project.
+    pub other_prefixes: Vec<String>,
     pub hosted_zone_id: String,
     /// Roles task definitions name; `iam:PassRole` is granted on these only.
     pub pass_roles: Vec<String>,
@@ -53,8 +56,22 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
         format!("arn:{partition}:{service}:{region}:{account}:{resource}")
     };
     let cluster_arn = arn("ecs", format!("cluster/{}", s.cluster));
-    let prefix = naming::family_prefix(&s.prefix);
-    let log_groups = naming::log_group_prefix(&s.prefix);
+    let mut prefixes: Vec<&str> = std::iter::once(s.prefix.as_str())
+        .chain(s.other_prefixes.iter().map(String::as_str))
+        .collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    // One resource a prefix: `make(family prefix, log-group prefix)`.
+    let each = |make: &dyn Fn(&str, &str) -> Vec<String>| -> Value {
+        let all: Vec<String> = prefixes
+            .iter()
+            .flat_map(|p| make(&naming::family_prefix(p), &naming::log_group_prefix(p)))
+            .collect();
+        match all.as_slice() {
+            [one] => json!(one),
+            _ => json!(all),
+        }
+    };
 
     let mut by_scope: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
     for p in required_permissions() {
@@ -66,10 +83,12 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
             // TagResource also tags task definitions as they are registered.
             Scope::EcsServices => (
                 "EcsPreviewServices",
-                json!([
-                    arn("ecs", format!("service/{}/{prefix}*", s.cluster)),
-                    arn("ecs", format!("task-definition/{prefix}*:*")),
-                ]),
+                each(&|prefix, _| {
+                    vec![
+                        arn("ecs", format!("service/{}/{prefix}*", s.cluster)),
+                        arn("ecs", format!("task-definition/{prefix}*:*")),
+                    ]
+                }),
                 None,
             ),
             Scope::EcsInCluster => (
@@ -78,24 +97,31 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
                 Some(json!({"ArnEquals": {"ecs:cluster": cluster_arn}})),
             ),
             Scope::EcsTaskDefinitions => ("EcsTaskDefinitions", json!("*"), None),
-            Scope::ElbRules => (
-                "ElbRulesOnTheSharedListener",
-                json!([
-                    s.listener_arn.clone(),
-                    arn(
+            Scope::ElbRules => {
+                let mut resources = vec![
+                    json!(s.listener_arn.clone()),
+                    json!(arn(
                         "elasticloadbalancing",
                         format!("listener-rule/app/{path}/*")
-                    ),
-                    arn("elasticloadbalancing", format!("targetgroup/{prefix}*/*")),
-                ]),
-                None,
-            ),
+                    )),
+                ];
+                for p in &prefixes {
+                    let prefix = naming::family_prefix(p);
+                    resources.push(json!(arn(
+                        "elasticloadbalancing",
+                        format!("targetgroup/{prefix}*/*")
+                    )));
+                }
+                ("ElbRulesOnTheSharedListener", json!(resources), None)
+            }
             Scope::ElbTargetGroups => (
                 "ElbPreviewTargetGroups",
-                json!(arn(
-                    "elasticloadbalancing",
-                    format!("targetgroup/{prefix}*/*")
-                )),
+                each(&|prefix, _| {
+                    vec![arn(
+                        "elasticloadbalancing",
+                        format!("targetgroup/{prefix}*/*"),
+                    )]
+                }),
                 None,
             ),
             Scope::ElbReads => ("ElbDescribe", json!("*"), None),
@@ -109,10 +135,12 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
             ),
             Scope::LogGroups => (
                 "LogsPreviewGroups",
-                json!([
-                    arn("logs", format!("log-group:{log_groups}*")),
-                    arn("logs", format!("log-group:{log_groups}*:*")),
-                ]),
+                each(&|_, log_groups| {
+                    vec![
+                        arn("logs", format!("log-group:{log_groups}*")),
+                        arn("logs", format!("log-group:{log_groups}*:*")),
+                    ]
+                }),
                 None,
             ),
             Scope::LogReads => (
@@ -198,6 +226,7 @@ mod tests {
             listener_arn: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/previews/50dc6c495c0c9188/f2f7dc8efc522ab2".into(),
             cluster: "previews".into(),
             prefix: "pv".into(),
+            other_prefixes: Vec::new(),
             hosted_zone_id: "Z0123456789ABC".into(),
             pass_roles: vec!["arn:aws:iam::123456789012:role/preview-task-execution".into()],
             ecr_repository: Some("previews".into()),

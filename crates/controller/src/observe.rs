@@ -43,7 +43,8 @@ use previewd_core::plan::{
     Observation, needs_revisions, needs_stopped_reason, needs_target_health, needs_task_definition,
 };
 use previewd_core::ports::CloudResult;
-use previewd_core::render::{DnsMode, Template, Wanted};
+use previewd_core::projects::Projects;
+use previewd_core::render::{Template, Wanted};
 use previewd_core::tags::{self, Tags};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ const LISTINGS: [Op; 4] = [
 pub struct Observer {
     cloud: Cloud,
     template: Arc<Template>,
+    /// Every project's template: listings cover each naming prefix, and
+    /// a preview's image is checked by its own project's rules.
+    projects: Arc<Projects>,
     max_age: Duration,
     /// The least time between two fetches of one listing, while the
     /// listing's buckets run low.
@@ -140,6 +144,7 @@ impl Observer {
             image_batcher: ImageBatcher::spawn(cloud.images.clone()),
             found_images: std::sync::Mutex::new(std::collections::HashSet::new()),
             cloud,
+            projects: Arc::new(Projects::uniform(template.clone())),
             template,
             max_age,
             min_gap,
@@ -264,8 +269,19 @@ impl Observer {
         LISTINGS.into_iter().any(|op| self.pressed(op))
     }
 
-    fn family_prefix(&self) -> String {
-        previewd_core::naming::family_prefix(&self.template.naming.prefix)
+    /// Serves `projects` (instead of the lone template it was built with).
+    pub fn set_projects(&mut self, projects: Arc<Projects>) {
+        self.projects = projects;
+    }
+
+    /// What our ECS and target-group names start with, one per distinct
+    /// naming prefix.
+    fn family_prefixes(&self) -> Vec<String> {
+        self.projects
+            .prefixes()
+            .iter()
+            .map(|p| previewd_core::naming::family_prefix(p))
+            .collect()
     }
 
     /// The services of many previews, ten per AWS call.
@@ -284,10 +300,10 @@ impl Observer {
         let not_before = Instant::now()
             .checked_sub(self.max_age)
             .unwrap_or_else(Instant::now);
-        let prefix = self.family_prefix();
+        let prefixes = self.family_prefixes();
         self.services
             .get(not_before, self.pacing(Op::ListServices, true), || async {
-                let found = self.cloud.services_named(&prefix).await?;
+                let found = self.cloud.services_under(&prefixes).await?;
                 Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
             })
             .await
@@ -295,9 +311,14 @@ impl Observer {
 
     /// The four shared listings, fetched together.
     async fn listings(&self, not_before: Instant, confirming: bool) -> CloudResult<Listings> {
-        let prefix = self.family_prefix();
-        let log_prefix = previewd_core::naming::log_group_prefix(&self.template.naming.prefix);
-        let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
+        let prefixes = self.family_prefixes();
+        let log_prefixes: Vec<String> = self
+            .projects
+            .prefixes()
+            .iter()
+            .map(|p| previewd_core::naming::log_group_prefix(p))
+            .collect();
+        let wildcard = !self.projects.any_alias_dns();
         let ((_, listener), (_, target_groups), (_, log_groups), records) = tokio::try_join!(
             self.listener.get(
                 not_before,
@@ -307,12 +328,19 @@ impl Observer {
             self.target_groups.get(
                 not_before,
                 self.pacing(Op::DescribeTargetGroups, confirming),
-                || self.fetch_target_groups(&prefix)
+                || self.fetch_target_groups(&prefixes)
             ),
             self.log_groups.get(
                 not_before,
                 self.pacing(Op::DescribeLogGroups, confirming),
-                || self.cloud.logs.log_groups(&log_prefix)
+                // The prefix filters server-side: one listing per prefix.
+                || async {
+                    let mut all = Vec::new();
+                    for prefix in &log_prefixes {
+                        all.extend(self.cloud.logs.log_groups(prefix).await?);
+                    }
+                    Ok(all)
+                }
             ),
             async {
                 if wildcard {

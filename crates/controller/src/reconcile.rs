@@ -13,6 +13,7 @@ use previewd_core::model::{Preview, StatusUpdate};
 use previewd_core::plan::{Change, Plan, Verdict, plan};
 use previewd_core::ports::Store;
 use previewd_core::pr_comment;
+use previewd_core::projects::Projects;
 use previewd_core::render::{Template, render};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -35,6 +36,9 @@ pub struct Reconciler {
     pub observer: Observer,
     pub dns: DnsBatcher,
     pub template: Arc<Template>,
+    /// Every project's template; a preview is built, observed and torn
+    /// down with its own project's (`Reconciler::with_projects`).
+    pub projects: Arc<Projects>,
     pub config: ControllerConfig,
     /// Notified when a status write enqueued reports, so the delivery
     /// worker sends them at once rather than at its next poll.
@@ -61,11 +65,40 @@ impl Reconciler {
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,
             cloud,
+            projects: Arc::new(Projects::uniform(template.clone())),
             template,
             config,
             reported: Arc::new(tokio::sync::Notify::new()),
             choosing: std::sync::Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Serves `projects`: each preview with its own project's template. A
+    /// preview of a project not among them is left alone (see
+    /// [`Reconciler::template_for`]).
+    pub fn with_projects(mut self, projects: Arc<Projects>) -> Self {
+        self.observer.set_projects(projects.clone());
+        self.projects = projects;
+        self
+    }
+
+    /// The template of `p`'s project. A project the configuration no
+    /// longer names has no template here: its names (prefix, domain) are
+    /// unknown, and building it with another project's would touch the
+    /// wrong resources, so its pass fails, retryably, saying so.
+    pub fn template_for(&self, p: &Preview) -> Result<&Arc<Template>, ExecuteError> {
+        self.projects
+            .template(&p.key.project)
+            .ok_or_else(|| ExecuteError::Cloud {
+                step: "Project",
+                source: previewd_core::CloudError::Transient {
+                    code: "ProjectNotConfigured".into(),
+                    message: format!(
+                        "project {} is not configured: its previews are left as they are; add it back as a [[projects]] entry (retired = true to tear them down)",
+                        p.key.project
+                    ),
+                },
+            })
     }
 
     /// Observes, plans and applies for one preview (the pass up to the
@@ -89,7 +122,10 @@ impl Reconciler {
     /// The status, schedule and reports to record after an attempt (with
     /// the sticky comment's messages when `pr_comment` is on).
     pub fn decide(&self, p: &Preview, outcome: &Outcome) -> StatusUpdate {
-        let url = render(&self.template, p).url;
+        let url = match self.template_for(p) {
+            Ok(t) => render(t, p).url,
+            Err(_) => p.status.url.clone().unwrap_or_default(),
+        };
         let now = chrono::Utc::now();
         let mut update: StatusUpdate =
             decide(p, outcome, &url, &self.config.policy, now, crate::jitter()).into();
@@ -104,7 +140,8 @@ impl Reconciler {
         service: Option<ReadService>,
         began: Instant,
     ) -> Result<Verdict, ExecuteError> {
-        let w = render(&self.template, p);
+        let template = self.template_for(p)?;
+        let w = render(template, p);
         let observe_err = |source| ExecuteError::Cloud {
             step: "Observe",
             source,
@@ -120,7 +157,7 @@ impl Reconciler {
             .observe(p, &w, service.clone(), first_look)
             .await
             .map_err(observe_err)?;
-        let first = plan(&self.template, p, &w, &o, &BTreeSet::new());
+        let first = plan(template, p, &w, &o, &BTreeSet::new());
         let mut choosing = None;
         let Plan { changes, verdict } = if must_confirm(&first, p) {
             let o = if fresh {
@@ -146,7 +183,7 @@ impl Reconciler {
             // still under way count as taken, decided under one lock.
             let mut pending = self.choosing.lock().expect("not poisoned");
             reserved.extend(pending.iter().copied());
-            let planned = plan(&self.template, p, &w, &o, &reserved);
+            let planned = plan(template, p, &w, &o, &reserved);
             choosing = reserved_priority(&planned.changes);
             pending.extend(choosing);
             planned
@@ -181,6 +218,7 @@ impl Reconciler {
                 step: "VerifyOwnership",
                 source,
             })?;
+        // The controller id is the same in every project's template.
         check_ownership(changes, &found, &self.template.controller_id, &p.slug)
     }
 }

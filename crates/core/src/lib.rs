@@ -35,6 +35,7 @@ pub mod outbox_report;
 pub mod plan;
 pub mod ports;
 pub mod pr_comment;
+pub mod projects;
 pub mod pull_request;
 pub mod render;
 pub mod stop_reason;

@@ -3,7 +3,7 @@
 
 use previewd_core::naming::NamingConfig;
 use previewd_core::render::{DnsMode, Template};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -67,7 +67,7 @@ impl Default for StoreSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Previews {
     /// The repository previews are built from, `owner/repo`.
@@ -235,7 +235,7 @@ impl Default for CloudSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Container {
     /// `{commit_sha}` expands to the dispatched commit.
@@ -344,6 +344,10 @@ pub struct Config {
     pub github: Github,
     pub callbacks: Callbacks,
     pub sim: SimSection,
+    /// The `[[projects]]` entries, each resolved over the top-level
+    /// `[previews]`, `[naming]` and `[container]`; empty for a
+    /// single-project file (`previews.project`). See [`Config::project_list`].
+    pub projects: Vec<ProjectConfig>,
 }
 
 /// A value that must never be printed.
@@ -365,17 +369,14 @@ impl fmt::Debug for Secret {
 impl Config {
     /// The sweep interval: as configured, and at least every ttl/6.
     pub fn gc_interval(&self) -> std::time::Duration {
-        let sixth_of_ttl = self.previews.ttl_hours.saturating_mul(3600) / 6;
+        let ttl_hours = self
+            .project_list()
+            .iter()
+            .map(|p| p.previews.ttl_hours)
+            .min()
+            .unwrap_or(self.previews.ttl_hours);
+        let sixth_of_ttl = ttl_hours.saturating_mul(3600) / 6;
         std::time::Duration::from_secs(self.gc.interval_secs.min(sixth_of_ttl).max(1))
-    }
-
-    /// How long a preview lives: `previews.ttl_hours` after its last
-    /// deploy, at most `previews.max_lifetime_hours` after its creation.
-    pub fn lifetime(&self) -> previewd_core::Lifetime {
-        previewd_core::Lifetime {
-            ttl: std::time::Duration::from_secs(self.previews.ttl_hours * 3600),
-            max_lifetime: std::time::Duration::from_secs(self.previews.max_lifetime_hours * 3600),
-        }
     }
 
     pub fn sweep_options(&self, dry_run: bool) -> previewd_controller::SweepOptions {
@@ -386,7 +387,17 @@ impl Config {
         }
     }
 
+    /// The template of the first project (of `[[projects]]`, else of the
+    /// top-level sections). The cloud's parts of it are the same for all.
     pub fn template(&self) -> Template {
+        match self.projects.first() {
+            Some(p) => self.template_of(&p.naming, &p.container),
+            None => self.template_of(&self.naming, &self.container),
+        }
+    }
+
+    /// The template of a project named `naming` and built by `container`.
+    pub(crate) fn template_of(&self, naming: &NamingConfig, k: &Container) -> Template {
         let c = &self.cloud;
         let dns = if c.dns_mode == "wildcard" {
             DnsMode::Wildcard
@@ -396,10 +407,9 @@ impl Config {
                 alb_zone_id: c.alb_zone_id.clone(),
             }
         };
-        let k = &self.container;
         Template {
             controller_id: self.controller.id.clone(),
-            naming: self.naming.clone(),
+            naming: naming.clone(),
             image: k.image.clone(),
             container_name: k.name.clone(),
             container_port: k.port,
@@ -433,19 +443,33 @@ impl Config {
     }
 
     /// What the IAM policy is scoped to.
+    /// Every project's prefix and task roles are covered.
     pub fn policy_scope(&self) -> previewd_aws::policy::PolicyScope {
-        let k = &self.container;
+        let projects = self.project_list();
+        let mut pass_roles: Vec<String> = projects
+            .iter()
+            .flat_map(|p| {
+                let k = &p.container;
+                k.execution_role_arn
+                    .iter()
+                    .chain(k.task_role_arn.iter())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // Each role once, in the order the projects name them.
+        let mut seen = std::collections::BTreeSet::new();
+        pass_roles.retain(|r| seen.insert(r.clone()));
         previewd_aws::policy::PolicyScope {
             listener_arn: self.cloud.listener_arn.clone(),
             cluster: self.cloud.cluster.clone(),
-            prefix: self.naming.prefix.clone(),
-            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
-            pass_roles: k
-                .execution_role_arn
+            prefix: projects[0].naming.prefix.clone(),
+            other_prefixes: projects[1..]
                 .iter()
-                .chain(k.task_role_arn.iter())
-                .cloned()
+                .map(|p| p.naming.prefix.clone())
                 .collect(),
+            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
+            pass_roles,
             ecr_repository: self.cloud.ecr_repository(),
         }
     }
@@ -496,3 +520,7 @@ impl Config {
 #[path = "config_load.rs"]
 mod load;
 pub use load::load;
+
+#[path = "config_projects.rs"]
+mod projects;
+pub use projects::{ProjectConfig, lifetime_of};

@@ -82,6 +82,24 @@ pub fn load(
         let Some(rest) = name.strip_prefix("PREVIEWD_") else {
             continue;
         };
+        // `[[projects]]` from the environment (the CloudFormation stack's
+        // `Projects`): a TOML array of inline tables, replacing the file's.
+        if name == "PREVIEWD_PROJECTS" {
+            match format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+            {
+                Some(v @ toml::Value::Array(_)) => {
+                    root.insert("projects".into(), v);
+                }
+                _ => problems.push(problem(
+                    name,
+                    "must be a TOML array of inline tables, e.g. [{ project = \"acme/web\" }, { project = \"acme/api\", naming = { prefix = \"api\" } }]",
+                )),
+            }
+            continue;
+        }
         if NOT_OVERRIDES.contains(&name.as_str())
             || rest.starts_with("TEST_")
             || rest.starts_with("CHAOS_")
@@ -110,10 +128,10 @@ pub fn load(
         }
     }
     for key in root.keys() {
-        if !SECTIONS.contains(&key.as_str()) {
+        if !SECTIONS.contains(&key.as_str()) && key != "projects" {
             problems.push(problem(
                 key.clone(),
-                format!("unknown section (known: {})", SECTIONS.join(", ")),
+                format!("unknown section (known: {}, projects)", SECTIONS.join(", ")),
             ));
         }
     }
@@ -129,8 +147,10 @@ pub fn load(
         github: section(&root, "github", &env_raw, &mut problems),
         callbacks: section(&root, "callbacks", &env_raw, &mut problems),
         sim: section(&root, "sim", &env_raw, &mut problems),
+        projects: Vec::new(),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
+    cfg.projects = super::projects::read(&root, &cfg, &mut problems);
     // A file is read by whoever can read the deploy repository or the
     // image; the environment comes from the secret store.
     if !env_raw.contains_key("store.url") && has_password(&cfg.store.url) {
@@ -140,6 +160,7 @@ pub fn load(
         ));
     }
     problems.extend(check(&cfg));
+    problems.extend(super::projects::problems(&cfg, &root));
     if problems.is_empty() {
         Ok(cfg)
     } else {
@@ -254,7 +275,9 @@ fn check(c: &Config) -> Vec<Problem> {
         .into_iter()
         .map(|(k, e)| problem(format!("naming.{k}"), e.to_string()))
         .collect();
-    if let Err(e) = previewd_core::key::validate_project(&c.previews.project) {
+    if c.projects.is_empty()
+        && let Err(e) = previewd_core::key::validate_project(&c.previews.project)
+    {
         out.push(problem("previews.project", e.to_string()));
     }
     if !(1..=8760).contains(&c.previews.ttl_hours) {
@@ -348,14 +371,8 @@ fn check(c: &Config) -> Vec<Problem> {
             out.push(problem(key, "must be at least 20 (milliseconds)"));
         }
     }
-    for key in c.container.env.keys() {
-        let upper = key.to_ascii_uppercase();
-        if ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
-            .iter()
-            .any(|s| upper.contains(s))
-        {
-            out.push(problem(format!("container.env.{key}"), "looks like a secret: put its Secrets Manager or SSM ARN under [container.secrets] instead"));
-        }
+    for (key, rule) in container_problems(&c.container) {
+        out.push(problem(format!("container.{key}"), rule));
     }
     let url = &c.store.url;
     if !(url.starts_with("sqlite:")
@@ -386,27 +403,6 @@ fn check(c: &Config) -> Vec<Problem> {
     if c.cloud.subnets.is_empty() {
         out.push(problem("cloud.subnets", "must name at least one subnet"));
     }
-    if !RETENTION_DAYS.contains(&c.container.log_retention_days) {
-        out.push(problem(
-            "container.log_retention_days",
-            format!("must be one of CloudWatch's periods {RETENTION_DAYS:?}"),
-        ));
-    }
-    if c.container.port == 0 {
-        out.push(problem("container.port", "must be 1..=65535"));
-    }
-    if !(1..=IMAGE_WAIT_MAX_SECS).contains(&c.container.image_wait_secs) {
-        out.push(problem(
-            "container.image_wait_secs",
-            format!("must be 1..={IMAGE_WAIT_MAX_SECS} (seconds)"),
-        ));
-    }
-    if !matches!(c.container.url_scheme.as_str(), "http" | "https") {
-        out.push(problem(
-            "container.url_scheme",
-            "must be \"http\" or \"https\"",
-        ));
-    }
     let id = &c.controller.id;
     if id.is_empty()
         || id.len() > 64
@@ -434,6 +430,40 @@ fn check(c: &Config) -> Vec<Problem> {
     // The simulator paces previewd too, so this holds for either kind.
     if !(1..=100).contains(&c.cloud.api_share_percent) {
         out.push(problem("cloud.api_share_percent", "must be 1..=100"));
+    }
+    out
+}
+
+/// What is wrong with a `[container]` section (the top-level one or a
+/// project's), as (key under the section, rule).
+pub(super) fn container_problems(k: &Container) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for key in k.env.keys() {
+        let upper = key.to_ascii_uppercase();
+        if ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
+            .iter()
+            .any(|s| upper.contains(s))
+        {
+            out.push((format!("env.{key}"), "looks like a secret: put its Secrets Manager or SSM ARN under [container.secrets] instead".to_owned()));
+        }
+    }
+    if !RETENTION_DAYS.contains(&k.log_retention_days) {
+        out.push((
+            "log_retention_days".into(),
+            format!("must be one of CloudWatch's periods {RETENTION_DAYS:?}"),
+        ));
+    }
+    if k.port == 0 {
+        out.push(("port".into(), "must be 1..=65535".into()));
+    }
+    if !(1..=IMAGE_WAIT_MAX_SECS).contains(&k.image_wait_secs) {
+        out.push((
+            "image_wait_secs".into(),
+            format!("must be 1..={IMAGE_WAIT_MAX_SECS} (seconds)"),
+        ));
+    }
+    if !matches!(k.url_scheme.as_str(), "http" | "https") {
+        out.push(("url_scheme".into(), "must be \"http\" or \"https\"".into()));
     }
     out
 }

@@ -14,6 +14,7 @@ fn sweeper(app: &TestApp) -> Sweeper {
         cloud: previewd_controller::Cloud::from_one(app.sim.clone()),
         store: app.store.clone(),
         template: Arc::new(previewd_core::render::Template::default()),
+        projects: None,
     }
 }
 

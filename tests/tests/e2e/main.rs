@@ -85,6 +85,7 @@ pub async fn spawn_app_templated(
                     cloud: previewd_controller::Cloud::from_one(sim.clone()),
                     store: store.clone(),
                     template: template.clone(),
+                    projects: None,
                 }),
                 options: previewd_controller::SweepOptions {
                     dry_run: false,
@@ -95,6 +96,7 @@ pub async fn spawn_app_templated(
             metrics: Some(previewd_api::metrics::install_recorder()),
             status_page: true,
             preview_label: None,
+            projects: None,
         },
         token,
     )

@@ -96,6 +96,7 @@ async fn metrics_show_reconciles_phases_aws_calls_deliveries_and_sweeps() {
         cloud: previewd_controller::Cloud::from_one(app.sim.clone()),
         store: app.store.clone(),
         template: Arc::new(previewd_core::render::Template::default()),
+        projects: None,
     };
     let opts = SweepOptions {
         dry_run: false,

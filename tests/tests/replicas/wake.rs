@@ -94,6 +94,7 @@ async fn two_replicas_sweeping_at_once_run_one_sweep() {
             cloud: Cloud::from_one(sim.clone()),
             store,
             template: Arc::new(Template::default()),
+            projects: None,
         })
         .collect();
     let opts = SweepOptions {

@@ -9,6 +9,7 @@
 mod daemon;
 mod harness;
 mod images;
+mod projects;
 mod tools;
 
 use harness::{Api, Daemon, Moto, find, ours};
