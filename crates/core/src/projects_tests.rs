@@ -144,8 +144,10 @@ proptest! {
                     .unwrap();
                 labels.insert(label.clone());
                 let n = ResourceNames::new(naming, &slug, &label);
-                for name in [n.family.clone(), n.target_group.clone(), n.log_group.clone(), n.host.clone()] {
-                    prop_assert!(seen.insert(name.clone()), "{name} twice");
+                // Each kind is its own namespace (a family and its target
+                // group may share a name).
+                for (kind, name) in [("family", &n.family), ("target group", &n.target_group), ("log group", &n.log_group), ("host", &n.host)] {
+                    prop_assert!(seen.insert((kind, name.clone())), "{kind} {name} twice");
                 }
                 for other in [&a, &b].into_iter().filter(|o| o.prefix != naming.prefix) {
                     prop_assert!(!n.family.starts_with(&family_prefix(&other.prefix)));

@@ -125,6 +125,12 @@ fn example(name: &str, repository: &str) -> Value {
         v["repository"]["full_name"] = repository.into();
         v["repository"]["name"] = name.into();
         v["repository"]["owner"]["login"] = owner.into();
+        // The head lives in the repository itself, not a fork.
+        for side in ["head", "base"] {
+            if v["pull_request"][side]["repo"].is_object() {
+                v["pull_request"][side]["repo"]["full_name"] = repository.into();
+            }
+        }
     }
     v
 }
@@ -184,6 +190,7 @@ async fn two_projects_share_one_previewd_without_sharing_a_name_or_a_repository(
         ("PREVIEWD_GITHUB_WEBHOOK_SECRET", SECRET),
     ];
     let daemon = Daemon::start_edited(&moto, &world, ("testing", "testing"), &env, two_projects);
+    previewd_github::install_ring_provider();
     let c = Client {
         base: daemon.base.clone(),
         http: reqwest::Client::new(),
