@@ -7,6 +7,7 @@ mod gc;
 mod images;
 mod metrics;
 mod ownership;
+mod projects;
 mod queue;
 mod reporting;
 mod status_page;
