@@ -68,7 +68,7 @@ pub async fn dispatch(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let req = parse(&body)?;
     let pool = state.pool();
-    let project = pool.resolve(req.project.as_deref())?;
+    let project = pool.resolve_for(req.project.as_deref(), &req.action)?;
     let template = &project.template;
     let command = req.command(&project.name, &template.naming, project.lifetime)?;
     vet_callback(state.callback_policy.as_deref(), &command).await?;

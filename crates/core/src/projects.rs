@@ -163,6 +163,17 @@ impl Projects {
         }
     }
 
+    /// [`Projects::resolve`] for a dispatch's `action`: a destroy may name
+    /// a retired project (tearing down is what retiring is for); anything
+    /// else follows `resolve`'s rules.
+    pub fn resolve_for(&self, asked: Option<&str>, action: &str) -> Result<&Project, Refusal> {
+        let named = asked.map(str::trim).and_then(|a| self.get(a));
+        match named {
+            Some(p) if action == "destroy" => Ok(p),
+            _ => self.resolve(asked),
+        }
+    }
+
     /// The project a GitHub webhook for `repository` (its `full_name`)
     /// belongs to; `None`: no project serves that repository.
     pub fn for_repository(&self, repository: &str) -> Option<&Project> {

@@ -60,6 +60,12 @@ fn a_retired_project_takes_no_dispatch_but_keeps_its_template() {
     let e = p.resolve(Some("acme/old")).unwrap_err();
     assert!(e.rule.contains("retired"), "{e}");
     assert!(p.template("acme/old").is_some());
+    // Tearing down is what retiring is for: a destroy may name it.
+    assert_eq!(
+        p.resolve_for(Some("acme/old"), "destroy").unwrap().name,
+        "acme/old"
+    );
+    assert!(p.resolve_for(Some("acme/old"), "deploy").is_err());
     // One open project left, but two configured: the name is still needed,
     // so that retiring a project never reroutes a dispatch meant for it.
     assert!(p.resolve(None).is_err());

@@ -103,7 +103,7 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     let store = previewd_store::open("sqlite::memory:").await?;
     let template = Arc::new(cfg.template());
     let pool = Arc::new(cfg.pool());
-    let project = match pool.resolve(args.project.as_deref()) {
+    let project = match pool.resolve_for(args.project.as_deref(), &args.action) {
         Ok(p) => p.clone(),
         Err(refusal) => return Ok(refused(refusal.into())),
     };
