@@ -174,6 +174,8 @@ impl Controller {
             .iter()
             .zip(&steady)
             .filter(|(_, s)| !**s || listed.is_none())
+            // No name: a preview of an unconfigured project, not described.
+            .filter(|(n, _)| !n.is_empty())
             .map(|(n, _)| n.clone())
             .collect();
         let described_at = Instant::now();

@@ -90,3 +90,63 @@ async fn a_retired_projects_previews_are_destroyed_by_the_sweep_and_no_other() {
     let again = sweeper.sweep(&opts, chrono::Utc::now()).await.unwrap();
     assert!(again.expired.is_empty(), "{:?}", again.expired);
 }
+
+/// A preview of a project the configuration does not name (a replica
+/// configured differently wrote it) is never built with another project's
+/// names: its pass calls AWS not at all and fails, retryably, saying why.
+#[tokio::test]
+async fn a_preview_of_an_unconfigured_project_is_left_alone() {
+    let sim = previewd_sim::Sim::new(SimConfig::default());
+    let store = previewd_store::open("sqlite::memory:").await.unwrap();
+    let key = PreviewKey::new("acme/elsewhere", BRANCH).unwrap();
+    let req = DeployRequest {
+        key: key.clone(),
+        spec: PreviewSpec {
+            commit_sha: Some("abc1234".into()),
+            ..Default::default()
+        },
+        expiry: Expiry::Never,
+    };
+    store
+        .apply(
+            &previewd_core::Command::Deploy {
+                request: req,
+                naming: previewd_core::naming::NamingConfig::default(),
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let p = store.get(&key).await.unwrap().unwrap();
+    let template = Arc::new(Template::default());
+    let only = Projects::new(vec![Project {
+        name: previewd_tests::PROJECT.into(),
+        template: template.clone(),
+        lifetime: Lifetime {
+            ttl: Duration::from_secs(3600),
+            max_lifetime: Duration::from_secs(7200),
+        },
+        retired: false,
+    }])
+    .unwrap();
+    let reconciler = previewd_controller::Reconciler::new(
+        store.clone(),
+        previewd_controller::Cloud::from_one(sim.clone()),
+        template,
+        previewd_controller::ControllerConfig::default(),
+    )
+    .with_projects(Arc::new(only));
+    let before = sim.calls();
+    let outcome = reconciler
+        .attempt(&p, None, tokio::time::Instant::now())
+        .await;
+    let previewd_core::decide::Outcome::Error(e) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(e.code(), "ProjectNotConfigured");
+    assert_eq!(e.class(), previewd_core::ErrorClass::Retryable);
+    assert!(e.to_string().contains("acme/elsewhere"), "{e}");
+    assert_eq!(sim.calls(), before, "AWS was called for it");
+    let update = reconciler.decide(&p, &outcome);
+    assert_ne!(update.status.phase, Phase::Failed, "{update:?}");
+}
