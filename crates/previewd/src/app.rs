@@ -90,7 +90,7 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
                 listener_arn: cfg.cloud.listener_arn.clone(),
                 region: cfg.cloud.region.clone(),
                 cluster: cfg.cloud.cluster.clone(),
-                zone_name: zone_of(cfg),
+                zone_name: cfg.sim_zone(),
                 ..SimConfig::default()
             });
             let pacer = pacer(cfg.cloud.api_share_percent);
@@ -110,23 +110,6 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
             Ok(Cloud::from_one(aws).paced_by(pacer))
         }
     }
-}
-
-/// The simulated hosted zone: the longest domain every project's lies in.
-fn zone_of(cfg: &Config) -> String {
-    let domains: Vec<String> = cfg
-        .project_list()
-        .into_iter()
-        .map(|p| p.naming.domain)
-        .collect();
-    let mut zone: Vec<&str> = domains[0].rsplit('.').collect();
-    for d in &domains[1..] {
-        let labels: Vec<&str> = d.rsplit('.').collect();
-        let same = zone.iter().zip(&labels).take_while(|(a, b)| a == b).count();
-        zone.truncate(same);
-    }
-    zone.reverse();
-    zone.join(".")
 }
 
 /// How often a replica announces itself, so that replicas sharing a
@@ -252,40 +235,12 @@ pub(crate) fn reporter(cfg: &Config) -> anyhow::Result<previewd_github::GithubRe
     })
 }
 
-/// Refuses to run while the table holds previews, not yet deleted, of a
-/// project the configuration no longer names: their names (prefix,
-/// domain) are unknown, so they could be neither reconciled nor torn
-/// down, and their resources would be left running. Keeping the project
-/// as a `[[projects]]` entry with `retired = true` tears them down first.
-async fn refuse_unknown_projects(cfg: &Config, store: &dyn Store) -> anyhow::Result<()> {
-    use previewd_core::model::{ListFilter, Phase};
-    let pool = cfg.pool();
-    let rows = store
-        .list(&ListFilter::default())
-        .await
-        .context("listing previews")?;
-    let mut unknown: Vec<&str> = rows
-        .iter()
-        .filter(|p| p.status.phase != Phase::Deleted && pool.get(&p.key.project).is_none())
-        .map(|p| p.key.project.as_str())
-        .collect();
-    unknown.sort_unstable();
-    unknown.dedup();
-    if !unknown.is_empty() {
-        anyhow::bail!(
-            "projects: the store holds live previews of {} which the configuration does not name; add each back as a [[projects]] entry with retired = true (its previews are then torn down), or with its settings to keep serving it",
-            unknown.join(", ")
-        );
-    }
-    Ok(())
-}
-
 /// `previewd gc`: one sweep (or a dry run of one) against the configured
 /// cloud and store, printed as a table.
 pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
     let store = open_store(cfg).await?;
     let template = Arc::new(cfg.template());
-    refuse_unknown_projects(cfg, store.as_ref()).await?;
+    cfg.refuse_unknown_projects(store.as_ref()).await?;
     let s = Sweeper {
         cloud: cloud(cfg).await?,
         store,
@@ -317,7 +272,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Before anything records: a metric recorded earlier would be lost.
     let metrics_handle = previewd_api::metrics::install_recorder();
     let store = open_store(&cfg).await?;
-    refuse_unknown_projects(&cfg, store.as_ref()).await?;
+    cfg.refuse_unknown_projects(store.as_ref()).await?;
     let template = Arc::new(cfg.template());
     let projects = Arc::new(cfg.pool());
     let cloud = cloud(&cfg).await?;

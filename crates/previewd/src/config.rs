@@ -442,38 +442,6 @@ impl Config {
         }
     }
 
-    /// What the IAM policy is scoped to.
-    /// Every project's prefix and task roles are covered.
-    pub fn policy_scope(&self) -> previewd_aws::policy::PolicyScope {
-        let projects = self.project_list();
-        let mut pass_roles: Vec<String> = projects
-            .iter()
-            .flat_map(|p| {
-                let k = &p.container;
-                k.execution_role_arn
-                    .iter()
-                    .chain(k.task_role_arn.iter())
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        // Each role once, in the order the projects name them.
-        let mut seen = std::collections::BTreeSet::new();
-        pass_roles.retain(|r| seen.insert(r.clone()));
-        previewd_aws::policy::PolicyScope {
-            listener_arn: self.cloud.listener_arn.clone(),
-            cluster: self.cloud.cluster.clone(),
-            prefix: projects[0].naming.prefix.clone(),
-            other_prefixes: projects[1..]
-                .iter()
-                .map(|p| p.naming.prefix.clone())
-                .collect(),
-            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
-            pass_roles,
-            ecr_repository: self.cloud.ecr_repository(),
-        }
-    }
-
     /// The API token from `PREVIEWD_API_TOKEN` or `server.api_token_file`,
     /// refused (naming where it came from) when it is empty, blank or
     /// shorter than 32 characters: a weak token is no token at all, and

@@ -260,10 +260,10 @@ fn api_url_problem(url: &str) -> Option<String> {
 
 /// The longest `container.image_wait_secs`: a day. A build slower than
 /// that is a broken build, and the preview should say so.
-const IMAGE_WAIT_MAX_SECS: u64 = 24 * 3600;
+pub(super) const IMAGE_WAIT_MAX_SECS: u64 = 24 * 3600;
 
 /// CloudWatch Logs accepts only these retention periods.
-const RETENTION_DAYS: [i32; 22] = [
+pub(super) const RETENTION_DAYS: [i32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
@@ -371,7 +371,7 @@ fn check(c: &Config) -> Vec<Problem> {
             out.push(problem(key, "must be at least 20 (milliseconds)"));
         }
     }
-    for (key, rule) in container_problems(&c.container) {
+    for (key, rule) in super::projects::container_problems(&c.container) {
         out.push(problem(format!("container.{key}"), rule));
     }
     let url = &c.store.url;
@@ -430,40 +430,6 @@ fn check(c: &Config) -> Vec<Problem> {
     // The simulator paces previewd too, so this holds for either kind.
     if !(1..=100).contains(&c.cloud.api_share_percent) {
         out.push(problem("cloud.api_share_percent", "must be 1..=100"));
-    }
-    out
-}
-
-/// What is wrong with a `[container]` section (the top-level one or a
-/// project's), as (key under the section, rule).
-pub(super) fn container_problems(k: &Container) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for key in k.env.keys() {
-        let upper = key.to_ascii_uppercase();
-        if ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
-            .iter()
-            .any(|s| upper.contains(s))
-        {
-            out.push((format!("env.{key}"), "looks like a secret: put its Secrets Manager or SSM ARN under [container.secrets] instead".to_owned()));
-        }
-    }
-    if !RETENTION_DAYS.contains(&k.log_retention_days) {
-        out.push((
-            "log_retention_days".into(),
-            format!("must be one of CloudWatch's periods {RETENTION_DAYS:?}"),
-        ));
-    }
-    if k.port == 0 {
-        out.push(("port".into(), "must be 1..=65535".into()));
-    }
-    if !(1..=IMAGE_WAIT_MAX_SECS).contains(&k.image_wait_secs) {
-        out.push((
-            "image_wait_secs".into(),
-            format!("must be 1..={IMAGE_WAIT_MAX_SECS} (seconds)"),
-        ));
-    }
-    if !matches!(k.url_scheme.as_str(), "http" | "https") {
-        out.push(("url_scheme".into(), "must be \"http\" or \"https\"".into()));
     }
     out
 }

@@ -66,6 +66,86 @@ impl Config {
         // `load` refused empty lists and duplicate names.
         previewd_core::projects::Projects::new(list).expect("checked by config::load")
     }
+
+    /// What the IAM policy is scoped to.
+    /// Every project's prefix and task roles are covered.
+    pub fn policy_scope(&self) -> previewd_aws::policy::PolicyScope {
+        let projects = self.project_list();
+        let mut pass_roles: Vec<String> = projects
+            .iter()
+            .flat_map(|p| {
+                let k = &p.container;
+                k.execution_role_arn
+                    .iter()
+                    .chain(k.task_role_arn.iter())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // Each role once, in the order the projects name them.
+        let mut seen = std::collections::BTreeSet::new();
+        pass_roles.retain(|r| seen.insert(r.clone()));
+        previewd_aws::policy::PolicyScope {
+            listener_arn: self.cloud.listener_arn.clone(),
+            cluster: self.cloud.cluster.clone(),
+            prefix: projects[0].naming.prefix.clone(),
+            other_prefixes: projects[1..]
+                .iter()
+                .map(|p| p.naming.prefix.clone())
+                .collect(),
+            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
+            pass_roles,
+            ecr_repository: self.cloud.ecr_repository(),
+        }
+    }
+
+    /// Refuses to run while the table holds previews, not yet deleted, of a
+    /// project the configuration no longer names: their names (prefix,
+    /// domain) are unknown, so they could be neither reconciled nor torn
+    /// down, and their resources would be left running. Keeping the project
+    /// as a `[[projects]]` entry with `retired = true` tears them down first.
+    pub(crate) async fn refuse_unknown_projects(
+        &self,
+        store: &dyn previewd_core::ports::Store,
+    ) -> anyhow::Result<()> {
+        use previewd_core::model::{ListFilter, Phase};
+        let pool = self.pool();
+        let rows = store
+            .list(&ListFilter::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("listing previews: {e}"))?;
+        let mut unknown: Vec<&str> = rows
+            .iter()
+            .filter(|p| p.status.phase != Phase::Deleted && pool.get(&p.key.project).is_none())
+            .map(|p| p.key.project.as_str())
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            anyhow::bail!(
+                "projects: the store holds live previews of {} which the configuration does not name; add each back as a [[projects]] entry with retired = true (its previews are then torn down), or with its settings to keep serving it",
+                unknown.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// The simulated hosted zone: the longest domain every project's lies in.
+    pub(crate) fn sim_zone(&self) -> String {
+        let domains: Vec<String> = self
+            .project_list()
+            .into_iter()
+            .map(|p| p.naming.domain)
+            .collect();
+        let mut zone: Vec<&str> = domains[0].rsplit('.').collect();
+        for d in &domains[1..] {
+            let labels: Vec<&str> = d.rsplit('.').collect();
+            let same = zone.iter().zip(&labels).take_while(|(a, b)| a == b).count();
+            zone.truncate(same);
+        }
+        zone.reverse();
+        zone.join(".")
+    }
 }
 
 const ENTRY_KEYS: [&str; 6] = [
@@ -299,11 +379,48 @@ pub(super) fn problems(c: &Config, raw: &toml::Table) -> Vec<Problem> {
                 "must be at least ttl_hours and at most 87600",
             ));
         }
-        for (key, rule) in super::load::container_problems(&p.container) {
+        for (key, rule) in container_problems(&p.container) {
             if set("container", key.split('.').next().unwrap_or(&key)) {
                 out.push(problem(format!("{at}.container.{key}"), rule));
             }
         }
+    }
+    out
+}
+
+/// What is wrong with a `[container]` section (the top-level one or a
+/// project's), as (key under the section, rule).
+pub(super) fn container_problems(k: &Container) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for key in k.env.keys() {
+        let upper = key.to_ascii_uppercase();
+        if ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
+            .iter()
+            .any(|s| upper.contains(s))
+        {
+            out.push((format!("env.{key}"), "looks like a secret: put its Secrets Manager or SSM ARN under [container.secrets] instead".to_owned()));
+        }
+    }
+    if !super::load::RETENTION_DAYS.contains(&k.log_retention_days) {
+        out.push((
+            "log_retention_days".into(),
+            format!(
+                "must be one of CloudWatch's periods {:?}",
+                super::load::RETENTION_DAYS
+            ),
+        ));
+    }
+    if k.port == 0 {
+        out.push(("port".into(), "must be 1..=65535".into()));
+    }
+    if !(1..=super::load::IMAGE_WAIT_MAX_SECS).contains(&k.image_wait_secs) {
+        out.push((
+            "image_wait_secs".into(),
+            format!("must be 1..={} (seconds)", super::load::IMAGE_WAIT_MAX_SECS),
+        ));
+    }
+    if !matches!(k.url_scheme.as_str(), "http" | "https") {
+        out.push(("url_scheme".into(), "must be \"http\" or \"https\"".into()));
     }
     out
 }
