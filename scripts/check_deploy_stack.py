@@ -314,6 +314,18 @@ def main() -> int:
                    "PREVIEWD_API_TOKEN": "t" * 32, "PREVIEWD_GITHUB_TOKEN": "token"}
         check = subprocess.run([binary, "config", "check"], env=run_env, capture_output=True, text=True)
         expect(check.returncode == 0, f"previewd config check on the stack's configuration:\n{check.stdout}{check.stderr}")
+        # One project (Projects empty): GitHubRepository. With Projects set,
+        # the stack passes PREVIEWD_PROJECTS instead; previewd must accept
+        # that in place of previews.project.
+        expect(env.get("PREVIEWD_PREVIEWS_PROJECT") == "example/app" and "PREVIEWD_PROJECTS" not in env,
+               f"previews.project {env.get('PREVIEWD_PREVIEWS_PROJECT')}")
+        several = {k: v for k, v in run_env.items() if k != "PREVIEWD_PREVIEWS_PROJECT"}
+        several["PREVIEWD_PROJECTS"] = (
+            '[{ project = "example/app" }, '
+            '{ project = "example/api", naming = { host_pattern = "api-{issue}-preview" } }]'
+        )
+        check = subprocess.run([binary, "config", "check"], env=several, capture_output=True, text=True)
+        expect(check.returncode == 0, f"previewd config check with the stack's Projects:\n{check.stdout}{check.stderr}")
         printed = subprocess.run([binary, "iam-policy"], env=run_env, capture_output=True, text=True)
         if printed.returncode != 0:
             problems.append(f"previewd iam-policy failed:\n{printed.stderr}")

@@ -195,6 +195,7 @@ async fn run_schedule(seed: u64) -> Result<(), String> {
         store: store.clone(),
         template: Arc::new(Template::default()),
         pool: Arc::new(previewd_core::pool::Pool::single(&Template::default())),
+        projects: None,
     };
     let mut s = Schedule {
         seed,

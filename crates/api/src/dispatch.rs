@@ -3,7 +3,7 @@
 //! core (`DispatchRequest::command`) and applied through the store's one
 //! write path.
 
-use crate::previews::status_url;
+use crate::previews::status_url_of;
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::body::Bytes;
@@ -67,7 +67,10 @@ pub async fn dispatch(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let req = parse(&body)?;
-    let command = req.command(&state.project, &state.naming, state.lifetime)?;
+    let pool = state.pool();
+    let project = pool.resolve_for(req.project.as_deref(), &req.action)?;
+    let template = &project.template;
+    let command = req.command(&project.name, &template.naming, project.lifetime)?;
     vet_callback(state.callback_policy.as_deref(), &command).await?;
     let key = command.key().clone();
     let effect = state.store.apply(&command, Utc::now()).await?;
@@ -82,8 +85,8 @@ pub async fn dispatch(
         "found": preview.is_some(),
         "generation": preview.as_ref().map(|p| p.generation),
         "phase": preview.as_ref().map(|p| p.status.phase),
-        "url": preview.as_ref().map(|p| format!("{}://{}.{}", state.url_scheme, p.host_label, state.naming.domain)),
-        "status_url": status_url(&key.branch),
+        "url": preview.as_ref().map(|p| format!("{}://{}.{}", template.url_scheme, p.host_label, template.naming.domain)),
+        "status_url": status_url_of(&key, state.several()),
     });
     Ok((StatusCode::ACCEPTED, Json(body)))
 }

@@ -74,6 +74,51 @@ pub struct AppState {
     /// The label that gives a pull request a preview of its head commit
     /// (config `github.preview_label`); `None`: labels change nothing.
     pub preview_label: Option<String>,
+    /// Every project served, when configured as a pool (`[[projects]]`);
+    /// `None`: the one `project` with `naming`, `url_scheme` and `lifetime`.
+    pub projects: Option<Arc<previewd_core::projects::Projects>>,
+}
+
+impl AppState {
+    /// The projects this daemon serves: the configured pool, or the one
+    /// project the single-project fields describe.
+    pub fn pool(&self) -> Arc<previewd_core::projects::Projects> {
+        if let Some(p) = &self.projects {
+            return p.clone();
+        }
+        let one = previewd_core::projects::Project {
+            name: self.project.clone(),
+            template: Arc::new(previewd_core::render::Template {
+                naming: self.naming.clone(),
+                url_scheme: self.url_scheme.clone(),
+                ..Default::default()
+            }),
+            lifetime: self.lifetime,
+            retired: false,
+        };
+        Arc::new(previewd_core::projects::Projects::new(vec![one]).expect("one project is a pool"))
+    }
+
+    /// The domain a preview of `project` lives under.
+    pub(crate) fn domain_of(&self, project: &str) -> String {
+        self.naming_of(project).0.domain
+    }
+
+    /// The naming and URL scheme of `project`'s previews.
+    pub(crate) fn naming_of(&self, project: &str) -> (NamingConfig, String) {
+        self.projects
+            .as_ref()
+            .and_then(|p| p.template(project))
+            .map_or_else(
+                || (self.naming.clone(), self.url_scheme.clone()),
+                |t| (t.naming.clone(), t.url_scheme.clone()),
+            )
+    }
+
+    /// Whether several projects are served (views then name theirs).
+    pub(crate) fn several(&self) -> bool {
+        self.projects.as_ref().is_some_and(|p| p.iter().count() > 1)
+    }
 }
 
 /// What the next sweep would do, changing nothing.

@@ -63,6 +63,7 @@ fn describe() {
         "Previews due for a reconcile and not held by a live lease."
     );
     describe_gauge!(names::PREVIEWS, "Previews by phase.");
+    describe_gauge!(names::PROJECT_PREVIEWS, "Previews by project and phase.");
     describe_counter!(
         names::AWS_CALLS,
         "AWS API requests by service, operation and outcome (ok, throttled or the error's class)."
@@ -100,7 +101,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are not enabled").into_response();
     };
-    if let Err(e) = refresh_table_gauges(state.store.as_ref()).await {
+    if let Err(e) = refresh_table_gauges(&state).await {
         // The counters are still worth serving; the gauges keep their
         // last values and the log says why they are stale.
         tracing::warn!(error = %e, "metrics: reading the table for gauges failed");
@@ -118,16 +119,27 @@ pub async fn render(State(state): State<AppState>) -> Response {
 
 /// Reads the table and sets every gauge, zeros included, so a phase that
 /// empties reads 0 rather than its last value; run just before each scrape.
-async fn refresh_table_gauges(
-    store: &dyn previewd_core::ports::Store,
-) -> Result<(), previewd_core::ports::StoreError> {
+async fn refresh_table_gauges(state: &AppState) -> Result<(), previewd_core::ports::StoreError> {
     use previewd_core::model::{ListFilter, Phase};
+    let store = state.store.as_ref();
     let rows = store.list(&ListFilter::default()).await?;
     let outbox = store.outbox_backlog().await?;
     let g = TableGauges::count(&rows, outbox, chrono::Utc::now());
     metrics::gauge!(names::QUEUE_DEPTH).set(g.queue_depth as f64);
     for (phase, n) in Phase::ALL.iter().zip(g.by_phase) {
         metrics::gauge!(names::PREVIEWS, "phase" => phase.as_str()).set(n as f64);
+    }
+    // Every configured project, zeros included, and any other project
+    // rows still hold (one removed from the configuration).
+    let mut by_project = g.by_project;
+    for p in state.pool().iter() {
+        by_project.entry(p.name.clone()).or_default();
+    }
+    for (project, counts) in by_project {
+        for (phase, n) in Phase::ALL.iter().zip(counts) {
+            metrics::gauge!(names::PROJECT_PREVIEWS, "project" => project.clone(), "phase" => phase.as_str())
+                .set(n as f64);
+        }
     }
     metrics::gauge!(names::OUTBOX_BACKLOG).set(g.outbox_backlog as f64);
     metrics::gauge!(names::OUTBOX_OLDEST_AGE).set(g.outbox_oldest_age.as_secs_f64());

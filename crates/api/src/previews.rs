@@ -51,6 +51,30 @@ pub fn status_url(branch: &str) -> String {
     format!("/v1/previews/{}", utf8_percent_encode(branch, SEGMENT))
 }
 
+/// A preview's status URL, naming its project when several are served
+/// (a branch alone is then ambiguous).
+pub fn status_url_of(key: &PreviewKey, with_project: bool) -> String {
+    let url = status_url(&key.branch);
+    if with_project {
+        format!(
+            "{url}?project={}",
+            utf8_percent_encode(&key.project, SEGMENT)
+        )
+    } else {
+        url
+    }
+}
+
+/// The view of `p` as `state` shows it: its project's domain, and a
+/// status URL naming the project when several are served.
+fn view(state: &AppState, p: Preview) -> PreviewView {
+    let with_project = state.several();
+    let key = p.key.clone();
+    let mut v = PreviewView::new(p, &state.domain_of(&key.project));
+    v.status_url = status_url_of(&key, with_project);
+    v
+}
+
 impl PreviewView {
     pub fn new(p: Preview, domain: &str) -> Self {
         Self {
@@ -83,6 +107,7 @@ impl PreviewView {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     phase: Option<String>,
+    project: Option<String>,
     desired: Option<String>,
     limit: Option<i64>,
 }
@@ -109,55 +134,86 @@ pub async fn list(
     if q.limit.is_some_and(|l| !(1..=10_000).contains(&l)) {
         return Err(ApiError::invalid("limit", "must be between 1 and 10000"));
     }
+    // One project: its previews. Several: all, or those of `?project=`.
+    let pool = state.pool();
+    let project = match q.project.as_deref() {
+        Some(name) => Some(pool.get(name).map(|p| p.name.clone()).ok_or_else(|| {
+            ApiError::invalid("project", format!("{name:?} is not a configured project"))
+        })?),
+        None if state.several() => None,
+        None => pool.iter().next().map(|p| p.name.clone()),
+    };
     let filter = ListFilter {
-        project: Some(state.project.clone()),
+        project,
         phase,
         desired,
         expired_at: None,
         limit: q.limit,
     };
     let rows = state.store.list(&filter).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|p| PreviewView::new(p, &state.naming.domain))
-            .collect(),
-    ))
+    Ok(Json(rows.into_iter().map(|p| view(&state, p)).collect()))
 }
 
-fn key(state: &AppState, branch: &str) -> Result<PreviewKey, ApiError> {
-    PreviewKey::new(&state.project, branch).map_err(ApiError::key)
+/// `?project=` on one preview's routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectQuery {
+    pub(crate) project: Option<String>,
+}
+
+/// The key of `branch` in the project `?project=` names, or in the only
+/// project. A retired project's previews can still be read and destroyed.
+pub(crate) fn key_in(
+    state: &AppState,
+    project: Option<&str>,
+    branch: &str,
+) -> Result<PreviewKey, ApiError> {
+    let pool = state.pool();
+    let name = match project.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(asked) => pool.get(asked).map(|p| p.name.clone()).ok_or_else(|| {
+            ApiError::invalid("project", format!("{asked:?} is not a configured project"))
+        })?,
+        None => pool.resolve(None)?.name.clone(),
+    };
+    PreviewKey::new(&name, branch).map_err(ApiError::key)
+}
+
+fn project_query(
+    query: Result<Query<ProjectQuery>, QueryRejection>,
+) -> Result<Option<String>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    Ok(q.project)
 }
 
 pub async fn get_one(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ProjectQuery>, QueryRejection>,
 ) -> Result<Json<PreviewView>, ApiError> {
     let Path(branch) = path.map_err(|e| ApiError::invalid("branch", e.body_text()))?;
-    let key = key(&state, &branch)?;
+    let key = key_in(&state, project_query(query)?.as_deref(), &branch)?;
     let p = state
         .store
         .get(&key)
         .await?
         .ok_or(ApiError::NotFound(branch))?;
-    Ok(Json(PreviewView::new(p, &state.naming.domain)))
+    Ok(Json(view(&state, p)))
 }
 
 pub async fn destroy(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ProjectQuery>, QueryRejection>,
 ) -> Result<(StatusCode, Json<PreviewView>), ApiError> {
     let Path(branch) = path.map_err(|e| ApiError::invalid("branch", e.body_text()))?;
-    let key = key(&state, &branch)?;
+    let key = key_in(&state, project_query(query)?.as_deref(), &branch)?;
     let out = state
         .store
         .apply(&Command::Destroy(key), Utc::now())
         .await?
         .into_outcome()
         .ok_or(ApiError::NotFound(branch))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(PreviewView::new(out.preview, &state.naming.domain)),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(view(&state, out.preview))))
 }
 
 /// Ready when the store answers.

@@ -5,8 +5,8 @@
 
 use crate::previews::SEGMENT;
 use crate::{ApiError, AppState};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -98,11 +98,12 @@ fn short_commit(sha: Option<&str>) -> String {
 /// The preview URL: a link once the preview serves it; before that the
 /// URL it will have, as plain text; nothing once it is being torn down.
 fn preview_url(state: &AppState, p: &Preview) -> Markup {
+    let (naming, scheme) = state.naming_of(&p.key.project);
     match (&p.status.url, p.desired) {
         (Some(url), _) => link(url),
         (None, Desired::Present) => html! {
             span.muted title="not serving yet" {
-                (state.url_scheme) "://" (p.host_label) "." (state.naming.domain)
+                (scheme) "://" (p.host_label) "." (naming.domain)
             }
         },
         (None, Desired::Absent) => html! { "—" },
@@ -119,40 +120,57 @@ fn link(url: &str) -> Markup {
     }
 }
 
-fn detail_href(branch: &str) -> String {
-    format!("/previews/{}", utf8_percent_encode(branch, SEGMENT))
+/// A preview's page; with several projects the branch alone is ambiguous,
+/// so the link names the project too.
+fn detail_href(key: &PreviewKey, with_project: bool) -> String {
+    let href = format!("/previews/{}", utf8_percent_encode(&key.branch, SEGMENT));
+    if with_project {
+        format!(
+            "{href}?project={}",
+            utf8_percent_encode(&key.project, SEGMENT)
+        )
+    } else {
+        href
+    }
 }
 
 fn phase_cell(phase: Phase) -> Markup {
     html! { span class={ "phase phase-" (phase.as_str()) } { (phase.as_str()) } }
 }
 
-/// `GET /`: every preview of the project.
+/// `GET /`: every preview of the project, or of every project (with a
+/// column naming each preview's) when several are served.
 pub async fn index(State(state): State<AppState>) -> Result<Response, ApiError> {
     if !state.status_page {
         return Ok(disabled());
     }
+    let several = state.several();
+    let pool = state.pool();
+    let names: Vec<&str> = pool.iter().map(|p| p.name.as_str()).collect();
+    let title = names.join(", ");
     let filter = ListFilter {
-        project: Some(state.project.clone()),
+        project: (!several).then(|| names[0].to_owned()),
         ..Default::default()
     };
     let rows = state.store.list(&filter).await?;
     let now = Utc::now();
     let body = html! {
-        h1 { "Previews of " (state.project) }
+        h1 { "Previews of " (title) }
         p.muted { (rows.len()) " preview(s) · " (now.format("%Y-%m-%d %H:%M:%S UTC")) " · refreshes every 10 s" }
         @if rows.is_empty() {
             p id="empty" { "No previews yet." }
         } @else {
             table id="previews" {
                 thead { tr {
+                    @if several { th { "Project" } }
                     th { "Branch" } th { "Phase" } th { "URL" } th { "Commit" }
                     th { "Age" } th { "Expires" } th { "Message" }
                 } }
                 tbody {
                     @for p in &rows {
-                        tr data-branch=(p.key.branch) {
-                            td.branch { a href=(detail_href(&p.key.branch)) { (p.key.branch) } }
+                        tr data-branch=(p.key.branch) data-project=(p.key.project) {
+                            @if several { td.project { (p.key.project) } }
+                            td.branch { a href=(detail_href(&p.key, several)) { (p.key.branch) } }
                             td { (phase_cell(p.status.phase)) }
                             td.url { (preview_url(&state, p)) }
                             td { code title=[p.spec.commit_sha.as_deref()] { (short_commit(p.spec.commit_sha.as_deref())) } }
@@ -165,20 +183,21 @@ pub async fn index(State(state): State<AppState>) -> Result<Response, ApiError> 
             }
         }
     };
-    Ok(page(&format!("previewd — {}", state.project), body).into_response())
+    Ok(page(&format!("previewd — {title}"), body).into_response())
 }
 
 /// `GET /previews/{branch}`: one preview, its resources and its events.
 pub async fn detail(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<crate::previews::ProjectQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     if !state.status_page {
         return Ok(disabled());
     }
     let Path(branch) = path.map_err(|e| ApiError::invalid("branch", e.body_text()))?;
-    let key = PreviewKey::new(&state.project, &branch)
-        .map_err(|e| ApiError::invalid("branch", e.to_string()))?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let key = crate::previews::key_in(&state, q.project.as_deref(), &branch)?;
     let Some(p) = state.store.get(&key).await? else {
         let body = html! {
             h1 { "No preview for " (branch) }
@@ -192,6 +211,7 @@ pub async fn detail(
         p { a href="/" { "← All previews" } }
         h1 { (p.key.branch) " " (phase_cell(p.status.phase)) }
         dl id="summary" {
+            dt { "Project" } dd.project { (p.key.project) }
             dt { "URL" } dd { (preview_url(&state, &p)) }
             dt { "Message" } dd.message { (p.status.message.as_deref().unwrap_or("—")) }
             @if let Some(e) = &p.status.last_error {
@@ -214,7 +234,7 @@ pub async fn detail(
 }
 
 fn resources(state: &AppState, p: &Preview) -> Markup {
-    let names = ResourceNames::new(&state.naming, &p.slug, &p.host_label);
+    let names = ResourceNames::new(&state.naming_of(&p.key.project).0, &p.slug, &p.host_label);
     let priority = p
         .rule_priority
         .map_or_else(|| "not reserved yet".to_string(), |n| n.to_string());
@@ -284,9 +304,12 @@ mod tests {
 
     #[test]
     fn a_branch_in_a_detail_link_is_one_path_segment() {
+        let key = PreviewKey::new("acme/web", "qanote/issue-42").unwrap();
+        assert_eq!(detail_href(&key, false), "/previews/qanote%2Fissue-42");
+        // With several projects the link names the preview's.
         assert_eq!(
-            detail_href("qanote/issue-42"),
-            "/previews/qanote%2Fissue-42"
+            detail_href(&key, true),
+            "/previews/qanote%2Fissue-42?project=acme%2Fweb"
         );
     }
 }

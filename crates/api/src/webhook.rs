@@ -144,28 +144,36 @@ pub async fn receive(
         parse_event(head.event, &body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
     let delivery = Delivery::of_body(head.delivery, head.event, &body);
     let now = chrono::Utc::now();
+    // Each delivery goes to the project of its repository (its
+    // `repository.full_name`); one no project serves is ignored.
+    let pool = state.pool();
+    let served = |repo: &str| pool.for_repository(repo).map(|p| p.name.clone());
     // What to destroy, or the answer for a delivery that destroys nothing.
-    let (branch, event_at) = match parsed {
+    let (project, branch, event_at) = match parsed {
         WebhookEvent::PullRequestClosed {
             repo,
             branch,
             closed_at,
             ..
-        } if repo.eq_ignore_ascii_case(&state.project) => (branch, closed_at),
+        } if served(&repo).is_some() => (served(&repo), branch, closed_at),
         // A branch deletion carries no time of its own: the body digest
         // is what makes its replay a duplicate.
-        WebhookEvent::BranchDeleted { repo, branch }
-            if repo.eq_ignore_ascii_case(&state.project) =>
-        {
-            (branch, None)
+        WebhookEvent::BranchDeleted { repo, branch } if served(&repo).is_some() => {
+            (served(&repo), branch, None)
         }
-        WebhookEvent::PullRequestChanged(c) if c.repo.eq_ignore_ascii_case(&state.project) => {
-            return labelled(&state, head.event, delivery, c).await;
+        WebhookEvent::PullRequestChanged(c) if served(&c.repo).is_some() => {
+            let project = pool.for_repository(&c.repo).expect("served");
+            return labelled(&state, project, head.event, delivery, c).await;
         }
         WebhookEvent::PullRequestClosed { repo, .. }
         | WebhookEvent::BranchDeleted { repo, .. }
         | WebhookEvent::PullRequestChanged(PullRequestChange { repo, .. }) => {
-            let why = format!("repository {repo} is not {}", state.project);
+            let names: Vec<&str> = pool.iter().map(|p| p.name.as_str()).collect();
+            let why = format!(
+                "repository {repo} is not a project of this previewd (projects: {})",
+                names.join(", ")
+            );
+            tracing::info!(%repo, event = head.event, "webhook for a repository no project serves; ignored");
             return remembered(
                 &state,
                 &delivery,
@@ -187,7 +195,8 @@ pub async fn receive(
             .await;
         }
     };
-    let Ok(key) = PreviewKey::new(&state.project, &branch) else {
+    let project = project.expect("matched a served repository");
+    let Ok(key) = PreviewKey::new(&project, &branch) else {
         let answer = json!({ "ignored": "not a valid branch name" });
         return remembered(&state, &delivery, StatusCode::ACCEPTED, answer).await;
     };
@@ -222,6 +231,7 @@ pub async fn receive(
 /// intent and builds the command; the store records the delivery with it.
 async fn labelled(
     state: &AppState,
+    project: &previewd_core::projects::Project,
     event: &str,
     delivery: Delivery,
     c: PullRequestChange,
@@ -232,31 +242,37 @@ async fn labelled(
         c.label.as_deref(),
         state.preview_label.as_deref(),
     );
+    // A retired project takes no new previews; its destroys still go.
+    if project.retired && matches!(intent, PrIntent::Deploy) {
+        let answer = json!({ "ignored": format!("project {} is retired: it takes no new previews", project.name) });
+        return remembered(state, &delivery, StatusCode::ACCEPTED, answer).await;
+    }
     let write = PrWrite {
-        project: &state.project,
+        project: &project.name,
         branch: &c.branch,
         head_sha: &c.head_sha,
         event_at: c.updated_at,
         delivery: delivery.clone(),
         number: c.number,
     };
-    let command = match pull_request::command(&intent, write, &state.naming, state.lifetime) {
-        Ok(Some(command)) => command,
-        Ok(None) => {
-            let why = match intent {
-                PrIntent::Ignore(why) => why,
-                _ => "nothing to do",
-            };
-            let answer = json!({ "ignored": format!("pull_request.{}: {why}", c.change) });
-            return remembered(state, &delivery, StatusCode::ACCEPTED, answer).await;
-        }
-        Err(refusal) => {
-            // A branch previewd cannot name is not a request to refuse:
-            // GitHub would only redeliver it.
-            let answer = json!({ "ignored": format!("{}: {}", refusal.field, refusal.rule) });
-            return remembered(state, &delivery, StatusCode::ACCEPTED, answer).await;
-        }
-    };
+    let command =
+        match pull_request::command(&intent, write, &project.template.naming, project.lifetime) {
+            Ok(Some(command)) => command,
+            Ok(None) => {
+                let why = match intent {
+                    PrIntent::Ignore(why) => why,
+                    _ => "nothing to do",
+                };
+                let answer = json!({ "ignored": format!("pull_request.{}: {why}", c.change) });
+                return remembered(state, &delivery, StatusCode::ACCEPTED, answer).await;
+            }
+            Err(refusal) => {
+                // A branch previewd cannot name is not a request to refuse:
+                // GitHub would only redeliver it.
+                let answer = json!({ "ignored": format!("{}: {}", refusal.field, refusal.rule) });
+                return remembered(state, &delivery, StatusCode::ACCEPTED, answer).await;
+            }
+        };
     let key = command.key().clone();
     match state.store.apply(&command, chrono::Utc::now()).await? {
         Effect::Duplicate => Ok(duplicate(&delivery)),

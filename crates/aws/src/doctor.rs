@@ -52,6 +52,19 @@ pub struct DoctorInput {
     pub log_group_prefix: String,
     pub log_retention_days: i32,
     pub scope: policy::PolicyScope,
+    /// The other projects (`[[projects]]`): each one's zone coverage and
+    /// log groups are checked like the first's.
+    pub other_projects: Vec<ProjectInput>,
+}
+
+/// What differs per project among the doctor's checks.
+#[derive(Debug, Clone)]
+pub struct ProjectInput {
+    /// The repository, `owner/name`, named in each of its rows.
+    pub project: String,
+    pub domain: String,
+    pub log_group_prefix: String,
+    pub log_retention_days: i32,
 }
 
 impl Aws {
@@ -63,6 +76,22 @@ impl Aws {
         self.check_listener(&mut out).await;
         self.check_zone(input, &mut out).await;
         self.check_log_groups(input, &mut out).await;
+        for p in &input.other_projects {
+            let one = DoctorInput {
+                domain: p.domain.clone(),
+                log_group_prefix: p.log_group_prefix.clone(),
+                log_retention_days: p.log_retention_days,
+                other_projects: Vec::new(),
+                ..input.clone()
+            };
+            let mut rows = Vec::new();
+            self.check_zone(&one, &mut rows).await;
+            self.check_log_groups(&one, &mut rows).await;
+            out.extend(rows.into_iter().map(|mut r| {
+                r.detail = format!("project {}: {}", p.project, r.detail);
+                r
+            }));
+        }
         self.check_roles(input, &mut out).await;
         self.check_ecr(input, &mut out).await;
         self.check_network(input, &mut out).await;

@@ -21,6 +21,9 @@ pub struct PolicyScope {
     pub cluster: String,
     /// Starts every ECS, target-group and log-group name (`naming.prefix`).
     pub prefix: String,
+    /// The naming prefixes of the other projects (`[[projects]]`), each
+    /// granted like `prefix`; empty with one project.
+    pub other_prefixes: Vec<String>,
     pub hosted_zone_id: String,
     /// Roles task definitions name; `iam:PassRole` is granted on these only.
     pub pass_roles: Vec<String>,
@@ -71,8 +74,22 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
         format!("arn:{partition}:{service}:{region}:{account}:{resource}")
     };
     let cluster_arn = arn("ecs", format!("cluster/{}", s.cluster));
-    let prefix = naming::family_prefix(&s.prefix);
-    let log_groups = naming::log_group_prefix(&s.prefix);
+    let mut prefixes: Vec<&str> = std::iter::once(s.prefix.as_str())
+        .chain(s.other_prefixes.iter().map(String::as_str))
+        .collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    // One resource a prefix: `make(family prefix, log-group prefix)`.
+    let each = |make: &dyn Fn(&str, &str) -> Vec<String>| -> Value {
+        let all: Vec<String> = prefixes
+            .iter()
+            .flat_map(|p| make(&naming::family_prefix(p), &naming::log_group_prefix(p)))
+            .collect();
+        match all.as_slice() {
+            [one] => json!(one),
+            _ => json!(all),
+        }
+    };
 
     let mut by_scope: BTreeMap<Scope, Vec<String>> = BTreeMap::new();
     for p in required_permissions() {
@@ -84,10 +101,12 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
             // TagResource also tags task definitions as they are registered.
             Scope::EcsServices => (
                 "EcsPreviewServices",
-                json!([
-                    arn("ecs", format!("service/{}/{prefix}*", s.cluster)),
-                    arn("ecs", format!("task-definition/{prefix}*:*")),
-                ]),
+                each(&|prefix, _| {
+                    vec![
+                        arn("ecs", format!("service/{}/{prefix}*", s.cluster)),
+                        arn("ecs", format!("task-definition/{prefix}*:*")),
+                    ]
+                }),
                 None,
             ),
             Scope::EcsInCluster => (
@@ -96,31 +115,32 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
                 Some(json!({"ArnEquals": {"ecs:cluster": cluster_arn}})),
             ),
             Scope::EcsTaskDefinitions => ("EcsTaskDefinitions", json!("*"), None),
-            Scope::ElbRules => (
-                "ElbRulesOnTheSharedListener",
-                {
-                    let mut resources = Vec::new();
-                    for (listener, path) in &listeners {
-                        resources.push(listener.clone());
-                        resources.push(arn(
-                            "elasticloadbalancing",
-                            format!("listener-rule/app/{path}/*"),
-                        ));
-                    }
-                    resources.push(arn(
+            Scope::ElbRules => {
+                let mut resources = Vec::new();
+                for (listener, path) in &listeners {
+                    resources.push(json!(listener.clone()));
+                    resources.push(json!(arn(
                         "elasticloadbalancing",
-                        format!("targetgroup/{prefix}*/*"),
-                    ));
-                    json!(resources)
-                },
-                None,
-            ),
+                        format!("listener-rule/app/{path}/*")
+                    )));
+                }
+                for p in &prefixes {
+                    let prefix = naming::family_prefix(p);
+                    resources.push(json!(arn(
+                        "elasticloadbalancing",
+                        format!("targetgroup/{prefix}*/*")
+                    )));
+                }
+                ("ElbRulesOnTheSharedListener", json!(resources), None)
+            }
             Scope::ElbTargetGroups => (
                 "ElbPreviewTargetGroups",
-                json!(arn(
-                    "elasticloadbalancing",
-                    format!("targetgroup/{prefix}*/*")
-                )),
+                each(&|prefix, _| {
+                    vec![arn(
+                        "elasticloadbalancing",
+                        format!("targetgroup/{prefix}*/*"),
+                    )]
+                }),
                 None,
             ),
             Scope::ElbReads => ("ElbDescribe", json!("*"), None),
@@ -134,10 +154,12 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
             ),
             Scope::LogGroups => (
                 "LogsPreviewGroups",
-                json!([
-                    arn("logs", format!("log-group:{log_groups}*")),
-                    arn("logs", format!("log-group:{log_groups}*:*")),
-                ]),
+                each(&|_, log_groups| {
+                    vec![
+                        arn("logs", format!("log-group:{log_groups}*")),
+                        arn("logs", format!("log-group:{log_groups}*:*")),
+                    ]
+                }),
                 None,
             ),
             Scope::LogReads => (
@@ -224,6 +246,7 @@ mod tests {
             more_listeners: Vec::new(),
             cluster: "previews".into(),
             prefix: "pv".into(),
+            other_prefixes: Vec::new(),
             hosted_zone_id: "Z0123456789ABC".into(),
             pass_roles: vec!["arn:aws:iam::123456789012:role/preview-task-execution".into()],
             ecr_repository: Some("previews".into()),

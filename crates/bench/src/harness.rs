@@ -250,6 +250,7 @@ impl Daemon {
             metrics: None,
             status_page: false,
             preview_label: None,
+            projects: None,
         };
         previewd_github::install_ring_provider();
         let server = tokio::spawn(async move {

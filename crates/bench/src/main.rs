@@ -102,9 +102,6 @@ enum Scenario {
     DaemonMemory {
         #[arg(long, default_value_t = 1000)]
         n: usize,
-        /// Load balancers (each with one listener) in the pool.
-        #[arg(long, default_value_t = 10)]
-        albs: usize,
         #[arg(long, default_value_t = 20)]
         resync_secs: u64,
         /// The binary to measure; by default `previewd` beside this one.
@@ -141,7 +138,8 @@ async fn main() -> anyhow::Result<()> {
         | Scenario::Steady { n, .. }
         | Scenario::Redeploy { n, .. }
         | Scenario::Lease { n, .. }
-        | Scenario::Memory { n, .. } => *n,
+        | Scenario::Memory { n, .. }
+        | Scenario::DaemonMemory { n, .. } => *n,
         Scenario::Reaction { probes, busy_n } => probes + busy_n,
         Scenario::Dispatch { .. } | Scenario::Chart { .. } => 1,
     };
@@ -189,7 +187,6 @@ async fn main() -> anyhow::Result<()> {
         }
         Scenario::DaemonMemory {
             n,
-            albs,
             resync_secs,
             previewd,
         } => {
@@ -199,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let p = scenarios::daemon_memory::Params {
                 n,
-                albs,
+                albs: params.albs,
                 resync: Duration::from_secs(resync_secs),
                 previewd,
             };

@@ -131,6 +131,13 @@ impl Deliverer {
         self.deliver_report(&item.key, &r).await
     }
 
+    /// Where `key`'s GitHub reports go: its project's repository.
+    fn github_for(&self, key: &PreviewKey) -> &dyn Reporter {
+        self.reporter
+            .for_project(&key.project)
+            .unwrap_or(self.reporter.as_ref())
+    }
+
     /// Writes the sticky comment report `r` owes (`pr_comment::owed`) on
     /// the preview's pull request: the one kept in the store, else the
     /// branch's open one, kept from then on. No pull request: nothing to
@@ -139,13 +146,13 @@ impl Deliverer {
     /// `previewd once` also calls it for the failure it owes when it stops
     /// waiting.
     pub async fn deliver_comment(&self, key: &PreviewKey, r: &Report) -> Result<(), ReportError> {
-        if !self.reporter.reports_to_github() {
+        if !self.github_for(key).reports_to_github() {
             return Ok(());
         }
         let owed = pr_comment::owed(r);
         let number = match self.store.pull_request(key).await.map_err(store_error)? {
             Some(n) => n,
-            None => match self.reporter.open_pull_request(&r.branch).await? {
+            None => match self.github_for(key).open_pull_request(&r.branch).await? {
                 Some(n) => {
                     self.store
                         .set_pull_request(key, Some(n), chrono::Utc::now())
@@ -160,7 +167,7 @@ impl Deliverer {
             },
         };
         let wrote = self
-            .reporter
+            .github_for(key)
             .write_comment(number, &owed.marker, &owed.body, owed.may_create)
             .await?;
         tracing::debug!(%key, number, wrote, phase = %r.phase, "pull request comment");
@@ -178,12 +185,12 @@ impl Deliverer {
     /// first, so the order holds).
     pub async fn deliver_report(&self, key: &PreviewKey, r: &Report) -> Result<(), ReportError> {
         let plan = outbox_report::plan(r);
-        let to_github = self.reporter.reports_to_github();
+        let to_github = self.github_for(key).reports_to_github();
         let steps = [plan.superseded, plan.status].into_iter().flatten();
         for step in steps.filter(|_| to_github) {
             let github = async {
                 match self.deployment(key, r, step.target).await? {
-                    Some(id) => self.reporter.deployment_status(id, &step).await,
+                    Some(id) => self.github_for(key).deployment_status(id, &step).await,
                     None => Ok(()),
                 }
             }
@@ -228,7 +235,7 @@ impl Deliverer {
                 };
                 let description = r.deployment_description(commit);
                 let id = self
-                    .reporter
+                    .github_for(key)
                     .create_deployment(&r.branch, commit, &description)
                     .await?;
                 self.store

@@ -84,6 +84,19 @@ impl Cloud {
         self.compute.services(&names).await
     }
 
+    /// Every service whose name starts with one of `prefixes`: one
+    /// ListServices for them all, then DescribeServices ten at a time.
+    pub async fn services_under(&self, prefixes: &[String]) -> CloudResult<Vec<ObservedService>> {
+        let names: Vec<String> = self
+            .compute
+            .service_names()
+            .await?
+            .into_iter()
+            .filter(|n| previewd_core::projects::under_any(n, prefixes))
+            .collect();
+        self.compute.services(&names).await
+    }
+
     /// Records that the ports pace their requests with `pacer`.
     pub fn paced_by(mut self, pacer: Arc<Pacer>) -> Self {
         self.pacer = Some(pacer);

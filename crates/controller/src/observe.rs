@@ -48,7 +48,8 @@ use previewd_core::plan::{
 };
 use previewd_core::pool::Pool;
 use previewd_core::ports::CloudResult;
-use previewd_core::render::{DnsMode, Template, Wanted};
+use previewd_core::projects::Projects;
+use previewd_core::render::{Template, Wanted};
 use previewd_core::tags::{self, Tags};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -80,6 +81,9 @@ pub struct Observer {
     template: Arc<Template>,
     /// The listeners previews are placed on.
     pool: Arc<Pool>,
+    /// Every project's template: listings cover each naming prefix, and
+    /// a preview's image is checked by its own project's rules.
+    projects: Arc<Projects>,
     max_age: Duration,
     /// The least time between two fetches of one listing, while the
     /// listing's buckets run low.
@@ -157,6 +161,7 @@ impl Observer {
             image_batcher: ImageBatcher::spawn(cloud.images.clone()),
             found_images: std::sync::Mutex::new(std::collections::HashSet::new()),
             cloud,
+            projects: Arc::new(Projects::uniform(template.clone())),
             template,
             max_age,
             min_gap,
@@ -287,8 +292,19 @@ impl Observer {
         LISTINGS.into_iter().any(|op| self.pressed(op))
     }
 
-    fn family_prefix(&self) -> String {
-        previewd_core::naming::family_prefix(&self.template.naming.prefix)
+    /// Serves `projects` (instead of the lone template it was built with).
+    pub fn set_projects(&mut self, projects: Arc<Projects>) {
+        self.projects = projects;
+    }
+
+    /// What our ECS and target-group names start with, one per distinct
+    /// naming prefix.
+    fn family_prefixes(&self) -> Vec<String> {
+        self.projects
+            .prefixes()
+            .iter()
+            .map(|p| previewd_core::naming::family_prefix(p))
+            .collect()
     }
 
     /// The services of many previews, ten per AWS call.
@@ -307,10 +323,10 @@ impl Observer {
         let not_before = Instant::now()
             .checked_sub(self.max_age)
             .unwrap_or_else(Instant::now);
-        let prefix = self.family_prefix();
+        let prefixes = self.family_prefixes();
         self.services
             .get(not_before, self.pacing(Op::ListServices, true), || async {
-                let found = self.cloud.services_named(&prefix).await?;
+                let found = self.cloud.services_under(&prefixes).await?;
                 Ok(found.into_iter().map(|s| (s.name.clone(), s)).collect())
             })
             .await
@@ -323,20 +339,32 @@ impl Observer {
         confirming: bool,
         focus: Option<&str>,
     ) -> CloudResult<Listings> {
-        let prefix = self.family_prefix();
-        let log_prefix = previewd_core::naming::log_group_prefix(&self.template.naming.prefix);
-        let wildcard = matches!(self.template.dns, DnsMode::Wildcard);
+        let prefixes = self.family_prefixes();
+        let log_prefixes: Vec<String> = self
+            .projects
+            .prefixes()
+            .iter()
+            .map(|p| previewd_core::naming::log_group_prefix(p))
+            .collect();
+        let wildcard = !self.projects.any_alias_dns();
         let (listeners, (_, target_groups), (_, log_groups), records) = tokio::try_join!(
             self.listener_listings(not_before, confirming, focus),
             self.target_groups.get(
                 not_before,
                 self.pacing(Op::DescribeTargetGroups, confirming),
-                || self.fetch_target_groups(&prefix)
+                || self.fetch_target_groups(&prefixes)
             ),
             self.log_groups.get(
                 not_before,
                 self.pacing(Op::DescribeLogGroups, confirming),
-                || self.cloud.logs.log_groups(&log_prefix)
+                // The prefix filters server-side: one listing per prefix.
+                || async {
+                    let mut all = Vec::new();
+                    for prefix in &log_prefixes {
+                        all.extend(self.cloud.logs.log_groups(prefix).await?);
+                    }
+                    Ok(all)
+                }
             ),
             async {
                 if wildcard {

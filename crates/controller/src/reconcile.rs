@@ -15,6 +15,7 @@ use previewd_core::plan::{Change, Observation, Plan, Verdict, plan};
 use previewd_core::pool::{self, Placement, Pool, Reservation, Seat};
 use previewd_core::ports::Store;
 use previewd_core::pr_comment;
+use previewd_core::projects::Projects;
 use previewd_core::render::{Template, render};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub struct Reconciler {
     pub template: Arc<Template>,
     /// The listeners previews are placed on (a pool of one by default).
     pub pool: Arc<Pool>,
+    /// Every project's template; a preview is built, observed and torn
+    /// down with its own project's (`Reconciler::with_projects`).
+    pub projects: Arc<Projects>,
     pub config: ControllerConfig,
     /// Notified when a status write enqueued reports, so the delivery
     /// worker sends them at once rather than at its next poll.
@@ -70,6 +74,7 @@ impl Reconciler {
             store,
             cloud,
             pool: Arc::new(Pool::single(&template)),
+            projects: Arc::new(Projects::uniform(template.clone())),
             template,
             config,
             reported: Arc::new(tokio::sync::Notify::new()),
@@ -83,6 +88,34 @@ impl Reconciler {
         self.observer = self.observer.with_pool(pool.clone());
         self.pool = pool;
         self
+    }
+
+    /// Serves `projects`: each preview with its own project's template. A
+    /// preview of a project not among them is left alone (see
+    /// [`Reconciler::template_for`]).
+    pub fn with_projects(mut self, projects: Arc<Projects>) -> Self {
+        self.observer.set_projects(projects.clone());
+        self.projects = projects;
+        self
+    }
+
+    /// The template of `p`'s project. A project the configuration no
+    /// longer names has no template here: its names (prefix, domain) are
+    /// unknown, and building it with another project's would touch the
+    /// wrong resources, so its pass fails, retryably, saying so.
+    pub fn template_for(&self, p: &Preview) -> Result<&Arc<Template>, ExecuteError> {
+        self.projects
+            .template(&p.key.project)
+            .ok_or_else(|| ExecuteError::Cloud {
+                step: "Project",
+                source: previewd_core::CloudError::Transient {
+                    code: "ProjectNotConfigured".into(),
+                    message: format!(
+                        "project {} is not configured: its previews are left as they are; add it back as a [[projects]] entry (retired = true to tear them down)",
+                        p.key.project
+                    ),
+                },
+            })
     }
 
     /// Observes, plans and applies for one preview (the pass up to the
@@ -106,7 +139,10 @@ impl Reconciler {
     /// The status, schedule and reports to record after an attempt (with
     /// the sticky comment's messages when `pr_comment` is on).
     pub fn decide(&self, p: &Preview, outcome: &Outcome) -> StatusUpdate {
-        let url = render(&self.template, p).url;
+        let url = match self.template_for(p) {
+            Ok(t) => render(t, p).url,
+            Err(_) => p.status.url.clone().unwrap_or_default(),
+        };
         let now = chrono::Utc::now();
         let mut update: StatusUpdate =
             decide(p, outcome, &url, &self.config.policy, now, crate::jitter()).into();
@@ -122,7 +158,8 @@ impl Reconciler {
         began: Instant,
     ) -> Result<Verdict, ExecuteError> {
         // Names do not depend on the listener: one rendering observes.
-        let w = render(&self.template, p);
+        let template = self.template_for(p)?.clone();
+        let w = render(&template, p);
         let observe_err = |source| ExecuteError::Cloud {
             step: "Observe",
             source,
@@ -143,7 +180,7 @@ impl Reconciler {
             .await
             .map_err(observe_err)?;
         let pending = self.choosing_now();
-        let (listener, first, o) = match self.plan_placed(p, o, &pending, None) {
+        let (listener, first, o) = match self.plan_placed(&template, p, o, &pending, None) {
             Placed::Waiting(why) => return Ok(Verdict::Waiting(why)),
             Placed::Planned {
                 listener,
@@ -189,7 +226,7 @@ impl Reconciler {
             );
             all.sort_by(|a, b| (&a.listener_arn, a.priority).cmp(&(&b.listener_arn, b.priority)));
             all.dedup();
-            match self.plan_placed(p, o, &all, Some(&all)) {
+            match self.plan_placed(&template, p, o, &all, Some(&all)) {
                 Placed::Waiting(why) => return Ok(Verdict::Waiting(why)),
                 Placed::Planned { listener, plan, .. } => {
                     choosing =
@@ -237,12 +274,12 @@ impl Reconciler {
     /// recorded one, else the first).
     fn plan_placed(
         &self,
+        t: &Template,
         p: &Preview,
         mut o: Observation,
         reservations: &[Reservation],
         taken: Option<&[Reservation]>,
     ) -> Placed {
-        let t = &self.template;
         let recorded = self
             .pool
             .recorded(p.listener_arn.as_deref(), p.rule_priority);
@@ -269,7 +306,7 @@ impl Reconciler {
             // A recorded listener no longer in the pool: its preview is
             // torn down from there all the same (the rules listing is
             // what plan reads), planned as on the first.
-            return self.plan_on(p, o, self.pool.first().clone(), listener, taken);
+            return self.plan_on(t, p, o, self.pool.first().clone(), listener, taken);
         };
         o.listener = o
             .pool
@@ -277,18 +314,19 @@ impl Reconciler {
             .map(|s| (**s).clone())
             .unwrap_or_default();
         let l = l.clone();
-        self.plan_on(p, o, l, listener, taken)
+        self.plan_on(t, p, o, l, listener, taken)
     }
 
     fn plan_on(
         &self,
+        template: &Template,
         p: &Preview,
         o: Observation,
         l: pool::PoolListener,
         listener: String,
         taken: Option<&[Reservation]>,
     ) -> Placed {
-        let t = pool::template_for(&self.template, &l);
+        let t = pool::template_for(template, &l);
         let w = render(&t, p);
         let reserved: BTreeSet<i32> = taken
             .unwrap_or_default()
@@ -329,6 +367,7 @@ impl Reconciler {
                 step: "VerifyOwnership",
                 source,
             })?;
+        // The controller id is the same in every project's template.
         check_ownership(changes, &found, &self.template.controller_id, &p.slug)
     }
 }

@@ -148,9 +148,15 @@ impl Controller {
             return;
         }
         let r = &self.reconciler;
+        // A preview of a project with no template gets no service name; its
+        // pass says why (`Reconciler::template_for`).
         let names: Vec<String> = batch
             .iter()
-            .map(|p| render(&r.template, p).names.service)
+            .map(|p| {
+                r.template_for(p)
+                    .map(|t| render(t, p).names.service)
+                    .unwrap_or_default()
+            })
             .collect();
         let steady: Vec<bool> = batch.iter().map(is_steady).collect();
         let listed = if steady.contains(&true) {
@@ -168,6 +174,8 @@ impl Controller {
             .iter()
             .zip(&steady)
             .filter(|(_, s)| !**s || listed.is_none())
+            // No name: a preview of an unconfigured project, not described.
+            .filter(|(n, _)| !n.is_empty())
             .map(|(n, _)| n.clone())
             .collect();
         let described_at = Instant::now();

@@ -30,6 +30,7 @@ use previewd_core::model::{Desired, ListFilter, Preview, Timestamp};
 use previewd_core::naming;
 use previewd_core::observed::ServiceStatus;
 use previewd_core::ports::{CloudResult, Store, StoreError};
+use previewd_core::projects::Projects;
 use previewd_core::render::{DnsMode, Template};
 use previewd_core::{tagged, tags};
 use std::collections::HashMap;
@@ -79,6 +80,10 @@ pub struct Sweeper {
     pub template: Arc<Template>,
     /// Every listener whose rules are looked at.
     pub pool: Arc<previewd_core::pool::Pool>,
+    /// Every project, when several are configured: the sweep lists each
+    /// naming prefix once and destroys the previews of retired projects.
+    /// `None`: `template` alone.
+    pub projects: Option<Arc<Projects>>,
 }
 
 impl Sweeper {
@@ -111,7 +116,9 @@ impl Sweeper {
             expired_at: Some(now),
             ..Default::default()
         };
-        for p in self.store.list(&filter).await.map_err(SweepError::Store)? {
+        let mut due = self.store.list(&filter).await.map_err(SweepError::Store)?;
+        due.extend(self.retired_rows(now).await?);
+        for p in due {
             if !opts.dry_run {
                 // The store wakes the loop for the rows this marks absent.
                 let expire = Command::Expire(p.key.clone());
@@ -255,10 +262,47 @@ impl Sweeper {
         Ok(())
     }
 
+    /// The present rows of retired projects: the sweep destroys them like
+    /// expired ones, with their own project's template, so removing the
+    /// project afterwards leaves nothing behind.
+    async fn retired_rows(&self, now: Timestamp) -> Result<Vec<Preview>, SweepError> {
+        let Some(projects) = &self.projects else {
+            return Ok(Vec::new());
+        };
+        if !projects.iter().any(|p| p.retired) {
+            return Ok(Vec::new());
+        }
+        let filter = ListFilter {
+            desired: Some(Desired::Present),
+            ..Default::default()
+        };
+        let rows = self.store.list(&filter).await.map_err(SweepError::Store)?;
+        Ok(rows
+            .into_iter()
+            .filter(|p| projects.get(&p.key.project).is_some_and(|c| c.retired))
+            .filter(|p| p.expires_at.is_none_or(|at| at > now))
+            .inspect(|p| tracing::info!(key = %p.key, "its project is retired; destroying"))
+            .collect())
+    }
+
+    /// The naming prefixes of every project (one listing each at most)
+    /// and whether any keeps DNS records.
+    fn scope(&self) -> (Vec<String>, bool) {
+        match &self.projects {
+            Some(p) => (p.prefixes(), p.any_alias_dns()),
+            None => (
+                vec![self.template.naming.prefix.clone()],
+                !matches!(self.template.dns, DnsMode::Wildcard),
+            ),
+        }
+    }
+
     /// Every resource carrying our controller id.
     async fn inventory(&self) -> CloudResult<Vec<OwnedResource>> {
         let id = self.template.controller_id.as_str();
-        let prefix = naming::family_prefix(&self.template.naming.prefix);
+        let (prefixes, alias_dns) = self.scope();
+        let families: Vec<String> = prefixes.iter().map(|p| naming::family_prefix(p)).collect();
+        let common = previewd_core::projects::common_prefix(&families);
         let own = |kind, id_: String, t: &tags::Tags| {
             tags::owner_slug(t, id).map(|slug| OwnedResource {
                 kind,
@@ -270,10 +314,10 @@ impl Sweeper {
             })
         };
         let mut out = Vec::new();
-        if !matches!(self.template.dns, DnsMode::Wildcard) {
+        if alias_dns {
             out.extend(gc::dns_names(id, self.cloud.dns.records().await?));
         }
-        for s in self.cloud.services_named(&prefix).await? {
+        for s in self.cloud.services_under(&families).await? {
             if s.status == ServiceStatus::Active
                 && let Some(mut r) = own(ResourceKind::Service, s.name.clone(), &s.tags)
             {
@@ -292,17 +336,29 @@ impl Sweeper {
                 ));
             }
         }
-        for tg in tagged::target_groups(lb, &prefix).await? {
-            out.extend(own(ResourceKind::TargetGroup, tg.arn.clone(), &tg.tags));
-        }
-        for family in self.cloud.compute.task_definition_families(&prefix).await? {
-            if let Some(td) = self.cloud.compute.task_definition(&family).await? {
-                out.extend(own(ResourceKind::TaskDefinitions, family, &td.tags));
+        // One target-group listing for every prefix (filtered on our side);
+        // families and log groups filter server-side, one listing a prefix.
+        for tg in tagged::target_groups(lb, &common).await? {
+            if previewd_core::projects::under_any(&tg.name, &families) {
+                out.extend(own(ResourceKind::TargetGroup, tg.arn.clone(), &tg.tags));
             }
         }
-        let log_prefix = naming::log_group_prefix(&self.template.naming.prefix);
-        for lg in tagged::log_groups(self.cloud.logs.as_ref(), &log_prefix).await? {
-            out.extend(own(ResourceKind::LogGroup, lg.name.clone(), &lg.tags));
+        for prefix in &prefixes {
+            let family_prefix = naming::family_prefix(prefix);
+            for family in self
+                .cloud
+                .compute
+                .task_definition_families(&family_prefix)
+                .await?
+            {
+                if let Some(td) = self.cloud.compute.task_definition(&family).await? {
+                    out.extend(own(ResourceKind::TaskDefinitions, family, &td.tags));
+                }
+            }
+            let log_prefix = naming::log_group_prefix(prefix);
+            for lg in tagged::log_groups(self.cloud.logs.as_ref(), &log_prefix).await? {
+                out.extend(own(ResourceKind::LogGroup, lg.name.clone(), &lg.tags));
+            }
         }
         Ok(out)
     }

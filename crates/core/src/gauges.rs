@@ -3,6 +3,7 @@
 //! API's business.
 
 use crate::model::{Phase, Preview, Timestamp};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The table-derived gauges, as of one look at the store.
@@ -12,6 +13,8 @@ pub struct TableGauges {
     pub queue_depth: u64,
     /// Previews per phase, in `Phase::ALL` order.
     pub by_phase: [u64; 6],
+    /// Previews per project and phase (`Phase::ALL` order).
+    pub by_project: BTreeMap<String, [u64; 6]>,
     pub outbox_backlog: i64,
     pub outbox_oldest_age: Duration,
 }
@@ -34,6 +37,7 @@ impl TableGauges {
             }
             if let Some(i) = Phase::ALL.iter().position(|ph| *ph == p.status.phase) {
                 g.by_phase[i] += 1;
+                g.by_project.entry(p.key.project.clone()).or_default()[i] += 1;
             }
         }
         g
@@ -68,6 +72,7 @@ mod tests {
         let g = TableGauges::count(&[due, held, expired, later], (0, None), now);
         assert_eq!(g.queue_depth, 2);
         assert_eq!(g.by_phase, [1, 2, 1, 0, 0, 0]);
+        assert_eq!(g.by_project["acme/shop"], g.by_phase);
     }
 
     #[test]

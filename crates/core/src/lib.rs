@@ -36,6 +36,7 @@ pub mod plan;
 pub mod pool;
 pub mod ports;
 pub mod pr_comment;
+pub mod projects;
 pub mod pull_request;
 pub mod render;
 pub mod stop_reason;

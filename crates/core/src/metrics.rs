@@ -15,6 +15,9 @@ pub const RECONCILE_DURATION: &str = "previewd_reconcile_duration_seconds";
 pub const QUEUE_DEPTH: &str = "previewd_queue_depth";
 /// Gauge, label `phase`: previews per phase (every phase, zeros included).
 pub const PREVIEWS: &str = "previewd_previews";
+/// Gauge, labels `project`, `phase`: previews by project, for a previewd
+/// serving several (`previews` stays the total by phase).
+pub const PROJECT_PREVIEWS: &str = "previewd_project_previews";
 /// Counter, labels `service` (`ecs`, `elbv2`, `route53`, `logs`),
 /// `operation` (the AWS API name, e.g. `CreateService`) and `outcome`
 /// (see [`aws_outcome`]). One per AWS request, pages included.

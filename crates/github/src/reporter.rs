@@ -12,6 +12,10 @@ use previewd_core::ports::{ReportError, Reporter};
 pub struct GithubReporter {
     pub github: Option<GithubClient>,
     pub callbacks: Option<CallbackClient>,
+    /// With several projects, each project's repository (`owner/name`,
+    /// lower case) → its client; a project not in here reports through
+    /// `github`.
+    pub by_project: std::collections::BTreeMap<String, GithubReporter>,
 }
 
 fn report_error(
@@ -34,6 +38,12 @@ fn not_configured(what: &str) -> ReportError {
 impl Reporter for GithubReporter {
     fn reports_to_github(&self) -> bool {
         self.github.is_some()
+    }
+
+    fn for_project(&self, project: &str) -> Option<&dyn Reporter> {
+        self.by_project
+            .get(&project.to_ascii_lowercase())
+            .map(|r| r as &dyn Reporter)
     }
 
     async fn create_deployment(

@@ -49,14 +49,25 @@ pub async fn doctor(cfg: &Config) -> anyhow::Result<bool> {
     if cfg.cloud.kind != CloudKind::Aws {
         anyhow::bail!("cloud.kind: the doctor checks a real AWS account; set it to \"aws\"");
     }
+    let projects = cfg.project_list();
+    let first = &projects[0];
     let input = previewd_aws::doctor::DoctorInput {
         vpc_id: cfg.cloud.vpc_id.clone(),
         subnets: cfg.cloud.subnets.clone(),
         security_groups: cfg.cloud.security_groups.clone(),
-        domain: cfg.naming.domain.clone(),
-        log_group_prefix: previewd_core::naming::log_group_prefix(&cfg.naming.prefix),
-        log_retention_days: cfg.container.log_retention_days,
+        domain: first.naming.domain.clone(),
+        log_group_prefix: previewd_core::naming::log_group_prefix(&first.naming.prefix),
+        log_retention_days: first.container.log_retention_days,
         scope: cfg.policy_scope(),
+        other_projects: projects[1..]
+            .iter()
+            .map(|p| previewd_aws::doctor::ProjectInput {
+                project: p.project.clone(),
+                domain: p.naming.domain.clone(),
+                log_group_prefix: previewd_core::naming::log_group_prefix(&p.naming.prefix),
+                log_retention_days: p.container.log_retention_days,
+            })
+            .collect(),
     };
     let checks = aws(cfg).await.doctor(&input).await;
     let (table, ok) = previewd_aws::doctor::table(&checks);
@@ -114,7 +125,7 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
                     .collect(),
                 region: cfg.cloud.region.clone(),
                 cluster: cfg.cloud.cluster.clone(),
-                zone_name: cfg.naming.domain.clone(),
+                zone_name: cfg.sim_zone(),
                 ..SimConfig::default()
             });
             let pacer = pacer(cfg.cloud.api_share_percent);
@@ -208,16 +219,33 @@ pub(crate) fn reporter(cfg: &Config) -> anyhow::Result<previewd_github::GithubRe
         }
         _ => secret_env("PREVIEWD_GITHUB_TOKEN").map(|t| Auth::Token(Secret::new(t))),
     };
-    let github = match (auth, cfg.previews.project.split_once('/')) {
-        (Some(auth), Some((owner, repo))) => {
-            let mut gc = GithubConfig::new(owner, repo, auth);
-            gc.api_url = g.api_url.clone();
-            Some(GithubClient::new(gc).map_err(|e| anyhow::anyhow!("github: {e}"))?)
+    // One client per project's repository, one set of credentials (a
+    // GitHub App must be installed on every one of them).
+    let client = |project: &str, auth: Auth| -> anyhow::Result<GithubClient> {
+        let Some((owner, repo)) = project.split_once('/') else {
+            anyhow::bail!("project {project:?}: must be owner/repo to post GitHub statuses")
+        };
+        let mut gc = GithubConfig::new(owner, repo, auth);
+        gc.api_url = g.api_url.clone();
+        GithubClient::new(gc).map_err(|e| anyhow::anyhow!("github ({project}): {e}"))
+    };
+    let projects = cfg.project_list();
+    let mut by_project = std::collections::BTreeMap::new();
+    let github = match auth {
+        Some(auth) => {
+            if projects.len() > 1 {
+                for p in &projects {
+                    let reporter = previewd_github::GithubReporter {
+                        github: Some(client(&p.project, auth.clone())?),
+                        callbacks: None,
+                        by_project: Default::default(),
+                    };
+                    by_project.insert(p.project.to_ascii_lowercase(), reporter);
+                }
+            }
+            Some(client(&projects[0].project, auth)?)
         }
-        (Some(_), None) => {
-            anyhow::bail!("previews.project: must be owner/repo to post GitHub statuses")
-        }
-        (None, _) => {
+        None => {
             tracing::warn!(
                 "no GitHub credentials (PREVIEWD_GITHUB_TOKEN or a GitHub App): deployment statuses are not posted"
             );
@@ -236,7 +264,11 @@ pub(crate) fn reporter(cfg: &Config) -> anyhow::Result<previewd_github::GithubRe
             None
         }
     };
-    Ok(previewd_github::GithubReporter { github, callbacks })
+    Ok(previewd_github::GithubReporter {
+        github,
+        callbacks,
+        by_project,
+    })
 }
 
 /// `previewd gc`: one sweep (or a dry run of one) against the configured
@@ -244,11 +276,13 @@ pub(crate) fn reporter(cfg: &Config) -> anyhow::Result<previewd_github::GithubRe
 pub async fn gc(cfg: &Config, dry_run: bool) -> anyhow::Result<()> {
     let store = open_store(cfg).await?;
     let template = Arc::new(cfg.template());
+    cfg.refuse_unknown_projects(store.as_ref()).await?;
     let s = Sweeper {
         cloud: cloud(cfg).await?,
         store,
         template,
         pool: Arc::new(cfg.pool()),
+        projects: Some(Arc::new(cfg.projects_served())),
     };
     let report = s
         .sweep(&cfg.sweep_options(dry_run), chrono::Utc::now())
@@ -275,9 +309,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Before anything records: a metric recorded earlier would be lost.
     let metrics_handle = previewd_api::metrics::install_recorder();
     let store = open_store(&cfg).await?;
+    cfg.refuse_unknown_projects(store.as_ref()).await?;
     let template = Arc::new(cfg.template());
     let pool = Arc::new(cfg.pool());
     adopt_unplaced(store.as_ref(), &pool).await?;
+    let projects = Arc::new(cfg.projects_served());
     let cloud = cloud(&cfg).await?;
     let pacer = cloud.pacer.clone();
     let controller_cfg = controller_config(&cfg);
@@ -290,23 +326,27 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             template.clone(),
             controller_cfg,
         )
-        .with_pool(pool.clone()),
+        .with_pool(pool.clone())
+        .with_projects(projects.clone()),
     );
     let sweeps = Arc::new(Sweeper {
         cloud,
         store: store.clone(),
         template: template.clone(),
         pool,
+        projects: Some(projects.clone()),
     });
     let store_for_outbox = store.clone();
     let wakeups = store.wakeups();
+    // The single-project fields; `projects` is what the API serves.
+    let first = cfg.project_list().remove(0);
     let state = AppState {
         store,
-        naming: cfg.naming.clone(),
-        project: cfg.previews.project.clone(),
-        url_scheme: cfg.container.url_scheme.clone(),
+        naming: first.naming.clone(),
+        project: first.project.clone(),
+        url_scheme: first.container.url_scheme.clone(),
         api_token: token,
-        lifetime: cfg.lifetime(),
+        lifetime: crate::config::lifetime_of(&first.previews),
         gc: Some(Arc::new(previewd_controller::GcPreview {
             sweeper: sweeps.clone(),
             options: cfg.sweep_options(false),
@@ -316,6 +356,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics: Some(metrics_handle.clone()),
         status_page: cfg.server.status_page,
         preview_label: cfg.github.preview_label.clone(),
+        projects: Some(projects),
     };
     let reporter = Arc::new(reporter(&cfg)?);
     let signal = shutdown_signal()?;

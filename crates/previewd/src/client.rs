@@ -31,6 +31,22 @@ pub struct Target {
     /// How to print the answer.
     #[arg(long, short, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// The repository (`owner/name`) of the preview: needed when the
+    /// daemon serves several projects; for `list`, only its previews.
+    #[arg(long, env = "PREVIEWD_PROJECT")]
+    project: Option<String>,
+}
+
+impl Target {
+    /// `?project=…` when a project is named.
+    fn project_query(&self) -> String {
+        self.project.as_deref().map_or_else(String::new, |p| {
+            format!(
+                "?project={}",
+                percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,7 +163,11 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     match cmd {
         ClientCommand::List { target } => {
             let v = Client::new(&target.server)?
-                .call(reqwest::Method::GET, "/v1/previews", None)
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/previews{}", target.project_query()),
+                    None,
+                )
                 .await?;
             match target.output {
                 Output::Json => print_json(&v),
@@ -159,7 +179,11 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
             }
         }
         ClientCommand::Get { branch, target } => {
-            let path = previewd_api::status_url(&branch);
+            let path = format!(
+                "{}{}",
+                previewd_api::status_url(&branch),
+                target.project_query()
+            );
             let v = Client::new(&target.server)?
                 .call(reqwest::Method::GET, &path, None)
                 .await?;
@@ -195,7 +219,10 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn dispatch(target: &Target, body: Value) -> anyhow::Result<()> {
+async fn dispatch(target: &Target, mut body: Value) -> anyhow::Result<()> {
+    if let Some(p) = &target.project {
+        body["project"] = p.clone().into();
+    }
     let v = Client::new(&target.server)?
         .call(reqwest::Method::POST, "/v1/dispatch", Some(body))
         .await?;
@@ -209,6 +236,7 @@ async fn dispatch(target: &Target, body: Value) -> anyhow::Result<()> {
             };
             let pairs = [
                 "action",
+                "project",
                 "branch",
                 "changed",
                 "phase",
@@ -274,28 +302,35 @@ pub fn list_table(rows: &[PreviewView], now: chrono::DateTime<Utc>) -> String {
     if rows.is_empty() {
         return "no previews\n".into();
     }
+    // The project column once the list spans several projects.
+    let several = rows.iter().any(|p| p.project != rows[0].project);
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|p| {
-            vec![
-                p.branch.clone(),
-                p.phase.to_string(),
-                p.url.clone().unwrap_or_else(|| "—".into()),
-                short(&p.commit_sha),
-                human(now - p.created_at),
-                p.message.clone().unwrap_or_default(),
-            ]
+            let project = several.then(|| p.project.clone());
+            project
+                .into_iter()
+                .chain([
+                    p.branch.clone(),
+                    p.phase.to_string(),
+                    p.url.clone().unwrap_or_else(|| "—".into()),
+                    short(&p.commit_sha),
+                    human(now - p.created_at),
+                    p.message.clone().unwrap_or_default(),
+                ])
+                .collect()
         })
         .collect();
-    table(
-        &["BRANCH", "PHASE", "URL", "COMMIT", "AGE", "MESSAGE"],
-        &cells,
-    )
+    let header = [
+        "PROJECT", "BRANCH", "PHASE", "URL", "COMMIT", "AGE", "MESSAGE",
+    ];
+    table(&header[usize::from(!several)..], &cells)
 }
 
 fn detail(p: &PreviewView, now: chrono::DateTime<Utc>) -> String {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let mut pairs = vec![
+        ("project", p.project.clone()),
         ("branch", p.branch.clone()),
         ("phase", p.phase.to_string()),
         ("desired", p.desired.to_string()),

@@ -3,7 +3,7 @@
 
 use previewd_core::naming::NamingConfig;
 use previewd_core::render::{DnsMode, Template};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -67,7 +67,7 @@ impl Default for StoreSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Previews {
     /// The repository previews are built from, `owner/repo`.
@@ -239,7 +239,7 @@ impl Default for CloudSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Container {
     /// `{commit_sha}` expands to the dispatched commit.
@@ -348,6 +348,10 @@ pub struct Config {
     pub github: Github,
     pub callbacks: Callbacks,
     pub sim: SimSection,
+    /// The `[[projects]]` entries, each resolved over the top-level
+    /// `[previews]`, `[naming]` and `[container]`; empty for a
+    /// single-project file (`previews.project`). See [`Config::project_list`].
+    pub projects: Vec<ProjectConfig>,
 }
 
 /// A value that must never be printed.
@@ -369,17 +373,14 @@ impl fmt::Debug for Secret {
 impl Config {
     /// The sweep interval: as configured, and at least every ttl/6.
     pub fn gc_interval(&self) -> std::time::Duration {
-        let sixth_of_ttl = self.previews.ttl_hours.saturating_mul(3600) / 6;
+        let ttl_hours = self
+            .project_list()
+            .iter()
+            .map(|p| p.previews.ttl_hours)
+            .min()
+            .unwrap_or(self.previews.ttl_hours);
+        let sixth_of_ttl = ttl_hours.saturating_mul(3600) / 6;
         std::time::Duration::from_secs(self.gc.interval_secs.min(sixth_of_ttl).max(1))
-    }
-
-    /// How long a preview lives: `previews.ttl_hours` after its last
-    /// deploy, at most `previews.max_lifetime_hours` after its creation.
-    pub fn lifetime(&self) -> previewd_core::Lifetime {
-        previewd_core::Lifetime {
-            ttl: std::time::Duration::from_secs(self.previews.ttl_hours * 3600),
-            max_lifetime: std::time::Duration::from_secs(self.previews.max_lifetime_hours * 3600),
-        }
     }
 
     pub fn sweep_options(&self, dry_run: bool) -> previewd_controller::SweepOptions {
@@ -390,7 +391,17 @@ impl Config {
         }
     }
 
+    /// The template of the first project (of `[[projects]]`, else of the
+    /// top-level sections). The cloud's parts of it are the same for all.
     pub fn template(&self) -> Template {
+        match self.projects.first() {
+            Some(p) => self.template_of(&p.naming, &p.container),
+            None => self.template_of(&self.naming, &self.container),
+        }
+    }
+
+    /// The template of a project named `naming` and built by `container`.
+    pub(crate) fn template_of(&self, naming: &NamingConfig, k: &Container) -> Template {
         let c = &self.cloud;
         // With a pool, its first listener stands where the single one did.
         let first = c.listeners.first();
@@ -403,10 +414,9 @@ impl Config {
                 alb_zone_id: first.map_or(&c.alb_zone_id, |l| &l.alb_zone_id).clone(),
             }
         };
-        let k = &self.container;
         Template {
             controller_id: self.controller.id.clone(),
-            naming: self.naming.clone(),
+            naming: naming.clone(),
             image: k.image.clone(),
             container_name: k.name.clone(),
             container_port: k.port,
@@ -490,3 +500,7 @@ pub use load::load;
 #[path = "config_pool.rs"]
 mod pool;
 pub use pool::ListenerEntry;
+
+#[path = "config_projects.rs"]
+mod projects;
+pub use projects::{ProjectConfig, lifetime_of};

@@ -82,6 +82,24 @@ pub fn load(
         let Some(rest) = name.strip_prefix("PREVIEWD_") else {
             continue;
         };
+        // `[[projects]]` from the environment (the CloudFormation stack's
+        // `Projects`): a TOML array of inline tables, replacing the file's.
+        if name == "PREVIEWD_PROJECTS" {
+            match format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+            {
+                Some(v @ toml::Value::Array(_)) => {
+                    root.insert("projects".into(), v);
+                }
+                _ => problems.push(problem(
+                    name,
+                    "must be a TOML array of inline tables, e.g. [{ project = \"acme/web\" }, { project = \"acme/api\", naming = { prefix = \"api\" } }]",
+                )),
+            }
+            continue;
+        }
         if NOT_OVERRIDES.contains(&name.as_str())
             || rest.starts_with("TEST_")
             || rest.starts_with("CHAOS_")
@@ -110,10 +128,10 @@ pub fn load(
         }
     }
     for key in root.keys() {
-        if !SECTIONS.contains(&key.as_str()) {
+        if !SECTIONS.contains(&key.as_str()) && key != "projects" {
             problems.push(problem(
                 key.clone(),
-                format!("unknown section (known: {})", SECTIONS.join(", ")),
+                format!("unknown section (known: {}, projects)", SECTIONS.join(", ")),
             ));
         }
     }
@@ -129,8 +147,10 @@ pub fn load(
         github: section(&root, "github", &env_raw, &mut problems),
         callbacks: section(&root, "callbacks", &env_raw, &mut problems),
         sim: section(&root, "sim", &env_raw, &mut problems),
+        projects: Vec::new(),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
+    cfg.projects = super::projects::read(&root, &cfg, &mut problems);
     // A file is read by whoever can read the deploy repository or the
     // image; the environment comes from the secret store.
     if !env_raw.contains_key("store.url") && has_password(&cfg.store.url) {
@@ -140,6 +160,7 @@ pub fn load(
         ));
     }
     problems.extend(check(&cfg));
+    problems.extend(super::projects::problems(&cfg, &root));
     if problems.is_empty() {
         Ok(cfg)
     } else {
@@ -239,10 +260,10 @@ fn api_url_problem(url: &str) -> Option<String> {
 
 /// The longest `container.image_wait_secs`: a day. A build slower than
 /// that is a broken build, and the preview should say so.
-const IMAGE_WAIT_MAX_SECS: u64 = 24 * 3600;
+pub(super) const IMAGE_WAIT_MAX_SECS: u64 = 24 * 3600;
 
 /// CloudWatch Logs accepts only these retention periods.
-const RETENTION_DAYS: [i32; 22] = [
+pub(super) const RETENTION_DAYS: [i32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
@@ -254,7 +275,9 @@ fn check(c: &Config) -> Vec<Problem> {
         .into_iter()
         .map(|(k, e)| problem(format!("naming.{k}"), e.to_string()))
         .collect();
-    if let Err(e) = previewd_core::key::validate_project(&c.previews.project) {
+    if c.projects.is_empty()
+        && let Err(e) = previewd_core::key::validate_project(&c.previews.project)
+    {
         out.push(problem("previews.project", e.to_string()));
     }
     if !(1..=8760).contains(&c.previews.ttl_hours) {
@@ -348,14 +371,8 @@ fn check(c: &Config) -> Vec<Problem> {
             out.push(problem(key, "must be at least 20 (milliseconds)"));
         }
     }
-    for key in c.container.env.keys() {
-        let upper = key.to_ascii_uppercase();
-        if ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
-            .iter()
-            .any(|s| upper.contains(s))
-        {
-            out.push(problem(format!("container.env.{key}"), "looks like a secret: put its Secrets Manager or SSM ARN under [container.secrets] instead"));
-        }
+    for (key, rule) in super::projects::container_problems(&c.container) {
+        out.push(problem(format!("container.{key}"), rule));
     }
     let url = &c.store.url;
     if !(url.starts_with("sqlite:")
@@ -390,27 +407,6 @@ fn check(c: &Config) -> Vec<Problem> {
     }
     if c.cloud.subnets.is_empty() {
         out.push(problem("cloud.subnets", "must name at least one subnet"));
-    }
-    if !RETENTION_DAYS.contains(&c.container.log_retention_days) {
-        out.push(problem(
-            "container.log_retention_days",
-            format!("must be one of CloudWatch's periods {RETENTION_DAYS:?}"),
-        ));
-    }
-    if c.container.port == 0 {
-        out.push(problem("container.port", "must be 1..=65535"));
-    }
-    if !(1..=IMAGE_WAIT_MAX_SECS).contains(&c.container.image_wait_secs) {
-        out.push(problem(
-            "container.image_wait_secs",
-            format!("must be 1..={IMAGE_WAIT_MAX_SECS} (seconds)"),
-        ));
-    }
-    if !matches!(c.container.url_scheme.as_str(), "http" | "https") {
-        out.push(problem(
-            "container.url_scheme",
-            "must be \"http\" or \"https\"",
-        ));
     }
     let id = &c.controller.id;
     if id.is_empty()

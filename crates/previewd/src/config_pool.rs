@@ -46,26 +46,6 @@ fn default_rule_quota() -> usize {
 }
 
 impl Config {
-    /// What the IAM policy is scoped to.
-    pub fn policy_scope(&self) -> previewd_aws::policy::PolicyScope {
-        let k = &self.container;
-        let pool = self.pool();
-        previewd_aws::policy::PolicyScope {
-            listener_arn: pool.first().arn.clone(),
-            more_listeners: pool.arns().skip(1).map(str::to_owned).collect(),
-            cluster: self.cloud.cluster.clone(),
-            prefix: self.naming.prefix.clone(),
-            hosted_zone_id: self.cloud.hosted_zone_id.clone(),
-            pass_roles: k
-                .execution_role_arn
-                .iter()
-                .chain(k.task_role_arn.iter())
-                .cloned()
-                .collect(),
-            ecr_repository: self.cloud.ecr_repository(),
-        }
-    }
-
     /// The pool: `cloud.listeners`, or the single listener's keys as a
     /// pool of one. Its first listener holds the rows placed before the
     /// pool existed.

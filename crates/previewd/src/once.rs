@@ -40,6 +40,10 @@ pub struct OnceArgs {
     /// Give up (exit 1) if the preview is not Ready, or gone, by then.
     #[arg(long, default_value_t = 900)]
     pub timeout_secs: u64,
+    /// The repository (`owner/name`) whose preview this is: required when
+    /// the configuration has several `[[projects]]`.
+    #[arg(long)]
+    pub project: Option<String>,
 }
 
 /// How `once` ended; the exit code follows from it.
@@ -98,13 +102,19 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
     // One preview, this process only: the table lives in memory.
     let store = previewd_store::open("sqlite::memory:").await?;
     let template = Arc::new(cfg.template());
+    let projects = Arc::new(cfg.projects_served());
+    let project = match projects.resolve_for(args.project.as_deref(), &args.action) {
+        Ok(p) => p.clone(),
+        Err(refusal) => return Ok(refused(refusal.into())),
+    };
     let cloud = app::cloud(&cfg).await?;
     let reconciler = Arc::new(
         Reconciler::new(store.clone(), cloud, template, app::controller_config(&cfg))
-            .with_pool(Arc::new(cfg.pool())),
+            .with_pool(Arc::new(cfg.pool()))
+            .with_projects(projects.clone()),
     );
     let callback_policy = app::callback_policy(&cfg)?;
-    let key = match PreviewKey::new(&cfg.previews.project, &args.branch) {
+    let key = match PreviewKey::new(&project.name, &args.branch) {
         Ok(k) => k,
         Err(e) => return Ok(Outcome::Refused(e.to_string())),
     };
@@ -114,8 +124,9 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
         commit_sha: args.commit_sha.clone(),
         ai_run_id: args.ai_run_id.clone(),
         callback_url: args.callback_url.clone(),
+        project: Some(project.name.clone()),
     };
-    let command = match inputs.command(&cfg.previews.project, &cfg.naming, cfg.lifetime()) {
+    let command = match inputs.command(&project.name, &project.template.naming, project.lifetime) {
         Ok(command) => command,
         Err(refusal) => return Ok(refused(refusal.into())),
     };
@@ -133,7 +144,7 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
                 spec: PreviewSpec::default(),
                 expiry: Expiry::Never,
             },
-            naming: cfg.naming.clone(),
+            naming: project.template.naming.clone(),
         };
         let recorded = store.apply(&record, chrono::Utc::now()).await?;
         if let Some(out) = recorded.outcome() {
@@ -253,7 +264,12 @@ async fn remember_deployment(
     key: &PreviewKey,
     generation: i64,
 ) -> anyhow::Result<()> {
-    let Some(gh) = &reporter.github else {
+    // The project's own repository when several are configured.
+    let project = reporter
+        .by_project
+        .get(&key.project.to_ascii_lowercase())
+        .and_then(|r| r.github.as_ref());
+    let Some(gh) = project.or(reporter.github.as_ref()) else {
         return Ok(());
     };
     let environment = previewd_github::environment_for_branch(&key.branch);

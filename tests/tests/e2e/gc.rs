@@ -15,6 +15,7 @@ fn sweeper(app: &TestApp) -> Sweeper {
         store: app.store.clone(),
         template: Arc::new(previewd_core::render::Template::default()),
         pool: Arc::new(previewd_core::pool::Pool::single(&Default::default())),
+        projects: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod images;
 mod metrics;
 mod ownership;
 mod pool;
+mod projects;
 mod queue;
 mod reporting;
 mod status_page;
@@ -87,6 +88,7 @@ pub async fn spawn_app_templated(
                     store: store.clone(),
                     pool: Arc::new(previewd_core::pool::Pool::single(&template)),
                     template: template.clone(),
+                    projects: None,
                 }),
                 options: previewd_controller::SweepOptions {
                     dry_run: false,
@@ -97,6 +99,7 @@ pub async fn spawn_app_templated(
             metrics: Some(previewd_api::metrics::install_recorder()),
             status_page: true,
             preview_label: None,
+            projects: None,
         },
         token,
     )

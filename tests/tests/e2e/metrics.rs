@@ -97,6 +97,7 @@ async fn metrics_show_reconciles_phases_aws_calls_deliveries_and_sweeps() {
         store: app.store.clone(),
         template: Arc::new(previewd_core::render::Template::default()),
         pool: Arc::new(previewd_core::pool::Pool::single(&Default::default())),
+        projects: None,
     };
     let opts = SweepOptions {
         dry_run: false,

@@ -113,6 +113,7 @@ fn start_deliverer(
         callbacks: Some(
             CallbackClient::new(CallbackConfig::new(Secret::new(CALLBACK_SECRET), policy)).unwrap(),
         ),
+        by_project: Default::default(),
     };
     let d = Deliverer {
         store: app.store.clone(),

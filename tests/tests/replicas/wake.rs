@@ -96,6 +96,7 @@ async fn two_replicas_sweeping_at_once_run_one_sweep() {
             store,
             template: Arc::new(Template::default()),
             pool: Arc::new(Pool::single(&Template::default())),
+            projects: None,
         })
         .collect();
     let opts = SweepOptions {

@@ -72,12 +72,15 @@ impl Observer {
         Ok(l)
     }
 
-    /// The target groups under `prefix` with their tags.
+    /// The target groups under any of `prefixes` with their tags: one
+    /// listing for every project (names are filtered on our side).
     pub(super) async fn fetch_target_groups(
         &self,
-        prefix: &str,
+        prefixes: &[String],
     ) -> CloudResult<Vec<ObservedTargetGroup>> {
-        let mut tgs = self.cloud.load_balancer.target_groups(prefix).await?;
+        let common = previewd_core::projects::common_prefix(prefixes);
+        let mut tgs = self.cloud.load_balancer.target_groups(&common).await?;
+        tgs.retain(|t| previewd_core::projects::under_any(&t.name, prefixes));
         let arns: Vec<String> = tgs.iter().map(|t| t.arn.clone()).collect();
         let tags = self.listed_tags(":targetgroup/", &arns).await?;
         tagged::attach_target_group_tags(&mut tgs, tags);

@@ -15,7 +15,12 @@ impl Observer {
     /// know ([`to_check`]).
     pub(super) async fn image(&self, p: &Preview, w: &Wanted) -> CloudResult<ImageCheck> {
         let uri = &w.task_definition.container.image;
-        let Some(image) = to_check(p, uri, &self.template) else {
+        // Each project's own rules (its image wait, its registry).
+        let template = self
+            .projects
+            .template(&p.key.project)
+            .unwrap_or(&self.template);
+        let Some(image) = to_check(p, uri, template) else {
             return Ok(ImageCheck::NotChecked);
         };
         if self

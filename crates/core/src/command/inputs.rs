@@ -22,6 +22,10 @@ pub struct DispatchRequest {
     pub callback_url: Option<String>,
     #[serde(default)]
     pub commit_sha: Option<String>,
+    /// The repository the preview belongs to (`owner/name`): required when
+    /// more than one project is configured (`Projects::resolve`).
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 /// An input that broke a rule of the contract: the field and the rule.

@@ -203,7 +203,7 @@ proptest! {
         callback_url in text(),
         commit_sha in text(),
     ) {
-        let req = DispatchRequest { action, branch, ai_run_id, callback_url, commit_sha };
+        let req = DispatchRequest { action, branch, ai_run_id, callback_url, commit_sha, project: None };
         match build(&req) {
             Ok(Command::Deploy { request, .. }) => {
                 prop_assert_eq!(req.action.as_str(), "deploy");

@@ -21,6 +21,12 @@ pub struct ReportError {
 pub trait Reporter: Send + Sync {
     /// False when no GitHub credentials are configured: statuses are skipped.
     fn reports_to_github(&self) -> bool;
+    /// The reporter for the repository of `project`, when the projects'
+    /// reports go to different repositories; `None`: this one serves it.
+    fn for_project(&self, project: &str) -> Option<&dyn Reporter> {
+        let _ = project;
+        None
+    }
     /// Creates a GitHub deployment of `commit_sha` for the branch's preview
     /// environment; returns its id.
     async fn create_deployment(

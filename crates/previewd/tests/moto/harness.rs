@@ -215,8 +215,22 @@ pub struct Daemon {
 impl Daemon {
     /// `env` adds to (or overrides) the standard AWS variables.
     pub fn start(moto: &Moto, world: &Value, keys: (&str, &str), env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_edited(moto, world, keys, env, |c| c)
+    }
+
+    /// Like [`Daemon::start`], with the configuration file's text passed
+    /// through `edit` first.
+    pub fn start_edited(
+        moto: &Moto,
+        world: &Value,
+        keys: (&str, &str),
+        env: &[(&str, &str)],
+        edit: impl FnOnce(String) -> String,
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let path = write_config(&dir, world);
+        let text = edit(std::fs::read_to_string(&path).unwrap());
+        std::fs::write(&path, text).unwrap();
         Self::start_in(dir, path, moto, keys, env)
     }
 

@@ -10,6 +10,7 @@ mod daemon;
 mod harness;
 mod images;
 mod pool;
+mod projects;
 mod tools;
 
 use harness::{Api, Daemon, Moto, find, ours};
