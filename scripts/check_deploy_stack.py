@@ -193,6 +193,13 @@ def main() -> int:
         listener = c["elbv2"].create_listener(
             LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])["Listeners"][0]["ListenerArn"]
+        # A pool of two: a second ALB's listener (MoreListeners).
+        lb2 = c["elbv2"].create_load_balancer(Name="previews-2", Subnets=subnets, SecurityGroups=[alb_sg])["LoadBalancers"][0]
+        listener2 = c["elbv2"].create_listener(
+            LoadBalancerArn=lb2["LoadBalancerArn"], Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])["Listeners"][0]["ListenerArn"]
+        more = (f'{{ arn = "{listener2}", alb_dns_name = "{lb2["DNSName"]}", '
+                f'alb_zone_id = "{lb2["CanonicalHostedZoneId"]}" }}')
         c["ecs"].create_cluster(clusterName="previews")
         zone = c["route53"].create_hosted_zone(Name="preview.example.com", CallerReference="check")["HostedZone"]["Id"].split("/")[-1]
         secret = lambda n: c["secretsmanager"].create_secret(Name=n, SecretString="x")["ARN"]
@@ -200,6 +207,7 @@ def main() -> int:
             "VpcId": vpc, "SubnetIds": ",".join(subnets), "AlbSecurityGroupId": alb_sg,
             "ClusterName": "previews", "ListenerArn": listener, "AlbDnsName": lb["DNSName"],
             "AlbCanonicalZoneId": lb["CanonicalHostedZoneId"], "HostedZoneId": zone,
+            "MoreListeners": more, "MoreListenerArns": listener2,
             "PreviewDomain": "preview.example.com", "DaemonHost": "previewd.preview.example.com",
             "InternalCidr": "10.0.0.0/16",
             "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/previewd@sha256:" + "a" * 64,
@@ -225,10 +233,12 @@ def main() -> int:
         doc = c["iam"].get_policy_version(PolicyArn=pol["Arn"], VersionId=pol["DefaultVersionId"])["PolicyVersion"]["Document"]
         doc = json.loads(doc) if isinstance(doc, str) else doc
         by_sid = {s["Sid"]: s for s in doc["Statement"]}
-        rule_arn = listener.replace(":listener/", ":listener-rule/") + "/*"
-        expect(by_sid["ChangeRulesOfTheSharedListener"]["Resource"] == rule_arn,
-               f"rule scope {by_sid['ChangeRulesOfTheSharedListener']['Resource']} != {rule_arn}")
-        expect(by_sid["CreateRulesOnTheSharedListener"]["Resource"] == listener, "CreateRule is not scoped to the listener")
+        # Every listener of the pool, and the rules of each.
+        rule_arns = [arn.replace(":listener/", ":listener-rule/") + "/*" for arn in [listener, listener2]]
+        expect(by_sid["ChangeRulesOfTheSharedListener"]["Resource"] == rule_arns,
+               f"rule scope {by_sid['ChangeRulesOfTheSharedListener']['Resource']} != {rule_arns}")
+        expect(by_sid["CreateRulesOnTheSharedListener"]["Resource"] == [listener, listener2],
+               "CreateRule is not scoped to the pool's listeners")
         expect(by_sid["PreviewLogGroups"]["Resource"].endswith(":log-group:/ecs/pv-*"), "log groups are not scoped to /ecs/pv-*")
         expect(by_sid["PreviewRecordsOnly"]["Resource"].endswith(f"hostedzone/{zone}"), "DNS is not scoped to the zone")
         passed = by_sid["PassOnlyThePreviewRolesToEcsTasks"]["Resource"]
@@ -298,7 +308,7 @@ def main() -> int:
         # The configuration the task definition gives previewd.
         td_arn = c["ecs"].list_task_definitions()["taskDefinitionArns"][0]
         container = c["ecs"].describe_task_definition(taskDefinition=td_arn)["taskDefinition"]["containerDefinitions"][0]
-        env = {e["name"]: e["value"] for e in container["environment"]}
+        env = {e["name"]: e["value"] for e in container["environment"] if e}
         # moto leaves AWS::NoValue in lists as null; CloudFormation drops them.
         secrets = [s["name"] for s in container.get("secrets") or [] if s]
         expect(secrets == ["PREVIEWD_STORE_URL", "PREVIEWD_API_TOKEN", "PREVIEWD_GITHUB_TOKEN"], f"secrets {secrets}")
@@ -306,6 +316,10 @@ def main() -> int:
         expect(env.get("PREVIEWD_SERVER_LISTEN") == "0.0.0.0:8080", f"server.listen {env.get('PREVIEWD_SERVER_LISTEN')}")
         expect(env.get("PREVIEWD_SERVER_INTERNAL_LISTEN") == "0.0.0.0:9090",
                f"server.internal_listen {env.get('PREVIEWD_SERVER_INTERNAL_LISTEN')}")
+        # The pool reaches previewd as cloud.listeners, the single keys unset.
+        expect("PREVIEWD_CLOUD_LISTENER_ARN" not in env and listener2 in env.get("PREVIEWD_CLOUD_LISTENERS", "")
+               and listener in env.get("PREVIEWD_CLOUD_LISTENERS", ""),
+               f"cloud.listeners {env.get('PREVIEWD_CLOUD_LISTENERS')}")
         ports = sorted(m["containerPort"] for m in container.get("portMappings", []))
         expect(ports == [8080, 9090], f"container ports {ports}")
         run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env,

@@ -103,7 +103,8 @@ pub enum Bucket {
     EcrRead,
 }
 
-const ALL: [Bucket; 15] = [
+/// Every bucket.
+pub const ALL: [Bucket; 15] = [
     Bucket::EcsServiceRead,
     Bucket::EcsServiceModify,
     Bucket::EcsTaskDefModify,
@@ -153,7 +154,7 @@ impl Metered for str {
 }
 
 impl Limits {
-    fn spec(&self, b: Bucket) -> BucketSpec {
+    pub fn spec(&self, b: Bucket) -> BucketSpec {
         match b {
             Bucket::EcsServiceRead => self.ecs_service_read,
             Bucket::EcsServiceModify => self.ecs_service_modify,
@@ -381,6 +382,11 @@ impl Pacer {
     /// Paces to `limits` from `now` on ([`Buckets::set_limits`]).
     pub fn set_limits(&self, limits: Limits, now: Instant) {
         self.lock().set_limits(limits, now);
+    }
+
+    /// The limits it paces to now.
+    pub fn limits(&self) -> Limits {
+        self.lock().limits.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
