@@ -229,6 +229,7 @@ impl Aws {
             alb_rules,
             // AWS's own hard limit (100) applies.
             target_group_limit: None,
+            waker_target_group: None,
         })
     }
 

@@ -53,6 +53,7 @@ use tokio::time::Instant;
 mod cache;
 mod elb_tags;
 mod images;
+mod sleep;
 
 use cache::{Cache, Pacing};
 
@@ -91,6 +92,9 @@ pub struct Observer {
     /// Images found in ECR: never asked for again.
     found_images: std::sync::Mutex<std::collections::HashSet<previewd_core::image::EcrImage>>,
     image_batcher: ImageBatcher,
+    /// The waker target group of the listener's load balancer (sleep on),
+    /// given to every observation: the adapters do not list it.
+    waker: Option<String>,
 }
 
 /// How fresh an observation must be.
@@ -152,6 +156,7 @@ impl Observer {
             log_group_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags_max_age,
+            waker: None,
         }
     }
 
@@ -455,7 +460,10 @@ impl Observer {
             service: side.service,
             service_spec_hash: side.service_spec_hash,
             target_group,
-            listener: (*listings.listener).clone(),
+            listener: ListenerState {
+                waker_target_group: self.waker.clone(),
+                ..(*listings.listener).clone()
+            },
             records: listings
                 .records
                 .iter()

@@ -57,7 +57,8 @@ impl Reconciler {
                 config.cache_max_age,
                 config.listing_min_interval,
                 config.elb_tags_max_age,
-            ),
+            )
+            .with_waker(config.waker_target_group.clone()),
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,
             cloud,

@@ -157,9 +157,16 @@ fn planned(v: &Verdict, present: bool, old: Phase, policy: &Policy) -> Step {
             (false, "Deleting"),
             (false, "Deleting"),
         ),
-        // A plan never says Gone for a present row, nor Ready for an
-        // absent one; treat it as work still under way.
-        (Verdict::Gone, true) | (Verdict::Ready, false) => step(
+        (Verdict::Sleeping, true) => step(
+            Phase::Sleeping,
+            "asleep after no request for a while; a visit wakes it",
+            policy.resync_interval,
+            (true, "Synced"),
+            (false, "Sleeping"),
+        ),
+        // A plan never says Gone for a present row, nor Ready or Sleeping
+        // for an absent one; treat it as work still under way.
+        (Verdict::Gone, true) | (Verdict::Ready | Verdict::Sleeping, false) => step(
             old,
             "re-checking",
             policy.progress_interval,
@@ -192,7 +199,14 @@ pub fn decide(
     let wait;
     match outcome.result() {
         Ok(v) => {
-            let step = planned(v, present, old.phase, policy);
+            let mut step = planned(v, present, old.phase, policy);
+            if waking(row, v) {
+                // Still Sleeping until it serves: its URL answers with the
+                // waiting page meanwhile, and GitHub keeps `success`.
+                step.phase = Phase::Sleeping;
+                step.message = format!("waking up: {}", step.message);
+                step.ready = (false, "Waking");
+            }
             s.phase = step.phase;
             s.message = Some(step.message);
             s.url = (step.phase == Phase::Ready)
@@ -271,10 +285,14 @@ pub fn decide(
         ready: condition(&old.conditions.ready, ready, &message, now),
     };
     let mut reports = Vec::new();
-    if s.phase != old.phase || s.observed_generation != old.observed_generation {
+    let changed = s.phase != old.phase || s.observed_generation != old.observed_generation;
+    if changed && !asleep_or_awake(old, &s) {
         reports.push(report(row, &s));
     }
-    let resync = matches!(outcome, Outcome::Planned(Verdict::Ready)) && present;
+    let resync = matches!(
+        outcome,
+        Outcome::Planned(Verdict::Ready | Verdict::Sleeping)
+    ) && present;
     let action = if resync {
         Action::resync(wait)
     } else {
@@ -287,6 +305,23 @@ pub fn decide(
         reports,
         decided_at: now,
     }
+}
+
+/// A pass over a sleeping preview of this generation that a visit (or
+/// nothing yet) asked to wake, still on its way back.
+fn waking(row: &Preview, v: &Verdict) -> bool {
+    row.desired == Desired::Present
+        && !row.asleep
+        && row.status.phase == Phase::Sleeping
+        && row.status.observed_generation == row.generation
+        && matches!(v, Verdict::Working | Verdict::Progressing(_))
+}
+
+/// Falling asleep or waking up within one generation: no report, since
+/// the URL works throughout (a visit wakes it) and GitHub keeps `success`.
+fn asleep_or_awake(old: &PreviewStatus, new: &PreviewStatus) -> bool {
+    let quiet = |p| matches!(p, Phase::Ready | Phase::Sleeping);
+    old.observed_generation == new.observed_generation && quiet(old.phase) && quiet(new.phase)
 }
 
 fn condition(

@@ -37,6 +37,7 @@ pub mod ports;
 pub mod pr_comment;
 pub mod pull_request;
 pub mod render;
+pub mod sleep;
 pub mod stop_reason;
 pub mod tagged;
 pub mod tags;

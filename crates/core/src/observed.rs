@@ -160,6 +160,12 @@ pub struct ListenerState {
     /// reports one. `None` means [`crate::plan::MAX_TARGET_GROUPS_PER_ALB`].
     #[serde(default)]
     pub target_group_limit: Option<usize>,
+    /// The waker target group of this listener's load balancer
+    /// (`sleep.waker_target_groups`), when sleep is on: a sleeping
+    /// preview's rule forwards to it. Not listed by the adapters: the
+    /// observer sets it from the configuration.
+    #[serde(default)]
+    pub waker_target_group: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

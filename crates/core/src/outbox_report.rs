@@ -207,7 +207,10 @@ pub fn plan(r: &Report) -> Plan {
             Target::ThisGeneration,
             None,
         ),
-        (true, Phase::Ready) => (
+        // A sleeping preview's URL works (a visit wakes it): still a
+        // success. decide() sends no report for Ready <-> Sleeping; this
+        // only says what one would be.
+        (true, Phase::Ready | Phase::Sleeping) => (
             Some(DeploymentState::Success),
             Target::ThisGeneration,
             Some(DeploymentState::Success),

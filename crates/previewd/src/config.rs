@@ -344,6 +344,7 @@ pub struct Config {
     pub github: Github,
     pub callbacks: Callbacks,
     pub sim: SimSection,
+    pub sleep: SleepSection,
 }
 
 /// A value that must never be printed.
@@ -496,3 +497,7 @@ impl Config {
 #[path = "config_load.rs"]
 mod load;
 pub use load::load;
+
+#[path = "config_sleep.rs"]
+mod sleep;
+pub use sleep::SleepSection;

@@ -79,6 +79,34 @@ impl ElbState {
         self.attached(None).contains(tg_arn)
     }
 
+    /// A target group made outside previewd (the waker's, by the stack).
+    pub(crate) fn add_untagged_group(&mut self, arn: &str, name: &str) {
+        self.target_groups.insert(
+            arn.to_owned(),
+            TargetGroup {
+                arn: arn.to_owned(),
+                name: name.to_owned(),
+                port: 8081,
+                vpc_id: String::new(),
+                health_check_path: "/".into(),
+                tags: Tags::new(),
+                targets: Vec::new(),
+            },
+        );
+    }
+
+    /// The target group a request for `host` is forwarded to: the
+    /// first rule by priority whose host matches.
+    pub(crate) fn route(&self, host: &str) -> Option<String> {
+        let mut rules: Vec<&Rule> = self
+            .rules
+            .values()
+            .filter(|r| r.priority.is_some() && r.hosts.iter().any(|h| h == host))
+            .collect();
+        rules.sort_by_key(|r| r.priority);
+        rules.first().and_then(|r| r.target_group_arn.clone())
+    }
+
     pub(crate) fn by_name(&self, name: &str) -> Option<&TargetGroup> {
         self.target_groups.values().find(|t| t.name == name)
     }
@@ -228,6 +256,7 @@ impl World {
                 != previewd_core::plan::MAX_TARGET_GROUPS_PER_ALB)
                 .then_some(self.cfg.max_target_groups_per_alb),
             rules,
+            waker_target_group: None,
         })
     }
 

@@ -9,6 +9,7 @@ mod metrics;
 mod ownership;
 mod queue;
 mod reporting;
+mod sleep;
 mod status_page;
 mod webhooks;
 
