@@ -57,7 +57,7 @@ pub(crate) async fn start(
         check_interval: s.check_interval(),
     };
     Ok(vec![
-        tokio::spawn(previewd_api::server::serve(
+        tokio::spawn(previewd_api::server::serve_as_is(
             listener,
             router,
             limits,
