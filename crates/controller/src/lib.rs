@@ -62,7 +62,14 @@ pub struct Cloud {
 impl Cloud {
     /// Every port from one value that implements them all (the sim).
     pub fn from_one<T: Logs + Compute + LoadBalancer + Dns + Images + 'static>(x: T) -> Self {
-        let x = Arc::new(x);
+        Self::from_shared(Arc::new(x))
+    }
+
+    /// Every port from one shared value, which the caller may keep for
+    /// other ports (the AWS adapter's `Metrics`, for sleep).
+    pub fn from_shared<T: Logs + Compute + LoadBalancer + Dns + Images + 'static>(
+        x: Arc<T>,
+    ) -> Self {
         Cloud {
             logs: x.clone(),
             compute: x.clone(),

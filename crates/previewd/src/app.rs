@@ -112,13 +112,12 @@ async fn cloud_and_sleep(cfg: &Config) -> anyhow::Result<(Cloud, Option<sleep::S
                 listener = %c.listener_arn,
                 "cloud.kind = \"aws\": previews are real AWS resources"
             );
-            if cfg.sleep.enabled {
-                // The CloudWatch adapter is not built yet (issue 18, item 1).
-                anyhow::bail!(
-                    "sleep.enabled: not available with cloud.kind = \"aws\" yet (no CloudWatch adapter); only with the simulator"
-                );
-            }
-            Ok((Cloud::from_one(aws).paced_by(pacer), None))
+            let aws = Arc::new(aws);
+            let sleep = match cfg.sleep.enabled {
+                true => Some(sleep::aws_parts(cfg, aws.clone())?),
+                false => None,
+            };
+            Ok((Cloud::from_shared(aws).paced_by(pacer), sleep))
         }
     }
 }

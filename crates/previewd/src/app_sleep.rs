@@ -25,6 +25,25 @@ pub(crate) fn load_balancer(cfg: &Config) -> anyhow::Result<String> {
         .context("sleep.enabled: cloud.listener_arn is not a listener ARN")
 }
 
+/// Sleep's parts on AWS: CloudWatch through the adapter, the waker target
+/// group configured for the listener's load balancer.
+pub(crate) fn aws_parts(cfg: &Config, aws: Arc<previewd_aws::Aws>) -> anyhow::Result<SleepParts> {
+    let load_balancer = load_balancer(cfg)?;
+    let waker_target_group = cfg
+        .sleep
+        .waker_target_groups
+        .get(&load_balancer)
+        .cloned()
+        .with_context(|| {
+            format!("sleep.waker_target_groups: no waker target group for {load_balancer}")
+        })?;
+    Ok(SleepParts {
+        metrics: aws,
+        waker_target_group,
+        load_balancer,
+    })
+}
+
 /// Binds the waker listener and starts it and the idle check.
 pub(crate) async fn start(
     cfg: &Config,
