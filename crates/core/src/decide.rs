@@ -200,12 +200,13 @@ pub fn decide(
     match outcome.result() {
         Ok(v) => {
             let mut step = planned(v, present, old.phase, policy);
-            if waking(row, v) {
-                // Still Sleeping until it serves: its URL answers with the
-                // waiting page meanwhile, and GitHub keeps `success`.
+            if let Some(way) = on_the_way(row, v) {
+                // Falling asleep or waking up is no rollout: the phase says
+                // Sleeping (no report, GitHub keeps `success`), the message
+                // and the Ready condition which way it goes.
                 step.phase = Phase::Sleeping;
-                step.message = format!("waking up: {}", step.message);
-                step.ready = (false, "Waking");
+                step.message = format!("{way}: {}", step.message);
+                step.ready = (false, if way == WAKING { "Waking" } else { "Sleeping" });
             }
             s.phase = step.phase;
             s.message = Some(step.message);
@@ -307,14 +308,22 @@ pub fn decide(
     }
 }
 
-/// A pass over a sleeping preview of this generation that a visit (or
-/// nothing yet) asked to wake, still on its way back.
-fn waking(row: &Preview, v: &Verdict) -> bool {
-    row.desired == Desired::Present
-        && !row.asleep
-        && row.status.phase == Phase::Sleeping
+const WAKING: &str = "waking up";
+const FALLING_ASLEEP: &str = "falling asleep";
+
+/// Whether a pass that is not done yet is a preview of this generation on
+/// its way to sleep (asleep, from Ready or Sleeping) or back from it (a
+/// visit woke a Sleeping one): which way.
+fn on_the_way(row: &Preview, v: &Verdict) -> Option<&'static str> {
+    let this_generation = row.desired == Desired::Present
         && row.status.observed_generation == row.generation
-        && matches!(v, Verdict::Working | Verdict::Progressing(_))
+        && matches!(v, Verdict::Working | Verdict::Progressing(_));
+    match row.status.phase {
+        _ if !this_generation => None,
+        Phase::Ready | Phase::Sleeping if row.asleep => Some(FALLING_ASLEEP),
+        Phase::Sleeping => Some(WAKING),
+        _ => None,
+    }
 }
 
 /// Falling asleep or waking up within one generation: no report, since

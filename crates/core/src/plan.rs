@@ -415,7 +415,7 @@ fn plan_present(
                 changes.push(Change::ReservePriority(priority));
             }
             rule_spec.priority = priority;
-            let target = sleep_rule::target(asleep, waker, keep, tg_arn.as_deref(), o);
+            let target = sleep_rule::target(p, asleep, waker, keep, tg_arn.as_deref(), o);
             let forwards_right = target.is_some() && keep.target_group_arn.as_deref() == target;
             if keep.hosts != [w.names.host.clone()] || !forwards_right {
                 changes.push(Change::ModifyRule {
