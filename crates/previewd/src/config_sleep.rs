@@ -64,7 +64,7 @@ pub(super) fn problems(c: &Config) -> Vec<Problem> {
     if !(60..=86_400).contains(&s.check_interval_secs) {
         bad("check_interval_secs", "must be 60..=86400 (seconds)");
     }
-    if !(60..=604_800).contains(&s.idle_after_secs) || s.idle_after_secs % 60 != 0 {
+    if !(60..=604_800).contains(&s.idle_after_secs) || !s.idle_after_secs.is_multiple_of(60) {
         bad(
             "idle_after_secs",
             "must be a whole number of minutes, 60..=604800 (CloudWatch sums ALB counts by the minute)",
