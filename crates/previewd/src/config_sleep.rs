@@ -61,8 +61,8 @@ pub(super) fn problems(c: &Config) -> Vec<Problem> {
             message: message.into(),
         })
     };
-    if !(60..=86_400).contains(&s.check_interval_secs) {
-        bad("check_interval_secs", "must be 60..=86400 (seconds)");
+    if !(5..=86_400).contains(&s.check_interval_secs) {
+        bad("check_interval_secs", "must be 5..=86400 (seconds)");
     }
     if !(60..=604_800).contains(&s.idle_after_secs) || !s.idle_after_secs.is_multiple_of(60) {
         bad(
