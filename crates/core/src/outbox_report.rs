@@ -207,10 +207,7 @@ pub fn plan(r: &Report) -> Plan {
             Target::ThisGeneration,
             None,
         ),
-        // A sleeping preview's URL works (a visit wakes it): still a
-        // success. decide() sends no report for Ready <-> Sleeping; this
-        // only says what one would be.
-        (true, Phase::Ready | Phase::Sleeping) => (
+        (true, Phase::Ready) => (
             Some(DeploymentState::Success),
             Target::ThisGeneration,
             Some(DeploymentState::Success),
@@ -231,6 +228,9 @@ pub fn plan(r: &Report) -> Plan {
             Some(DeploymentState::Error),
         ),
         // Deleting, and phases a plan never reports for its action.
+        // Sleeping is never reported (decide() owes no report for Ready <->
+        // Sleeping): were it, nothing would change the `success` GitHub
+        // holds, and no callback would go out.
         _ => (None, Target::Newest, None),
     };
     let url = (state == Some(DeploymentState::Success))
