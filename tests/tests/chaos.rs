@@ -47,6 +47,7 @@ fn tight_limits() -> Limits {
         logs_admin: b,
         logs_config: b,
         ecr_read: b,
+        cloudwatch_get_metric_data: b,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod metrics;
 mod previews;
 pub mod server;
 pub mod status_page;
+pub mod waker;
 mod webhook;
 
 pub use auth::ApiToken;

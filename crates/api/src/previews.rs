@@ -37,6 +37,10 @@ pub struct PreviewView {
     pub expires_at: Option<Timestamp>,
     pub next_reconcile_at: Timestamp,
     pub status_url: String,
+    /// Asked to sleep (`sleep.enabled`): scaled to zero, or on its way
+    /// there; a `Sleeping` preview that is not asleep is waking.
+    #[serde(default)]
+    pub asleep: bool,
 }
 
 /// Everything but RFC 3986's unreserved characters is escaped, `/` too,
@@ -99,6 +103,7 @@ impl PreviewView {
             updated_at: p.updated_at,
             expires_at: p.expires_at,
             next_reconcile_at: p.next_reconcile_at,
+            asleep: p.asleep,
         }
     }
 }

@@ -84,6 +84,31 @@ pub async fn serve(
             limits.request_timeout,
         ))
         .layer(axum::middleware::from_fn(crate::error::json_refusals));
+    run(listener, router, limits, shutdown).await;
+}
+
+/// [`serve`] for a router whose answers are not the API's: with the same
+/// limits, but its refusals left as they are (the waker's empty 404, its
+/// 503 with `Retry-After`).
+pub async fn serve_as_is(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) {
+    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    run(listener, router, limits, shutdown).await;
+}
+
+async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

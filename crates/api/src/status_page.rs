@@ -23,7 +23,7 @@ const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35em .6em;\
 border-bottom:1px solid #d0d7de;vertical-align:top}th{background:#f6f8fa}\
 .phase{font-weight:600}.phase-Ready{color:#1a7f37}.phase-Failed{color:#cf222e}\
-.phase-Pending,.phase-Provisioning,.phase-Deleting{color:#9a6700}.phase-Deleted{color:#57606a}\
+.phase-Pending,.phase-Provisioning,.phase-Deleting{color:#9a6700}.phase-Deleted{color:#57606a}.phase-Sleeping{color:#8250df}\
 dt{font-weight:600;float:left;clear:left;width:11em}dd{margin-left:12em}\
 code{font-family:ui-monospace,monospace}.muted{color:#57606a}";
 

@@ -61,8 +61,9 @@ mod registry {
     use previewd_core::operations::{OPERATIONS, controller_operations};
 
     /// The adapter's sources, where every call names its `Op`.
-    const SOURCES: [&str; 8] = [
+    const SOURCES: [&str; 9] = [
         include_str!("dns.rs"),
+        include_str!("metrics.rs"),
         include_str!("ecr.rs"),
         include_str!("ecs.rs"),
         include_str!("elb.rs"),

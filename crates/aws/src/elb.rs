@@ -240,6 +240,7 @@ impl Aws {
             rules,
             alb_target_groups,
             alb_rules,
+            waker_target_group: None,
         })
     }
 

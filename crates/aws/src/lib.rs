@@ -1,7 +1,7 @@
 //! The AWS SDK implementations of previewd's cloud ports: ECS (task
 //! definitions, services), ELBv2 (the shared listener's rules, target
-//! groups), Route53 (the preview zone), CloudWatch Logs and ECR (whether a
-//! preview's image exists).
+//! groups), Route53 (the preview zone), CloudWatch Logs, ECR (whether a
+//! preview's image exists) and CloudWatch metrics (request counts, sleep).
 //!
 //! Credentials and region come from the standard AWS chain (environment,
 //! profile, ECS task role, web identity); `AWS_ENDPOINT_URL` and
@@ -23,6 +23,7 @@ mod ecs;
 mod elb;
 pub mod error;
 mod logs;
+mod metrics;
 pub mod policy;
 
 pub use calls::{OPERATIONS, Purpose, Spec};
@@ -73,6 +74,8 @@ pub struct Aws {
     ecr: aws_sdk_ecr::Client,
     /// Each listener's load balancer, looked up once.
     load_balancer_arns: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The idle check's request counts (sleep).
+    cloudwatch: aws_sdk_cloudwatch::Client,
     /// previewd's share of the account's API buckets; every request waits
     /// for its tokens here, page by page.
     pacer: Option<Arc<Pacer>>,
@@ -108,6 +111,7 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(&shared),
             ec2: aws_sdk_ec2::Client::new(&shared),
             ecr: aws_sdk_ecr::Client::new(&shared),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),
             settings,
             load_balancer_arns: std::sync::Mutex::default(),
             pacer: None,

@@ -178,6 +178,9 @@ pub fn policy(s: &PolicyScope) -> Result<Value, PolicyError> {
                 )),
                 None,
             ),
+            // The load balancer's request counts, for the idle check
+            // (`sleep`): GetMetricData takes no resource in IAM.
+            Scope::MetricReads => ("CloudWatchRequestCounts", json!("*"), None),
             Scope::PassRole => {
                 if s.pass_roles.is_empty() {
                     continue;

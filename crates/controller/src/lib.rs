@@ -25,6 +25,7 @@ mod observe;
 mod reconcile;
 mod runner;
 mod share;
+mod sleep;
 mod sweep;
 
 pub use deliver::Deliverer;
@@ -34,6 +35,7 @@ pub use previewd_core::decide::Policy;
 pub use reconcile::Reconciler;
 pub use runner::Controller;
 pub use share::share_rate_limits;
+pub use sleep::{SleepError, Sleeper};
 pub use sweep::{GcPreview, Planned, SweepError, SweepOptions, SweepReport, Sweeper, run_sweeps};
 
 use previewd_core::decide::Jitter;
@@ -60,7 +62,14 @@ pub struct Cloud {
 impl Cloud {
     /// Every port from one value that implements them all (the sim).
     pub fn from_one<T: Logs + Compute + LoadBalancer + Dns + Images + 'static>(x: T) -> Self {
-        let x = Arc::new(x);
+        Self::from_shared(Arc::new(x))
+    }
+
+    /// Every port from one shared value, which the caller may keep for
+    /// other ports (the AWS adapter's `Metrics`, for sleep).
+    pub fn from_shared<T: Logs + Compute + LoadBalancer + Dns + Images + 'static>(
+        x: Arc<T>,
+    ) -> Self {
         Cloud {
             logs: x.clone(),
             compute: x.clone(),
@@ -152,6 +161,10 @@ pub struct ControllerConfig {
     /// `github.pr_comment`: every report also owes the pull request's
     /// sticky comment (`previewd_core::pr_comment`).
     pub pr_comment: bool,
+    /// The waker target group on the listener's load balancer
+    /// (`sleep.waker_target_groups`), when sleep is on: a sleeping
+    /// preview's rule forwards to it. `None`: no preview sleeps.
+    pub waker_target_group: Option<String>,
 }
 
 impl Default for ControllerConfig {
@@ -173,6 +186,7 @@ impl Default for ControllerConfig {
             elb_tags_max_age: Duration::from_secs(600),
             dns_batch_window: Duration::from_millis(200),
             pr_comment: false,
+            waker_target_group: None,
         }
     }
 }

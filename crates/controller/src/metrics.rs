@@ -44,3 +44,13 @@ pub fn swept(kind: &previewd_core::gc::ResourceKind) {
 pub fn expired(n: usize) {
     metrics::counter!(SWEEP_EXPIRED).increment(n as u64);
 }
+
+/// Previews the idle check put to sleep.
+pub fn slept(n: usize) {
+    metrics::counter!(SLEEPS).increment(n as u64);
+}
+
+/// A woken preview serving again, `took` after the visit that woke it.
+pub fn awake_again(took: Duration) {
+    metrics::histogram!(WAKE_DURATION).record(took.as_secs_f64());
+}

@@ -65,6 +65,7 @@ mod join;
 fn listener_caches(pool: &Pool) -> BTreeMap<String, Cache<ListenerState>> {
     pool.arns().map(|a| (a.to_owned(), Cache::new())).collect()
 }
+mod sleep;
 
 use cache::{Cache, Pacing};
 
@@ -109,6 +110,9 @@ pub struct Observer {
     /// Images found in ECR: never asked for again.
     found_images: std::sync::Mutex<std::collections::HashSet<previewd_core::image::EcrImage>>,
     image_batcher: ImageBatcher,
+    /// The waker target group of the listener's load balancer (sleep on),
+    /// given to every observation: the adapters do not list it.
+    waker: Option<String>,
 }
 
 /// How fresh an observation must be.
@@ -173,6 +177,7 @@ impl Observer {
             log_group_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags_max_age,
+            waker: None,
         }
     }
 
@@ -512,11 +517,14 @@ impl Observer {
             service: side.service,
             service_spec_hash: side.service_spec_hash,
             target_group,
-            listener: listings
-                .listeners
-                .get(focus.unwrap_or(&self.pool.first().arn))
-                .map(|l| (**l).clone())
-                .unwrap_or_default(),
+            listener: ListenerState {
+                waker_target_group: self.waker.clone(),
+                ..listings
+                    .listeners
+                    .get(focus.unwrap_or(&self.pool.first().arn))
+                    .map(|l| (**l).clone())
+                    .unwrap_or_default()
+            },
             pool: listings.listeners,
             records: listings
                 .records

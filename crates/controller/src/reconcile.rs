@@ -69,7 +69,8 @@ impl Reconciler {
                 config.cache_max_age,
                 config.listing_min_interval,
                 config.elb_tags_max_age,
-            ),
+            )
+            .with_waker(config.waker_target_group.clone()),
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,
             cloud,
@@ -308,11 +309,14 @@ impl Reconciler {
             // what plan reads), planned as on the first.
             return self.plan_on(t, p, o, self.pool.first().clone(), listener, taken);
         };
+        // The waker is the observer's (sleep), not the listing's.
+        let waker = o.listener.waker_target_group.take();
         o.listener = o
             .pool
             .get(&listener)
             .map(|s| (**s).clone())
             .unwrap_or_default();
+        o.listener.waker_target_group = waker;
         let l = l.clone();
         self.plan_on(t, p, o, l, listener, taken)
     }

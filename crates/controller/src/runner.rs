@@ -28,7 +28,7 @@ use crate::Reconciler;
 use crate::observe::ReadService;
 use previewd_core::decide::{Outcome, Stop};
 use previewd_core::key::PreviewKey;
-use previewd_core::model::{Desired, Preview};
+use previewd_core::model::{Desired, Phase, Preview};
 use previewd_core::ports::StoreError;
 use previewd_core::render::render;
 use std::collections::HashMap;
@@ -299,6 +299,14 @@ async fn pass_and_record(
         .record_status(&p.key, &cfg.replica_id, &update, chrono::Utc::now())
         .await;
     crate::metrics::reconciled(result, started.elapsed());
+    if recorded.is_ok()
+        && p.status.phase == Phase::Sleeping
+        && update.status.phase == Phase::Ready
+        && let Some(woken) = p.sleep_changed_at
+    {
+        let took = (chrono::Utc::now() - woken).to_std().unwrap_or_default();
+        crate::metrics::awake_again(took);
+    }
     match recorded {
         Ok(()) if !update.outbox.is_empty() => r.reported.notify_one(),
         Ok(()) => {}

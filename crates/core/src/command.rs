@@ -76,6 +76,14 @@ pub enum Command {
         /// request rather than one looked up by branch.
         pull_request: Option<i64>,
     },
+    /// The preview should sleep: the idle check saw no request for
+    /// `sleep.idle_after` ([`crate::sleep::idle`]). Applies only to a
+    /// present, awake row still at `generation`, so a redeploy that came
+    /// in since is never put to sleep.
+    Sleep { key: PreviewKey, generation: i64 },
+    /// The preview should wake: a visit reached the waker. Applies only to
+    /// a sleeping row; a redeploy wakes one too.
+    Wake(PreviewKey),
 }
 
 impl Command {
@@ -87,6 +95,7 @@ impl Command {
             }
             Command::Destroy(key) | Command::Expire(key) => key,
             Command::DestroyFor { key, .. } | Command::WebhookDestroy { key, .. } => key,
+            Command::Sleep { key, .. } | Command::Wake(key) => key,
         }
     }
 

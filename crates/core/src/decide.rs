@@ -157,9 +157,16 @@ fn planned(v: &Verdict, present: bool, old: Phase, policy: &Policy) -> Step {
             (false, "Deleting"),
             (false, "Deleting"),
         ),
-        // A plan never says Gone for a present row, nor Ready for an
-        // absent one; treat it as work still under way.
-        (Verdict::Gone, true) | (Verdict::Ready, false) => step(
+        (Verdict::Sleeping, true) => step(
+            Phase::Sleeping,
+            "asleep after no request for a while; a visit wakes it",
+            policy.resync_interval,
+            (true, "Synced"),
+            (false, "Sleeping"),
+        ),
+        // A plan never says Gone for a present row, nor Ready or Sleeping
+        // for an absent one; treat it as work still under way.
+        (Verdict::Gone, true) | (Verdict::Ready | Verdict::Sleeping, false) => step(
             old,
             "re-checking",
             policy.progress_interval,
@@ -192,7 +199,15 @@ pub fn decide(
     let wait;
     match outcome.result() {
         Ok(v) => {
-            let step = planned(v, present, old.phase, policy);
+            let mut step = planned(v, present, old.phase, policy);
+            if let Some(way) = on_the_way(row, v) {
+                // Falling asleep or waking up is no rollout: the phase says
+                // Sleeping (no report, GitHub keeps `success`), the message
+                // and the Ready condition which way it goes.
+                step.phase = Phase::Sleeping;
+                step.message = format!("{way}: {}", step.message);
+                step.ready = (false, if way == WAKING { "Waking" } else { "Sleeping" });
+            }
             s.phase = step.phase;
             s.message = Some(step.message);
             s.url = (step.phase == Phase::Ready)
@@ -271,10 +286,14 @@ pub fn decide(
         ready: condition(&old.conditions.ready, ready, &message, now),
     };
     let mut reports = Vec::new();
-    if s.phase != old.phase || s.observed_generation != old.observed_generation {
+    let changed = s.phase != old.phase || s.observed_generation != old.observed_generation;
+    if changed && !asleep_or_awake(old, &s) {
         reports.push(report(row, &s));
     }
-    let resync = matches!(outcome, Outcome::Planned(Verdict::Ready)) && present;
+    let resync = matches!(
+        outcome,
+        Outcome::Planned(Verdict::Ready | Verdict::Sleeping)
+    ) && present;
     let action = if resync {
         Action::resync(wait)
     } else {
@@ -287,6 +306,31 @@ pub fn decide(
         reports,
         decided_at: now,
     }
+}
+
+const WAKING: &str = "waking up";
+const FALLING_ASLEEP: &str = "falling asleep";
+
+/// Whether a pass that is not done yet is a preview of this generation on
+/// its way to sleep (asleep, from Ready or Sleeping) or back from it (a
+/// visit woke a Sleeping one): which way.
+fn on_the_way(row: &Preview, v: &Verdict) -> Option<&'static str> {
+    let this_generation = row.desired == Desired::Present
+        && row.status.observed_generation == row.generation
+        && matches!(v, Verdict::Working | Verdict::Progressing(_));
+    match row.status.phase {
+        _ if !this_generation => None,
+        Phase::Ready | Phase::Sleeping if row.asleep => Some(FALLING_ASLEEP),
+        Phase::Sleeping => Some(WAKING),
+        _ => None,
+    }
+}
+
+/// Falling asleep or waking up within one generation: no report, since
+/// the URL works throughout (a visit wakes it) and GitHub keeps `success`.
+fn asleep_or_awake(old: &PreviewStatus, new: &PreviewStatus) -> bool {
+    let quiet = |p| matches!(p, Phase::Ready | Phase::Sleeping);
+    old.observed_generation == new.observed_generation && quiet(old.phase) && quiet(new.phase)
 }
 
 fn condition(

@@ -12,9 +12,9 @@ pub struct TableGauges {
     /// Rows due and not held by a live lease.
     pub queue_depth: u64,
     /// Previews per phase, in `Phase::ALL` order.
-    pub by_phase: [u64; 6],
+    pub by_phase: [u64; Phase::ALL.len()],
     /// Previews per project and phase (`Phase::ALL` order).
-    pub by_project: BTreeMap<String, [u64; 6]>,
+    pub by_project: BTreeMap<String, [u64; Phase::ALL.len()]>,
     pub outbox_backlog: i64,
     pub outbox_oldest_age: Duration,
 }
@@ -71,7 +71,7 @@ mod tests {
         later.next_reconcile_at = now + chrono::Duration::seconds(60);
         let g = TableGauges::count(&[due, held, expired, later], (0, None), now);
         assert_eq!(g.queue_depth, 2);
-        assert_eq!(g.by_phase, [1, 2, 1, 0, 0, 0]);
+        assert_eq!(g.by_phase, [1, 2, 1, 0, 0, 0, 0]);
         assert_eq!(g.by_project["acme/shop"], g.by_phase);
     }
 

@@ -185,9 +185,12 @@ pub enum ImageCheck {
 
 /// Whether a pass looks for the preview's image: only for a present row
 /// not yet Ready at its generation (a steady resync asks nothing) whose
-/// image is checked at all.
+/// image is checked at all. A preview sleeping (or waking) at its
+/// generation was Ready with this image: not asked again either.
 pub fn needs_check(p: &Preview, image: &str, region: &str) -> Option<EcrImage> {
-    if p.desired != Desired::Present || p.is_ready_at_generation() {
+    let slept =
+        p.status.phase == crate::Phase::Sleeping && p.status.observed_generation == p.generation;
+    if p.desired != Desired::Present || p.is_ready_at_generation() || slept {
         return None;
     }
     EcrImage::checked(image, region)

@@ -39,6 +39,7 @@ pub mod pr_comment;
 pub mod projects;
 pub mod pull_request;
 pub mod render;
+pub mod sleep;
 pub mod stop_reason;
 pub mod tagged;
 pub mod tags;

@@ -58,6 +58,10 @@ pub struct Limits {
     /// ECR DescribeImages: AWS publishes no rate for it (ECR's quotas list
     /// the push and pull APIs only), so this is previewd's own, modest one.
     pub ecr_read: BucketSpec,
+    /// CloudWatch GetMetricData: 50 transactions per second, AWS's
+    /// published default (CloudWatch service quotas); no burst published,
+    /// so the bucket holds one second's worth.
+    pub cloudwatch_get_metric_data: BucketSpec,
 }
 
 impl Default for Limits {
@@ -79,6 +83,7 @@ impl Default for Limits {
             logs_admin: BucketSpec::new(10.0, 10.0),
             logs_config: BucketSpec::new(5.0, 5.0),
             ecr_read: BucketSpec::new(10.0, 5.0),
+            cloudwatch_get_metric_data: BucketSpec::new(50.0, 50.0),
         }
     }
 }
@@ -101,10 +106,11 @@ pub enum Bucket {
     LogsAdmin,
     LogsConfig,
     EcrRead,
+    CloudWatchGetMetricData,
 }
 
 /// Every bucket.
-pub const ALL: [Bucket; 15] = [
+pub const ALL: [Bucket; 16] = [
     Bucket::EcsServiceRead,
     Bucket::EcsServiceModify,
     Bucket::EcsTaskDefModify,
@@ -120,6 +126,7 @@ pub const ALL: [Bucket; 15] = [
     Bucket::LogsAdmin,
     Bucket::LogsConfig,
     Bucket::EcrRead,
+    Bucket::CloudWatchGetMetricData,
 ];
 
 /// The buckets one request of `key` (`elbv2:CreateRule`, `ecs:ListServices`,
@@ -171,6 +178,7 @@ impl Limits {
             Bucket::LogsAdmin => self.logs_admin,
             Bucket::LogsConfig => self.logs_config,
             Bucket::EcrRead => self.ecr_read,
+            Bucket::CloudWatchGetMetricData => self.cloudwatch_get_metric_data,
         }
     }
 
@@ -203,6 +211,7 @@ impl Limits {
             Bucket::LogsAdmin => &mut self.logs_admin,
             Bucket::LogsConfig => &mut self.logs_config,
             Bucket::EcrRead => &mut self.ecr_read,
+            Bucket::CloudWatchGetMetricData => &mut self.cloudwatch_get_metric_data,
         }
     }
 }

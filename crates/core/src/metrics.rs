@@ -52,6 +52,13 @@ pub const OUTBOX_OLDEST_AGE: &str = "previewd_outbox_oldest_age_seconds";
 pub const SWEEP_DELETIONS: &str = "previewd_sweep_deletions_total";
 /// Counter: previews marked absent because they passed their TTL.
 pub const SWEEP_EXPIRED: &str = "previewd_sweep_expired_total";
+/// Counter: previews the idle check put to sleep (`sleep.idle_after`).
+pub const SLEEPS: &str = "previewd_sleeps_total";
+/// Counter: sleeping previews a visit to the waker woke.
+pub const WAKES: &str = "previewd_wakes_total";
+/// Histogram, in seconds: from the visit that woke a preview (or the
+/// redeploy) to the pass that found it Ready again.
+pub const WAKE_DURATION: &str = "previewd_wake_duration_seconds";
 /// Counter: claims of a row whose lease had run out while another replica
 /// held it (that replica died or stalled mid-pass).
 pub const LEASE_TAKEOVERS: &str = "previewd_lease_takeovers_total";

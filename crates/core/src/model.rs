@@ -36,6 +36,11 @@ pub enum Phase {
     Failed,
     Deleting,
     Deleted,
+    /// Scaled to zero after `sleep.idle_after` without a request; its rule
+    /// forwards to the waker. Waking is not a phase of its own: a preview
+    /// on its way back stays `Sleeping` with its Ready condition's reason
+    /// `Waking` until it serves, so its GitHub status stays `success`.
+    Sleeping,
 }
 
 macro_rules! text_enum {
@@ -72,16 +77,18 @@ text_enum!(Phase {
     Failed = "Failed",
     Deleting = "Deleting",
     Deleted = "Deleted",
+    Sleeping = "Sleeping",
 });
 
 impl Phase {
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 7] = [
         Phase::Pending,
         Phase::Provisioning,
         Phase::Ready,
         Phase::Failed,
         Phase::Deleting,
         Phase::Deleted,
+        Phase::Sleeping,
     ];
 }
 
@@ -156,6 +163,14 @@ pub struct Preview {
     pub attempts: i32,
     pub lease_owner: Option<String>,
     pub lease_until: Option<Timestamp>,
+    /// Desired: the preview should sleep (scaled to zero, its rule on the
+    /// waker). Set by the idle check (`Command::Sleep`), cleared by a visit
+    /// (`Command::Wake`) and by a redeploy.
+    #[serde(default)]
+    pub asleep: bool,
+    /// When `asleep` last flipped: the wake a wake duration counts from.
+    #[serde(default)]
+    pub sleep_changed_at: Option<Timestamp>,
 }
 
 impl Preview {
@@ -193,6 +208,8 @@ impl Preview {
             attempts: 0,
             lease_owner: None,
             lease_until: None,
+            asleep: false,
+            sleep_changed_at: None,
         }
     }
 }

@@ -156,6 +156,12 @@ pub struct ListenerState {
     pub alb_target_groups: usize,
     /// Non-default rules on the load balancer (quota, default 100).
     pub alb_rules: usize,
+    /// The waker target group of this listener's load balancer
+    /// (`sleep.waker_target_groups`), when sleep is on: a sleeping
+    /// preview's rule forwards to it. Not listed by the adapters: the
+    /// observer sets it from the configuration.
+    #[serde(default)]
+    pub waker_target_group: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -33,10 +33,12 @@ pub enum Service {
     Sts,
     Ec2,
     Ecr,
+    /// CloudWatch metrics: the load balancer's request counts (sleep).
+    CloudWatch,
 }
 
 impl Service {
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Ecs,
         Service::Elb,
         Service::Route53,
@@ -45,6 +47,7 @@ impl Service {
         Service::Sts,
         Service::Ec2,
         Service::Ecr,
+        Service::CloudWatch,
     ];
 
     /// The `service` label of `previewd_aws_calls_total` and the service
@@ -59,6 +62,7 @@ impl Service {
             Service::Sts => "sts",
             Service::Ec2 => "ec2",
             Service::Ecr => "ecr",
+            Service::CloudWatch => "cloudwatch",
         }
     }
 
@@ -116,6 +120,8 @@ pub enum IamScope {
     LogReads,
     /// ECR image reads: the repositories preview images are in.
     EcrImages,
+    /// CloudWatch GetMetricData takes no resource in IAM.
+    MetricReads,
     PassRole,
 }
 
@@ -200,6 +206,7 @@ mod b {
     pub const LOGS_ADMIN: B = &[LogsAdmin];
     pub const LOGS_CONFIG: B = &[LogsConfig];
     pub const ECR_READ: B = &[EcrRead];
+    pub const CW_GET_METRIC_DATA: B = &[CloudWatchGetMetricData];
     pub const UNPUBLISHED: B = &[];
 }
 
@@ -263,6 +270,7 @@ registry! {
     Route53 ListResourceRecordSets: "DNS record", [Observe], READS, ROUTE53, Some(HostedZone), [];
     Route53 ChangeResourceRecordSets: "DNS record", [Create, Update, Delete], MUTATES, ROUTE53, Some(HostedZone), [];
     Ecr DescribeImages: "image", [Observe], READS, ECR_READ, Some(EcrImages), [];
+    CloudWatch GetMetricData: "request count", [Observe], READS, CW_GET_METRIC_DATA, Some(MetricReads), [];
     // `previewd doctor`'s checks of the deployment.
     Sts GetCallerIdentity: "caller identity", [Observe], READS, UNPUBLISHED, None, [];
     Ecs DescribeClusters: "cluster", [Observe], READS, UNPUBLISHED, None, [];

@@ -34,7 +34,7 @@ fn the_controller_labels_its_calls_with_the_documented_services() {
     let labels: BTreeSet<&str> = controller_operations().map(|s| s.service.label()).collect();
     assert_eq!(
         labels,
-        BTreeSet::from(["ecr", "ecs", "elbv2", "logs", "route53"]),
+        BTreeSet::from(["cloudwatch", "ecr", "ecs", "elbv2", "logs", "route53"]),
         "README's Metrics table lists these"
     );
 }

@@ -228,6 +228,9 @@ pub fn plan(r: &Report) -> Plan {
             Some(DeploymentState::Error),
         ),
         // Deleting, and phases a plan never reports for its action.
+        // Sleeping is never reported (decide() owes no report for Ready <->
+        // Sleeping): were it, nothing would change the `success` GitHub
+        // holds, and no callback would go out.
         _ => (None, Target::Newest, None),
     };
     let url = (state == Some(DeploymentState::Success))

@@ -91,6 +91,8 @@ pub enum Verdict {
     Failed(String),
     /// Absent and every resource of ours is gone.
     Gone,
+    /// Asleep as asked: the service at zero, the rule on the waker.
+    Sleeping,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +131,11 @@ pub fn needs_target_health(
     let stable = service
         .and_then(|s| s.primary())
         .is_some_and(|d| d.rollout_state == RolloutState::Completed);
-    p.desired == Desired::Present && runs_wanted && stable && !p.is_ready_at_generation()
+    p.desired == Desired::Present
+        && runs_wanted
+        && stable
+        && !p.is_ready_at_generation()
+        && !p.asleep
 }
 
 /// Whether to list the family's ACTIVE revisions: only when target health
@@ -305,6 +311,18 @@ fn plan_present(
     let id = t.controller_id.as_str();
     let mut changes = Vec::new();
     let rules: Vec<&ObservedRule> = our_rules(id, &p.slug, o).collect();
+    // Asleep only where the load balancer has a waker to forward to.
+    let waker = o.listener.waker_target_group.as_deref();
+    let asleep = p.asleep && waker.is_some();
+    let slept;
+    let w = if asleep {
+        let mut s = w.clone();
+        s.service.desired_count = 0;
+        slept = s;
+        &slept
+    } else {
+        w
+    };
 
     // Capacity first: when a rule must be added and the ALB is full, create
     // nothing at all rather than leave half a preview behind.
@@ -401,12 +419,13 @@ fn plan_present(
                 changes.push(Change::ReservePriority(priority));
             }
             rule_spec.priority = priority;
-            let forwards_right = tg_arn.is_some() && keep.target_group_arn == tg_arn;
+            let target = sleep_rule::target(p, asleep, waker, keep, tg_arn.as_deref(), o);
+            let forwards_right = target.is_some() && keep.target_group_arn.as_deref() == target;
             if keep.hosts != [w.names.host.clone()] || !forwards_right {
                 changes.push(Change::ModifyRule {
                     arn: keep.arn.clone(),
                     spec: rule_spec,
-                    target_group_arn: tg_arn.clone(),
+                    target_group_arn: target.map(str::to_owned),
                 });
             }
             for r in std::iter::once(rule)
@@ -478,6 +497,9 @@ fn plan_present(
             verdict: Verdict::Working,
         };
     }
+    if asleep {
+        return Plan::done(Verdict::Sleeping);
+    }
     let verdict = readiness(p, o);
     match (&verdict, service) {
         // Fail fast, and stop ECS relaunching a task that cannot start.
@@ -507,6 +529,7 @@ fn dns_matches(wanted: &[DnsRecord], observed: &[DnsRecord]) -> bool {
 mod change;
 mod readiness;
 mod rollout;
+mod sleep_rule;
 mod teardown;
 
 pub use change::Change;

@@ -66,6 +66,7 @@ fn converged(w: &Wanted) -> Observation {
             }],
             alb_target_groups: 1,
             alb_rules: 1,
+            waker_target_group: None,
         },
         records: w.dns_records.clone(),
         target_health: Some(TargetHealth {
@@ -521,3 +522,6 @@ fn only_a_gone_target_or_an_existing_log_group_counts_as_done() {
     assert!(!modify_gone.done_despite(&gone));
     assert!(!Change::ReleasePriority.done_despite(&gone));
 }
+
+#[path = "plan_sleep_tests.rs"]
+mod sleep;

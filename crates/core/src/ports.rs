@@ -146,6 +146,30 @@ pub trait Images: Send + Sync {
     ) -> CloudResult<Vec<crate::image::ImageRef>>;
 }
 
+/// One target group's request count, as CloudWatch keeps it: `RequestCount`
+/// in `AWS/ApplicationELB` by `LoadBalancer` and `TargetGroup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestCountQuery {
+    /// `app/<name>/<id>` ([`crate::sleep::load_balancer_of`]).
+    pub load_balancer: String,
+    pub target_group_arn: String,
+}
+
+/// CloudWatch metrics, read only: how busy previews are (sleep).
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// The requests each target group was sent over the `window` before
+    /// now, in the order of `queries` (0 where CloudWatch has no
+    /// datapoint). GetMetricData takes up to
+    /// [`crate::sleep::MAX_QUERIES_PER_CALL`] queries a request, so
+    /// hundreds of previews cost one request.
+    async fn request_counts(
+        &self,
+        queries: &[RequestCountQuery],
+        window: Duration,
+    ) -> CloudResult<Vec<f64>>;
+}
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -101,12 +101,13 @@ pub fn render(r: &Report) -> String {
         Phase::Failed => "❌ Failed",
         Phase::Deleting => "🧹 Deleting",
         Phase::Deleted => "🗑️ Deleted",
+        Phase::Sleeping => "😴 Sleeping (a visit wakes it)",
     };
     // A destroyed preview's report may carry no URL any more; it is gone
     // either way.
     let url = match (&r.url, r.phase) {
         (_, Phase::Deleting | Phase::Deleted) => "gone".to_owned(),
-        (Some(u), Phase::Ready) => code(u, 512),
+        (Some(u), Phase::Ready | Phase::Sleeping) => code(u, 512),
         (Some(u), _) => format!("{} (not serving yet)", code(u, 512)),
         (None, _) => "—".to_owned(),
     };

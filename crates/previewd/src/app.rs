@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+#[path = "app_sleep.rs"]
+mod sleep;
+
 async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     previewd_store::open(cfg.store_url()?.expose())
         .await
@@ -97,6 +100,11 @@ pub(crate) async fn adopt_unplaced(
 }
 
 pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
+    Ok(cloud_and_sleep(cfg).await?.0)
+}
+
+/// The cloud, and what sleep needs of it when `sleep.enabled`.
+async fn cloud_and_sleep(cfg: &Config) -> anyhow::Result<(Cloud, Option<sleep::SleepParts>)> {
     match cfg.cloud.kind {
         CloudKind::Sim => {
             tracing::warn!(
@@ -130,7 +138,15 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
             });
             let pacer = pacer(cfg.cloud.api_share_percent);
             sim.set_pacer(Some(pacer.clone()));
-            Ok(Cloud::from_one(sim).paced_by(pacer))
+            let sleep = match cfg.sleep.enabled {
+                true => Some(sleep::SleepParts {
+                    metrics: Arc::new(sim.clone()),
+                    waker_target_group: sim.waker_target_group(),
+                    load_balancer: sleep::load_balancer(cfg)?,
+                }),
+                false => None,
+            };
+            Ok((Cloud::from_one(sim).paced_by(pacer), sleep))
         }
         CloudKind::Aws => {
             let c = &cfg.cloud;
@@ -143,7 +159,12 @@ pub(crate) async fn cloud(cfg: &Config) -> anyhow::Result<Cloud> {
                 first_listener = %cfg.pool().first().arn,
                 "cloud.kind = \"aws\": previews are real AWS resources"
             );
-            Ok(Cloud::from_one(aws).paced_by(pacer))
+            let aws = Arc::new(aws);
+            let sleep = match cfg.sleep.enabled {
+                true => Some(sleep::aws_parts(cfg, aws.clone())?),
+                false => None,
+            };
+            Ok((Cloud::from_shared(aws).paced_by(pacer), sleep))
         }
     }
 }
@@ -314,9 +335,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let pool = Arc::new(cfg.pool());
     adopt_unplaced(store.as_ref(), &pool).await?;
     let projects = Arc::new(cfg.projects_served());
-    let cloud = cloud(&cfg).await?;
+    let (cloud, sleep_parts) = cloud_and_sleep(&cfg).await?;
     let pacer = cloud.pacer.clone();
-    let controller_cfg = controller_config(&cfg);
+    let mut controller_cfg = controller_config(&cfg);
+    controller_cfg.waker_target_group = sleep_parts.as_ref().map(|s| s.waker_target_group.clone());
     let replica = controller_cfg.replica_id.clone();
     let store_for_share = store.clone();
     let reconciler = Arc::new(
@@ -400,6 +422,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         wakeups,
         cancel.child_token(),
     ));
+    let sleep_tasks = match sleep_parts {
+        Some(parts) => {
+            let store = reconciler.store.clone();
+            let (r, c) = (reconciler.clone(), cancel.child_token());
+            sleep::start(&cfg, parts, r, store, limits, c).await?
+        }
+        None => Vec::new(),
+    };
     let mut controller = tokio::spawn(Controller::new(reconciler).run(cancel.child_token()));
     let deliverer = previewd_controller::Deliverer {
         store: store_for_outbox,
@@ -483,6 +513,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = upkeep.await;
     if let Some(share) = share_loop {
         let _ = share.await;
+    }
+    for task in sleep_tasks {
+        let _ = task.await;
     }
     tracing::info!("previewd stopped");
     Ok(())

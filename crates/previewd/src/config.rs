@@ -352,6 +352,7 @@ pub struct Config {
     /// `[previews]`, `[naming]` and `[container]`; empty for a
     /// single-project file (`previews.project`). See [`Config::project_list`].
     pub projects: Vec<ProjectConfig>,
+    pub sleep: SleepSection,
 }
 
 /// A value that must never be printed.
@@ -504,3 +505,7 @@ pub use pool::ListenerEntry;
 #[path = "config_projects.rs"]
 mod projects;
 pub use projects::{ProjectConfig, lifetime_of};
+
+#[path = "config_sleep.rs"]
+mod sleep;
+pub use sleep::SleepSection;

@@ -19,7 +19,7 @@ impl fmt::Display for Problem {
     }
 }
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server",
     "store",
     "previews",
@@ -31,6 +31,7 @@ const SECTIONS: [&str; 11] = [
     "github",
     "callbacks",
     "sim",
+    "sleep",
 ];
 
 /// Variables with the `PREVIEWD_` prefix that are not key overrides.
@@ -111,7 +112,7 @@ pub fn load(
             .iter()
             .find(|s| lower.starts_with(&format!("{s}_")))
         else {
-            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, gc, github, callbacks, sim)"));
+            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, gc, github, callbacks, sim, sleep)"));
             continue;
         };
         let key = lower[section.len() + 1..].to_owned();
@@ -148,6 +149,7 @@ pub fn load(
         callbacks: section(&root, "callbacks", &env_raw, &mut problems),
         sim: section(&root, "sim", &env_raw, &mut problems),
         projects: Vec::new(),
+        sleep: section(&root, "sleep", &env_raw, &mut problems),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
     cfg.projects = super::projects::read(&root, &cfg, &mut problems);
@@ -348,6 +350,7 @@ fn check(c: &Config) -> Vec<Problem> {
             "a GitHub App needs app_id, installation_id and private_key_file together",
         ));
     }
+    out.extend(super::sleep::problems(c));
     if c.gc.interval_secs == 0 {
         out.push(problem("gc.interval_secs", "must be at least 1"));
     }

@@ -105,6 +105,34 @@ impl ElbState {
             .map(|r| r.listener.as_str())
     }
 
+    /// A target group made outside previewd (the waker's, by the stack).
+    pub(crate) fn add_untagged_group(&mut self, arn: &str, name: &str) {
+        self.target_groups.insert(
+            arn.to_owned(),
+            TargetGroup {
+                arn: arn.to_owned(),
+                name: name.to_owned(),
+                port: 8081,
+                vpc_id: String::new(),
+                health_check_path: "/".into(),
+                tags: Tags::new(),
+                targets: Vec::new(),
+            },
+        );
+    }
+
+    /// The target group a request for `host` is forwarded to: the
+    /// first rule by priority whose host matches.
+    pub(crate) fn route(&self, host: &str) -> Option<String> {
+        let mut rules: Vec<&Rule> = self
+            .rules
+            .values()
+            .filter(|r| r.priority.is_some() && r.hosts.iter().any(|h| h == host))
+            .collect();
+        rules.sort_by_key(|r| r.priority);
+        rules.first().and_then(|r| r.target_group_arn.clone())
+    }
+
     pub(crate) fn by_name(&self, name: &str) -> Option<&TargetGroup> {
         self.target_groups.values().find(|t| t.name == name)
     }
@@ -272,6 +300,7 @@ impl World {
             alb_target_groups: self.elb.attached(listener, None).len(),
             alb_rules: self.elb.custom_rules(listener),
             rules,
+            waker_target_group: None,
         })
     }
 

@@ -38,12 +38,14 @@ mod ports;
 mod service;
 mod snapshot;
 mod taskdefs;
+mod traffic;
 mod world;
 
 pub use config::{ACCOUNT, SimAlb, SimConfig};
 pub use previewd_core::limits::{BucketSpec, Limits, Pacer};
 pub use service::LOG_GROUP_MISSING;
 pub use snapshot::{ServiceSnapshot, Snapshot};
+pub use traffic::{Visit, WAKER_TARGET_GROUP};
 
 use previewd_core::operations::{Op, iam_action};
 use previewd_core::ports::CloudResult;

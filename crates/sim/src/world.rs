@@ -52,6 +52,7 @@ pub(crate) struct World {
     pub elb: ElbState,
     pub dns: DnsState,
     pub images: ImagesState,
+    pub traffic: crate::traffic::TrafficState,
 }
 
 pub(crate) fn invalid(code: &str, message: impl Into<String>) -> CloudError {
@@ -96,6 +97,7 @@ impl World {
             elb,
             dns: DnsState::default(),
             images: ImagesState::default(),
+            traffic: crate::traffic::TrafficState::default(),
             cfg,
         }
     }

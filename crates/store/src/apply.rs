@@ -95,6 +95,45 @@ impl SqlStore {
         .into())
     }
 
+    /// Puts the row to sleep (`generation`: the one the idle check saw) or
+    /// wakes it (`None`). A row that does not qualify is left as it is:
+    /// `changed` false.
+    pub(crate) async fn set_asleep(
+        &self,
+        key: &PreviewKey,
+        generation: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<Option<ApplyOutcome>> {
+        let (statement, step) = match generation {
+            Some(_) => (sql::SLEEP, "apply_sleep"),
+            None => (sql::WAKE, "apply_wake"),
+        };
+        let mut q = sqlx::query_as::<_, rows::PreviewRow>(statement)
+            .bind(&key.project)
+            .bind(&key.branch)
+            .bind(rows::to_ms(now));
+        if let Some(g) = generation {
+            q = q.bind(g);
+        }
+        let updated = q
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::query(step))?;
+        if let Some(row) = updated {
+            return Ok(Some(ApplyOutcome {
+                preview: row.into_preview()?,
+                changed: true,
+            }));
+        }
+        Ok(self
+            .fetch_preview(key, step)
+            .await?
+            .map(|preview| ApplyOutcome {
+                preview,
+                changed: false,
+            }))
+    }
+
     pub(crate) async fn destroy(
         &self,
         key: &PreviewKey,

@@ -105,6 +105,8 @@ pub(crate) struct PreviewRow {
     lease_owner: Option<String>,
     lease_until: Option<i64>,
     listener_arn: Option<String>,
+    asleep: i32,
+    sleep_changed_at: Option<i64>,
 }
 
 impl PreviewRow {
@@ -167,6 +169,11 @@ impl PreviewRow {
             lease_until: self
                 .lease_until
                 .map(|ms| t("lease_until", ms))
+                .transpose()?,
+            asleep: self.asleep != 0,
+            sleep_changed_at: self
+                .sleep_changed_at
+                .map(|ms| t("sleep_changed_at", ms))
                 .transpose()?,
         })
     }
@@ -332,6 +339,8 @@ mod tests {
             attempts: 0,
             lease_owner: None,
             lease_until: None,
+            asleep: 0,
+            sleep_changed_at: None,
         }
     }
 

@@ -14,7 +14,8 @@ macro_rules! preview_columns {
         "project, branch, slug, host_label, commit_sha, ai_run_id, callback_url, image, \
          env_json, desired, generation, phase, conditions_json, observed_generation, url, \
          message, last_error_json, rule_priority, created_at, updated_at, deployed_at, \
-         expires_at, next_reconcile_at, attempts, lease_owner, lease_until, listener_arn"
+         expires_at, next_reconcile_at, attempts, lease_owner, lease_until, listener_arn, asleep, \
+         sleep_changed_at"
     };
 }
 
@@ -142,8 +143,32 @@ pub(crate) const INSERT: &str = concat!(
 pub(crate) const REDEPLOY: &str = concat!(
     "UPDATE previews SET commit_sha = $3, ai_run_id = $4, callback_url = $5, image = $6, \
        env_json = $7, desired = 'present', generation = generation + 1, expires_at = $8, \
-       next_reconcile_at = $9, attempts = 0, updated_at = $9, deployed_at = $9 \
+       next_reconcile_at = $9, attempts = 0, updated_at = $9, deployed_at = $9, \
+       sleep_changed_at = CASE WHEN asleep = 1 THEN $9 ELSE sleep_changed_at END, asleep = 0 \
      WHERE project = $1 AND branch = $2 AND generation = $10 RETURNING ",
+    preview_columns!()
+);
+
+/// Puts a preview to sleep: only a present, awake row Ready at the
+/// generation the idle check saw (`$4`), so a redeploy or a wake that came
+/// in since wins.
+pub(crate) const SLEEP: &str = concat!(
+    "UPDATE previews SET asleep = 1, sleep_changed_at = $3, next_reconcile_at = $3, \
+       updated_at = $3, claimed_generation = CASE WHEN claimed_generation IS NULL \
+         THEN NULL ELSE -1 END \
+     WHERE project = $1 AND branch = $2 AND generation = $4 AND desired = 'present' \
+       AND asleep = 0 AND phase = 'Ready' AND observed_generation = generation RETURNING ",
+    preview_columns!()
+);
+
+/// Wakes a sleeping preview, due at once. Like [`SLEEP`], it marks a pass
+/// under way (a claimed row) as having seen another generation, so that
+/// pass's status does not push this due time later ([`RECORD_STATUS`]).
+pub(crate) const WAKE: &str = concat!(
+    "UPDATE previews SET asleep = 0, sleep_changed_at = $3, next_reconcile_at = $3, \
+       attempts = 0, updated_at = $3, claimed_generation = CASE WHEN claimed_generation IS NULL \
+         THEN NULL ELSE -1 END \
+     WHERE project = $1 AND branch = $2 AND desired = 'present' AND asleep = 1 RETURNING ",
     preview_columns!()
 );
 

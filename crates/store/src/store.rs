@@ -123,6 +123,10 @@ impl Store for SqlStore {
                 self.webhook_deploy(delivery, request, naming, pr, *event_at, now)
                     .await?
             }
+            Command::Sleep { key, generation } => {
+                Effect::Applied(self.set_asleep(key, Some(*generation), now).await?)
+            }
+            Command::Wake(key) => Effect::Applied(self.set_asleep(key, None, now).await?),
         };
         if effect.changed() {
             self.wake.notify_one();

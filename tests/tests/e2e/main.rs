@@ -11,6 +11,7 @@ mod pool;
 mod projects;
 mod queue;
 mod reporting;
+mod sleep;
 mod status_page;
 mod webhooks;
 

@@ -90,6 +90,7 @@ fn verdict(present: bool) -> BoxedStrategy<Verdict> {
             text().prop_map(Verdict::Progressing),
             Just(Verdict::Ready),
             text().prop_map(Verdict::Failed),
+            Just(Verdict::Sleeping),
         ]
         .boxed()
     } else {
@@ -142,10 +143,10 @@ fn row() -> impl Strategy<Value = Preview> {
             proptest::option::of(Just("https://old".to_string())),
         ),
         (condition(), condition()),
-        timestamp(),
+        (timestamp(), any::<bool>()),
     )
         .prop_map(
-            |(present, generation, seen, phase, (attempts, url), (synced, ready), at)| {
+            |(present, generation, seen, phase, (attempts, url), (synced, ready), (at, asleep))| {
                 let key = PreviewKey::new("acme/shop", "qanote/issue-42").expect("valid");
                 let mut p = Preview::fresh(
                     key,
@@ -165,6 +166,7 @@ fn row() -> impl Strategy<Value = Preview> {
                 p.status.url = url;
                 p.status.conditions = Conditions { synced, ready };
                 p.attempts = attempts;
+                p.asleep = asleep;
                 p
             },
         )
@@ -282,7 +284,13 @@ proptest! {
         let d = run(&p, &r, &policy, now, j);
         let changed = d.status.phase != p.status.phase
             || d.status.observed_generation != p.status.observed_generation;
-        prop_assert_eq!(d.reports.len(), usize::from(changed));
+        // Falling asleep and waking within a generation are not reported:
+        // the URL works throughout and GitHub keeps `success`.
+        let quiet = |ph| matches!(ph, Phase::Ready | Phase::Sleeping);
+        let asleep_or_awake = quiet(p.status.phase)
+            && quiet(d.status.phase)
+            && d.status.observed_generation == p.status.observed_generation;
+        prop_assert_eq!(d.reports.len(), usize::from(changed && !asleep_or_awake));
         if let Some(m) = d.reports.first() {
             let report: crate::outbox_report::Report = serde_json::from_value(m.payload.clone()).unwrap();
             prop_assert_eq!(report.phase, d.status.phase);
@@ -330,7 +338,10 @@ proptest! {
         let d = run(&p, &r, &policy, now, j);
         let ready = matches!(r, Recipe::Planned(Verdict::Ready)) && p.desired == Desired::Present;
         prop_assert_eq!(d.status.phase == Phase::Ready && d.status.url.as_deref() == Some("https://new"), ready);
-        prop_assert_eq!(matches!(d.action, Action::Resync(_)), ready);
+        // A preview found asleep is as settled as a Ready one.
+        let settled = matches!(r, Recipe::Planned(Verdict::Ready | Verdict::Sleeping))
+            && p.desired == Desired::Present;
+        prop_assert_eq!(matches!(d.action, Action::Resync(_)), settled);
     }
 
     #[test]
@@ -369,6 +380,51 @@ proptest! {
         // A steady resync always starts from the cached listings.
         if p.is_ready_at_generation() {
             prop_assert!(!fresh_first(&p, false));
+        }
+    }
+
+    #[test]
+    fn a_preview_is_sleeping_only_when_asleep_or_waking_at_its_generation(
+        (p, r, policy, now, j) in case()
+    ) {
+        let d = run(&p, &r, &policy, now, j);
+        if d.status.phase == Phase::Sleeping && p.status.phase != Phase::Sleeping {
+            // Entered only by a plan that found it asleep, or on the way
+            // there from Ready at this generation.
+            let falling = p.asleep
+                && p.status.phase == Phase::Ready
+                && p.status.observed_generation == p.generation
+                && matches!(r, Recipe::Planned(Verdict::Working | Verdict::Progressing(_)));
+            prop_assert!(matches!(r, Recipe::Planned(Verdict::Sleeping)) || falling, "{r:?}");
+            prop_assert!(p.desired == Desired::Present);
+        }
+        if d.status.phase == Phase::Sleeping {
+            prop_assert!(p.desired == Desired::Present);
+            // Whatever it says, a sleeping preview keeps its URL.
+            prop_assert_eq!(&d.status.url, &p.status.url);
+        }
+    }
+
+    #[test]
+    fn a_waking_preview_stays_sleeping_until_it_serves(
+        (mut p, r, policy, now, j) in case()
+    ) {
+        p.desired = Desired::Present;
+        p.asleep = false;
+        p.status.phase = Phase::Sleeping;
+        p.status.observed_generation = p.generation;
+        let d = run(&p, &r, &policy, now, j);
+        match &r {
+            Recipe::Planned(Verdict::Working | Verdict::Progressing(_)) => {
+                prop_assert_eq!(d.status.phase, Phase::Sleeping);
+                prop_assert_eq!(d.status.conditions.ready.as_ref().map(|c| c.reason.as_str()), Some("Waking"));
+                prop_assert!(d.reports.is_empty());
+            }
+            Recipe::Planned(Verdict::Ready) => {
+                prop_assert_eq!(d.status.phase, Phase::Ready);
+                prop_assert!(d.reports.is_empty());
+            }
+            _ => {}
         }
     }
 }

@@ -290,3 +290,45 @@ fn waiting_for_an_image_is_pending_and_looked_at_every_progress_interval() {
     let progress = chrono::Duration::from_std(policy.progress_interval).unwrap();
     assert_eq!(d.action.due_at(now), now + progress);
 }
+
+/// Issue 18: falling asleep and waking are no rollout; GitHub keeps its
+/// `success` and the pull request hears nothing.
+#[test]
+fn falling_asleep_and_waking_keep_the_phase_sleeping_and_report_nothing() {
+    let mut p = ready_row_with_new_generation();
+    p.status.observed_generation = p.generation;
+    let policy = Policy::default();
+    let now = chrono::Utc::now();
+    let url = "https://main-preview.example.com";
+    p.asleep = true;
+    let falling = next_status(&p, &Outcome::Planned(Verdict::Working), url, &policy, now);
+    assert_eq!(falling.status.phase, Phase::Sleeping);
+    assert!(falling.outbox.is_empty());
+    assert!(
+        falling
+            .status
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("falling asleep")
+    );
+    p.status = falling.status;
+    let asleep = next_status(&p, &Outcome::Planned(Verdict::Sleeping), url, &policy, now);
+    assert_eq!(asleep.status.phase, Phase::Sleeping);
+    assert!(asleep.outbox.is_empty());
+    p.status = asleep.status;
+    p.asleep = false;
+    let progressing = Outcome::Planned(Verdict::Progressing("0/1 tasks running".into()));
+    let waking = next_status(&p, &progressing, url, &policy, now);
+    assert_eq!(waking.status.phase, Phase::Sleeping);
+    assert_eq!(
+        waking.status.conditions.ready.as_ref().unwrap().reason,
+        "Waking"
+    );
+    assert!(waking.outbox.is_empty());
+    p.status = waking.status;
+    let ready = next_status(&p, &Outcome::Planned(Verdict::Ready), url, &policy, now);
+    assert_eq!(ready.status.phase, Phase::Ready);
+    assert!(ready.outbox.is_empty());
+    assert_eq!(ready.status.url.as_deref(), Some(url));
+}

@@ -174,8 +174,10 @@ resync_interval_secs = 2
         subnets = list("subnets"),
         sg = s("security_group"),
     );
+    // A test's own sections (`[sleep]`), appended as they are.
+    let extra = world["extra_toml"].as_str().unwrap_or_default();
     let path = dir.path().join("previewd.toml");
-    std::fs::write(&path, config).unwrap();
+    std::fs::write(&path, config + extra).unwrap();
     path
 }
 
@@ -284,6 +286,15 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The `addr` field of the first log line saying `message`.
+    pub fn logged_addr(&self, message: &str) -> Option<String> {
+        self.log_lines().iter().find_map(|l| {
+            (l["fields"]["message"] == message)
+                .then(|| l["fields"]["addr"].as_str().map(str::to_owned))
+                .flatten()
+        })
     }
 
     pub fn log_text(&self) -> String {

@@ -11,6 +11,7 @@ mod harness;
 mod images;
 mod pool;
 mod projects;
+mod sleep;
 mod tools;
 
 use harness::{Api, Daemon, Moto, find, ours};
@@ -64,7 +65,7 @@ fn foreign(snapshot: &Value) -> Value {
 
 /// Waits for the preview's target group, then registers the task's IP in
 /// it, as ECS would once the task runs (moto launches none).
-async fn register_target_when_ready(moto: &Moto, log: impl Fn() -> String) -> String {
+pub(crate) async fn register_target_when_ready(moto: &Moto, log: impl Fn() -> String) -> String {
     for _ in 0..240 {
         let snap = moto.world(&["snapshot"]);
         if let Some(tg) = find(&snap["target_groups"], "name", FAMILY) {
@@ -77,7 +78,7 @@ async fn register_target_when_ready(moto: &Moto, log: impl Fn() -> String) -> St
     panic!("the target group was never created:\n{}", log());
 }
 
-fn ready(p: &Value) -> bool {
+pub(crate) fn ready(p: &Value) -> bool {
     p["phase"] == "Ready" && p["observed_generation"] == p["generation"]
 }
 

@@ -5,7 +5,9 @@ teams on the same listener and zone, and reads the whole account back.
 Run with the virtualenv's python (boto3 comes with moto):
     world.py ENDPOINT setup | zone | snapshot | iam-user | register-target TG_ARN |
              drift-rule RULE_ARN HOST | push-image REPOSITORY TAG |
-             iam-user-without ACTION | second-alb VPC SUBNET SUBNET SG
+             iam-user-without ACTION | second-alb VPC SUBNET SUBNET SG |
+             waker-target-group VPC |
+             put-requests LISTENER_ARN TG_ARN COUNT
 Prints JSON on stdout.
 """
 
@@ -381,6 +383,38 @@ def drift_rule(endpoint, rule_arn, host):
     print(json.dumps({"drifted": rule_arn}))
 
 
+def waker_target_group(endpoint, vpc):
+    """The waker target group the stack creates: previewd's own port."""
+    elb = client(endpoint, "elbv2")
+    tg = elb.create_target_group(
+        Name="previewd-waker", Protocol="HTTP", Port=8081, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    print(json.dumps({"arn": tg}))
+
+
+def put_requests(endpoint, listener_arn, tg_arn, count):
+    """The load balancer's RequestCount of one target group, as ALB
+    publishes it (AWS/ApplicationELB, by LoadBalancer and TargetGroup)."""
+    cw = client(endpoint, "cloudwatch")
+    load_balancer = "/".join(listener_arn.split(":listener/")[1].split("/")[:3])
+    target_group = tg_arn.split(":", 5)[5]
+    cw.put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {
+                "MetricName": "RequestCount",
+                "Dimensions": [
+                    {"Name": "LoadBalancer", "Value": load_balancer},
+                    {"Name": "TargetGroup", "Value": target_group},
+                ],
+                "Value": float(count),
+                "Unit": "Count",
+            }
+        ],
+    )
+    print(json.dumps({"put": count, "load_balancer": load_balancer, "target_group": target_group}))
+
+
 if __name__ == "__main__":
     endpoint, command, *args = sys.argv[1:]
     {
@@ -393,4 +427,6 @@ if __name__ == "__main__":
         "push-image": push_image,
         "iam-user-without": iam_user_without,
         "second-alb": second_alb,
+        "waker-target-group": waker_target_group,
+        "put-requests": put_requests,
     }[command](endpoint, *args)

@@ -1,0 +1,115 @@
+//! Simulated visitors: requests through the shared listener as the load
+//! balancer routes them, the per-target-group request counts CloudWatch
+//! keeps (`RequestCount`, read with GetMetricData), and the waker's target
+//! group that a sleeping preview's rule forwards to.
+
+use crate::Sim;
+use crate::world::World;
+use previewd_core::operations::Op;
+use previewd_core::ports::{CloudResult, Metrics, RequestCountQuery};
+use previewd_core::sleep::MAX_QUERIES_PER_CALL;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The waker's target group, as the CloudFormation stack names it.
+pub const WAKER_TARGET_GROUP: &str = "previewd-waker";
+
+/// Where the load balancer sent a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// A healthy target of the preview answered.
+    Served,
+    /// The rule forwards to the waker: previewd answers.
+    Waker,
+    /// The rule's group has no healthy target: the load balancer's 503.
+    Unavailable,
+    /// No rule for the host: the listener's default action.
+    NoRoute,
+}
+
+/// Requests the load balancer forwarded, by target group ARN.
+#[derive(Debug, Default)]
+pub(crate) struct TrafficState {
+    requests: BTreeMap<String, Vec<Instant>>,
+}
+
+impl Sim {
+    /// The waker's target group on the load balancer, created (untagged,
+    /// as the stack creates it) on first use; its ARN.
+    pub fn waker_target_group(&self) -> String {
+        let mut w = self.lock();
+        if let Some(tg) = w.elb.by_name(WAKER_TARGET_GROUP) {
+            return tg.arn.clone();
+        }
+        let arn = w.tg_arn(WAKER_TARGET_GROUP);
+        w.elb.add_untagged_group(&arn, WAKER_TARGET_GROUP);
+        arn
+    }
+
+    /// One request for `host` through the listener, counted against the
+    /// target group it reaches, as ALB counts `RequestCount`.
+    pub fn visit(&self, host: &str) -> Visit {
+        let mut w = self.lock();
+        let now = w.now;
+        let healthy_after = w.cfg.target_healthy_after;
+        let Some(tg_arn) = w.elb.route(host) else {
+            return Visit::NoRoute;
+        };
+        w.traffic
+            .requests
+            .entry(tg_arn.clone())
+            .or_default()
+            .push(now);
+        if w.elb.by_name(WAKER_TARGET_GROUP).map(|t| &t.arn) == Some(&tg_arn) {
+            return Visit::Waker;
+        }
+        let healthy = w.elb.target_groups.get(&tg_arn).is_some_and(|tg| {
+            tg.targets
+                .iter()
+                .any(|t| now >= t.registered_at + healthy_after)
+        });
+        if healthy {
+            Visit::Served
+        } else {
+            Visit::Unavailable
+        }
+    }
+}
+
+impl World {
+    /// GetMetricData: up to 500 queries a request; each answer is the sum
+    /// of the requests its group was sent within `window` before now.
+    fn request_counts(
+        &mut self,
+        queries: &[RequestCountQuery],
+        window: Duration,
+    ) -> CloudResult<Vec<f64>> {
+        for _ in queries.chunks(MAX_QUERIES_PER_CALL) {
+            self.gate(Op::GetMetricData, "*")?;
+        }
+        let since = self.now.checked_sub(window);
+        Ok(queries
+            .iter()
+            .map(|q| {
+                self.traffic
+                    .requests
+                    .get(&q.target_group_arn)
+                    .map_or(0, |at| {
+                        at.iter().filter(|t| since.is_none_or(|s| **t > s)).count()
+                    }) as f64
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Metrics for Sim {
+    async fn request_counts(
+        &self,
+        queries: &[RequestCountQuery],
+        window: Duration,
+    ) -> CloudResult<Vec<f64>> {
+        self.call(|w| w.request_counts(queries, window)).await
+    }
+}
