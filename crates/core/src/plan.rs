@@ -141,9 +141,20 @@ pub fn needs_target_health(
 /// Whether to list the family's ACTIVE revisions: only when target health
 /// is looked up too, on the way to Ready at a new generation, so that the
 /// pass that finds it Ready can deregister what the rollout superseded;
-/// never for a service at zero (a failed generation held there).
+/// never for a service at zero (a failed generation held there), and never
+/// while the service runs revision 1 or 2: the running revision and the
+/// one before it are kept, so nothing older can be superseded (a burst of
+/// new previews lists nothing).
 pub fn needs_revisions(p: &Preview, service: Option<&ObservedService>, runs_wanted: bool) -> bool {
-    needs_target_health(p, service, runs_wanted) && service.is_some_and(|s| s.desired_count > 0)
+    needs_target_health(p, service, runs_wanted)
+        && service.is_some_and(|s| {
+            s.desired_count > 0 && revision_of(&s.task_definition).is_none_or(|n| n > 2)
+        })
+}
+
+/// The revision number of a task definition ARN (`…:family:N`).
+pub fn revision_of(arn: &str) -> Option<u64> {
+    arn.rsplit_once(':')?.1.parse().ok()
 }
 
 /// Whether to ask why a task stopped: only while a rollout is unfinished.

@@ -102,6 +102,10 @@ fn the_pass_that_finds_ready_deregisters_what_the_rollout_superseded() {
         plan.changes,
         [Change::DeregisterTaskDefinition { arn: rev(1) }]
     );
+    // Running revision 2: only 1 and 2 can be ACTIVE, both kept.
+    let svc = o.service.as_mut().unwrap();
+    svc.task_definition = rev(2);
+    assert!(!needs_revisions(&p, o.service.as_ref(), true));
     // Ready at this generation: the steady resync lists no revisions.
     p.status.phase = Phase::Ready;
     p.status.observed_generation = p.generation;
@@ -137,5 +141,30 @@ proptest! {
             prop_assert_eq!(scales_to(&fast), vec![0]);
             prop_assert_eq!(fast.changes.len(), 1);
         }
+    }
+}
+
+proptest! {
+    /// Listing revisions is skipped only where the plan could deregister
+    /// nothing: every revision it may deregister is older than the one
+    /// before the running one, so none exists below revision 3.
+    #[test]
+    fn revisions_are_listed_whenever_one_could_be_superseded(running in 1u64..50, others in proptest::collection::vec(1u64..50, 0..8)) {
+        let (t, p, w) = setup(Desired::Present);
+        let mut o = converged(&w);
+        let rev = |n: u64| format!("arn:td/{}:{n}", w.names.family);
+        let svc = o.service.as_mut().unwrap();
+        svc.task_definition = rev(running);
+        svc.deployments[0].task_definition = rev(running);
+        let mut all: Vec<u64> = others.into_iter().chain([running]).collect();
+        all.sort_unstable();
+        all.dedup();
+        o.revisions = Some(all.iter().map(|n| rev(*n)).collect());
+        let plan = plan(&t, &p, &w, &o, &BTreeSet::new());
+        let deregisters = plan.changes.iter().any(|c| matches!(c, Change::DeregisterTaskDefinition { .. }));
+        if deregisters {
+            prop_assert!(needs_revisions(&p, o.service.as_ref(), true));
+        }
+        prop_assert_eq!(needs_revisions(&p, o.service.as_ref(), true), running > 2);
     }
 }
