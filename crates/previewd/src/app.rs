@@ -152,11 +152,12 @@ async fn cloud_and_sleep(cfg: &Config) -> anyhow::Result<(Cloud, Option<sleep::S
             let c = &cfg.cloud;
             let pacer = pacer(c.api_share_percent);
             let aws = aws(cfg).await.with_pacer(pacer.clone());
+            let pool = cfg.pool();
             tracing::info!(
                 region = %c.region,
                 cluster = %c.cluster,
-                listeners = cfg.pool().listeners.len(),
-                first_listener = %cfg.pool().first().arn,
+                listeners = pool.listeners.len(),
+                first_listener = %pool.first().arn,
                 "cloud.kind = \"aws\": previews are real AWS resources"
             );
             let aws = Arc::new(aws);

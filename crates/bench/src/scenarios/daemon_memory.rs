@@ -58,16 +58,7 @@ async fn wait_for_port(addr: SocketAddr) -> anyhow::Result<()> {
 
 /// `VmHWM` (peak) and `VmRSS` (now) of process `pid`, in KiB.
 fn rss_of(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    super::memory::rss_kib_of(&pid.to_string())
 }
 
 fn mib(kib: u64) -> f64 {

@@ -12,7 +12,12 @@ use std::time::Duration;
 
 /// `VmHWM` (peak) and `VmRSS` (now) of this process, in KiB.
 pub fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_kib_of("self")
+}
+
+/// `VmHWM` and `VmRSS` of process `pid` (`self`: this one), in KiB.
+pub fn rss_kib_of(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
