@@ -7,7 +7,8 @@
 //! of target groups serves them all. A pass reads the listener it is
 //! placed on (its `focus`) as fresh as it needs, the others as cached,
 //! which is all placement needs to count their room. A pass that only
-//! confirms the steady state may use a listing up to `cache_max_age` old; a
+//! confirms the steady state may use a listing up to `cache_max_age` old,
+//! counted from when the row fell due (`decide::cached_look_age`); a
 //! pass that is about to change something asks for one fetched after it
 //! began, and concurrent askers share a single fetch.
 //!
@@ -118,8 +119,8 @@ pub struct Observer {
 /// How fresh an observation must be.
 #[derive(Debug, Clone, Copy)]
 pub enum Freshness {
-    /// Listings up to the cache's max age will do.
-    Cached,
+    /// Listings up to this old will do (`decide::cached_look_age`).
+    Within(Duration),
     /// Listings must have been fetched after this instant.
     After(Instant),
 }
@@ -227,7 +228,7 @@ impl Observer {
             return Ok(None);
         };
         let known = match freshness {
-            Freshness::Cached => self
+            Freshness::Within(_) => self
                 .log_group_tags
                 .lock()
                 .expect("not poisoned")
@@ -317,17 +318,16 @@ impl Observer {
         self.cloud.compute.services(names).await
     }
 
-    /// Every service of ours, from a listing at most `max_age` old, and
+    /// Every service of ours, from a listing at most `age` old, and
     /// when that listing began: what a resync of Ready previews reads, so
     /// a whole round costs one ListServices and a DescribeServices per ten
     /// services. A pass that finds something to change observes afresh
     /// before it acts.
     pub async fn cached_services(
         &self,
+        age: Duration,
     ) -> CloudResult<(Instant, Arc<HashMap<String, ObservedService>>)> {
-        let not_before = Instant::now()
-            .checked_sub(self.max_age)
-            .unwrap_or_else(Instant::now);
+        let not_before = ago(age);
         let prefixes = self.family_prefixes();
         self.services
             .get(not_before, self.pacing(Op::ListServices, true), || async {
@@ -337,12 +337,14 @@ impl Observer {
             .await
     }
 
-    /// The four shared listings, fetched together.
+    /// The four shared listings, fetched together; listeners other than
+    /// `focus` as a cached look may be (`others_before`).
     async fn listings(
         &self,
         not_before: Instant,
         confirming: bool,
         focus: Option<&str>,
+        others_before: Instant,
     ) -> CloudResult<Listings> {
         let prefixes = self.family_prefixes();
         let log_prefixes: Vec<String> = self
@@ -353,7 +355,7 @@ impl Observer {
             .collect();
         let wildcard = !self.projects.any_alias_dns();
         let (listeners, (_, target_groups), (_, log_groups), records) = tokio::try_join!(
-            self.listener_listings(not_before, confirming, focus),
+            self.listener_listings(not_before, confirming, focus, others_before),
             self.target_groups.get(
                 not_before,
                 self.pacing(Op::DescribeTargetGroups, confirming),
@@ -461,14 +463,9 @@ impl Observer {
         freshness: Freshness,
         focus: Option<&str>,
     ) -> CloudResult<Observation> {
-        let (not_before, confirming) = match freshness {
-            Freshness::Cached => (
-                Instant::now()
-                    .checked_sub(self.max_age)
-                    .unwrap_or_else(Instant::now),
-                true,
-            ),
-            Freshness::After(t) => (t, false),
+        let (not_before, confirming, others_before) = match freshness {
+            Freshness::Within(age) => (ago(age), true, ago(age)),
+            Freshness::After(t) => (t, false, ago(self.max_age)),
         };
         // A pass that only confirms takes the runner's read as it is (a
         // resync reads the shared listing of services, however old).
@@ -476,7 +473,7 @@ impl Observer {
             .filter(|s| confirming || s.at >= not_before)
             .map(|s| s.service);
         let (listings, side, image) = tokio::try_join!(
-            self.listings(not_before, confirming, focus),
+            self.listings(not_before, confirming, focus, others_before),
             self.service_side(p, w, given),
             self.image(p, w),
         )?;
@@ -538,4 +535,9 @@ impl Observer {
             revisions,
         })
     }
+}
+
+/// The instant `age` ago (the process's start, if it began since).
+fn ago(age: Duration) -> Instant {
+    Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
 }

@@ -7,8 +7,8 @@ use crate::execute::{Executor, Subject};
 use crate::observe::{Freshness, Observer, ReadService};
 use crate::{Cloud, ControllerConfig, DnsBatcher};
 use previewd_core::decide::{
-    ExecuteError, Outcome, check_ownership, decide, fresh_first, must_confirm, ownership_arns,
-    reserved_priority,
+    ExecuteError, Outcome, cached_look_age, check_ownership, decide, fresh_first, must_confirm,
+    ownership_arns, reserved_priority,
 };
 use previewd_core::model::{Desired, Preview, StatusUpdate};
 use previewd_core::plan::{Change, Observation, Plan, Verdict, plan};
@@ -169,7 +169,12 @@ impl Reconciler {
         let first_look = if fresh {
             Freshness::After(began)
         } else {
-            Freshness::Cached
+            Freshness::Within(cached_look_age(
+                p,
+                chrono::Utc::now(),
+                self.config.cache_max_age,
+                self.config.policy.resync_interval,
+            ))
         };
         let recorded = self
             .pool

@@ -26,7 +26,7 @@
 
 use crate::Reconciler;
 use crate::observe::ReadService;
-use previewd_core::decide::{Outcome, Stop};
+use previewd_core::decide::{Outcome, Stop, cached_look_age};
 use previewd_core::key::PreviewKey;
 use previewd_core::model::{Desired, Phase, Preview};
 use previewd_core::ports::StoreError;
@@ -135,7 +135,8 @@ impl Controller {
 
     /// Finds the services of the whole batch in one go, then starts one
     /// pass per preview. A resync of a Ready preview reads the shared
-    /// listing of all services (at most `cache_max_age` old); a preview on
+    /// listing of all services (at most `cache_max_age` old when it fell
+    /// due); a preview on
     /// its way somewhere is described afresh, ten per AWS call.
     async fn spawn_batch(
         &self,
@@ -159,8 +160,24 @@ impl Controller {
             })
             .collect();
         let steady: Vec<bool> = batch.iter().map(is_steady).collect();
-        let listed = if steady.contains(&true) {
-            match r.observer.cached_services().await {
+        // The strictest age of the steady rows' (the latest due): one
+        // listing serves them all (`decide::cached_look_age`).
+        let now = chrono::Utc::now();
+        let age = batch
+            .iter()
+            .zip(&steady)
+            .filter(|(_, s)| **s)
+            .map(|(p, _)| {
+                cached_look_age(
+                    p,
+                    now,
+                    r.config.cache_max_age,
+                    r.config.policy.resync_interval,
+                )
+            })
+            .min();
+        let listed = if let Some(age) = age {
+            match r.observer.cached_services(age).await {
                 Ok(all) => Some(all),
                 Err(e) => {
                     tracing::debug!(error = %e, "listing services failed");

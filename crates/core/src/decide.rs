@@ -30,7 +30,8 @@ pub use policy::{
     Action, Jitter, Policy, THROTTLED_BACKOFF_MAX, backoff_delay, paced_retry, resync_slot,
 };
 pub use rules::{
-    check_ownership, expires_at, fresh_first, must_confirm, ownership_arns, reserved_priority,
+    cached_look_age, check_ownership, expires_at, fresh_first, must_confirm, ownership_arns,
+    reserved_priority,
 };
 
 use crate::error::{CloudError, ErrorClass};
@@ -267,7 +268,7 @@ pub fn decide(
                         policy.progress_interval / 4
                     } else if let Some(CloudError::Paced { free_in, .. }) = f.cloud {
                         // Turned back by our own pacer, which said when.
-                        paced_retry(*free_in, policy)
+                        paced_retry(*free_in)
                     } else if matches!(f.cloud, Some(CloudError::Throttled(_))) {
                         // Refused before doing anything: back off as the AWS
                         // SDKs do for throttling, never longer than their cap.

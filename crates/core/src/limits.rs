@@ -229,6 +229,9 @@ struct Level {
 pub struct Buckets {
     limits: Limits,
     levels: Vec<Level>,
+    /// Per bucket, the turn given to the last request turned back for it
+    /// ([`Buckets::reserve`]).
+    turns: Vec<Option<Instant>>,
 }
 
 impl Buckets {
@@ -241,7 +244,11 @@ impl Buckets {
                 at: now,
             })
             .collect();
-        Self { limits, levels }
+        Self {
+            limits,
+            levels,
+            turns: vec![None; ALL.len()],
+        }
     }
 
     fn refill(&mut self, b: Bucket, now: Instant) -> f64 {
@@ -270,8 +277,17 @@ impl Buckets {
     /// Reserves one token from every bucket in `from` for a request that
     /// wants to go at `at`, and says when it may: at once if every bucket
     /// has a token, else when the slowest refills far enough. Reservations
-    /// run into debt, so requests go in the order they asked. When the wait
-    /// would pass `max_wait`, nothing is reserved and the wait is the error.
+    /// run into debt, so requests go in the order they asked.
+    ///
+    /// When the wait would pass `max_wait`, nothing is reserved and the
+    /// error is the request's turn: one refill after the turn of the last
+    /// request turned back for the same bucket, and never sooner than its
+    /// tokens exist. Told only when the tokens are free, every pass turned
+    /// back during a burst came back at once, one of them got the token,
+    /// and the rest observed again for nothing: at 1,000 previews queued
+    /// for RegisterTaskDefinition (one a second) that was 15 passes per
+    /// preview, whose reads crowded the bucket the queue was waiting on.
+    /// Turns are at most [`MAX_PACED_TURN`] away.
     pub fn reserve(
         &mut self,
         from: &[Bucket],
@@ -279,6 +295,7 @@ impl Buckets {
         max_wait: Option<Duration>,
     ) -> Result<Instant, Duration> {
         let mut go = at;
+        let mut short = Vec::new();
         for b in from {
             let tokens = self.refill(*b, at);
             if tokens < 1.0 {
@@ -289,11 +306,25 @@ impl Buckets {
                     f64::MAX
                 };
                 go = go.max(at + Duration::from_secs_f64(wait.min(86_400.0)));
+                short.push((*b, per_sec));
             }
         }
         let wait = go.duration_since(at);
         if max_wait.is_some_and(|max| wait > max) {
-            return Err(wait);
+            let mut turn = go;
+            for (b, per_sec) in &short {
+                if let Some(last) = self.turns[*b as usize]
+                    && *per_sec > 0.0
+                {
+                    turn = turn.max(last + Duration::from_secs_f64((1.0 / per_sec).min(86_400.0)));
+                }
+            }
+            let turn = turn.min(at + MAX_PACED_TURN.max(wait));
+            for (b, _) in &short {
+                let last = &mut self.turns[*b as usize];
+                *last = Some(last.map_or(turn, |l| l.max(turn)));
+            }
+            return Err(turn.duration_since(at));
         }
         for b in from {
             self.levels[*b as usize].tokens -= 1.0;
@@ -335,6 +366,10 @@ pub fn replica_share(total_percent: u32, replicas: u32) -> f64 {
 /// The longest a request waits for its tokens before its call fails as
 /// throttled instead (and its pass is retried): what a worker may be held.
 pub const MAX_PACED_WAIT: Duration = Duration::from_secs(3);
+
+/// The furthest turn a request turned back is given: past it, its pass
+/// comes back then and is given a new one.
+pub const MAX_PACED_TURN: Duration = Duration::from_secs(600);
 
 /// The error of a request that would have waited past [`MAX_PACED_WAIT`]:
 /// it carries the wait, so the pass is tried again when its tokens are free.
@@ -507,6 +542,39 @@ mod tests {
         // The refusal spent nothing: the 23rd still goes at 3 s.
         let go = pacer.try_reserve(key, t0, None).unwrap();
         assert!(go.duration_since(t0).abs_diff(Duration::from_secs(3)) < Duration::from_millis(1));
+    }
+
+    #[test]
+    fn requests_turned_back_get_turns_one_refill_apart() {
+        let t0 = Instant::now();
+        let pacer = Pacer::new(Limits::default(), t0);
+        let key = "ecs:RegisterTaskDefinition";
+        let max = Some(Duration::from_secs(3));
+        // The burst of 20 and three seconds of debt go.
+        while pacer.try_reserve(key, t0, max).is_ok() {}
+        let turns: Vec<Duration> = (0..5)
+            .map(|_| pacer.try_reserve(key, t0, max).unwrap_err())
+            .collect();
+        assert!(turns[0] > Duration::from_secs(3), "{turns:?}");
+        for w in turns.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(
+                gap.abs_diff(Duration::from_secs(1)) < Duration::from_millis(1),
+                "{turns:?}"
+            );
+        }
+        // Each finds its token at its turn, without waiting.
+        for t in &turns {
+            assert_eq!(pacer.try_reserve(key, t0 + *t, max), Ok(t0 + *t));
+        }
+        // However long the queue, no turn is further than MAX_PACED_TURN.
+        let now = t0 + turns[4];
+        while pacer.try_reserve(key, now, max).is_ok() {}
+        let far = (0..2_000)
+            .map(|_| pacer.try_reserve(key, now, max).unwrap_err())
+            .max()
+            .unwrap();
+        assert_eq!(far, MAX_PACED_TURN);
     }
 
     #[test]

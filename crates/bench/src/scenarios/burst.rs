@@ -1,7 +1,7 @@
 //! burst: N previews dispatched at once, time until all are Ready against
 //! the rate limits' lower bound; redeploy: each of them gets a new commit.
 
-use super::{Calls, Fleet, System, round3, secs};
+use super::{Calls, Fleet, System, round3, secs, timeline};
 use crate::bound::lower_bound;
 use crate::harness::{SimParams, controller_config};
 use previewd_sim::Limits;
@@ -16,8 +16,10 @@ pub struct Outcome {
 pub async fn burst(system: System, n: usize, params: &SimParams) -> anyhow::Result<Outcome> {
     let mut fleet = Fleet::start(system, params, controller_config(params)).await?;
     fleet.sim().reset_calls();
+    let sampler = timeline::sample(fleet.sim().clone());
     let times = fleet.deploy_all(n, "c0ffee1", 1).await?;
     let calls = Calls::of(fleet.sim());
+    let timeline = sampler.finish().await;
     fleet.stop().await;
     let bound = lower_bound(n, params, &Limits::default());
     let all = times.iter().max().copied().unwrap_or_default();
@@ -48,6 +50,7 @@ pub async fn burst(system: System, n: usize, params: &SimParams) -> anyhow::Resu
         "calls_per_preview": round3(calls.total as f64 / n as f64),
         "calls": calls.by_operation,
         "ready_secs_sorted": curve,
+        "calls_timeline": timeline,
     });
     Ok(Outcome { json, summary })
 }

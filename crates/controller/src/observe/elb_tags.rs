@@ -88,16 +88,15 @@ impl Observer {
     }
 
     /// Every pool listener's listing: `focus` (all of them when `None`)
-    /// as fresh as `not_before` asks, the others as a cached look may be.
+    /// as fresh as `not_before` asks, the others as a cached look may be
+    /// (fetched after `cached`).
     pub(super) async fn listener_listings(
         &self,
         not_before: Instant,
         confirming: bool,
         focus: Option<&str>,
+        cached: Instant,
     ) -> CloudResult<BTreeMap<String, Arc<ListenerState>>> {
-        let cached = Instant::now()
-            .checked_sub(self.max_age)
-            .unwrap_or_else(Instant::now);
         let fetches = self
             .listeners
             .iter()

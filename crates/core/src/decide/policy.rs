@@ -57,16 +57,15 @@ impl Policy {
 pub const THROTTLED_BACKOFF_MAX: Duration = Duration::from_secs(20);
 
 /// When to look again at a pass whose request previewd's pacer turned
-/// back, unsent, because its tokens were `free_in` away: then, and not
-/// after a backoff. The pacer knows when the tokens are free; a pass that
-/// waits longer leaves them to passes that asked later, and one that comes
-/// sooner is only turned back again. Capped as a throttled backoff is
-/// (the pacer never makes a request wait longer than a few seconds, so the
-/// cap is for the caller who configured a smaller `backoff_max`), and
-/// never zero, so the row is not due again in the same instant.
-pub fn paced_retry(free_in: Duration, policy: &Policy) -> Duration {
+/// back, unsent, giving it a turn `free_in` away: then, and not after a
+/// backoff. The pacer knows when its tokens are free and hands out turns
+/// one refill apart; a pass that comes sooner is only turned back again,
+/// and one that comes later leaves its turn to passes that asked later.
+/// Capped at the pacer's furthest turn, and never zero, so the row is not
+/// due again in the same instant.
+pub fn paced_retry(free_in: Duration) -> Duration {
     free_in
-        .min(policy.backoff_max.min(THROTTLED_BACKOFF_MAX))
+        .min(crate::limits::MAX_PACED_TURN)
         .max(Duration::from_millis(1))
 }
 

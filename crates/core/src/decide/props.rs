@@ -347,7 +347,7 @@ proptest! {
     #[test]
     fn a_pass_the_pacer_turned_back_is_retried_when_its_tokens_are_free(
         (p, _r, policy, now, j) in case(),
-        free_ms in 0..30_000u64,
+        free_ms in 0..1_200_000u64,
     ) {
         let free_in = Duration::from_millis(free_ms);
         let r = Recipe::Cloud(CloudError::Paced { message: "wait".into(), free_in });
@@ -355,7 +355,8 @@ proptest! {
         let Action::Requeue(wait) = d.action else {
             return Err(TestCaseError::fail(format!("{:?} is no requeue", d.action)));
         };
-        let cap = policy.backoff_max.min(THROTTLED_BACKOFF_MAX);
+        // The pacer's turn, however short the configured backoff.
+        let cap = crate::limits::MAX_PACED_TURN;
         if free_in <= cap && !free_in.is_zero() {
             prop_assert_eq!(wait, free_in);
         } else {
@@ -426,5 +427,34 @@ proptest! {
             }
             _ => {}
         }
+    }
+
+    /// A cached look is never fresher than `cache_max_age` demands, never
+    /// older than that plus one resync interval, and grows with lateness:
+    /// a pass on time (or early) gets exactly `cache_max_age`.
+    #[test]
+    fn a_cached_look_is_bounded_by_the_age_at_the_due_time(
+        p in row(),
+        now in timestamp(),
+        late_ms in -100_000i64..10_000_000,
+        more_ms in 0i64..1_000_000,
+        cache_ms in 0u64..600_000,
+        resync_ms in 1u64..3_600_000,
+    ) {
+        let (cache, resync) = (Duration::from_millis(cache_ms), Duration::from_millis(resync_ms));
+        let at = |late: i64| {
+            let mut p = p.clone();
+            p.next_reconcile_at = now - chrono::Duration::milliseconds(late);
+            cached_look_age(&p, now, cache, resync)
+        };
+        let age = at(late_ms);
+        prop_assert!(age >= cache);
+        prop_assert!(age <= cache + resync);
+        if late_ms <= 0 {
+            prop_assert_eq!(age, cache);
+        } else {
+            prop_assert_eq!(age, cache + Duration::from_millis(late_ms as u64).min(resync));
+        }
+        prop_assert!(at(late_ms + more_ms) >= age);
     }
 }
