@@ -12,6 +12,7 @@ mod images;
 mod pool;
 mod projects;
 mod sleep;
+mod sleep_pool;
 mod tools;
 
 use harness::{Api, Daemon, Moto, find, ours};

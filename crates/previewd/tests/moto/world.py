@@ -6,7 +6,7 @@ Run with the virtualenv's python (boto3 comes with moto):
     world.py ENDPOINT setup | zone | snapshot | iam-user | register-target TG_ARN |
              drift-rule RULE_ARN HOST | push-image REPOSITORY TAG |
              iam-user-without ACTION | second-alb VPC SUBNET SUBNET SG |
-             waker-target-group VPC |
+             waker-target-group VPC [NAME] |
              put-requests LISTENER_ARN TG_ARN COUNT
 Prints JSON on stdout.
 """
@@ -383,11 +383,17 @@ def drift_rule(endpoint, rule_arn, host):
     print(json.dumps({"drifted": rule_arn}))
 
 
-def waker_target_group(endpoint, vpc):
-    """The waker target group the stack creates: previewd's own port."""
+def waker_target_group(endpoint, vpc, name="previewd-waker"):
+    """The waker target group the stack creates: previewd's own port (one
+    per load balancer, each with its own name)."""
     elb = client(endpoint, "elbv2")
     tg = elb.create_target_group(
-        Name="previewd-waker", Protocol="HTTP", Port=8081, VpcId=vpc, TargetType="ip"
+        Name=name,
+        Protocol="HTTP",
+        Port=8081,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckPath="/.previewd-waker/health",
     )["TargetGroups"][0]["TargetGroupArn"]
     print(json.dumps({"arn": tg}))
 
