@@ -121,3 +121,7 @@ pub(super) fn problems(c: &Config) -> Vec<Problem> {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "config_sleep_tests.rs"]
+mod tests;

@@ -7,6 +7,7 @@
 #[allow(dead_code)]
 #[path = "../daemon/mod.rs"]
 mod daemon;
+mod doctor_sleep;
 mod harness;
 mod images;
 mod pool;

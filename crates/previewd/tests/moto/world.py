@@ -6,7 +6,7 @@ Run with the virtualenv's python (boto3 comes with moto):
     world.py ENDPOINT setup | zone | snapshot | iam-user | register-target TG_ARN |
              drift-rule RULE_ARN HOST | push-image REPOSITORY TAG |
              iam-user-without ACTION | second-alb VPC SUBNET SUBNET SG |
-             waker-target-group VPC [NAME] |
+             waker-target-group VPC [NAME] | attach LISTENER TG PRIORITY |
              put-requests LISTENER_ARN TG_ARN COUNT
 Prints JSON on stdout.
 """
@@ -398,6 +398,19 @@ def waker_target_group(endpoint, vpc, name="previewd-waker"):
     print(json.dumps({"arn": tg}))
 
 
+def attach(endpoint, listener_arn, tg_arn, priority):
+    """A rule that attaches a target group to the listener's load balancer
+    (as the stack's waker rule does), for a host nobody uses."""
+    elb = client(endpoint, "elbv2")
+    rule = elb.create_rule(
+        ListenerArn=listener_arn,
+        Priority=int(priority),
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": ["waker.invalid"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+    )["Rules"][0]["RuleArn"]
+    print(json.dumps({"rule": rule}))
+
+
 def put_requests(endpoint, listener_arn, tg_arn, count):
     """The load balancer's RequestCount of one target group, as ALB
     publishes it (AWS/ApplicationELB, by LoadBalancer and TargetGroup)."""
@@ -435,4 +448,5 @@ if __name__ == "__main__":
         "second-alb": second_alb,
         "waker-target-group": waker_target_group,
         "put-requests": put_requests,
+        "attach": attach,
     }[command](endpoint, *args)
