@@ -28,7 +28,12 @@ impl Aws {
                 Ok(o) => match o.target_groups().first() {
                     Some(g) => g.clone(),
                     None => {
-                        out.push(row(NAME, Verdict::Problem, format!("{lb}: {arn} not found"), &fix));
+                        out.push(row(
+                            NAME,
+                            Verdict::Problem,
+                            format!("{lb}: {arn} not found"),
+                            &fix,
+                        ));
                         continue;
                     }
                 },
@@ -106,7 +111,10 @@ fn placement(lb: &str, arn: &str, g: &t::TargetGroup, fix: &str) -> Check {
         return row(
             NAME,
             Verdict::Problem,
-            format!("{lb}: {arn} is on {}, not on {lb}: that load balancer's rules cannot forward to it", on.join(", ")),
+            format!(
+                "{lb}: {arn} is on {}, not on {lb}: that load balancer's rules cannot forward to it",
+                on.join(", ")
+            ),
             fix,
         );
     }
@@ -114,7 +122,10 @@ fn placement(lb: &str, arn: &str, g: &t::TargetGroup, fix: &str) -> Check {
         return row(
             NAME,
             Verdict::Problem,
-            format!("{lb}: {arn} has target type {:?}, not ip: previewd runs on Fargate (awsvpc)", g.target_type().map(|t| t.as_str()).unwrap_or("?")),
+            format!(
+                "{lb}: {arn} has target type {:?}, not ip: previewd runs on Fargate (awsvpc)",
+                g.target_type().map(|t| t.as_str()).unwrap_or("?")
+            ),
             fix,
         );
     }

@@ -316,7 +316,11 @@ impl Reconciler {
             .unwrap_or_default();
         // Sleep forwards to the waker of this listener's own load balancer
         // (none there: the preview stays awake).
-        o.listener.waker_target_group = self.config.wakers.for_listener(&listener).map(str::to_owned);
+        o.listener.waker_target_group = self
+            .config
+            .wakers
+            .for_listener(&listener)
+            .map(str::to_owned);
         let l = l.clone();
         self.plan_on(t, p, o, l, listener, taken)
     }

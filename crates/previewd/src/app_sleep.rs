@@ -48,7 +48,11 @@ pub(crate) async fn start(
             "sleep.waker_target_groups has no waker for these listeners' load balancers: previews placed there never sleep"
         );
     }
-    let wakers: Vec<String> = parts.wakers.iter().map(|(lb, tg)| format!("{lb}={tg}")).collect();
+    let wakers: Vec<String> = parts
+        .wakers
+        .iter()
+        .map(|(lb, tg)| format!("{lb}={tg}"))
+        .collect();
     tracing::info!(
         addr = %listener.local_addr()?,
         wakers = ?wakers,

@@ -1,12 +1,14 @@
-use crate::config::ListenerEntry;
 use super::*;
+use crate::config::ListenerEntry;
 
 fn listener(name: &str) -> String {
     format!("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/{name}/1/1")
 }
 
 fn waker(name: &str) -> String {
-    format!("arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/previewd-waker-{name}/1")
+    format!(
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/previewd-waker-{name}/1"
+    )
 }
 
 /// Sleep on, on AWS, over a pool of `albs`, with wakers for `with`.
@@ -43,8 +45,16 @@ fn a_load_balancer_of_the_pool_without_a_waker_is_refused_by_name() {
     let found = problems(&config(&["a", "b", "c"], &["a"]));
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].key, "sleep.waker_target_groups");
-    assert!(found[0].message.contains("missing: app/b/1, app/c/1"), "{}", found[0].message);
-    assert!(found[0].message.contains("could never sleep"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("missing: app/b/1, app/c/1"),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[0].message.contains("could never sleep"),
+        "{}",
+        found[0].message
+    );
 }
 
 #[test]

@@ -96,8 +96,7 @@ impl Sim {
             .entry(tg_arn.clone())
             .or_default()
             .push(now);
-        if w
-            .elb
+        if w.elb
             .target_groups
             .get(&tg_arn)
             .is_some_and(|t| is_waker(&t.name))

@@ -192,7 +192,10 @@ impl Two {
             .albs
             .iter()
             .map(|a| a.listener_arn.clone())
-            .find(|l| r.arn.starts_with(&l.replacen(":listener/", ":listener-rule/", 1)))
+            .find(|l| {
+                r.arn
+                    .starts_with(&l.replacen(":listener/", ":listener-rule/", 1))
+            })
             .expect("on a listener of the pool");
         (r.arn.clone(), listener, r.target_group_arn.clone())
     }
@@ -225,7 +228,10 @@ async fn previews_on_two_albs_and_two_projects_sleep_onto_their_own_albs_waker()
     let t = two().await;
     let (web_rule, web_listener, web_tg) = t.rule(WEB_HOST);
     let (api_rule, api_listener, api_tg) = t.rule(API_HOST);
-    assert_ne!(web_listener, api_listener, "one preview on each load balancer");
+    assert_ne!(
+        web_listener, api_listener,
+        "one preview on each load balancer"
+    );
     let web_waker = t.wakers.for_listener(&web_listener).unwrap().to_owned();
     let api_waker = t.wakers.for_listener(&api_listener).unwrap().to_owned();
     assert_ne!(web_waker, api_waker);
@@ -246,11 +252,19 @@ async fn previews_on_two_albs_and_two_projects_sleep_onto_their_own_albs_waker()
     }
     assert_eq!(
         t.rule(WEB_HOST),
-        (web_rule.clone(), web_listener.clone(), Some(web_waker.clone()))
+        (
+            web_rule.clone(),
+            web_listener.clone(),
+            Some(web_waker.clone())
+        )
     );
     assert_eq!(
         t.rule(API_HOST),
-        (api_rule.clone(), api_listener.clone(), Some(api_waker.clone()))
+        (
+            api_rule.clone(),
+            api_listener.clone(),
+            Some(api_waker.clone())
+        )
     );
     assert_eq!(t.sim.visit(WEB_HOST), Visit::Waker);
     assert_eq!(t.sim.visit(API_HOST), Visit::Waker);

@@ -140,7 +140,11 @@ pub fn queries(ripe: Vec<Ripe<'_>>, wakers: &Wakers) -> Vec<(Candidate, RequestC
 
 /// The sleeping or waking preview whose host is `host`, each row's host
 /// spelled with its own project's naming.
-pub fn sleeping_at<'a>(rows: &'a [Preview], projects: &Projects, host: &str) -> Option<&'a Preview> {
+pub fn sleeping_at<'a>(
+    rows: &'a [Preview],
+    projects: &Projects,
+    host: &str,
+) -> Option<&'a Preview> {
     rows.iter().filter(|p| is_sleeping_or_waking(p)).find(|p| {
         projects
             .template(&p.key.project)

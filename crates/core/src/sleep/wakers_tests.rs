@@ -24,7 +24,9 @@ fn lb(i: usize) -> String {
 }
 
 fn waker(i: usize) -> String {
-    format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/previewd-waker-{i}/{i:016x}")
+    format!(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/previewd-waker-{i}/{i:016x}"
+    )
 }
 
 fn pool(n: usize) -> Pool {
@@ -87,7 +89,11 @@ fn row(project: &str, branch: &str, host_label: &str, asleep: bool) -> Preview {
     let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
     let mut p = Preview::fresh(key, host_label, host_label, PreviewSpec::default(), now);
     p.asleep = asleep;
-    p.status.phase = if asleep { Phase::Sleeping } else { Phase::Ready };
+    p.status.phase = if asleep {
+        Phase::Sleeping
+    } else {
+        Phase::Ready
+    };
     p
 }
 
@@ -141,7 +147,9 @@ fn rule(i: usize, tg: &str) -> crate::observed::ObservedRule {
 /// A listener with `foreign` target groups of another team, `awake`
 /// previews and `asleep` ones (their rules on the waker), as listed.
 fn listed(foreign: usize, awake: usize, asleep: usize) -> BTreeMap<String, Arc<ListenerState>> {
-    let mut rules: Vec<_> = (0..awake).map(|i| rule(i, &format!("arn:tg/{i}"))).collect();
+    let mut rules: Vec<_> = (0..awake)
+        .map(|i| rule(i, &format!("arn:tg/{i}")))
+        .collect();
     rules.extend((awake..awake + asleep).map(|i| rule(i, &waker(0))));
     let state = ListenerState {
         rules,
@@ -162,7 +170,10 @@ fn a_sleeping_previews_room_is_kept_for_its_wake() {
     hold_sleepers(&mut fills, &states, &wakers(&[0]));
     assert_eq!(fills[&listener(0)].target_groups, 100);
     let placed = crate::pool::place(&pool(1), &fills, crate::pool::Seat::default());
-    assert!(matches!(placed, crate::pool::Placement::Full(_)), "{placed:?}");
+    assert!(
+        matches!(placed, crate::pool::Placement::Full(_)),
+        "{placed:?}"
+    );
 }
 
 proptest! {

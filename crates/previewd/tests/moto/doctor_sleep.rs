@@ -73,13 +73,22 @@ fn doctor_checks_each_waker_is_on_its_own_load_balancer_with_previewd_registered
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert_eq!(verdict(&table, "waker target group", &lb1), "OK", "{table}");
     assert_ne!(verdict(&table, "waker target", &lb1), "PROBLEM", "{table}");
-    assert_eq!(verdict(&table, "waker target group", &lb2), "PROBLEM", "{table}");
+    assert_eq!(
+        verdict(&table, "waker target group", &lb2),
+        "PROBLEM",
+        "{table}"
+    );
     assert!(
-        table.contains(&format!("not on {lb2}: that load balancer's rules cannot forward to it")),
+        table.contains(&format!(
+            "not on {lb2}: that load balancer's rules cannot forward to it"
+        )),
         "{table}"
     );
     assert_eq!(verdict(&table, "waker target", &lb2), "PROBLEM", "{table}");
-    assert!(table.contains("no target registered in the waker group"), "{table}");
+    assert!(
+        table.contains("no target registered in the waker group"),
+        "{table}"
+    );
     assert!(
         table.contains("register previewd's waker port (sleep.waker_listen)"),
         "{table}"

@@ -42,7 +42,12 @@ fn group_of(moto: &Moto, branch: &str) -> Option<String> {
 
 /// `app/<name>/<id>` of a listener ARN.
 fn load_balancer(listener: &Value) -> String {
-    let rest = listener.as_str().unwrap().split(":listener/").nth(1).unwrap();
+    let rest = listener
+        .as_str()
+        .unwrap()
+        .split(":listener/")
+        .nth(1)
+        .unwrap();
     rest.split('/').take(3).collect::<Vec<_>>().join("/")
 }
 
@@ -60,7 +65,11 @@ async fn until<T>(what: &str, daemon: &Daemon, mut done: impl FnMut() -> Option<
         if let Some(t) = done() {
             return t;
         }
-        assert!(Instant::now() < deadline, "never {what}:\n{}", daemon.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "never {what}:\n{}",
+            daemon.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -94,7 +103,10 @@ async fn each_sleeping_rule_forwards_to_the_waker_of_its_own_load_balancer() {
         &subnets[1],
         world["security_group"].as_str().unwrap(),
     ]);
-    let (l1, l2) = (world["listener_arn"].clone(), second["listener_arn"].clone());
+    let (l1, l2) = (
+        world["listener_arn"].clone(),
+        second["listener_arn"].clone(),
+    );
     let waker_of = |name: &str| {
         moto.world(&["waker-target-group", &vpc, name])["arn"]
             .as_str()
@@ -136,7 +148,10 @@ async fn each_sleeping_rule_forwards_to_the_waker_of_its_own_load_balancer() {
         let (rule, to) = rule_of(&moto, branch).unwrap();
         assert!(on(&rule, listener), "{branch}: {rule}");
         assert_eq!(to, own);
-        let host = api.preview(branch).await["host"].as_str().unwrap().to_owned();
+        let host = api.preview(branch).await["host"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         previews.push((branch, rule, own, waker_tg.clone(), host));
     }
 
@@ -148,7 +163,8 @@ async fn each_sleeping_rule_forwards_to_the_waker_of_its_own_load_balancer() {
         })
         .await;
         assert_eq!(&got.0, rule, "{branch}: the same rule");
-        api.wait(branch, "Sleeping", |p| p["phase"] == "Sleeping").await;
+        api.wait(branch, "Sleeping", |p| p["phase"] == "Sleeping")
+            .await;
     }
 
     // Another host gets nothing from the waker.
