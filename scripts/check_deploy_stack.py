@@ -297,11 +297,13 @@ def main() -> int:
                    f"the waker target group is {wtg['TargetType']}:{wtg['Port']} {wtg.get('HealthCheckPath')}")
             expect(lb["LoadBalancerArn"] in wtg.get("LoadBalancerArns", []),
                    f"the waker target group is on {wtg.get('LoadBalancerArns')}, not the stack's ALB")
-        services = c["ecs"].describe_services(cluster="previews", services=c["ecs"].list_services(cluster="previews")["serviceArns"])["services"]
-        mappings = sorted((m["containerPort"], m["targetGroupArn"]) for s in services for m in s.get("loadBalancers", []))
-        daemon_tg = [m for m in mappings if m[0] == 8080]
-        expect([m for m in mappings if m[0] == 8081] == [(8081, waker)] and len(daemon_tg) == 1,
-               f"the service registers previewd as {mappings}; want 8080 in the daemon's group and 8081 in the waker's")
+        # moto's CloudFormation keeps no service load balancers: read the
+        # mapping from the template, as CloudFormation resolves it with Sleep.
+        lbs = cfn_yaml.load(str(TEMPLATE))["Resources"]["Service"]["Properties"]["LoadBalancers"]
+        with_sleep = lbs.get("Fn::If", [None, []])[1] if isinstance(lbs, dict) else lbs
+        mappings = sorted((m["ContainerPort"], m["TargetGroupArn"].get("Ref")) for m in with_sleep)
+        expect(mappings == [(8080, "DaemonTargetGroup"), (8081, "WakerTargetGroup")],
+               f"with Sleep the service registers previewd as {mappings}; want 8080 in the daemon's group and 8081 in the waker's")
         groups = c["ec2"].describe_security_groups(GroupIds=[outputs["DaemonSecurityGroupId"]])["SecurityGroups"]
         ingress = sorted((p.get("FromPort"), p.get("ToPort"),
                           tuple(sorted(x["CidrIp"] for x in p.get("IpRanges", []))),
