@@ -3,7 +3,9 @@ moto (a local AWS emulator) and checks what comes out: the stack completes,
 its intrinsic functions resolve to the ARNs and values previewd needs, the
 public ALB rule forwards only /v1/* of DaemonHost and a lower-precedence rule
 answers 404 for the rest, the internal listener (9090) is open to
-InternalCidr only, the
+InternalCidr only, with Sleep the waker target group of the stack's ALB
+(ip, port 8081) is attached to it, previewd's 8081 is its target and
+previewd gets every ALB's waker, the
 configuration the task definition hands previewd passes `previewd config
 check`, and the deployed policy grants the actions `previewd iam-policy`
 prints for that configuration; the build job's push-only role can push to
@@ -200,6 +202,13 @@ def main() -> int:
             DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])["Listeners"][0]["ListenerArn"]
         more = (f'{{ arn = "{listener2}", alb_dns_name = "{lb2["DNSName"]}", '
                 f'alb_zone_id = "{lb2["CanonicalHostedZoneId"]}" }}')
+        # Sleep on a pool: the second ALB's waker target group, made by hand
+        # (MoreWakerTargetGroups); the stack makes the first ALB's.
+        alb_key = lambda lb_arn: lb_arn.split(":loadbalancer/")[1]
+        waker2 = c["elbv2"].create_target_group(
+            Name="previewd-waker-2", Protocol="HTTP", Port=8081, VpcId=vpc, TargetType="ip",
+            HealthCheckPath="/.previewd-waker/health")["TargetGroups"][0]["TargetGroupArn"]
+        more_wakers = f'"{alb_key(lb2["LoadBalancerArn"])}" = "{waker2}"'
         c["ecs"].create_cluster(clusterName="previews")
         zone = c["route53"].create_hosted_zone(Name="preview.example.com", CallerReference="check")["HostedZone"]["Id"].split("/")[-1]
         secret = lambda n: c["secretsmanager"].create_secret(Name=n, SecretString="x")["ARN"]
@@ -216,6 +225,7 @@ def main() -> int:
             "CallbackAllowedHosts": "qa.example.com,*.qanote.example.com",
             "PreviewTaskRoleArn": "arn:aws:iam::123456789012:role/app",
             "GitHubRepository": "example/app", "GitHubRunsOnce": "true",
+            "Sleep": "true", "MoreWakerTargetGroups": more_wakers,
         }
         cfn = c["cloudformation"]
         cfn.create_stack(StackName="previewd", TemplateBody=TEMPLATE.read_text(), Capabilities=["CAPABILITY_IAM"],
@@ -225,7 +235,7 @@ def main() -> int:
             sys.exit(f"stack: {stack['StackStatus']} {stack.get('StackStatusReason')}")
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         for key in ["DaemonUrl", "GitHubRoleArn", "ImagePushRoleArn", "RepositoryUri", "PreviewExecutionRoleArn",
-                    "PreviewSecurityGroupId", "PreviewsPolicyArn", "DaemonSecurityGroupId"]:
+                    "PreviewSecurityGroupId", "PreviewsPolicyArn", "DaemonSecurityGroupId", "WakerTargetGroupArn"]:
             expect(key in outputs, f"output {key} is missing")
 
         # The policy, as deployed.
@@ -259,7 +269,8 @@ def main() -> int:
                 conds[cond["Field"]] = sorted(values)
             if conds.get("host-header") == [host]:
                 daemon_rules[r["Priority"]] = (conds, r["Actions"])
-        expect(sorted(daemon_rules) == ["10", "11"], f"rules for {host} at priorities {sorted(daemon_rules)}, want 10 and 11")
+        expect(sorted(daemon_rules, key=int) == ["9", "10", "11"],
+               f"rules for {host} at priorities {sorted(daemon_rules, key=int)}, want 9 (the waker's), 10 and 11")
         if "10" in daemon_rules:
             conds, acts = daemon_rules["10"]
             expect(conds.get("path-pattern") == ["/v1/*"], f"the forwarding rule's paths are {conds.get('path-pattern')}, want ['/v1/*']")
@@ -269,13 +280,37 @@ def main() -> int:
             expect("path-pattern" not in conds, f"the fallback rule has paths {conds.get('path-pattern')}")
             expect([(a["Type"], a.get("FixedResponseConfig", {}).get("StatusCode")) for a in acts] == [("fixed-response", "404")],
                    f"the fallback rule's actions {acts}, want a fixed 404")
+        # Sleep: the waker target group, on the stack's ALB (its rule at
+        # WakerRulePriority passes only the health path), previewd's 8081
+        # its target through the service.
+        waker = outputs.get("WakerTargetGroupArn", "")
+        if "9" in daemon_rules:
+            conds, acts = daemon_rules["9"]
+            expect(conds.get("path-pattern") == ["/.previewd-waker/health"],
+                   f"the waker rule's paths are {conds.get('path-pattern')}")
+            expect([(a["Type"], a.get("TargetGroupArn")) for a in acts] == [("forward", waker)],
+                   f"the waker rule's actions {acts}, want a forward to {waker}")
+        if waker:
+            wtg = c["elbv2"].describe_target_groups(TargetGroupArns=[waker])["TargetGroups"][0]
+            expect((wtg["TargetType"], wtg["Port"], wtg["Protocol"], wtg.get("HealthCheckPath")) ==
+                   ("ip", 8081, "HTTP", "/.previewd-waker/health"),
+                   f"the waker target group is {wtg['TargetType']}:{wtg['Port']} {wtg.get('HealthCheckPath')}")
+            expect(lb["LoadBalancerArn"] in wtg.get("LoadBalancerArns", []),
+                   f"the waker target group is on {wtg.get('LoadBalancerArns')}, not the stack's ALB")
+        # moto's CloudFormation keeps no service load balancers: read the
+        # mapping from the template, as CloudFormation resolves it with Sleep.
+        lbs = cfn_yaml.load(str(TEMPLATE))["Resources"]["Service"]["Properties"]["LoadBalancers"]
+        with_sleep = lbs.get("Fn::If", [None, []])[1] if isinstance(lbs, dict) else lbs
+        mappings = sorted((m["ContainerPort"], m["TargetGroupArn"].get("Ref")) for m in with_sleep)
+        expect(mappings == [(8080, "DaemonTargetGroup"), (8081, "WakerTargetGroup")],
+               f"with Sleep the service registers previewd as {mappings}; want 8080 in the daemon's group and 8081 in the waker's")
         groups = c["ec2"].describe_security_groups(GroupIds=[outputs["DaemonSecurityGroupId"]])["SecurityGroups"]
         ingress = sorted((p.get("FromPort"), p.get("ToPort"),
                           tuple(sorted(x["CidrIp"] for x in p.get("IpRanges", []))),
                           tuple(sorted(x["GroupId"] for x in p.get("UserIdGroupPairs", []))))
                          for p in groups[0]["IpPermissions"])
-        expect(ingress == [(8080, 8080, (), (alb_sg,)), (9090, 9090, ("10.0.0.0/16",), ())],
-               f"previewd's security group admits {ingress}; want 8080 from the ALB, 9090 from InternalCidr only")
+        expect(ingress == [(8080, 8080, (), (alb_sg,)), (8081, 8081, (), (alb_sg,)), (9090, 9090, ("10.0.0.0/16",), ())],
+               f"previewd's security group admits {ingress}; want 8080 and 8081 (the waker) from the ALB, 9090 from InternalCidr only")
 
         # The GitHub role's trust: one repository, one ref, STS audience.
         role = c["iam"].get_role(RoleName=outputs["GitHubRoleArn"].split("/")[-1])["Role"]
@@ -321,7 +356,17 @@ def main() -> int:
                and listener in env.get("PREVIEWD_CLOUD_LISTENERS", ""),
                f"cloud.listeners {env.get('PREVIEWD_CLOUD_LISTENERS')}")
         ports = sorted(m["containerPort"] for m in container.get("portMappings", []))
-        expect(ports == [8080, 9090], f"container ports {ports}")
+        expect(ports == [8080, 8081, 9090], f"container ports {ports}")
+        # Sleep reaches previewd with every ALB's waker, keyed by app/<name>/<id>.
+        import tomllib
+        expect(env.get("PREVIEWD_SLEEP_ENABLED") == "true" and env.get("PREVIEWD_SLEEP_WAKER_LISTEN") == "0.0.0.0:8081",
+               f"sleep.enabled {env.get('PREVIEWD_SLEEP_ENABLED')}, waker_listen {env.get('PREVIEWD_SLEEP_WAKER_LISTEN')}")
+        try:
+            wakers = tomllib.loads("v = " + env.get("PREVIEWD_SLEEP_WAKER_TARGET_GROUPS", ""))["v"]
+        except tomllib.TOMLDecodeError as e:
+            wakers = f"not TOML: {e}"
+        want = {alb_key(lb["LoadBalancerArn"]): waker, alb_key(lb2["LoadBalancerArn"]): waker2}
+        expect(wakers == want, f"sleep.waker_target_groups {wakers}, want {want}")
         run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env,
                    "PREVIEWD_STORE_URL": "postgres://previewd:pw@db.internal:5432/previewd",
                    # previewd refuses an API token shorter than 32 characters.
@@ -365,6 +410,7 @@ def main() -> int:
     if problems:
         return 1
     print("stack OK on moto: created, ARNs resolved, only /v1/* public, 9090 from InternalCidr only, "
+          "the waker target group on the ALB with previewd's 8081 as its target, "
           "previewd accepts its configuration, "
           "policy matches `previewd iam-policy`, the push role pushes and nothing else")
     return 0

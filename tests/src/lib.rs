@@ -37,7 +37,7 @@ pub fn fast_controller(replica: &str) -> ControllerConfig {
         elb_tags_max_age: Duration::from_secs(600),
         dns_batch_window: Duration::from_millis(2),
         pr_comment: false,
-        waker_target_group: None,
+        wakers: previewd_core::sleep::Wakers::default(),
     }
 }
 

@@ -7,6 +7,12 @@
 //! the branch, says it is waking and reloads itself, and anything else
 //! with 503 and `Retry-After`. Any other host gets an empty 404.
 //!
+//! One waker serves every load balancer of the pool (each has its own
+//! waker target group, all with this listener as their target) and every
+//! project: a host is looked up among the sleeping and waking previews of
+//! all projects, each spelled with its own project's naming
+//! (`previewd_core::sleep::sleeping_at`).
+//!
 //! # Guarantees
 //! - Nothing of the API is served here: one handler answers every path.
 //! - The Host header is only compared with previews' hosts, after
@@ -21,21 +27,22 @@ use axum::routing::get;
 use maud::{DOCTYPE, html};
 use previewd_core::command::Command;
 use previewd_core::model::{Desired, ListFilter, Preview};
-use previewd_core::naming::{NamingConfig, ResourceNames};
 use previewd_core::ports::Store;
+use previewd_core::projects::Projects;
 use previewd_core::sleep::{self, WakerAnswer};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The path the load balancer health-checks the waker on.
-pub const HEALTH_PATH: &str = "/.previewd-waker/health";
+pub const HEALTH_PATH: &str = previewd_core::sleep::WAKER_HEALTH_PATH;
 
 /// What the waker needs.
 #[derive(Clone)]
 pub struct WakerState {
     pub store: Arc<dyn Store>,
-    /// How previews' hosts are spelled.
-    pub naming: NamingConfig,
+    /// The projects served: each preview's host is spelled with its own
+    /// project's naming.
+    pub projects: Arc<Projects>,
     /// `sleep.retry_after_secs`.
     pub retry_after: Duration,
 }
@@ -100,10 +107,7 @@ async fn sleeping_at(
             ..ListFilter::default()
         })
         .await?;
-    Ok(rows.into_iter().find(|p| {
-        sleep::is_sleeping_or_waking(p)
-            && ResourceNames::new(&s.naming, &p.slug, &p.host_label).host == host
-    }))
+    Ok(sleep::sleeping_at(&rows, &s.projects, host).cloned())
 }
 
 fn retry_after(d: Duration) -> HeaderValue {

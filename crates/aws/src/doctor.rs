@@ -55,6 +55,9 @@ pub struct DoctorInput {
     /// The other projects (`[[projects]]`): each one's zone coverage and
     /// log groups are checked like the first's.
     pub other_projects: Vec<ProjectInput>,
+    /// `sleep.waker_target_groups` when sleep is on (load balancer →
+    /// target group ARN): each is checked; empty, no row.
+    pub wakers: Vec<(String, String)>,
 }
 
 /// What differs per project among the doctor's checks.
@@ -82,6 +85,7 @@ impl Aws {
                 log_group_prefix: p.log_group_prefix.clone(),
                 log_retention_days: p.log_retention_days,
                 other_projects: Vec::new(),
+                wakers: Vec::new(),
                 ..input.clone()
             };
             let mut rows = Vec::new();
@@ -92,6 +96,7 @@ impl Aws {
                 r
             }));
         }
+        self.check_wakers(&input.wakers, &mut out).await;
         self.check_roles(input, &mut out).await;
         self.check_ecr(input, &mut out).await;
         self.check_network(input, &mut out).await;

@@ -18,6 +18,7 @@ pub mod calls;
 mod dns;
 pub mod doctor;
 mod doctor_iam;
+mod doctor_sleep;
 mod ecr;
 mod ecs;
 mod elb;

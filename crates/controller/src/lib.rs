@@ -161,10 +161,11 @@ pub struct ControllerConfig {
     /// `github.pr_comment`: every report also owes the pull request's
     /// sticky comment (`previewd_core::pr_comment`).
     pub pr_comment: bool,
-    /// The waker target group on the listener's load balancer
+    /// The waker target group of each load balancer
     /// (`sleep.waker_target_groups`), when sleep is on: a sleeping
-    /// preview's rule forwards to it. `None`: no preview sleeps.
-    pub waker_target_group: Option<String>,
+    /// preview's rule forwards to its own listener's. A listener whose
+    /// load balancer has none keeps its previews awake; empty: none sleeps.
+    pub wakers: previewd_core::sleep::Wakers,
 }
 
 impl Default for ControllerConfig {
@@ -186,7 +187,7 @@ impl Default for ControllerConfig {
             elb_tags_max_age: Duration::from_secs(600),
             dns_batch_window: Duration::from_millis(200),
             pr_comment: false,
-            waker_target_group: None,
+            wakers: previewd_core::sleep::Wakers::default(),
         }
     }
 }

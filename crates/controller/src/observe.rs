@@ -111,9 +111,6 @@ pub struct Observer {
     /// Images found in ECR: never asked for again.
     found_images: std::sync::Mutex<std::collections::HashSet<previewd_core::image::EcrImage>>,
     image_batcher: ImageBatcher,
-    /// The waker target group of the listener's load balancer (sleep on),
-    /// given to every observation: the adapters do not list it.
-    waker: Option<String>,
 }
 
 /// How fresh an observation must be.
@@ -178,7 +175,6 @@ impl Observer {
             log_group_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags: std::sync::Mutex::new(HashMap::new()),
             elb_tags_max_age,
-            waker: None,
         }
     }
 
@@ -514,14 +510,13 @@ impl Observer {
             service: side.service,
             service_spec_hash: side.service_spec_hash,
             target_group,
-            listener: ListenerState {
-                waker_target_group: self.waker.clone(),
-                ..listings
-                    .listeners
-                    .get(focus.unwrap_or(&self.pool.first().arn))
-                    .map(|l| (**l).clone())
-                    .unwrap_or_default()
-            },
+            // The waker is set by the pass on the listener it places the
+            // preview on (`Reconciler::plan_placed`): no listing holds it.
+            listener: listings
+                .listeners
+                .get(focus.unwrap_or(&self.pool.first().arn))
+                .map(|l| (**l).clone())
+                .unwrap_or_default(),
             pool: listings.listeners,
             records: listings
                 .records

@@ -69,8 +69,7 @@ impl Reconciler {
                 config.cache_max_age,
                 config.listing_min_interval,
                 config.elb_tags_max_age,
-            )
-            .with_waker(config.waker_target_group.clone()),
+            ),
             dns: DnsBatcher::spawn(cloud.dns.clone(), config.dns_batch_window),
             store,
             cloud,
@@ -297,7 +296,8 @@ impl Reconciler {
                 .to_owned(),
             Desired::Present => {
                 let mine = recorded.zip(p.rule_priority);
-                let (fills, ahead) = pool::fills(&o.pool, reservations, mine);
+                let (mut fills, ahead) = pool::fills(&o.pool, reservations, mine);
+                previewd_core::sleep::hold_sleepers(&mut fills, &o.pool, &self.config.wakers);
                 let seat = Seat {
                     settled,
                     reserved: recorded.map(|r| (r, ahead)),
@@ -314,14 +314,18 @@ impl Reconciler {
             // what plan reads), planned as on the first.
             return self.plan_on(t, p, o, self.pool.first().clone(), listener, taken);
         };
-        // The waker is the observer's (sleep), not the listing's.
-        let waker = o.listener.waker_target_group.take();
         o.listener = o
             .pool
             .get(&listener)
             .map(|s| (**s).clone())
             .unwrap_or_default();
-        o.listener.waker_target_group = waker;
+        // Sleep forwards to the waker of this listener's own load balancer
+        // (none there: the preview stays awake).
+        o.listener.waker_target_group = self
+            .config
+            .wakers
+            .for_listener(&listener)
+            .map(str::to_owned);
         let l = l.clone();
         self.plan_on(t, p, o, l, listener, taken)
     }

@@ -17,7 +17,7 @@ use crate::Reconciler;
 use previewd_core::command::Command;
 use previewd_core::model::{Desired, ListFilter, Phase, Preview, Timestamp};
 use previewd_core::ports::{Metrics, RequestCountQuery};
-use previewd_core::sleep::{self, Candidate};
+use previewd_core::sleep::{self, Candidate, Ripe};
 use previewd_core::{CloudError, PreviewKey, ResourceNames};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,13 +41,12 @@ pub enum SleepError {
     },
 }
 
-/// The idle check.
+/// The idle check. Which previews may sleep, and where, comes from the
+/// reconciler: its pool (the listener each preview is placed on), its
+/// projects (each preview's names) and `config.wakers`.
 pub struct Sleeper {
     pub reconciler: Arc<Reconciler>,
     pub metrics: Arc<dyn Metrics>,
-    /// The listener's load balancer (`app/<name>/<id>`), CloudWatch's
-    /// `LoadBalancer` dimension.
-    pub load_balancer: String,
     /// `sleep.idle_after`.
     pub idle_after: Duration,
     /// `sleep.check_interval`.
@@ -105,22 +104,26 @@ impl Sleeper {
             .iter()
             .map(|g| (g.name.as_str(), g.arn.as_str()))
             .collect();
-        let naming = &self.reconciler.template.naming;
-        // A preview whose group is not listed is left awake this time.
-        let (candidates, queries): (Vec<Candidate>, Vec<RequestCountQuery>) = ripe
+        let r = &self.reconciler;
+        // Each preview with its own project's names and its own listener;
+        // one whose group is not listed, or whose listener's load balancer
+        // has no waker, is left awake (`sleep::queries`).
+        let ripe: Vec<Ripe<'_>> = ripe
             .into_iter()
-            .filter_map(|(c, p)| {
-                let names = ResourceNames::new(naming, &p.slug, &p.host_label);
-                let arn = arn_of.get(names.target_group.as_str())?;
-                Some((
-                    c,
-                    RequestCountQuery {
-                        load_balancer: self.load_balancer.clone(),
-                        target_group_arn: (*arn).to_owned(),
-                    },
-                ))
+            .map(|(candidate, p)| {
+                let target_group_arn = r.projects.template(&p.key.project).and_then(|t| {
+                    let names = ResourceNames::new(&t.naming, &p.slug, &p.host_label);
+                    arn_of.get(names.target_group.as_str()).copied()
+                });
+                Ripe {
+                    candidate,
+                    listener: r.pool.recorded(p.listener_arn.as_deref(), p.rule_priority),
+                    target_group_arn,
+                }
             })
-            .unzip();
+            .collect();
+        let (candidates, queries): (Vec<Candidate>, Vec<RequestCountQuery>) =
+            sleep::queries(ripe, &r.config.wakers).into_iter().unzip();
         if queries.is_empty() {
             return Ok(0);
         }

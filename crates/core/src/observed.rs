@@ -158,8 +158,9 @@ pub struct ListenerState {
     pub alb_rules: usize,
     /// The waker target group of this listener's load balancer
     /// (`sleep.waker_target_groups`), when sleep is on: a sleeping
-    /// preview's rule forwards to it. Not listed by the adapters: the
-    /// observer sets it from the configuration.
+    /// preview's rule forwards to it. Not listed by the adapters: a pass
+    /// sets it, for the listener it places the preview on, from
+    /// `sleep::Wakers::for_listener`.
     #[serde(default)]
     pub waker_target_group: Option<String>,
 }

@@ -8,8 +8,12 @@
 //!                                  │
 //!                                  ▼
 //!                      idle(candidates, counts, now, idle_after) ─▶ Command::Sleep
-//!  a visit to a sleeping host ─ waker ─ answer() ─▶ Command::Wake + waiting page
+//!  a visit to a sleeping host ─ waker ─ sleeping_at() ─ answer() ─▶ Command::Wake + waiting page
 //! ```
+//!
+//! Across a pool of listeners each load balancer has its own waker target
+//! group ([`Wakers`]): a preview sleeps onto its own listener's, and a
+//! listener whose load balancer has none keeps its previews awake.
 //!
 //! # Guarantees
 //! - Only a present preview Ready at its generation and awake is a
@@ -29,6 +33,13 @@ use crate::key::PreviewKey;
 use crate::model::{Desired, Phase, Preview, Timestamp};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+mod wakers;
+pub use wakers::{Ripe, Wakers, hold_sleepers, queries, sleeping_at};
+
+/// The path the load balancer health-checks the waker on (its target
+/// group's health check; every other path of the waker is a visit).
+pub const WAKER_HEALTH_PATH: &str = "/.previewd-waker/health";
 
 /// GetMetricData takes up to 500 metric queries in one request.
 pub const MAX_QUERIES_PER_CALL: usize = 500;

@@ -71,6 +71,10 @@ pub async fn doctor(cfg: &Config) -> anyhow::Result<bool> {
                 log_retention_days: p.container.log_retention_days,
             })
             .collect(),
+        wakers: match cfg.sleep.enabled {
+            true => cfg.sleep.waker_target_groups.clone().into_iter().collect(),
+            false => Vec::new(),
+        },
     };
     let checks = aws(cfg).await.doctor(&input).await;
     let (table, ok) = previewd_aws::doctor::table(&checks);
@@ -139,10 +143,11 @@ async fn cloud_and_sleep(cfg: &Config) -> anyhow::Result<(Cloud, Option<sleep::S
             let pacer = pacer(cfg.cloud.api_share_percent);
             sim.set_pacer(Some(pacer.clone()));
             let sleep = match cfg.sleep.enabled {
+                // The simulator's own waker target group on each of its
+                // load balancers, as the stack would create them.
                 true => Some(sleep::SleepParts {
                     metrics: Arc::new(sim.clone()),
-                    waker_target_group: sim.waker_target_group(),
-                    load_balancer: sleep::load_balancer(cfg)?,
+                    wakers: previewd_core::sleep::Wakers::new(sim.waker_target_groups()),
                 }),
                 false => None,
             };
@@ -162,7 +167,7 @@ async fn cloud_and_sleep(cfg: &Config) -> anyhow::Result<(Cloud, Option<sleep::S
             );
             let aws = Arc::new(aws);
             let sleep = match cfg.sleep.enabled {
-                true => Some(sleep::aws_parts(cfg, aws.clone())?),
+                true => Some(sleep::aws_parts(cfg, aws.clone())),
                 false => None,
             };
             Ok((Cloud::from_shared(aws).paced_by(pacer), sleep))
@@ -339,7 +344,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let (cloud, sleep_parts) = cloud_and_sleep(&cfg).await?;
     let pacer = cloud.pacer.clone();
     let mut controller_cfg = controller_config(&cfg);
-    controller_cfg.waker_target_group = sleep_parts.as_ref().map(|s| s.waker_target_group.clone());
+    if let Some(s) = &sleep_parts {
+        controller_cfg.wakers = s.wakers.clone();
+    }
     let replica = controller_cfg.replica_id.clone();
     let store_for_share = store.clone();
     let reconciler = Arc::new(

@@ -91,34 +91,37 @@ pub(super) fn problems(c: &Config) -> Vec<Problem> {
             "must differ from server.listen and server.internal_listen: the waker serves nothing of the API",
         );
     }
-    // One waker target group and one naming for the waker's host lookup
-    // so far: a pool of listeners or several projects is not served yet.
-    if !c.cloud.listeners.is_empty() {
-        bad(
-            "enabled",
-            "needs the single-listener keys (cloud.listener_arn): sleep does not yet serve a pool of listeners (cloud.listeners)",
-        );
-    }
-    if !c.projects.is_empty() {
-        bad(
-            "enabled",
-            "needs one project (previews.project): sleep does not yet serve several [[projects]]",
-        );
-    }
+    // Every listener of the pool needs its load balancer's waker: a
+    // preview placed on one without would never sleep, and a pool that
+    // sleeps only part of its previews is more likely a missing key than
+    // a wish. (Projects need nothing here: the waker spells each host with
+    // its own project's naming.)
     if c.cloud.kind == CloudKind::Aws {
-        match previewd_core::sleep::load_balancer_of(&c.cloud.listener_arn) {
-            Some(lb) if !s.waker_target_groups.contains_key(lb) => bad(
+        let mut missing = Vec::new();
+        for arn in c.pool().arns() {
+            match previewd_core::sleep::load_balancer_of(arn) {
+                Some(lb) if !s.waker_target_groups.contains_key(lb) => missing.push(lb.to_owned()),
+                Some(_) => {}
+                None => bad(
+                    "enabled",
+                    &format!("{arn} must be a listener ARN to find its load balancer"),
+                ),
+            }
+        }
+        missing.dedup();
+        if !missing.is_empty() {
+            bad(
                 "waker_target_groups",
                 &format!(
-                    "needs the waker target group of {lb} (cloud.listener_arn's load balancer)"
+                    "needs the waker target group of every load balancer of the pool (a preview there could never sleep); missing: {}",
+                    missing.join(", ")
                 ),
-            ),
-            Some(_) => {}
-            None => bad(
-                "enabled",
-                "cloud.listener_arn must be a listener ARN to find its load balancer",
-            ),
+            );
         }
     }
     out
 }
+
+#[cfg(test)]
+#[path = "config_sleep_tests.rs"]
+mod tests;

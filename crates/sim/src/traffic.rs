@@ -12,8 +12,25 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The waker's target group, as the CloudFormation stack names it.
+/// The waker's target group, as the CloudFormation stack names it: the
+/// first load balancer's; the `i`-th's is `previewd-waker-<i>` (a target
+/// group serves one load balancer, so each has its own).
 pub const WAKER_TARGET_GROUP: &str = "previewd-waker";
+
+fn waker_name(i: usize) -> String {
+    match i {
+        0 => WAKER_TARGET_GROUP.to_owned(),
+        i => format!("{WAKER_TARGET_GROUP}-{i}"),
+    }
+}
+
+fn is_waker(name: &str) -> bool {
+    name == WAKER_TARGET_GROUP
+        || name
+            .strip_prefix(WAKER_TARGET_GROUP)
+            .and_then(|n| n.strip_prefix('-'))
+            .is_some_and(|n| n.parse::<usize>().is_ok())
+}
 
 /// Where the load balancer sent a visit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,15 +52,33 @@ pub(crate) struct TrafficState {
 }
 
 impl Sim {
-    /// The waker's target group on the load balancer, created (untagged,
-    /// as the stack creates it) on first use; its ARN.
+    /// The waker's target group on the first load balancer, created
+    /// (untagged, as the stack creates it) on first use; its ARN.
     pub fn waker_target_group(&self) -> String {
+        self.waker_of(0)
+    }
+
+    /// The waker target group of each load balancer, created on first use:
+    /// `app/<name>/<id>` (as `sleep.waker_target_groups` keys it) → ARN.
+    pub fn waker_target_groups(&self) -> std::collections::BTreeMap<String, String> {
+        let albs = self.lock().cfg.albs.clone();
+        albs.iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let lb = previewd_core::sleep::load_balancer_of(&a.listener_arn)?;
+                Some((lb.to_owned(), self.waker_of(i)))
+            })
+            .collect()
+    }
+
+    fn waker_of(&self, i: usize) -> String {
+        let name = waker_name(i);
         let mut w = self.lock();
-        if let Some(tg) = w.elb.by_name(WAKER_TARGET_GROUP) {
+        if let Some(tg) = w.elb.by_name(&name) {
             return tg.arn.clone();
         }
-        let arn = w.tg_arn(WAKER_TARGET_GROUP);
-        w.elb.add_untagged_group(&arn, WAKER_TARGET_GROUP);
+        let arn = w.tg_arn(&name);
+        w.elb.add_untagged_group(&arn, &name);
         arn
     }
 
@@ -61,7 +96,11 @@ impl Sim {
             .entry(tg_arn.clone())
             .or_default()
             .push(now);
-        if w.elb.by_name(WAKER_TARGET_GROUP).map(|t| &t.arn) == Some(&tg_arn) {
+        if w.elb
+            .target_groups
+            .get(&tg_arn)
+            .is_some_and(|t| is_waker(&t.name))
+        {
             return Visit::Waker;
         }
         let healthy = w.elb.target_groups.get(&tg_arn).is_some_and(|tg| {

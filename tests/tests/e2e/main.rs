@@ -12,6 +12,7 @@ mod projects;
 mod queue;
 mod reporting;
 mod sleep;
+mod sleep_pool;
 mod status_page;
 mod webhooks;
 

@@ -39,7 +39,7 @@ async fn sleepy() -> Sleepy {
     let sim = Sim::new(SimConfig::default());
     let waker_tg = sim.waker_target_group();
     let mut config = fast_controller("sleep");
-    config.waker_target_group = Some(waker_tg.clone());
+    config.wakers = previewd_core::sleep::Wakers::new(sim.waker_target_groups());
     let reconciler = Arc::new(Reconciler::new(
         store.clone(),
         previewd_controller::Cloud::from_one(sim.clone()),
@@ -52,7 +52,9 @@ async fn sleepy() -> Sleepy {
     let waker = listener.local_addr().unwrap();
     let router = waker_app(WakerState {
         store: store.clone(),
-        naming: NamingConfig::default(),
+        projects: Arc::new(previewd_core::projects::Projects::uniform(Arc::new(
+            Template::default(),
+        ))),
         retry_after: Duration::from_secs(3),
     });
     tokio::spawn(previewd_api::server::serve_as_is(
@@ -64,7 +66,6 @@ async fn sleepy() -> Sleepy {
     let sleeper = Sleeper {
         reconciler,
         metrics: Arc::new(sim.clone()),
-        load_balancer: "app/previews/50dc6c495c0c9188".into(),
         idle_after: IDLE_AFTER,
         check_interval: Duration::from_secs(300),
     };

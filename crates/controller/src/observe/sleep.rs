@@ -1,5 +1,5 @@
-//! What sleep needs of the observer: the waker target group it hands to
-//! every observation, and the target groups' ARNs for the idle check.
+//! What sleep needs of the observer: the target groups' ARNs for the idle
+//! check.
 
 use super::Observer;
 use previewd_core::observed::ObservedTargetGroup;
@@ -9,12 +9,6 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 impl Observer {
-    /// Observations carry `waker` as the listener's waker target group.
-    pub fn with_waker(mut self, waker: Option<String>) -> Self {
-        self.waker = waker;
-        self
-    }
-
     /// The target groups of ours, as last listed (up to the cache's max
     /// age old): the idle check reads their ARNs here rather than listing
     /// them again.

@@ -7,11 +7,13 @@
 #[allow(dead_code)]
 #[path = "../daemon/mod.rs"]
 mod daemon;
+mod doctor_sleep;
 mod harness;
 mod images;
 mod pool;
 mod projects;
 mod sleep;
+mod sleep_pool;
 mod tools;
 
 use harness::{Api, Daemon, Moto, find, ours};

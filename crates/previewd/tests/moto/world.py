@@ -6,7 +6,7 @@ Run with the virtualenv's python (boto3 comes with moto):
     world.py ENDPOINT setup | zone | snapshot | iam-user | register-target TG_ARN |
              drift-rule RULE_ARN HOST | push-image REPOSITORY TAG |
              iam-user-without ACTION | second-alb VPC SUBNET SUBNET SG |
-             waker-target-group VPC |
+             waker-target-group VPC [NAME] | attach LISTENER TG PRIORITY |
              put-requests LISTENER_ARN TG_ARN COUNT
 Prints JSON on stdout.
 """
@@ -383,13 +383,32 @@ def drift_rule(endpoint, rule_arn, host):
     print(json.dumps({"drifted": rule_arn}))
 
 
-def waker_target_group(endpoint, vpc):
-    """The waker target group the stack creates: previewd's own port."""
+def waker_target_group(endpoint, vpc, name="previewd-waker"):
+    """The waker target group the stack creates: previewd's own port (one
+    per load balancer, each with its own name)."""
     elb = client(endpoint, "elbv2")
     tg = elb.create_target_group(
-        Name="previewd-waker", Protocol="HTTP", Port=8081, VpcId=vpc, TargetType="ip"
+        Name=name,
+        Protocol="HTTP",
+        Port=8081,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckPath="/.previewd-waker/health",
     )["TargetGroups"][0]["TargetGroupArn"]
     print(json.dumps({"arn": tg}))
+
+
+def attach(endpoint, listener_arn, tg_arn, priority):
+    """A rule that attaches a target group to the listener's load balancer
+    (as the stack's waker rule does), for a host nobody uses."""
+    elb = client(endpoint, "elbv2")
+    rule = elb.create_rule(
+        ListenerArn=listener_arn,
+        Priority=int(priority),
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": ["waker.invalid"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+    )["Rules"][0]["RuleArn"]
+    print(json.dumps({"rule": rule}))
 
 
 def put_requests(endpoint, listener_arn, tg_arn, count):
@@ -429,4 +448,5 @@ if __name__ == "__main__":
         "second-alb": second_alb,
         "waker-target-group": waker_target_group,
         "put-requests": put_requests,
+        "attach": attach,
     }[command](endpoint, *args)
