@@ -8,6 +8,7 @@ pub mod lease;
 pub mod memory;
 pub mod reaction;
 pub mod steady;
+pub mod trace;
 
 use crate::baseline::Baseline;
 use crate::harness::{self, Daemon, SimParams, StoreHandle};
