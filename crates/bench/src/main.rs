@@ -131,6 +131,10 @@ enum Scenario {
         /// `sleep.retry_after_secs`.
         #[arg(long, default_value_t = 5)]
         retry_after_secs: u64,
+        /// The idle check as before its schedule: a read at every check
+        /// with a preview awake for idle_after (for comparison).
+        #[arg(long)]
+        read_every_check: bool,
     },
     /// Draws the burst chart from JSON lines of `burst` runs.
     Chart {
@@ -236,6 +240,7 @@ async fn main() -> anyhow::Result<()> {
             idle_after_secs,
             check_interval_secs,
             retry_after_secs,
+            read_every_check,
         } => {
             let p = scenarios::trace::TraceParams {
                 n,
@@ -246,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
                 idle_after_secs,
                 check_interval_secs,
                 retry_after_secs,
+                read_every_check,
             };
             // Its own runtime, paused: off this one's threads.
             tokio::task::spawn_blocking(move || scenarios::trace::trace(p, params)).await??

@@ -158,6 +158,7 @@ fn a_short_trace_sleeps_wakes_and_counts_the_idle_checks_requests() {
         idle_after_secs: 3600,
         check_interval_secs: 300,
         retry_after_secs: 5,
+        read_every_check: false,
     };
     let v = trace(p, SimParams::quick()).expect("the trace runs").json;
     assert_eq!(v["scenario"], "trace");

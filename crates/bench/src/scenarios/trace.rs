@@ -72,6 +72,10 @@ pub struct TraceParams {
     pub idle_after_secs: u64,
     pub check_interval_secs: u64,
     pub retry_after_secs: u64,
+    /// The idle check as it was before its schedule: every check reads
+    /// the counts of the previews awake for `idle_after`, remembering
+    /// nothing (`Sleeper::check` at every tick), for comparison.
+    pub read_every_check: bool,
 }
 
 /// How often the running tasks are sampled.
@@ -146,7 +150,11 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
         idle_after: Duration::from_secs(p.idle_after_secs),
         check_interval: Duration::from_secs(p.check_interval_secs),
     };
-    let idle_check = tokio::spawn(attributed::idle_check(sleeper.run(cancel.clone())));
+    let idle_check = if p.read_every_check {
+        tokio::spawn(attributed::idle_check(forgetful(sleeper, cancel.clone())))
+    } else {
+        tokio::spawn(attributed::idle_check(sleeper.run(cancel.clone())))
+    };
     let waker = waker_app_at(
         WakerState {
             store: store.clone(),
@@ -155,6 +163,42 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
         },
         clock::now,
     );
+
+    // The running tasks, sampled from t = 0.
+    let end = t0 + Duration::from_secs(p.hours * 3600);
+    let sampler = tokio::spawn({
+        let (sim, n, hours) = (sim.clone(), p.n, p.hours);
+        async move {
+            let mut s = Sampled {
+                task_secs: 0.0,
+                by_hour: vec![0.0; hours as usize],
+                peak_asleep: 0,
+            };
+            let mut at = t0;
+            while at < end {
+                let running = sim.running_tasks();
+                let secs = running as f64 * SAMPLE.as_secs_f64();
+                s.task_secs += secs;
+                let hour = ((at - t0).as_secs() / 3600) as usize;
+                if let Some(h) = s.by_hour.get_mut(hour) {
+                    *h += secs / 3600.0;
+                }
+                s.peak_asleep = s.peak_asleep.max(n as i64 - running);
+                if (at - t0).as_secs() % 3600 == 0 && at > t0 {
+                    let gmd = sim.calls().get("cloudwatch:GetMetricData").copied();
+                    eprintln!(
+                        "  … hour {}: {running} tasks running; {} GetMetricData so far ({:.0} s wall)",
+                        (at - t0).as_secs() / 3600,
+                        gmd.unwrap_or(0),
+                        wall.elapsed().as_secs_f64()
+                    );
+                }
+                at += SAMPLE;
+                tokio::time::sleep_until(at).await;
+            }
+            s
+        }
+    });
 
     // Every preview dispatched at t = 0.
     let naming = NamingConfig::default();
@@ -180,8 +224,7 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
     let ready = harness::wait_ready(store.as_ref(), &keys, 1, t0, super::GIVE_UP).await?;
     let all_ready = ready.iter().max().copied().unwrap_or_default();
 
-    // The visitors, and the sampler of running tasks.
-    let end = t0 + Duration::from_secs(p.hours * 3600);
+    // The visitors.
     let len = Duration::from_secs(p.session_minutes * 60);
     let mut visitors = tokio::task::JoinSet::new();
     for (i, (host, starts)) in hosts.into_iter().zip(sessions(p)).enumerate() {
@@ -201,22 +244,7 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
             anyhow::Ok(t)
         });
     }
-    let mut task_secs = 0.0;
-    let mut by_hour = vec![0.0; p.hours as usize];
-    let mut peak_asleep = 0i64;
-    let mut at = t0;
-    while at < end {
-        let running = sim.running_tasks();
-        let secs = running as f64 * SAMPLE.as_secs_f64();
-        task_secs += secs;
-        let hour = ((at - t0).as_secs() / 3600) as usize;
-        if let Some(h) = by_hour.get_mut(hour) {
-            *h += secs / 3600.0;
-        }
-        peak_asleep = peak_asleep.max(p.n as i64 - running);
-        at += SAMPLE;
-        tokio::time::sleep_until(at).await;
-    }
+    let sampled = sampler.await?;
     let mut tally = Tally::default();
     while let Some(r) = visitors.join_next().await {
         let t = r??;
@@ -240,9 +268,9 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
     handle.remove().await;
     report(p, params, Report {
         all_ready,
-        task_secs,
-        by_hour,
-        peak_asleep,
+        task_secs: sampled.task_secs,
+        by_hour: sampled.by_hour,
+        peak_asleep: sampled.peak_asleep,
         tally,
         calls,
         idle_calls,
@@ -251,6 +279,25 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
         simulated,
         wall: wall.elapsed(),
     })
+}
+
+/// `Sleeper::run` remembering nothing between checks.
+async fn forgetful(sleeper: Sleeper, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(sleeper.check_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let _ = sleeper.check(clock::now()).await;
+    }
+}
+
+struct Sampled {
+    task_secs: f64,
+    by_hour: Vec<f64>,
+    peak_asleep: i64,
 }
 
 struct Report {
@@ -280,11 +327,16 @@ fn report(p: &TraceParams, params: &SimParams, r: Report) -> anyhow::Result<Outc
     let checks = p.hours * 3600 / p.check_interval_secs.max(1);
     let p50 = percentile(&answering, 50.0);
     let summary = format!(
-        "trace n={} hours={} sessions={}x{}min seed={}: {:.0} task-hours with sleep vs {:.0} always on \
+        "trace{} n={} hours={} sessions={}x{}min seed={}: {:.0} task-hours with sleep vs {:.0} always on \
          ({:.1} % fewer; goal ≥ 70 %); {} wakes, first request → answering p50 {:.1} s p90 {:.1} s \
          (goal p50 ≤ {:.1} s), → visitor served p50 {:.1} s; idle check {} AWS requests \
          ({} GetMetricData in {} checks) = {:.4} per preview per hour (goal ≤ 0.05); \
          {:.0} s wall for {:.1} simulated hours",
+        if p.read_every_check {
+            " (read at every check)"
+        } else {
+            ""
+        },
         p.n,
         p.hours,
         p.sessions,
