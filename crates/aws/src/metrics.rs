@@ -91,7 +91,12 @@ impl Metrics for Aws {
 /// Adds one result's datapoints (a minute each) to `slot`: their sum, and
 /// the newest nonzero minute's age at `end` counted from the minute's end,
 /// so that the last request is placed as late as it can have been.
-fn add_datapoints(slot: &mut RequestCount, timestamps: &[DateTime], values: &[f64], end: SystemTime) {
+fn add_datapoints(
+    slot: &mut RequestCount,
+    timestamps: &[DateTime],
+    values: &[f64],
+    end: SystemTime,
+) {
     slot.sum += values.iter().sum::<f64>();
     for (t, v) in timestamps.iter().zip(values) {
         if *v <= 0.0 {

@@ -5,7 +5,9 @@
 //! (fetched by a reconcile pass) is not its request; one it fetches
 //! because the cache was too old is.
 
-use metrics::{Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
 use previewd_core::metrics::AWS_CALLS;
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -164,7 +164,10 @@ fn a_short_trace_sleeps_wakes_and_counts_the_idle_checks_requests() {
     assert_eq!(v["scenario"], "trace");
     let with = v["task_hours_with_sleep"].as_f64().unwrap();
     assert!(with > 0.0 && with < 16.0, "{v}");
-    assert!(v["sleeps"].as_u64().unwrap() >= 4, "all slept after the first hour: {v}");
+    assert!(
+        v["sleeps"].as_u64().unwrap() >= 4,
+        "all slept after the first hour: {v}"
+    );
     // Every wake was caused by a visitor, who saw it through.
     assert_eq!(v["wakes"], v["wakes_measured"], "{v}");
     assert_eq!(v["visits"]["gave_up"], 0, "{v}");

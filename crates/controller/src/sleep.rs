@@ -111,14 +111,21 @@ impl Sleeper {
         let naming = &self.reconciler.template.naming;
         let wanted: Vec<(Candidate, String)> = awake
             .into_iter()
-            .map(|(c, p)| (c, ResourceNames::new(naming, &p.slug, &p.host_label).target_group))
+            .map(|(c, p)| {
+                (
+                    c,
+                    ResourceNames::new(naming, &p.slug, &p.host_label).target_group,
+                )
+            })
             .collect();
         let observer = &self.reconciler.observer;
         // A listing up to idle_after old will do (reconcile passes list at
-        // every resync): a target group is created anew only with a new
-        // Ready, and a preview sleeps only idle_after after its Ready, so
-        // such a listing already has the group's current ARN. A candidate
-        // missing from it (deployed since) asks for a fresh one.
+        // every resync), so a check costs no listing of its own: a group
+        // made anew (deleted behind previewd's back) takes its preview out
+        // of Ready until it serves again, and a preview sleeps only
+        // idle_after after its Ready, by when such a listing has the new
+        // ARN. A candidate missing from it (deployed since) asks for a
+        // fresh one.
         let mut groups = observer
             .target_groups_within(self.idle_after)
             .await

@@ -64,7 +64,13 @@ impl Model {
 
 /// Runs checks every `interval` from `first`; per preview, the check
 /// that slept it, and how many reads were made.
-fn run(models: &[Model], first: u32, interval: u32, end: u32, round: bool) -> (Vec<Option<u32>>, usize) {
+fn run(
+    models: &[Model],
+    first: u32,
+    interval: u32,
+    end: u32,
+    round: bool,
+) -> (Vec<Option<u32>>, usize) {
     let mut slept: Vec<Option<u32>> = vec![None; models.len()];
     let mut seen = Seen::new();
     let mut reads = 0;

@@ -62,7 +62,11 @@ impl Sim {
     /// Tasks running now, over every service: what Fargate bills.
     pub fn running_tasks(&self) -> i64 {
         let w = self.lock();
-        w.ecs.services.values().map(|s| i64::from(s.running())).sum()
+        w.ecs
+            .services
+            .values()
+            .map(|s| i64::from(s.running()))
+            .sum()
     }
 
     fn route(&self, host: &str, count: bool) -> Visit {

@@ -217,7 +217,10 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
             naming: naming.clone(),
         };
         store.apply(&command, clock::now()).await?;
-        let row = store.get(&harness::key(i)).await?.context("the row deployed")?;
+        let row = store
+            .get(&harness::key(i))
+            .await?
+            .context("the row deployed")?;
         hosts.push(ResourceNames::new(&naming, &row.slug, &row.host_label).host);
     }
     let keys: Vec<_> = (0..p.n).map(harness::key).collect();
@@ -266,19 +269,23 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
     drop(store);
     drop(counted);
     handle.remove().await;
-    report(p, params, Report {
-        all_ready,
-        task_secs: sampled.task_secs,
-        by_hour: sampled.by_hour,
-        peak_asleep: sampled.peak_asleep,
-        tally,
-        calls,
-        idle_calls,
-        sleeps: store_calls.get("apply:sleep").copied().unwrap_or(0),
-        wakes: store_calls.get("apply:wake").copied().unwrap_or(0),
-        simulated,
-        wall: wall.elapsed(),
-    })
+    report(
+        p,
+        params,
+        Report {
+            all_ready,
+            task_secs: sampled.task_secs,
+            by_hour: sampled.by_hour,
+            peak_asleep: sampled.peak_asleep,
+            tally,
+            calls,
+            idle_calls,
+            sleeps: store_calls.get("apply:sleep").copied().unwrap_or(0),
+            wakes: store_calls.get("apply:wake").copied().unwrap_or(0),
+            simulated,
+            wall: wall.elapsed(),
+        },
+    )
 }
 
 /// `Sleeper::run` remembering nothing between checks.
@@ -323,7 +330,12 @@ fn report(p: &TraceParams, params: &SimParams, r: Report) -> anyhow::Result<Outc
     let bound = (params.stable_after_ms + params.healthy_after_ms) as f64 / 1000.0 + 5.0;
     let idle_total: u64 = r.idle_calls.values().sum();
     let per_preview_hour = idle_total as f64 / preview_hours;
-    let gmd = r.calls.by_operation.get("cloudwatch:GetMetricData").copied().unwrap_or(0);
+    let gmd = r
+        .calls
+        .by_operation
+        .get("cloudwatch:GetMetricData")
+        .copied()
+        .unwrap_or(0);
     let checks = p.hours * 3600 / p.check_interval_secs.max(1);
     let p50 = percentile(&answering, 50.0);
     let summary = format!(
