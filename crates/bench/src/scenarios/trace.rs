@@ -184,7 +184,7 @@ async fn run(p: &TraceParams, params: &SimParams) -> anyhow::Result<Outcome> {
                     *h += secs / 3600.0;
                 }
                 s.peak_asleep = s.peak_asleep.max(n as i64 - running);
-                if (at - t0).as_secs() % 3600 == 0 && at > t0 {
+                if (at - t0).as_secs().is_multiple_of(3600) && at > t0 {
                     let gmd = sim.calls().get("cloudwatch:GetMetricData").copied();
                     eprintln!(
                         "  … hour {}: {running} tasks running; {} GetMetricData so far ({:.0} s wall)",
