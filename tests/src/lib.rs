@@ -36,6 +36,7 @@ pub fn fast_controller(replica: &str) -> ControllerConfig {
         listing_min_interval: Duration::from_millis(10),
         elb_tags_max_age: Duration::from_secs(600),
         dns_batch_window: Duration::from_millis(2),
+        clock: chrono::Utc::now,
         pr_comment: false,
         wakers: previewd_core::sleep::Wakers::default(),
     }

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{DOCTYPE, html};
 use previewd_core::command::Command;
-use previewd_core::model::{Desired, ListFilter, Preview};
+use previewd_core::model::{Desired, ListFilter, Preview, Timestamp};
 use previewd_core::ports::Store;
 use previewd_core::projects::Projects;
 use previewd_core::sleep::{self, WakerAnswer};
@@ -49,13 +49,26 @@ pub struct WakerState {
 
 /// The waker's router: the health check, and one handler for the rest.
 pub fn waker_app(state: WakerState) -> Router {
+    waker_app_at(state, chrono::Utc::now)
+}
+
+/// [`waker_app`] stamping its wakes with `clock`: the controller's
+/// (`ControllerConfig::clock`), simulated time in a benchmark.
+pub fn waker_app_at(state: WakerState, clock: fn() -> Timestamp) -> Router {
     Router::new()
         .route(HEALTH_PATH, get(|| async { "ok" }))
         .fallback(visit)
-        .with_state(state)
+        .with_state(Waker { state, clock })
 }
 
-async fn visit(State(s): State<WakerState>, headers: HeaderMap) -> Response {
+#[derive(Clone)]
+struct Waker {
+    state: WakerState,
+    clock: fn() -> Timestamp,
+}
+
+async fn visit(State(w): State<Waker>, headers: HeaderMap) -> Response {
+    let s = &w.state;
     let Some(host) = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -63,7 +76,7 @@ async fn visit(State(s): State<WakerState>, headers: HeaderMap) -> Response {
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let found = match sleeping_at(&s, &host).await {
+    let found = match sleeping_at(s, &host).await {
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "waker: reading previews failed");
@@ -78,7 +91,7 @@ async fn visit(State(s): State<WakerState>, headers: HeaderMap) -> Response {
     if wake {
         match s
             .store
-            .apply(&Command::Wake(p.key.clone()), chrono::Utc::now())
+            .apply(&Command::Wake(p.key.clone()), (w.clock)())
             .await
         {
             Ok(effect) if effect.changed() => {

@@ -1,6 +1,9 @@
 //! A pass-through `Store` that counts the calls made to it, by method: the
 //! store's load, for the lease scenario (how many of the writes are lease
-//! renewals).
+//! renewals). Made `holding`, it also keeps tokio's paused clock still
+//! while each call is under way (the trace scenario): the database answers
+//! from another thread, and a paused runtime waiting on it would otherwise
+//! take itself for idle and jump to its next timer.
 
 use async_trait::async_trait;
 use previewd_core::pool::Reservation;
@@ -30,6 +33,31 @@ pub struct Counted {
     inner: Arc<dyn Store>,
     /// Method name → calls so far.
     calls: Mutex<BTreeMap<&'static str, u64>>,
+    holding: bool,
+}
+
+/// While alive, a paused tokio clock does not auto-advance: tokio holds
+/// it still while any `spawn_blocking` task runs, and one waits here for
+/// this guard's drop.
+pub struct Hold {
+    _tx: std::sync::mpsc::Sender<()>,
+}
+
+impl Hold {
+    pub fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            // Returns when the sender is dropped.
+            let _ = rx.recv();
+        });
+        Self { _tx: tx }
+    }
+}
+
+impl Default for Hold {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Counted {
@@ -37,6 +65,15 @@ impl Counted {
         Self {
             inner,
             calls: Mutex::new(BTreeMap::new()),
+            holding: false,
+        }
+    }
+
+    /// Counts, and holds a paused clock still during every call.
+    pub fn holding(inner: Arc<dyn Store>) -> Self {
+        Self {
+            holding: true,
+            ..Self::new(inner)
         }
     }
 
@@ -45,7 +82,7 @@ impl Counted {
         self.calls.lock().expect("not poisoned").clone()
     }
 
-    fn note(&self, method: &'static str) {
+    fn count(&self, method: &'static str) {
         *self
             .calls
             .lock()
@@ -53,12 +90,24 @@ impl Counted {
             .entry(method)
             .or_default() += 1;
     }
+
+    /// Counts a call; the guard (when holding) lives as long as it does.
+    #[must_use]
+    fn note(&self, method: &'static str) -> Option<Hold> {
+        self.count(method);
+        self.holding.then(Hold::new)
+    }
 }
 
 #[async_trait]
 impl Store for Counted {
     async fn apply(&self, command: &Command, now: Timestamp) -> StoreResult<Effect> {
-        self.note("apply");
+        let _held = self.note("apply");
+        if let Command::Sleep { .. } = command {
+            self.count("apply:sleep");
+        } else if let Command::Wake(_) = command {
+            self.count("apply:wake");
+        }
         self.inner.apply(command, now).await
     }
 
@@ -67,12 +116,12 @@ impl Store for Counted {
     }
 
     async fn get(&self, key: &PreviewKey) -> StoreResult<Option<Preview>> {
-        self.note("get");
+        let _held = self.note("get");
         self.inner.get(key).await
     }
 
     async fn list(&self, filter: &ListFilter) -> StoreResult<Vec<Preview>> {
-        self.note("list");
+        let _held = self.note("list");
         self.inner.list(filter).await
     }
 
@@ -83,7 +132,7 @@ impl Store for Counted {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<Preview>> {
-        self.note("claim_due");
+        let _held = self.note("claim_due");
         self.inner.claim_due(owner, now, lease, limit).await
     }
 
@@ -94,7 +143,7 @@ impl Store for Counted {
         now: Timestamp,
         lease: Duration,
     ) -> StoreResult<bool> {
-        self.note("lease_deleted");
+        let _held = self.note("lease_deleted");
         self.inner.lease_deleted(key, owner, now, lease).await
     }
 
@@ -105,7 +154,7 @@ impl Store for Counted {
         deployment_id: i64,
         now: Timestamp,
     ) -> StoreResult<i64> {
-        self.note("save_deployment");
+        let _held = self.note("save_deployment");
         self.inner
             .save_deployment(key, generation, deployment_id, now)
             .await
@@ -116,12 +165,12 @@ impl Store for Counted {
         key: &PreviewKey,
         generation: Option<i64>,
     ) -> StoreResult<Option<i64>> {
-        self.note("deployment");
+        let _held = self.note("deployment");
         self.inner.deployment(key, generation).await
     }
 
     async fn pull_request(&self, key: &PreviewKey) -> StoreResult<Option<i64>> {
-        self.note("pull_request");
+        let _held = self.note("pull_request");
         self.inner.pull_request(key).await
     }
 
@@ -131,7 +180,7 @@ impl Store for Counted {
         number: Option<i64>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.note("set_pull_request");
+        let _held = self.note("set_pull_request");
         self.inner.set_pull_request(key, number, now).await
     }
 
@@ -141,17 +190,17 @@ impl Store for Counted {
         now: Timestamp,
         alive_since: Timestamp,
     ) -> StoreResult<u32> {
-        self.note("heartbeat");
+        let _held = self.note("heartbeat");
         self.inner.heartbeat(replica, now, alive_since).await
     }
 
     async fn remember_delivery(&self, delivery: &Delivery, now: Timestamp) -> StoreResult<bool> {
-        self.note("remember_delivery");
+        let _held = self.note("remember_delivery");
         self.inner.remember_delivery(delivery, now).await
     }
 
     async fn release_lease(&self, key: &PreviewKey, owner: &str) -> StoreResult<()> {
-        self.note("release_lease");
+        let _held = self.note("release_lease");
         self.inner.release_lease(key, owner).await
     }
 
@@ -161,7 +210,7 @@ impl Store for Counted {
         owner: &str,
         until: Timestamp,
     ) -> StoreResult<()> {
-        self.note("renew_lease");
+        let _held = self.note("renew_lease");
         self.inner.renew_lease(key, owner, until).await
     }
 
@@ -172,7 +221,7 @@ impl Store for Counted {
         update: &StatusUpdate,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.note("record_status");
+        let _held = self.note("record_status");
         self.inner.record_status(key, owner, update, now).await
     }
 
@@ -182,24 +231,24 @@ impl Store for Counted {
         listener_arn: Option<&str>,
         priority: Option<i32>,
     ) -> StoreResult<()> {
-        self.note("set_rule_priority");
+        let _held = self.note("set_rule_priority");
         self.inner
             .set_rule_priority(key, listener_arn, priority)
             .await
     }
 
     async fn reservations(&self, except: &PreviewKey) -> StoreResult<Vec<Reservation>> {
-        self.note("reservations");
+        let _held = self.note("reservations");
         self.inner.reservations(except).await
     }
 
     async fn adopt_unplaced(&self, first: &str) -> StoreResult<u64> {
-        self.note("adopt_unplaced");
+        let _held = self.note("adopt_unplaced");
         self.inner.adopt_unplaced(first).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
-        self.note("next_due");
+        let _held = self.note("next_due");
         self.inner.next_due().await
     }
 
@@ -210,12 +259,12 @@ impl Store for Counted {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>> {
-        self.note("claim_outbox");
+        let _held = self.note("claim_outbox");
         self.inner.claim_outbox(owner, now, lease, limit).await
     }
 
     async fn ack_outbox(&self, id: i64, now: Timestamp) -> StoreResult<()> {
-        self.note("ack_outbox");
+        let _held = self.note("ack_outbox");
         self.inner.ack_outbox(id, now).await
     }
 
@@ -225,17 +274,17 @@ impl Store for Counted {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> StoreResult<()> {
-        self.note("retry_outbox");
+        let _held = self.note("retry_outbox");
         self.inner.retry_outbox(id, next_attempt_at, error).await
     }
 
     async fn events(&self, key: &PreviewKey, limit: i64) -> StoreResult<Vec<Event>> {
-        self.note("events");
+        let _held = self.note("events");
         self.inner.events(key, limit).await
     }
 
     async fn outbox_backlog(&self) -> StoreResult<(i64, Option<Timestamp>)> {
-        self.note("outbox_backlog");
+        let _held = self.note("outbox_backlog");
         self.inner.outbox_backlog().await
     }
 
@@ -245,12 +294,12 @@ impl Store for Counted {
         now: Timestamp,
         record: bool,
     ) -> StoreResult<Vec<Timestamp>> {
-        self.note("gc_sightings");
+        let _held = self.note("gc_sightings");
         self.inner.gc_sightings(resources, now, record).await
     }
 
     async fn try_sweep_lock(&self) -> StoreResult<Option<SweepLock>> {
-        self.note("try_sweep_lock");
+        let _held = self.note("try_sweep_lock");
         self.inner.try_sweep_lock().await
     }
 }

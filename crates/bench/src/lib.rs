@@ -10,10 +10,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod attributed;
 pub mod baseline;
 pub mod bound;
+pub mod clock;
 pub mod counted;
 pub mod harness;
 pub mod scenarios;
 pub mod svg;
 pub mod tap;
+pub mod visitor;

@@ -108,6 +108,34 @@ enum Scenario {
         #[arg(long)]
         previewd: Option<std::path::PathBuf>,
     },
+    /// Sleep on a usage trace: N previews over H simulated hours, each
+    /// visited in S sessions at random times, time compressed (tokio's
+    /// paused clock): task-hours, wake latency, idle-check API cost.
+    Trace {
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        #[arg(long, default_value_t = 72)]
+        hours: u64,
+        #[arg(long, default_value_t = 3)]
+        sessions: usize,
+        #[arg(long, default_value_t = 20)]
+        session_minutes: u64,
+        #[arg(long, default_value_t = 18)]
+        seed: u64,
+        /// `sleep.idle_after_secs`.
+        #[arg(long, default_value_t = 3600)]
+        idle_after_secs: u64,
+        /// `sleep.check_interval_secs`.
+        #[arg(long, default_value_t = 300)]
+        check_interval_secs: u64,
+        /// `sleep.retry_after_secs`.
+        #[arg(long, default_value_t = 5)]
+        retry_after_secs: u64,
+        /// The idle check as before its schedule: a read at every check
+        /// with a preview awake for idle_after (for comparison).
+        #[arg(long)]
+        read_every_check: bool,
+    },
     /// Draws the burst chart from JSON lines of `burst` runs.
     Chart {
         /// A file of JSON lines (the output of the burst runs).
@@ -141,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
         | Scenario::Memory { n, .. }
         | Scenario::DaemonMemory { n, .. } => *n,
         Scenario::Reaction { probes, busy_n } => probes + busy_n,
+        Scenario::Trace { n, .. } => *n,
         Scenario::Dispatch { .. } | Scenario::Chart { .. } => 1,
     };
     params.foreign = cli.foreign;
@@ -201,6 +230,31 @@ async fn main() -> anyhow::Result<()> {
                 previewd,
             };
             scenarios::daemon_memory::daemon_memory(&p).await?
+        }
+        Scenario::Trace {
+            n,
+            hours,
+            sessions,
+            session_minutes,
+            seed,
+            idle_after_secs,
+            check_interval_secs,
+            retry_after_secs,
+            read_every_check,
+        } => {
+            let p = scenarios::trace::TraceParams {
+                n,
+                hours,
+                sessions,
+                session_minutes,
+                seed,
+                idle_after_secs,
+                check_interval_secs,
+                retry_after_secs,
+                read_every_check,
+            };
+            // Its own runtime, paused: off this one's threads.
+            tokio::task::spawn_blocking(move || scenarios::trace::trace(p, params)).await??
         }
         Scenario::Chart { input, n, output } => return chart(&input, n, &output),
     };

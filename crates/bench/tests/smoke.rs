@@ -142,3 +142,41 @@ async fn a_lease_run_counts_the_renewals_among_the_store_writes() {
         "{v}"
     );
 }
+
+/// The trace on a few previews and hours: its figures agree with one
+/// another and with the sim (its own process: it installs the metrics
+/// recorder that attributes the idle check's requests).
+#[test]
+fn a_short_trace_sleeps_wakes_and_counts_the_idle_checks_requests() {
+    use previewd_bench::scenarios::trace::{TraceParams, trace};
+    let p = TraceParams {
+        n: 4,
+        hours: 4,
+        sessions: 2,
+        session_minutes: 20,
+        seed: 7,
+        idle_after_secs: 3600,
+        check_interval_secs: 300,
+        retry_after_secs: 5,
+        read_every_check: false,
+    };
+    let v = trace(p, SimParams::quick()).expect("the trace runs").json;
+    assert_eq!(v["scenario"], "trace");
+    let with = v["task_hours_with_sleep"].as_f64().unwrap();
+    assert!(with > 0.0 && with < 16.0, "{v}");
+    assert!(
+        v["sleeps"].as_u64().unwrap() >= 4,
+        "all slept after the first hour: {v}"
+    );
+    // Every wake was caused by a visitor, who saw it through.
+    assert_eq!(v["wakes"], v["wakes_measured"], "{v}");
+    assert_eq!(v["visits"]["gave_up"], 0, "{v}");
+    // GetMetricData is the idle check's alone.
+    assert_eq!(
+        v["idle_check_requests_by_operation"]["cloudwatch:GetMetricData"],
+        v["get_metric_data_total"],
+        "{v}"
+    );
+    let checks = v["idle_check_checks"].as_u64().unwrap();
+    assert!(v["get_metric_data_total"].as_u64().unwrap() < checks, "{v}");
+}

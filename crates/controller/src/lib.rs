@@ -113,6 +113,10 @@ impl Cloud {
     }
 }
 
+/// A wall clock: what the controller reads for "now" (see
+/// [`ControllerConfig::clock`]).
+pub type Clock = fn() -> previewd_core::Timestamp;
+
 /// Reconciles running at once by default. A pass mostly waits, on AWS and
 /// on the pacer (up to `MAX_PACED_WAIT` a request), rather than computing,
 /// so this bounds leases and connections, not AWS load: the pacer bounds
@@ -158,6 +162,11 @@ pub struct ControllerConfig {
     pub elb_tags_max_age: Duration,
     /// How long DNS changes of several previews are gathered into one batch.
     pub dns_batch_window: Duration,
+    /// The wall clock the loop schedules by, stamps its writes with and
+    /// the idle check judges idleness by: `chrono::Utc::now` (`serve`).
+    /// A benchmark gives a clock derived from tokio's paused time, so 72
+    /// simulated hours run in minutes with these same decisions.
+    pub clock: Clock,
     /// `github.pr_comment`: every report also owes the pull request's
     /// sticky comment (`previewd_core::pr_comment`).
     pub pr_comment: bool,
@@ -186,6 +195,7 @@ impl Default for ControllerConfig {
             listing_min_interval: Duration::from_secs(2),
             elb_tags_max_age: Duration::from_secs(600),
             dns_batch_window: Duration::from_millis(200),
+            clock: chrono::Utc::now,
             pr_comment: false,
             wakers: previewd_core::sleep::Wakers::default(),
         }

@@ -143,7 +143,7 @@ impl Reconciler {
             Ok(t) => render(t, p).url,
             Err(_) => p.status.url.clone().unwrap_or_default(),
         };
-        let now = chrono::Utc::now();
+        let now = (self.config.clock)();
         let mut update: StatusUpdate =
             decide(p, outcome, &url, &self.config.policy, now, crate::jitter()).into();
         let comments = pr_comment::messages(self.config.pr_comment, &update.outbox);

@@ -114,14 +114,14 @@ impl Controller {
         let cfg = &self.reconciler.config;
         let store = &self.reconciler.store;
         store
-            .claim_due(&cfg.replica_id, chrono::Utc::now(), cfg.lease, limit as i64)
+            .claim_due(&cfg.replica_id, (cfg.clock)(), cfg.lease, limit as i64)
             .await
     }
 
     async fn sleep_time(&self) -> Duration {
         let cfg = &self.reconciler.config;
         match self.reconciler.store.next_due().await {
-            Ok(Some(at)) => (at - chrono::Utc::now())
+            Ok(Some(at)) => (at - (cfg.clock)())
                 .to_std()
                 .unwrap_or_default()
                 .clamp(MIN_SLEEP, cfg.poll_interval),
@@ -313,7 +313,7 @@ async fn pass_and_record(
     tracing::info!(key = %p.key, phase = %update.status.phase, message, "reconciled");
     let recorded = r
         .store
-        .record_status(&p.key, &cfg.replica_id, &update, chrono::Utc::now())
+        .record_status(&p.key, &cfg.replica_id, &update, (cfg.clock)())
         .await;
     crate::metrics::reconciled(result, started.elapsed());
     if recorded.is_ok()
@@ -321,7 +321,7 @@ async fn pass_and_record(
         && update.status.phase == Phase::Ready
         && let Some(woken) = p.sleep_changed_at
     {
-        let took = (chrono::Utc::now() - woken).to_std().unwrap_or_default();
+        let took = ((cfg.clock)() - woken).to_std().unwrap_or_default();
         crate::metrics::awake_again(took);
     }
     match recorded {
@@ -349,7 +349,7 @@ async fn hold_lease(r: &Reconciler, key: &PreviewKey, claimed_at: Instant) -> En
         tokio::time::sleep_until(next).await;
         // Read before the request: the stored lease runs from later still.
         let sent = Instant::now();
-        let until = chrono::Utc::now() + cfg.lease;
+        let until = (cfg.clock)() + cfg.lease;
         match tokio::time::timeout_at(fence, r.store.renew_lease(key, &cfg.replica_id, until)).await
         {
             Ok(Ok(())) => {

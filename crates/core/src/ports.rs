@@ -155,19 +155,31 @@ pub struct RequestCountQuery {
     pub target_group_arn: String,
 }
 
+/// What CloudWatch says of one target group over a window.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RequestCount {
+    /// Requests over the window (0 without a datapoint).
+    pub sum: f64,
+    /// The newest request was at least this long before the read (from
+    /// per-minute datapoints: the end of its minute); `None` when there
+    /// was none in the window. The idle check's schedule counts from it
+    /// ([`crate::sleep::last_request`]).
+    pub newest_age: Option<Duration>,
+}
+
 /// CloudWatch metrics, read only: how busy previews are (sleep).
 #[async_trait]
 pub trait Metrics: Send + Sync {
     /// The requests each target group was sent over the `window` before
-    /// now, in the order of `queries` (0 where CloudWatch has no
-    /// datapoint). GetMetricData takes up to
-    /// [`crate::sleep::MAX_QUERIES_PER_CALL`] queries a request, so
+    /// now, and how recent the newest was, in the order of `queries`
+    /// (nothing where CloudWatch has no datapoint). GetMetricData takes up
+    /// to [`crate::sleep::MAX_QUERIES_PER_CALL`] queries a request, so
     /// hundreds of previews cost one request.
     async fn request_counts(
         &self,
         queries: &[RequestCountQuery],
         window: Duration,
-    ) -> CloudResult<Vec<f64>>;
+    ) -> CloudResult<Vec<RequestCount>>;
 }
 
 /// A storage failure.

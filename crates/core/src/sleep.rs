@@ -4,8 +4,11 @@
 //!
 //! ```text
 //!  every sleep.check_interval:
-//!   Ready rows ─ candidate() ─▶ request counts (GetMetricData, 500 a call)
-//!                                  │
+//!   Ready rows ─ candidate() ─ due(candidates, seen)? ─no─▶ nothing (no request)
+//!                                  │ yes
+//!                                  ▼
+//!        request counts of every candidate (GetMetricData, 500 a call)
+//!                                  │ remember(seen, …)
 //!                                  ▼
 //!                      idle(candidates, counts, now, idle_after) ─▶ Command::Sleep
 //!  a visit to a sleeping host ─ waker ─ sleeping_at() ─ answer() ─▶ Command::Wake + waiting page
@@ -21,6 +24,12 @@
 //!   and saw no request in the last `idle_after`.
 //! - A candidate with no datapoint (CloudWatch publishes none for a target
 //!   group that answered nothing) counts as zero requests.
+//! - A check reads counts only when a candidate is due: could be idle by
+//!   then given its last request known (`due`, `idle_at`). A candidate
+//!   truly idle at a check is always due, so skipping reads delays no sleep
+//!   beyond the check it would have had anyway; with per-minute data that
+//!   rounds its last request up to the end of its minute, by at most one
+//!   check interval.
 //! - The waker answers only for a host that is a sleeping preview's; a
 //!   Host header that is not a host name is never looked up.
 //!
@@ -31,6 +40,7 @@
 
 use crate::key::PreviewKey;
 use crate::model::{Desired, Phase, Preview, Timestamp};
+use crate::ports::RequestCount;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -87,6 +97,61 @@ pub fn idle(
         .filter(|c| counts.get(&c.key).copied().unwrap_or(0.0) <= 0.0)
         .map(|c| c.key.clone())
         .collect()
+}
+
+/// The last request the idle check knows of, per awake preview: what its
+/// reads found, kept between checks so that a check with no preview due
+/// asks CloudWatch nothing.
+pub type Seen = BTreeMap<PreviewKey, Timestamp>;
+
+/// When `c` could first be idle: `idle_after` after it became awake or
+/// after its last known request, whichever is later. `None`: never
+/// (`idle_after` out of range).
+pub fn idle_at(
+    c: &Candidate,
+    last_request: Option<Timestamp>,
+    idle_after: Duration,
+) -> Option<Timestamp> {
+    let idle_after = chrono::Duration::from_std(idle_after).ok()?;
+    let from = last_request.map_or(c.awake_since, |l| l.max(c.awake_since));
+    from.checked_add_signed(idle_after)
+}
+
+/// Whether a check at `now` must read request counts: some candidate
+/// could be idle by now, judging by `seen`. A request is never missed by
+/// skipping a read: `seen` holds requests already counted, so a candidate
+/// truly idle at `now` is due (a later request only makes it less idle).
+/// When one is due the read covers every candidate, so all learn their
+/// last request in that one call (500 queries a request).
+pub fn due(candidates: &[Candidate], seen: &Seen, now: Timestamp, idle_after: Duration) -> bool {
+    candidates
+        .iter()
+        .filter_map(|c| idle_at(c, seen.get(&c.key).copied(), idle_after))
+        .any(|at| at <= now)
+}
+
+/// The latest the newest request of a read at `read_at` can have been.
+pub fn last_request(read_at: Timestamp, count: &RequestCount) -> Option<Timestamp> {
+    let age = chrono::Duration::from_std(count.newest_age?).ok()?;
+    read_at.checked_sub_signed(age)
+}
+
+/// After a read at `read_at`: `seen` keeps only `candidates` (a preview
+/// asleep or gone is forgotten), with the newer of what it knew and what
+/// the read found for each.
+pub fn remember(
+    seen: &mut Seen,
+    candidates: &[Candidate],
+    read: &BTreeMap<PreviewKey, RequestCount>,
+    read_at: Timestamp,
+) {
+    seen.retain(|k, _| candidates.iter().any(|c| &c.key == k));
+    for (key, count) in read {
+        if let Some(at) = last_request(read_at, count) {
+            let e = seen.entry(key.clone()).or_insert(at);
+            *e = (*e).max(at);
+        }
+    }
 }
 
 /// GetMetricData requests for `n` queries.
@@ -167,3 +232,7 @@ pub fn is_sleeping_or_waking(p: &Preview) -> bool {
 #[cfg(test)]
 #[path = "sleep_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "sleep_schedule_tests.rs"]
+mod schedule_tests;

@@ -6,7 +6,7 @@
 use crate::Sim;
 use crate::world::World;
 use previewd_core::operations::Op;
-use previewd_core::ports::{CloudResult, Metrics, RequestCountQuery};
+use previewd_core::ports::{CloudResult, Metrics, RequestCount, RequestCountQuery};
 use previewd_core::sleep::MAX_QUERIES_PER_CALL;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,17 +85,39 @@ impl Sim {
     /// One request for `host` through the listener, counted against the
     /// target group it reaches, as ALB counts `RequestCount`.
     pub fn visit(&self, host: &str) -> Visit {
+        self.route(host, true)
+    }
+
+    /// Where a request for `host` would go now, counting nothing: when a
+    /// waking preview would first answer, for the benchmark's probe.
+    pub fn peek(&self, host: &str) -> Visit {
+        self.route(host, false)
+    }
+
+    /// Tasks running now, over every service: what Fargate bills.
+    pub fn running_tasks(&self) -> i64 {
+        let w = self.lock();
+        w.ecs
+            .services
+            .values()
+            .map(|s| i64::from(s.running()))
+            .sum()
+    }
+
+    fn route(&self, host: &str, count: bool) -> Visit {
         let mut w = self.lock();
         let now = w.now;
         let healthy_after = w.cfg.target_healthy_after;
         let Some(tg_arn) = w.elb.route(host) else {
             return Visit::NoRoute;
         };
-        w.traffic
-            .requests
-            .entry(tg_arn.clone())
-            .or_default()
-            .push(now);
+        if count {
+            w.traffic
+                .requests
+                .entry(tg_arn.clone())
+                .or_default()
+                .push(now);
+        }
         if w.elb
             .target_groups
             .get(&tg_arn)
@@ -118,25 +140,33 @@ impl Sim {
 
 impl World {
     /// GetMetricData: up to 500 queries a request; each answer is the sum
-    /// of the requests its group was sent within `window` before now.
+    /// of the requests its group was sent within `window` before now, and
+    /// the newest one's exact age (CloudWatch's per-minute datapoints give
+    /// it to the minute; the sim is exact, which only makes it earlier).
     fn request_counts(
         &mut self,
         queries: &[RequestCountQuery],
         window: Duration,
-    ) -> CloudResult<Vec<f64>> {
+    ) -> CloudResult<Vec<RequestCount>> {
         for _ in queries.chunks(MAX_QUERIES_PER_CALL) {
             self.gate(Op::GetMetricData, "*")?;
         }
-        let since = self.now.checked_sub(window);
+        let now = self.now;
+        let since = now.checked_sub(window);
         Ok(queries
             .iter()
             .map(|q| {
-                self.traffic
-                    .requests
-                    .get(&q.target_group_arn)
-                    .map_or(0, |at| {
-                        at.iter().filter(|t| since.is_none_or(|s| **t > s)).count()
-                    }) as f64
+                let inside = self.traffic.requests.get(&q.target_group_arn).map(|at| {
+                    at.iter()
+                        .filter(|t| since.is_none_or(|s| **t > s) && **t <= now)
+                        .copied()
+                        .collect::<Vec<_>>()
+                });
+                let inside = inside.unwrap_or_default();
+                RequestCount {
+                    sum: inside.len() as f64,
+                    newest_age: inside.iter().max().map(|t| now - *t),
+                }
             })
             .collect())
     }
@@ -148,7 +178,7 @@ impl Metrics for Sim {
         &self,
         queries: &[RequestCountQuery],
         window: Duration,
-    ) -> CloudResult<Vec<f64>> {
+    ) -> CloudResult<Vec<RequestCount>> {
         self.call(|w| w.request_counts(queries, window)).await
     }
 }

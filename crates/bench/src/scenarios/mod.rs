@@ -9,6 +9,7 @@ pub mod memory;
 pub mod reaction;
 pub mod steady;
 mod timeline;
+pub mod trace;
 
 use crate::baseline::Baseline;
 use crate::harness::{self, Daemon, SimParams, StoreHandle};
