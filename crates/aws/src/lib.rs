@@ -21,6 +21,7 @@ mod doctor_iam;
 mod ecr;
 mod ecs;
 mod elb;
+mod elb_auth;
 pub mod error;
 mod logs;
 mod metrics;

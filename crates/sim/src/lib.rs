@@ -202,6 +202,15 @@ impl Sim {
         self.lock().calls.clear();
     }
 
+    /// Makes `listener_arn` a plain HTTP listener: an authenticate action
+    /// on it is refused, as AWS refuses it.
+    pub fn set_listener_http(&self, listener_arn: &str) {
+        self.lock()
+            .elb
+            .http_listeners
+            .insert(listener_arn.to_owned());
+    }
+
     /// Everything in the account now.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::of(&self.lock())
