@@ -473,34 +473,6 @@ impl World {
         Ok(())
     }
 
-    /// AWS's rules for an authenticate action: on an HTTPS listener only,
-    /// and for OIDC with the client secret unless the rule holds one
-    /// already (`needs_secret` false: `UseExistingClientSecret`).
-    fn check_auth(&self, listener: &str, spec: &RuleSpec, needs_secret: bool) -> CloudResult<()> {
-        let Some(auth) = &spec.auth else {
-            return Ok(());
-        };
-        if self.elb.http_listeners.contains(listener) {
-            return Err(invalid(
-                "InvalidLoadBalancerAction",
-                format!(
-                    "{} is only supported on HTTPS listeners; listener '{listener}' is HTTP",
-                    auth.action_type()
-                ),
-            ));
-        }
-        if matches!(auth, RuleAuth::Oidc(_))
-            && needs_secret
-            && spec.client_secret.as_ref().is_none_or(|s| s.is_empty())
-        {
-            return Err(invalid(
-                "ValidationError",
-                "AuthenticateOidcConfig.ClientSecret is required unless UseExistingClientSecret is true on a rule that has one",
-            ));
-        }
-        Ok(())
-    }
-
     pub(crate) fn elb_create_rule(&mut self, spec: &RuleSpec, tg_arn: &str) -> CloudResult<String> {
         let listener = spec.listener_arn.clone();
         self.gate(Op::CreateRule, &listener)?;

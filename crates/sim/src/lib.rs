@@ -27,6 +27,7 @@
 //!   [`Sim::snapshot`]) looks; their timestamps are still exact.
 #![forbid(unsafe_code)]
 
+mod access;
 mod config;
 mod dns;
 mod ecs;
