@@ -95,6 +95,24 @@ impl Aws {
         Ok(lb)
     }
 
+    /// A listener's protocol (`HTTP`, `HTTPS`), as DescribeListeners
+    /// reports it: access protection needs HTTPS.
+    pub async fn listener_protocol(&self, listener_arn: &str) -> CloudResult<String> {
+        let out = self
+            .run(
+                Op::DescribeListeners,
+                self.elb
+                    .describe_listeners()
+                    .listener_arns(listener_arn)
+                    .send(),
+            )
+            .await?;
+        out.listeners()
+            .first()
+            .map(|l| l.protocol().map_or("?", |p| p.as_str()).to_owned())
+            .ok_or_else(|| CloudError::NotFound(format!("ListenerNotFound: {listener_arn}")))
+    }
+
     /// Every rule of one listener, paged.
     async fn rules_of(&self, listener_arn: &str) -> CloudResult<Vec<t::Rule>> {
         let mut out = Vec::new();

@@ -229,6 +229,30 @@ pub fn secret_to_send(
     }
 }
 
+/// Why a listener of the pool cannot carry the rules of the projects in
+/// `protected` (those with access protection): AWS takes authenticate
+/// actions on HTTPS listeners only, and would refuse every `CreateRule`.
+/// `None` when it can. The doctor reports it; `serve` refuses to start.
+pub fn plain_listener(listener_arn: &str, protocol: &str, protected: &[String]) -> Option<String> {
+    if protected.is_empty() || protocol.eq_ignore_ascii_case("HTTPS") {
+        return None;
+    }
+    Some(format!(
+        "listener {listener_arn} is {protocol}, but {} {} previews with [access]: authenticate actions work only on HTTPS listeners; serve previews on an HTTPS listener (with a certificate for the preview domain), or turn [access] off",
+        if protected.len() == 1 {
+            "project"
+        } else {
+            "projects"
+        },
+        protected.join(", ")
+            + if protected.len() == 1 {
+                " protects its"
+            } else {
+                " protect their"
+            },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +269,20 @@ mod tests {
             }),
             client_secret: Some(ClientSecret::new("s3cr3t-value")),
         }
+    }
+
+    #[test]
+    fn a_plain_listener_is_refused_only_to_protected_projects_naming_both() {
+        let l = "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/p/1/2";
+        let web = vec!["acme/web".to_owned()];
+        let why = plain_listener(l, "HTTP", &web).unwrap();
+        assert!(
+            why.contains(l) && why.contains("acme/web") && why.contains("HTTP,"),
+            "{why}"
+        );
+        assert!(why.contains("only on HTTPS listeners"), "{why}");
+        assert_eq!(plain_listener(l, "HTTPS", &web), None);
+        assert_eq!(plain_listener(l, "HTTP", &[]), None);
     }
 
     #[test]
