@@ -1,6 +1,6 @@
 //! Access protection on the wire (issue 18): on an HTTPS listener (an ACM
 //! certificate from moto), a preview's rule authenticates with OIDC
-//! before it forwards, and a redeploy, a sleep and a wake keep that on
+//! before it forwards, and a sleep, a wake and a redeploy keep that on
 //! the same rule; a project with access protection is refused an HTTP
 //! listener by `serve` and by `doctor`, naming both.
 //!
@@ -9,8 +9,8 @@
 //! them on HTTP listeners too (AWS refuses them): so the secret sent is
 //! seen here, and the refusal is previewd's own.
 
-use crate::harness::{Api, Daemon, Moto, ours, previewd, write_config};
-use crate::{BRANCH, SHA1, SHA2, ready, register_target_when_ready};
+use crate::harness::{Api, Daemon, Moto, find, ours, previewd, write_config};
+use crate::{BRANCH, FAMILY, SHA1, SHA2, ready, register_target_when_ready};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ fn assert_protected(rule: &Value, to: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_oidc_protected_rule_survives_a_redeploy_a_sleep_and_a_wake_on_moto() {
+async fn an_oidc_protected_rule_survives_a_sleep_a_wake_and_a_redeploy_on_moto() {
     let moto = Moto::start();
     let mut world = moto.world(&["setup"]);
     let https = moto.world(&["https-listener", world["alb_arn"].as_str().unwrap()]);
@@ -109,16 +109,6 @@ async fn an_oidc_protected_rule_survives_a_redeploy_a_sleep_and_a_wake_on_moto()
     let rule_arn = rule["arn"].as_str().unwrap().to_owned();
     let created = assert_protected(&rule, &tg_arn);
     assert_eq!(created["ClientSecret"], SECRET);
-
-    // Redeploy: a new revision, the same protected rule.
-    api.dispatch("deploy", BRANCH, Some(SHA2)).await;
-    api.wait(BRANCH, "Ready at the new commit", |p| {
-        ready(p) && p["commit_sha"] == SHA2
-    })
-    .await;
-    let rule = our_rule(&moto);
-    assert_eq!(rule["arn"], rule_arn.as_str());
-    assert_protected(&rule, &tg_arn);
 
     // Sleep: the same rule now forwards to the waker and still
     // authenticates first; the secret AWS holds is kept, not sent again.
@@ -172,6 +162,23 @@ async fn an_oidc_protected_rule_survives_a_redeploy_a_sleep_and_a_wake_on_moto()
         assert!(Instant::now() < deadline, "{rule:#}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    assert_eq!(rule["arn"], rule_arn.as_str());
+    assert_protected(&rule, &tg_arn);
+
+    // Redeploy: a new revision, the same protected rule. (moto starts no
+    // second rollout, so the service moving to revision 2 is the sign.)
+    api.dispatch("deploy", BRANCH, Some(SHA2)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let snap = moto.world(&["snapshot"]);
+        let svc = find(&snap["services"], "name", FAMILY).unwrap();
+        if svc["task_definition"].as_str().unwrap().ends_with(":2") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never redeployed: {svc:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let rule = our_rule(&moto);
     assert_eq!(rule["arn"], rule_arn.as_str());
     assert_protected(&rule, &tg_arn);
 
