@@ -99,11 +99,14 @@ fn cognito_takes_its_pool_and_no_secret() {
     assert!(access.client_secret.is_none());
 }
 
+/// A file, its environment, the key a problem names and what it says.
+type Case<'a> = (String, &'a [(&'a str, &'a str)], &'a str, &'a str);
+
 #[test]
 fn each_broken_rule_names_its_key() {
     let none: &[(&str, &str)] = &[];
     let secret = &[("PREVIEWD_OIDC_SECRET", SECRET)];
-    let cases: Vec<(String, &[(&str, &str)], &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             OIDC.replace(
                 "https://idp.example.com/token",
