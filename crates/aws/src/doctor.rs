@@ -58,6 +58,9 @@ pub struct DoctorInput {
     /// `sleep.waker_target_groups` when sleep is on (load balancer →
     /// target group ARN): each is checked; empty, no row.
     pub wakers: Vec<(String, String)>,
+    /// The projects with access protection (`[access]`): every listener
+    /// of the pool must then be HTTPS.
+    pub protected_projects: Vec<String>,
 }
 
 /// What differs per project among the doctor's checks.
@@ -76,7 +79,7 @@ impl Aws {
         let mut out = Vec::new();
         let caller = self.check_identity(&mut out).await;
         self.check_cluster(&mut out).await;
-        self.check_listener(&mut out).await;
+        self.check_listener(input, &mut out).await;
         self.check_zone(input, &mut out).await;
         self.check_log_groups(input, &mut out).await;
         for p in &input.other_projects {
@@ -162,7 +165,7 @@ impl Aws {
 
     /// One row per listener of the pool (`cloud.listeners`, or the one
     /// `cloud.listener_arn`).
-    async fn check_listener(&self, out: &mut Vec<Check>) {
+    async fn check_listener(&self, input: &DoctorInput, out: &mut Vec<Check>) {
         let op = Op::DescribeListeners;
         let mut arns = self.settings.listener_arns.clone();
         if arns.is_empty() {
@@ -183,6 +186,16 @@ impl Aws {
                 Ok(o) => match o.listeners().first() {
                     Some(l) => {
                         let protocol = l.protocol().map(|p| p.as_str()).unwrap_or("?");
+                        // Authenticate actions on a plain listener: every
+                        // CreateRule would be refused.
+                        if let Some(why) = previewd_core::access::plain_listener(
+                            arn,
+                            protocol,
+                            &input.protected_projects,
+                        ) {
+                            out.push(row(name, Verdict::Problem, why, "put the pool on HTTPS listeners (cloud.listeners), or turn [access] off for these projects"));
+                            continue;
+                        }
                         let verdict = if protocol == "HTTPS" {
                             Verdict::Ok
                         } else {

@@ -2,7 +2,7 @@
 //! groups they forward to. Other people's rules live on the same listener;
 //! which ones are ours is decided by the tags read here, in `plan()`.
 
-use crate::{Aws, Op, tag_map};
+use crate::{Aws, Op, elb_auth, tag_map};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types as t;
 use previewd_core::CloudError;
@@ -27,13 +27,6 @@ fn host_condition(host: &str) -> t::RuleCondition {
     t::RuleCondition::builder()
         .field("host-header")
         .host_header_config(t::HostHeaderConditionConfig::builder().values(host).build())
-        .build()
-}
-
-fn forward(target_group_arn: &str) -> t::Action {
-    t::Action::builder()
-        .r#type(t::ActionTypeEnum::Forward)
-        .target_group_arn(target_group_arn)
         .build()
 }
 
@@ -100,6 +93,24 @@ impl Aws {
             .expect("not poisoned")
             .insert(listener_arn.to_owned(), lb.clone());
         Ok(lb)
+    }
+
+    /// A listener's protocol (`HTTP`, `HTTPS`), as DescribeListeners
+    /// reports it: access protection needs HTTPS.
+    pub async fn listener_protocol(&self, listener_arn: &str) -> CloudResult<String> {
+        let out = self
+            .run(
+                Op::DescribeListeners,
+                self.elb
+                    .describe_listeners()
+                    .listener_arns(listener_arn)
+                    .send(),
+            )
+            .await?;
+        out.listeners()
+            .first()
+            .map(|l| l.protocol().map_or("?", |p| p.as_str()).to_owned())
+            .ok_or_else(|| CloudError::NotFound(format!("ListenerNotFound: {listener_arn}")))
     }
 
     /// Every rule of one listener, paged.
@@ -232,6 +243,7 @@ impl Aws {
                     hosts: hosts(r),
                     target_group_arn: forwards_to(r),
                     tags: Tags::new(),
+                    auth: crate::elb_auth::auth_of(r),
                     arn,
                 }
             })
@@ -346,6 +358,7 @@ impl LoadBalancer for Aws {
     }
 
     async fn create_rule(&self, spec: &RuleSpec, target_group_arn: &str) -> CloudResult<String> {
+        let actions = elb_auth::actions(spec, target_group_arn, elb_auth::Write::Create)?;
         let out = self
             .run(
                 Op::CreateRule,
@@ -354,7 +367,7 @@ impl LoadBalancer for Aws {
                     .listener_arn(&spec.listener_arn)
                     .priority(spec.priority)
                     .conditions(host_condition(&spec.host))
-                    .actions(forward(target_group_arn))
+                    .set_actions(Some(actions))
                     .set_tags(Some(tags(&spec.tags)))
                     .send(),
             )
@@ -376,13 +389,16 @@ impl LoadBalancer for Aws {
         spec: &RuleSpec,
         target_group_arn: &str,
     ) -> CloudResult<()> {
+        // Every action is rewritten: a modify without the authenticate
+        // action would drop the protection.
+        let actions = elb_auth::actions(spec, target_group_arn, elb_auth::Write::Modify)?;
         self.run(
             Op::ModifyRule,
             self.elb
                 .modify_rule()
                 .rule_arn(arn)
                 .conditions(host_condition(&spec.host))
-                .actions(forward(target_group_arn))
+                .set_actions(Some(actions))
                 .send(),
         )
         .await

@@ -22,6 +22,7 @@ mod doctor_sleep;
 mod ecr;
 mod ecs;
 mod elb;
+mod elb_auth;
 pub mod error;
 mod logs;
 mod metrics;

@@ -16,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod command;
 pub mod decide;
 pub mod delivery;

@@ -145,6 +145,10 @@ pub struct ObservedRule {
     pub hosts: Vec<String>,
     pub target_group_arn: Option<String>,
     pub tags: Tags,
+    /// The authenticate action before the forward, if any (its client
+    /// secret is never read back: AWS does not return it).
+    #[serde(default)]
+    pub auth: Option<crate::access::RuleAuth>,
 }
 
 /// Everything on one listener of the pool, and how full its load

@@ -397,6 +397,8 @@ fn plan_present(
         host: w.names.host.clone(),
         tags: w.tags.clone(),
         listener_arn: t.listener_arn.clone(),
+        auth: rule_auth::wanted(t),
+        client_secret: None,
     };
     match rules.as_slice() {
         [] => {
@@ -413,6 +415,7 @@ fn plan_present(
                 changes.push(Change::ReservePriority(priority));
             }
             rule_spec.priority = priority;
+            rule_spec.client_secret = rule_auth::secret_for_create(t);
             changes.push(Change::CreateRule {
                 spec: rule_spec,
                 target_group_arn: tg_arn.clone(),
@@ -432,7 +435,9 @@ fn plan_present(
             rule_spec.priority = priority;
             let target = sleep_rule::target(p, asleep, waker, keep, tg_arn.as_deref(), o);
             let forwards_right = target.is_some() && keep.target_group_arn.as_deref() == target;
-            if keep.hosts != [w.names.host.clone()] || !forwards_right {
+            let drifted = rule_auth::drifted(t, keep);
+            if keep.hosts != [w.names.host.clone()] || !forwards_right || drifted {
+                rule_spec.client_secret = rule_auth::secret_for_modify(t, keep);
                 changes.push(Change::ModifyRule {
                     arn: keep.arn.clone(),
                     spec: rule_spec,
@@ -540,6 +545,7 @@ fn dns_matches(wanted: &[DnsRecord], observed: &[DnsRecord]) -> bool {
 mod change;
 mod readiness;
 mod rollout;
+mod rule_auth;
 mod sleep_rule;
 mod teardown;
 

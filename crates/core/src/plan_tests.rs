@@ -63,6 +63,7 @@ fn converged(w: &Wanted) -> Observation {
                 hosts: vec![w.names.host.clone()],
                 target_group_arn: Some(tg_arn),
                 tags: w.tags.clone(),
+                auth: None,
             }],
             alb_target_groups: 1,
             alb_rules: 1,
@@ -91,6 +92,7 @@ fn foreign_rule(priority: i32, host: &str) -> ObservedRule {
         hosts: vec![host.into()],
         target_group_arn: Some("arn:tg/prod".into()),
         tags: Tags::new(),
+        auth: None,
     }
 }
 
@@ -525,3 +527,6 @@ fn only_a_gone_target_or_an_existing_log_group_counts_as_done() {
 
 #[path = "plan_sleep_tests.rs"]
 mod sleep;
+
+#[path = "plan_access_tests.rs"]
+mod access;

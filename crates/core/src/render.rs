@@ -57,6 +57,10 @@ pub struct Template {
     /// the template `plan()` is given.
     #[serde(default)]
     pub listener_arn: String,
+    /// Access protection (`[access]`): the preview's rule authenticates
+    /// before it forwards. The OIDC client secret in it never serializes.
+    #[serde(default)]
+    pub access: Option<crate::access::Access>,
 }
 
 /// The listener of [`Template::default`] (the simulator's first).
@@ -110,6 +114,7 @@ impl Default for Template {
             ecr_account: None,
             ecr_repository: None,
             listener_arn: DEFAULT_LISTENER_ARN.into(),
+            access: None,
         }
     }
 }
@@ -168,6 +173,22 @@ pub struct RuleSpec {
     /// The listener the rule is created on (the preview's placement).
     #[serde(default)]
     pub listener_arn: String,
+    /// How the rule authenticates before it forwards (access protection);
+    /// `None`: it only forwards. See [`crate::access::actions`].
+    #[serde(default)]
+    pub auth: Option<crate::access::RuleAuth>,
+    /// The OIDC client secret to send: always with a `CreateRule`; with a
+    /// `ModifyRule` only when AWS does not hold it already
+    /// ([`crate::access::secret_to_send`]), else `UseExistingClientSecret`.
+    #[serde(skip)]
+    pub client_secret: Option<crate::access::ClientSecret>,
+}
+
+impl RuleSpec {
+    /// The rule's actions, authentication first, forwarding to `target_group_arn`.
+    pub fn actions<'a>(&'a self, target_group_arn: &'a str) -> Vec<crate::access::RuleAction<'a>> {
+        crate::access::actions(self.auth.as_ref(), target_group_arn)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

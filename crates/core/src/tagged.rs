@@ -136,6 +136,7 @@ mod tests {
             hosts: vec![],
             target_group_arn: None,
             tags: Tags::new(),
+            auth: None,
         }
     }
 

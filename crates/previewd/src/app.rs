@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 #[path = "app_sleep.rs"]
 mod sleep;
 
+#[path = "app_access.rs"]
+mod access;
+pub(crate) use access::refuse_plain_listeners;
+
 async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     previewd_store::open(cfg.store_url()?.expose())
         .await
@@ -75,6 +79,7 @@ pub async fn doctor(cfg: &Config) -> anyhow::Result<bool> {
             true => cfg.sleep.waker_target_groups.clone().into_iter().collect(),
             false => Vec::new(),
         },
+        protected_projects: cfg.protected_projects(),
     };
     let checks = aws(cfg).await.doctor(&input).await;
     let (table, ok) = previewd_aws::doctor::table(&checks);
@@ -335,6 +340,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let limits = server_limits(&cfg);
     // Before anything records: a metric recorded earlier would be lost.
     let metrics_handle = previewd_api::metrics::install_recorder();
+    // Before anything is created: AWS would refuse every protected rule.
+    refuse_plain_listeners(&cfg).await?;
     let store = open_store(&cfg).await?;
     cfg.refuse_unknown_projects(store.as_ref()).await?;
     let template = Arc::new(cfg.template());

@@ -353,6 +353,9 @@ pub struct Config {
     /// single-project file (`previews.project`). See [`Config::project_list`].
     pub projects: Vec<ProjectConfig>,
     pub sleep: SleepSection,
+    /// `[access]`: the top-level access protection, what every project
+    /// starts from (its client secret read at load).
+    pub access: AccessSection,
 }
 
 /// A value that must never be printed.
@@ -395,9 +398,13 @@ impl Config {
     /// The template of the first project (of `[[projects]]`, else of the
     /// top-level sections). The cloud's parts of it are the same for all.
     pub fn template(&self) -> Template {
-        match self.projects.first() {
-            Some(p) => self.template_of(&p.naming, &p.container),
-            None => self.template_of(&self.naming, &self.container),
+        let (naming, container, access) = match self.projects.first() {
+            Some(p) => (&p.naming, &p.container, &p.access),
+            None => (&self.naming, &self.container, &self.access),
+        };
+        Template {
+            access: access.access(),
+            ..self.template_of(naming, container)
         }
     }
 
@@ -449,6 +456,8 @@ impl Config {
                 .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
                 .map(str::to_owned),
             ecr_repository: c.ecr_repository(),
+            // Per project: `template` and `projects_served` set it.
+            access: None,
         }
     }
 
@@ -509,3 +518,7 @@ pub use projects::{ProjectConfig, lifetime_of};
 #[path = "config_sleep.rs"]
 mod sleep;
 pub use sleep::SleepSection;
+
+#[path = "config_access.rs"]
+mod access;
+pub use access::AccessSection;

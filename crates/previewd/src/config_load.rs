@@ -19,7 +19,7 @@ impl fmt::Display for Problem {
     }
 }
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "store",
     "previews",
@@ -32,15 +32,19 @@ const SECTIONS: [&str; 12] = [
     "callbacks",
     "sim",
     "sleep",
+    "access",
 ];
 
 /// Variables with the `PREVIEWD_` prefix that are not key overrides.
-const NOT_OVERRIDES: [&str; 8] = [
+const NOT_OVERRIDES: [&str; 9] = [
     "PREVIEWD_CONFIG",
     "PREVIEWD_API_TOKEN",
     "PREVIEWD_GITHUB_TOKEN",
     "PREVIEWD_GITHUB_WEBHOOK_SECRET",
     "PREVIEWD_CALLBACK_SECRET",
+    // The stack's variable for access protection's OIDC client secret,
+    // named by `client_secret_env`.
+    "PREVIEWD_ACCESS_CLIENT_SECRET",
     "PREVIEWD_SERVER",
     "PREVIEWD_LOG",
     "PREVIEWD_LOG_FORMAT",
@@ -60,6 +64,7 @@ pub fn load(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
+    let env: Vec<(String, String)> = env.into_iter().collect();
     let mut root = match path {
         None => toml::Table::new(),
         Some(p) => {
@@ -79,10 +84,15 @@ pub fn load(
     };
     // The text of every override, for keys that want a string.
     let mut env_raw = HashMap::new();
-    for (name, value) in env {
+    // Variables holding access protection's client secrets, not keys.
+    let secret_vars = super::access::secret_variables(&root, &env);
+    for (name, value) in env.iter().cloned() {
         let Some(rest) = name.strip_prefix("PREVIEWD_") else {
             continue;
         };
+        if secret_vars.contains(&name) {
+            continue;
+        }
         // `[[projects]]` from the environment (the CloudFormation stack's
         // `Projects`): a TOML array of inline tables, replacing the file's.
         if name == "PREVIEWD_PROJECTS" {
@@ -112,7 +122,7 @@ pub fn load(
             .iter()
             .find(|s| lower.starts_with(&format!("{s}_")))
         else {
-            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, gc, github, callbacks, sim, sleep)"));
+            problems.push(problem(name, "not a configuration key (PREVIEWD_<SECTION>_<KEY>, sections: server, store, previews, cloud, naming, container, controller, gc, github, callbacks, sim, sleep, access)"));
             continue;
         };
         let key = lower[section.len() + 1..].to_owned();
@@ -150,9 +160,20 @@ pub fn load(
         sim: section(&root, "sim", &env_raw, &mut problems),
         projects: Vec::new(),
         sleep: section(&root, "sleep", &env_raw, &mut problems),
+        access: section(&root, "access", &env_raw, &mut problems),
     };
     cfg.naming.domain = cfg.naming.domain.trim_end_matches('.').to_owned();
+    let env_all: HashMap<String, String> = env.into_iter().collect();
+    // Before the projects copy it: each entry starts from the resolved one.
+    let url_scheme = cfg.container.url_scheme.clone();
+    problems.extend(super::access::resolve(
+        &mut cfg.access,
+        "access",
+        &url_scheme,
+        &env_all,
+    ));
     cfg.projects = super::projects::read(&root, &cfg, &mut problems);
+    problems.extend(super::access::resolve_projects(&mut cfg, &root, &env_all));
     // A file is read by whoever can read the deploy repository or the
     // image; the environment comes from the secret store.
     if !env_raw.contains_key("store.url") && has_password(&cfg.store.url) {
@@ -225,10 +246,14 @@ fn section<T: DeserializeOwned + Default>(
 }
 
 /// A string value under a secret-sounding key. (`container.secrets` is a
-/// table of ARNs, which are references, not secrets.)
+/// table of ARNs, which are references, not secrets; a `*_file` key names
+/// a file, a `*_env` key a variable, an `*_endpoint` key a URL such as
+/// `access.token_endpoint`.)
 fn looks_secret(key: &str, value: &toml::Value) -> bool {
     value.is_str()
         && !key.ends_with("_file")
+        && !key.ends_with("_env")
+        && !key.ends_with("_endpoint")
         && ["token", "secret", "password", "private_key"]
             .iter()
             .any(|s| key.contains(s))

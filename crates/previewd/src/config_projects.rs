@@ -25,6 +25,8 @@ pub struct ProjectConfig {
     /// Takes no new previews; the sweep destroys its live ones. Remove the
     /// entry once they are all gone.
     pub retired: bool,
+    /// Access protection (`[access]`, or `[projects.access]` over it).
+    pub access: AccessSection,
 }
 
 /// How long a preview of a project with these settings lives.
@@ -48,6 +50,7 @@ impl Config {
             naming: self.naming.clone(),
             container: self.container.clone(),
             retired: false,
+            access: self.access.clone(),
         }]
     }
 
@@ -57,7 +60,10 @@ impl Config {
             .project_list()
             .into_iter()
             .map(|p| previewd_core::projects::Project {
-                template: std::sync::Arc::new(self.template_of(&p.naming, &p.container)),
+                template: std::sync::Arc::new(previewd_core::render::Template {
+                    access: p.access.access(),
+                    ..self.template_of(&p.naming, &p.container)
+                }),
                 lifetime: lifetime_of(&p.previews),
                 name: p.project,
                 retired: p.retired,
@@ -150,13 +156,14 @@ impl Config {
     }
 }
 
-const ENTRY_KEYS: [&str; 6] = [
+const ENTRY_KEYS: [&str; 7] = [
     "project",
     "ttl_hours",
     "max_lifetime_hours",
     "retired",
     "naming",
     "container",
+    "access",
 ];
 
 fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
@@ -265,9 +272,28 @@ pub(super) fn read(
             &format!("{at}.container"),
             problems,
         );
+        // Setting `kind` starts the project's access afresh: the top
+        // level's keys of another kind (or of none) do not carry over.
+        let own_kind = t
+            .get("access")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|a| a.contains_key("kind"));
+        let access_base = if own_kind {
+            AccessSection::default()
+        } else {
+            top.access.clone()
+        };
+        // Overlaying nothing keeps the top level's resolved secret.
+        let access = overlay(
+            &access_base,
+            t.get("access"),
+            &format!("{at}.access"),
+            problems,
+        );
         out.push(ProjectConfig {
             project,
             previews,
+            access,
             naming: NamingConfig {
                 domain: naming.domain.trim_end_matches('.').to_owned(),
                 ..naming

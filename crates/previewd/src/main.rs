@@ -159,6 +159,21 @@ async fn run(command: Command, cfg: config::Config) -> anyhow::Result<ExitCode> 
                 cfg.cloud.kind,
                 cfg.server.listen
             );
+            // Who authenticates and where the secret comes from, never it.
+            for p in cfg.project_list() {
+                if let Some(access) = p.access.access() {
+                    let secret = p
+                        .access
+                        .secret_source()
+                        .map(|s| format!(", client secret from {s}"))
+                        .unwrap_or_default();
+                    println!(
+                        "access protection: {}: {}{secret}",
+                        p.project,
+                        access.auth.summary()
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Client(c) => done(client::run(c).await),

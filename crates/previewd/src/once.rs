@@ -107,6 +107,7 @@ pub async fn once(cfg: Config, args: OnceArgs) -> anyhow::Result<Outcome> {
         Ok(p) => p.clone(),
         Err(refusal) => return Ok(refused(refusal.into())),
     };
+    app::refuse_plain_listeners(&cfg).await?;
     let cloud = app::cloud(&cfg).await?;
     let reconciler = Arc::new(
         Reconciler::new(store.clone(), cloud, template, app::controller_config(&cfg))

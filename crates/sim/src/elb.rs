@@ -6,6 +6,7 @@
 use crate::config::{ACCOUNT, SimAlb};
 use crate::world::{World, invalid, limit};
 use previewd_core::CloudError;
+use previewd_core::access::RuleAuth;
 use previewd_core::naming::TARGET_GROUP_MAX;
 use previewd_core::observed::{ListenerState, ObservedRule, ObservedTargetGroup, TargetHealth};
 use previewd_core::operations::{ELB_ADD_TAGS, Op};
@@ -46,6 +47,9 @@ pub(crate) struct Rule {
     /// `None` for a fixed-response action.
     pub target_group_arn: Option<String>,
     pub tags: Tags,
+    /// The authenticate action before the forward (access protection).
+    /// Its client secret is not kept: AWS never returns it either.
+    pub auth: Option<RuleAuth>,
 }
 
 #[derive(Debug)]
@@ -53,6 +57,9 @@ pub(crate) struct ElbState {
     pub target_groups: BTreeMap<String, TargetGroup>,
     /// Keyed by ARN; the default rule is among them.
     pub rules: BTreeMap<String, Rule>,
+    /// Listeners serving plain HTTP ([`crate::Sim::set_listener_http`]);
+    /// every other is HTTPS, as preview listeners are.
+    pub http_listeners: BTreeSet<String>,
 }
 
 impl ElbState {
@@ -62,6 +69,7 @@ impl ElbState {
         let mut state = Self {
             target_groups: BTreeMap::new(),
             rules: BTreeMap::new(),
+            http_listeners: BTreeSet::new(),
         };
         for (i, alb) in albs.iter().enumerate() {
             let default = Rule {
@@ -71,6 +79,7 @@ impl ElbState {
                 hosts: Vec::new(),
                 target_group_arn: None,
                 tags: Tags::new(),
+                auth: None,
             };
             state.rules.insert(default.arn.clone(), default);
             crate::foreign::preload(&mut state, i, alb, region);
@@ -178,6 +187,7 @@ impl ElbState {
                 hosts: r.hosts.clone(),
                 target_group_arn: r.target_group_arn.clone(),
                 tags: r.tags.clone(),
+                auth: r.auth.clone(),
             })
             .collect();
         // AWS lists by priority with the default rule last.
@@ -484,6 +494,7 @@ impl World {
             ));
         }
         self.check_forward(&listener, None, tg_arn)?;
+        self.check_auth(&listener, spec, true)?;
         let rule = Rule {
             listener: listener.clone(),
             arn: self.rule_arn(&listener),
@@ -491,6 +502,7 @@ impl World {
             hosts: vec![spec.host.clone()],
             target_group_arn: Some(tg_arn.to_string()),
             tags: spec.tags.clone(),
+            auth: spec.auth.clone(),
         };
         let arn = rule.arn.clone();
         self.elb.rules.insert(arn.clone(), rule);
@@ -513,9 +525,19 @@ impl World {
         }
         let listener = rule.listener.clone();
         self.check_forward(&listener, Some(arn), tg_arn)?;
+        // Without a secret, AWS keeps the one it holds; stricter than AWS,
+        // the simulator refuses to keep one held for another client.
+        let holds_secret = match (&rule.auth, &spec.auth) {
+            (Some(RuleAuth::Oidc(held)), Some(RuleAuth::Oidc(wanted))) => {
+                held.issuer == wanted.issuer && held.client_id == wanted.client_id
+            }
+            _ => false,
+        };
+        self.check_auth(&listener, spec, !holds_secret)?;
         let rule = self.elb.rules.get_mut(arn).expect("checked above");
         rule.hosts = vec![spec.host.clone()];
         rule.target_group_arn = Some(tg_arn.to_string());
+        rule.auth = spec.auth.clone();
         self.applied(Op::ModifyRule)
     }
 

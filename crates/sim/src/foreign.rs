@@ -70,6 +70,7 @@ impl Sim {
             hosts: vec![host.to_string()],
             target_group_arn: tg,
             tags,
+            auth: None,
         };
         let arn = rule.arn.clone();
         w.elb.rules.insert(arn.clone(), rule);
@@ -229,6 +230,7 @@ pub(crate) fn preload(state: &mut ElbState, i: usize, alb: &SimAlb, region: &str
             hosts: vec![format!("team-{k}.example.com")],
             target_group_arn: Some(tg.arn.clone()),
             tags: Tags::new(),
+            auth: None,
         };
         state.target_groups.insert(tg.arn.clone(), tg);
         state.rules.insert(rule.arn.clone(), rule);

@@ -27,6 +27,7 @@
 //!   [`Sim::snapshot`]) looks; their timestamps are still exact.
 #![forbid(unsafe_code)]
 
+mod access;
 mod config;
 mod dns;
 mod ecs;
@@ -200,6 +201,15 @@ impl Sim {
 
     pub fn reset_calls(&self) {
         self.lock().calls.clear();
+    }
+
+    /// Makes `listener_arn` a plain HTTP listener: an authenticate action
+    /// on it is refused, as AWS refuses it.
+    pub fn set_listener_http(&self, listener_arn: &str) {
+        self.lock()
+            .elb
+            .http_listeners
+            .insert(listener_arn.to_owned());
     }
 
     /// Everything in the account now.

@@ -190,6 +190,8 @@ fn rule_change(modify: bool, arn: &str) -> Change {
                 host: "main-preview.example.com".into(),
                 tags: Tags::new(),
                 listener_arn: String::new(),
+                auth: None,
+                client_secret: None,
             },
             target_group_arn: None,
         }

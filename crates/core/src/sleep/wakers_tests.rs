@@ -141,6 +141,7 @@ fn rule(i: usize, tg: &str) -> crate::observed::ObservedRule {
         hosts: vec![format!("h{i}.example.com")],
         target_group_arn: Some(tg.to_owned()),
         tags: Default::default(),
+        auth: None,
     }
 }
 

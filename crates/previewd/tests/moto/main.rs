@@ -4,6 +4,7 @@
 //! ECS would, and expect no second rollout from moto after a redeploy.
 
 // For its fake GitHub and callback receiver; the sim daemon is not used.
+mod access;
 #[allow(dead_code)]
 #[path = "../daemon/mod.rs"]
 mod daemon;

@@ -7,7 +7,7 @@ Run with the virtualenv's python (boto3 comes with moto):
              drift-rule RULE_ARN HOST | push-image REPOSITORY TAG |
              iam-user-without ACTION | second-alb VPC SUBNET SUBNET SG |
              waker-target-group VPC [NAME] | attach LISTENER TG PRIORITY |
-             put-requests LISTENER_ARN TG_ARN COUNT
+             put-requests LISTENER_ARN TG_ARN COUNT | https-listener ALB_ARN
 Prints JSON on stdout.
 """
 
@@ -411,6 +411,27 @@ def attach(endpoint, listener_arn, tg_arn, priority):
     print(json.dumps({"rule": rule}))
 
 
+def https_listener(endpoint, alb_arn):
+    """An HTTPS listener on the load balancer, with an ACM certificate for
+    the preview domain: where access protection's rules may go."""
+    acm = client(endpoint, "acm")
+    elb = client(endpoint, "elbv2")
+    cert = acm.request_certificate(DomainName=f"*.{DOMAIN}")["CertificateArn"]
+    listener = elb.create_listener(
+        LoadBalancerArn=alb_arn,
+        Protocol="HTTPS",
+        Port=443,
+        Certificates=[{"CertificateArn": cert}],
+        DefaultActions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"},
+            }
+        ],
+    )["Listeners"][0]
+    print(json.dumps({"listener_arn": listener["ListenerArn"], "protocol": listener["Protocol"]}))
+
+
 def put_requests(endpoint, listener_arn, tg_arn, count):
     """The load balancer's RequestCount of one target group, as ALB
     publishes it (AWS/ApplicationELB, by LoadBalancer and TargetGroup)."""
@@ -449,4 +470,5 @@ if __name__ == "__main__":
         "waker-target-group": waker_target_group,
         "put-requests": put_requests,
         "attach": attach,
+        "https-listener": https_listener,
     }[command](endpoint, *args)

@@ -1,5 +1,6 @@
 //! The simulator's AWS rules, one test per rule, through the public ports.
 
+mod access;
 mod breaker;
 mod dns;
 mod ecs;
@@ -87,6 +88,8 @@ pub fn rule_spec(priority: i32, host: &str) -> RuleSpec {
         host: host.into(),
         tags: ours(host),
         listener_arn: LISTENER.into(),
+        auth: None,
+        client_secret: None,
     }
 }
 
