@@ -170,7 +170,7 @@ impl Reconciler {
         } else {
             Freshness::Within(cached_look_age(
                 p,
-                chrono::Utc::now(),
+                (self.config.clock)(),
                 self.config.cache_max_age,
                 self.config.policy.resync_interval,
             ))

@@ -162,7 +162,7 @@ impl Controller {
         let steady: Vec<bool> = batch.iter().map(is_steady).collect();
         // The strictest age of the steady rows' (the latest due): one
         // listing serves them all (`decide::cached_look_age`).
-        let now = chrono::Utc::now();
+        let now = (r.config.clock)();
         let age = batch
             .iter()
             .zip(&steady)
